@@ -1,0 +1,53 @@
+# One command each, on a fresh machine (Python 3.11, git, package registries; no AWS account, no global CDK):
+#   make synth [ENV=dev|prod|pr-7|dev,staging,prod]   set up, then `cdk synth` (default environment: dev)
+#   make test                                          set up, then the whole test suite
+#   make bench                                         set up, then print the performance figures
+# Set-up is incremental: a second run with nothing changed skips the installs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := synth
+
+ENV ?= dev
+OUT ?= cdk.out
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+# Node 22 from node_modules (jsii no longer supports Node 20) and the virtualenv come first for every recipe.
+export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
+# No AWS account is needed: don't probe instance metadata or phone home.
+export AWS_EC2_METADATA_DISABLED := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup synth test bench lint clean
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt constructs/pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22" >&2; exit 1; }
+	@touch $@
+
+synth: setup
+	cdk synth --quiet --no-notices -c env=$(ENV) -o $(OUT)
+	@for suffix in $$(echo "$(ENV)" | tr ',' ' '); do \
+	  echo "template: $(OUT)/SecureServerless-$$suffix.template.json"; done
+
+test: setup
+	python -m pytest
+
+bench: setup
+	python bench/run_all.py
+
+lint: setup
+	ruff check .
+
+clean:
+	rm -rf $(OUT) .pytest_cache

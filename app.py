@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""CDK entry point: read the environment(s) from context, build one stack each, add the cdk-nag packs."""
+
+import sys
+
+import aws_cdk as cdk
+
+from stacks.app_builder import build_app
+from stacks.config import ConfigError
+
+try:
+    app = build_app(cdk.App())
+except ConfigError as error:
+    print(f"secure-serverless: {error}", file=sys.stderr)
+    sys.exit(2)
+app.synth()

@@ -1,0 +1,84 @@
+"""EnvironmentKey: one customer-managed KMS key per environment, whose key policy names each service that uses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+
+from constructs import Construct
+
+from . import defaults
+from .naming import validate_name_prefix
+
+
+@dataclass(frozen=True)
+class EnvironmentKeyProps:
+    """Props of EnvironmentKey; every field has a secure default except the environment's name prefix."""
+
+    name_prefix: str  # environment prefix, e.g. "secure-serverless-dev": alias and log-group namespace
+    description: str | None = None  # key description; defaults to one naming the prefix
+    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
+    pending_window: Duration = defaults.KEY_PENDING_WINDOW  # waiting period before a deleted key is gone
+    allow_log_groups: bool = True  # let CloudWatch Logs use the key for log groups under /<name_prefix>/
+
+
+class EnvironmentKey(Construct):
+    """A rotating customer-managed key with an alias carrying the environment prefix."""
+
+    key: kms.Key  # the KMS key
+    alias_name: str  # alias/<name_prefix>
+    log_group_prefix: str  # log groups whose names start with this may use the key
+
+    def __init__(self, scope: Construct, construct_id: str, props: EnvironmentKeyProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_name_prefix("name_prefix", props.name_prefix)
+        self.alias_name = f"alias/{props.name_prefix}"
+        self.log_group_prefix = f"/{props.name_prefix}/"
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=self.alias_name,
+            description=props.description or f"Customer-managed key of environment {props.name_prefix}",
+            enable_key_rotation=True,
+            pending_window=props.pending_window,
+            removal_policy=props.removal_policy,
+        )
+        if props.allow_log_groups:
+            self._allow_cloudwatch_logs()
+
+    def _allow_cloudwatch_logs(self) -> None:
+        """Key policy: CloudWatch Logs may use the key only for this environment's log groups."""
+        log_group_arn = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{self.log_group_prefix}*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForThisEnvironment",
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                actions=list(defaults.KMS_LOGS_ACTIONS),
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+            )
+        )
+
+    def allow_service_publisher(self, service: str, source_arns: list[str], sid: str) -> None:
+        """Key policy: `service` (e.g. events.amazonaws.com) may GenerateDataKey/Decrypt, only for `source_arns`."""
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal(service)],
+                actions=list(defaults.KMS_PUBLISHER_ACTIONS),
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": source_arns},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
+

@@ -1,0 +1,36 @@
+"""Physical-name rules shared by the constructs (validated before synthesis, with the field and the rule)."""
+
+from __future__ import annotations
+
+import re
+
+# An account-regional bucket name is `<prefix>-<account>-<region>-an` (at most 31 characters after the prefix),
+# and the access-log bucket adds `-logs`, so a prefix may use 63 - 31 - 5 = 27 characters.
+BUCKET_PREFIX_MAX = 27
+BUCKET_PREFIX_RULE = (
+    f"1 to {BUCKET_PREFIX_MAX} characters: lowercase letters, digits and hyphens, "
+    "starting and ending with a letter or digit"
+)
+_BUCKET_PREFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+NAME_PREFIX_RULE = "1 to 64 characters: letters, digits, hyphens and underscores, starting with a letter"
+_NAME_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def validate_bucket_prefix(field: str, value: str) -> str:
+    """Return `value` if it can prefix a bucket name in either namespace, else raise ValueError naming `field`."""
+    if len(value) > BUCKET_PREFIX_MAX or not _BUCKET_PREFIX_RE.match(value) or "--" in value:
+        raise ValueError(f"invalid {field} {value!r}: must be {BUCKET_PREFIX_RULE}, without '--'")
+    return value
+
+
+def validate_name_prefix(field: str, value: str) -> str:
+    """Return `value` if it can prefix log group, alarm, alias and queue names, else raise ValueError."""
+    if not _NAME_PREFIX_RE.match(value):
+        raise ValueError(f"invalid {field} {value!r}: must be {NAME_PREFIX_RULE}")
+    return value
+
+
+def log_group_name(name_prefix: str, purpose: str) -> str:
+    """Log group name `/<prefix>/<purpose>`: one namespace per environment that the key policy can scope to."""
+    return f"/{name_prefix}/{purpose}"

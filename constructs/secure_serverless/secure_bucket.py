@@ -1,0 +1,279 @@
+"""SecureBucket: a private, encrypted, TLS-only, versioned, access-logged S3 bucket with a squat-resistant name."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from constructs import Construct
+
+from . import defaults
+from .nag import acknowledge
+from .naming import validate_bucket_prefix
+
+# Object-level data actions that the optional VPC-endpoint guard restricts (bucket configuration stays manageable).
+VPCE_GUARDED_ACTIONS = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+)
+READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+PUT_OBJECT_ACTIONS = ("s3:PutObject",)
+
+
+class BucketNaming(enum.Enum):
+    """How bucket names resist squatting."""
+
+    ACCOUNT_REGIONAL = "account-regional"  # `<prefix>-<account>-<region>-an`, reserved to this account
+    GLOBAL_WITH_ACCOUNT_REGION = "global"  # `<prefix>-<account>-<region>` in the global namespace (fallback)
+
+
+@dataclass(frozen=True)
+class SecureBucketProps:
+    """Props of SecureBucket; secure defaults throughout, each overridable."""
+
+    name_prefix: str  # bucket-name prefix (≤ 27 chars); the log bucket is `<prefix>-logs`
+    naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL  # account-regional namespace unless overridden
+    encryption_key: kms.IKey | None = None  # SSE-KMS with this key; None means SSE-S3 (AES256)
+    versioned: bool = True  # keep object versions
+    noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION  # expire old versions
+    abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER
+    access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION  # how long access logs are kept
+    existing_access_logs_bucket: s3.IBucket | None = None  # send access logs here instead of a new log bucket
+    event_bridge_enabled: bool = True  # native EventBridge notifications (no helper Lambda)
+    minimum_tls_version: float = defaults.MINIMUM_TLS_VERSION  # deny requests below this TLS version
+    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
+    allowed_vpc_endpoint_ids: Sequence[str] = ()  # when set, object data access must come through these endpoints
+    vpce_exempt_principal_arns: Sequence[str] = ()  # principal ARN patterns exempt from the endpoint guard
+
+
+class SecureBucket(Construct):
+    """A private bucket that only accepts TLS and correctly encrypted writes, logs access, and emits events."""
+
+    bucket: s3.Bucket  # the data bucket
+    access_logs_bucket: s3.IBucket  # where server access logs go
+    encryption_key: kms.IKey | None  # the SSE-KMS key, None for SSE-S3
+    expected_bucket_owner: str  # account id to pass as ExpectedBucketOwner
+
+    def __init__(self, scope: Construct, construct_id: str, props: SecureBucketProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_bucket_prefix("name_prefix", props.name_prefix)
+        if props.minimum_tls_version < 1.2:
+            raise ValueError(f"invalid minimum_tls_version {props.minimum_tls_version!r}: must be 1.2 or higher")
+        self.encryption_key = props.encryption_key
+        self.expected_bucket_owner = Aws.ACCOUNT_ID
+
+        self.access_logs_bucket = props.existing_access_logs_bucket or self._new_log_bucket(props)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            **_name_args(props.naming, props.name_prefix),
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=props.minimum_tls_version,
+            encryption=s3.BucketEncryption.KMS if props.encryption_key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=props.encryption_key,
+            bucket_key_enabled=True if props.encryption_key else None,
+            versioned=props.versioned,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="access-logs/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-multipart-uploads",
+                    abort_incomplete_multipart_upload_after=props.abort_incomplete_multipart_upload_after,
+                ),
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=props.noncurrent_version_expiration,
+                    expired_object_delete_marker=True,
+                ),
+            ],
+            removal_policy=props.removal_policy,
+        )
+        if props.event_bridge_enabled:
+            # The bucket's own NotificationConfiguration, not CDK's BucketNotificationsHandler custom resource.
+            cfn_bucket: s3.CfnBucket = self.bucket.node.default_child  # type: ignore[assignment]
+            cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
+            )
+        self._deny_unencrypted_uploads()
+        if props.allowed_vpc_endpoint_ids:
+            self._require_vpc_endpoint(props.allowed_vpc_endpoint_ids, props.vpce_exempt_principal_arns)
+        acknowledge(
+            self.bucket,
+            "NIST.800.53.R5-S3BucketReplicationEnabled",
+            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
+            "point-in-time data in DynamoDB covers this system's recovery objectives.",
+        )
+        acknowledge(
+            self.bucket,
+            "HIPAA.Security-S3BucketReplicationEnabled",
+            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
+            "point-in-time data in DynamoDB covers this system's recovery objectives.",
+        )
+        acknowledge(
+            self.bucket,
+            "PCI.DSS.321-S3BucketReplicationEnabled",
+            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
+            "point-in-time data in DynamoDB covers this system's recovery objectives.",
+        )
+
+    # ---------------------------------------------------------------- grants
+    def arn_for_prefix(self, prefix: str = "") -> str:
+        """ARN pattern of the objects under `prefix` (all objects when empty)."""
+        return self.bucket.arn_for_objects(f"{prefix}*")
+
+    def grant_read_objects(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow s3:GetObject and s3:GetObjectVersion on objects under `prefix` (and kms:Decrypt on the key)."""
+        if self.encryption_key is not None:
+            self.encryption_key.grant(grantee, "kms:Decrypt")
+        return self._grant(grantee, READ_OBJECT_ACTIONS, prefix)
+
+    def grant_put_objects(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow s3:PutObject on objects under `prefix` (and kms:GenerateDataKey on the key)."""
+        if self.encryption_key is not None:
+            self.encryption_key.grant(grantee, "kms:GenerateDataKey")
+        return self._grant(grantee, PUT_OBJECT_ACTIONS, prefix)
+
+    def _grant(self, grantee: iam.IGrantable, actions: Sequence[str], prefix: str) -> iam.Grant:
+        return iam.Grant.add_to_principal_or_resource(
+            grantee=grantee,
+            actions=list(actions),
+            resource_arns=[self.arn_for_prefix(prefix)],
+            resource=self.bucket,
+        )
+
+    # ---------------------------------------------------------------- policy
+    def _deny_unencrypted_uploads(self) -> None:
+        """Deny PutObject with a wrong encryption header, or with none at all."""
+        objects = self.bucket.arn_for_objects("*")
+        header = "s3:x-amz-server-side-encryption"
+        expected = "aws:kms" if self.encryption_key else "AES256"
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyWrongEncryptionHeader",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"StringNotEquals": {header: expected}},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyMissingEncryptionHeader",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"Null": {header: "true"}},
+            )
+        )
+        if self.encryption_key is not None:
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="DenyOtherKmsKey",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:PutObject"],
+                    resources=[objects],
+                    conditions={
+                        "StringNotEquals": {f"{header}-aws-kms-key-id": self.encryption_key.key_arn},
+                    },
+                )
+            )
+
+    def _require_vpc_endpoint(self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str]) -> None:
+        """Deny object data access that does not come through one of `endpoint_ids`, except for exempt principals."""
+        exempt = [Fn.sub(defaults.CDK_CFN_EXEC_ROLE_PATTERN), *exempt_arns]
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyDataAccessOutsideVpcEndpoints",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(VPCE_GUARDED_ACTIONS),
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={
+                    "StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)},
+                    "ArnNotLike": {"aws:PrincipalArn": exempt},
+                    "BoolIfExists": {"aws:ViaAWSService": "false"},
+                },
+            )
+        )
+
+    def _new_log_bucket(self, props: SecureBucketProps) -> s3.Bucket:
+        """A private, TLS-only, SSE-S3, versioned bucket for server access logs, with expiry."""
+        log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            **_name_args(props.naming, f"{props.name_prefix}-logs"),
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=props.minimum_tls_version,
+            # S3 server access logging delivers only to SSE-S3 buckets, never SSE-KMS.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=props.access_log_expiration,
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=props.abort_incomplete_multipart_upload_after,
+                ),
+            ],
+            removal_policy=props.removal_policy,
+        )
+        acknowledge(
+            log_bucket,
+            "AwsSolutions-S1",
+            "This is the server-access-log target bucket; logging its own access would recurse into itself.",
+        )
+        for rule in (
+            "NIST.800.53.R5-S3BucketLoggingEnabled",
+            "HIPAA.Security-S3BucketLoggingEnabled",
+            "PCI.DSS.321-S3BucketLoggingEnabled",
+        ):
+            acknowledge(
+                log_bucket,
+                rule,
+                "This is the server-access-log target bucket; logging its own access would recurse into itself.",
+            )
+        for rule in (
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            "HIPAA.Security-S3DefaultEncryptionKMS",
+            "PCI.DSS.321-S3DefaultEncryptionKMS",
+        ):
+            acknowledge(
+                log_bucket,
+                rule,
+                "S3 server access logging can only deliver to buckets encrypted with SSE-S3 (AES256), not SSE-KMS.",
+            )
+        for rule in (
+            "NIST.800.53.R5-S3BucketReplicationEnabled",
+            "HIPAA.Security-S3BucketReplicationEnabled",
+            "PCI.DSS.321-S3BucketReplicationEnabled",
+        ):
+            acknowledge(
+                log_bucket,
+                rule,
+                "Access logs are operational data with an expiry; replicating them to another region adds cost "
+                "without a recovery need.",
+            )
+        return log_bucket
+
+
+def _name_args(naming: BucketNaming, prefix: str) -> dict[str, object]:
+    """Bucket-name arguments for `naming`: the account-regional namespace, or a global name with account+region."""
+    if naming is BucketNaming.ACCOUNT_REGIONAL:
+        return {"bucket_name_prefix": prefix, "bucket_namespace": s3.BucketNamespace.ACCOUNT_REGIONAL}
+    return {"bucket_name": f"{prefix}-{Aws.ACCOUNT_ID}-{Aws.REGION}"}

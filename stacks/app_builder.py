@@ -1,0 +1,50 @@
+"""Build the CDK app from its context: shared by app.py, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from stacks.config import EnvironmentConfig, configs_from_context
+from stacks.secure_serverless_stack import SecureServerlessStack
+
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def cdk_json_context(**overrides: Any) -> dict[str, Any]:
+    """cdk.json's context (feature flags, defaults) as the CLI would pass it, plus `overrides`.
+
+    For apps built outside the CLI (tests, benchmarks): without it they would miss the feature flags.
+    """
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
+    return {**context, **overrides}
+
+
+def deployment_environment() -> cdk.Environment | None:
+    """Account/region from the CDK CLI when it knows them; None synthesizes an environment-agnostic template."""
+    account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
+    return cdk.Environment(account=account, region=region) if account and region else None
+
+
+def add_stacks(app: cdk.App, configs: list[EnvironmentConfig]) -> list[SecureServerlessStack]:
+    """One SecureServerlessStack per environment config."""
+    env = deployment_environment()
+    return [SecureServerlessStack(app, config, env=env) for config in configs]
+
+
+def add_nag_packs(app: cdk.App) -> None:
+    """cdk-nag 3.x packs as policy-validation plugins: any unacknowledged finding fails the synth."""
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    """Stacks for every `-c env=` suffix, validated first, plus the nag packs."""
+    configs = configs_from_context(app.node.try_get_context)
+    add_stacks(app, configs)
+    add_nag_packs(app)
+    return app

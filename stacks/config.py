@@ -1,0 +1,225 @@
+"""Typed, immutable per-environment configuration: presets, validation and parsing of CDK context.
+
+Nothing here imports CDK, so the rules can be tested (and fail) before any synthesis starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+APP_NAME = "secure-serverless"
+DEFAULT_ENVIRONMENT = "dev"
+
+SUFFIX_RULE = (
+    "a lowercase letter first, then lowercase letters, digits and hyphens, "
+    "at most 12 characters in all, no trailing hyphen"
+)
+_SUFFIX_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,10}[a-z0-9])?$")
+
+EMAIL_RULE = "one address of the form local@domain.tld, without spaces"
+# Kept in sync with the CloudFormation parameter's AllowedPattern (the same string is used there).
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+
+TAG_RULE = "1 to 128 characters: letters, digits, spaces and _ . : / = + - @"
+_TAG_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+Preset = Literal["dev", "staging", "prod"]
+MfaMode = Literal["off", "optional", "required"]
+ExecutionLogLevel = Literal["INFO", "ERROR"]
+
+
+class ConfigError(ValueError):
+    """A configuration value broke a rule; the message quotes the field, the value and the rule."""
+
+    def __init__(self, field_name: str, value: object, rule: str) -> None:
+        super().__init__(f"invalid {field_name} {value!r}: must be {rule}")
+        self.field_name = field_name
+        self.value = value
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Everything that differs between environments; one instance per deployed suffix."""
+
+    suffix: str
+    preset: Preset
+    alert_email: str = "alerts@example.com"
+    owner: str = "platform-team"
+    cost_center: str = "unassigned"
+    # Stateful resources: RETAIN + deletion protection when False (prod); destroyable when True.
+    destroyable: bool = True
+    termination_protection: bool = False
+    log_retention_days: int = 7
+    access_log_retention_days: int = 30
+    noncurrent_version_expiration_days: int = 30
+    # Data path (ScaledTable / EventPipeline / functions)
+    table_read_capacity: tuple[int, int] = (1, 5)
+    table_write_capacity: tuple[int, int] = (1, 5)
+    table_target_utilization_percent: int = 70
+    table_on_demand: bool = False
+    processor_reserved_concurrency: int | None = None
+    processor_max_concurrency: int = 2
+    processor_batch_size: int = 10
+    processor_max_receive_count: int = 3
+    # API + identity
+    api_throttle_rate_limit: int = 20
+    api_throttle_burst_limit: int = 10
+    api_execution_log_level: ExecutionLogLevel = "INFO"
+    waf_enabled: bool = False
+    mfa: MfaMode = "optional"
+    self_sign_up: bool = False
+    uploads_enabled: bool = True
+    # Operations
+    private_network: bool = False
+    alarm_period_minutes: int = 5
+    api_p99_latency_threshold_ms: int = 3000
+    buffer_oldest_message_threshold_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        validate_suffix(self.suffix)
+        if not _EMAIL_RE.match(self.alert_email):
+            raise ConfigError("alertEmail", self.alert_email, EMAIL_RULE)
+        for name, value in (("owner", self.owner), ("costCenter", self.cost_center)):
+            if not _TAG_RE.match(value):
+                raise ConfigError(name, value, TAG_RULE)
+        for name, (low, high) in (
+            ("tableReadCapacity", self.table_read_capacity),
+            ("tableWriteCapacity", self.table_write_capacity),
+        ):
+            if not 1 <= low <= high:
+                raise ConfigError(name, (low, high), "a (min, max) pair with 1 <= min <= max")
+        if not 20 <= self.table_target_utilization_percent <= 90:
+            raise ConfigError(
+                "tableTargetUtilizationPercent",
+                self.table_target_utilization_percent,
+                "an integer from 20 to 90",
+            )
+
+    @property
+    def stack_name(self) -> str:
+        """CloudFormation stack name; carries the suffix so environments sit side by side."""
+        return f"SecureServerless-{self.suffix}"
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix of every physical name, log group, alias and alarm of this environment."""
+        return f"{APP_NAME}-{self.suffix}"
+
+    @property
+    def bucket_prefix(self) -> str:
+        """Short bucket-name prefix: leaves room for the `-<account>-<region>-an` namespace suffix."""
+        return f"secsls-{self.suffix}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags applied to every taggable resource of the stack."""
+        return {
+            "app": APP_NAME,
+            "environment": self.suffix,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+        }
+
+
+_DEV: dict[str, Any] = {}
+_PROD: dict[str, Any] = dict(
+    destroyable=False,
+    termination_protection=True,
+    log_retention_days=365,
+    access_log_retention_days=365,
+    noncurrent_version_expiration_days=365,
+    table_read_capacity=(5, 100),
+    table_write_capacity=(5, 100),
+    processor_reserved_concurrency=20,
+    processor_max_concurrency=10,
+    api_throttle_rate_limit=100,
+    api_throttle_burst_limit=50,
+    api_execution_log_level="ERROR",
+    waf_enabled=True,
+    mfa="required",
+    private_network=True,
+    alarm_period_minutes=1,
+    api_p99_latency_threshold_ms=2000,
+    buffer_oldest_message_threshold_seconds=300,
+)
+# staging: like prod, but destroyable (no RETAIN, no deletion/termination protection).
+_STAGING: dict[str, Any] = dict(_PROD, destroyable=True, termination_protection=False, log_retention_days=30)
+
+PRESETS: Mapping[str, Mapping[str, Any]] = {"dev": _DEV, "staging": _STAGING, "prod": _PROD}
+
+# CDK context keys (`-c key=value`) that override a preset value, and how to read them.
+OVERRIDES: Mapping[str, tuple[str, Callable[[str], Any]]] = {
+    "alertEmail": ("alert_email", str),
+    "owner": ("owner", str),
+    "costCenter": ("cost_center", str),
+}
+
+
+def validate_suffix(suffix: str) -> str:
+    """Return the suffix unchanged or raise ConfigError quoting it and the rule."""
+    if not isinstance(suffix, str) or not _SUFFIX_RE.match(suffix):
+        raise ConfigError("environment suffix", suffix, SUFFIX_RULE)
+    return suffix
+
+
+def preset_for(suffix: str) -> Preset:
+    """The preset an environment suffix uses: its own name if it is one, else `dev`."""
+    return suffix if suffix in PRESETS else "dev"  # type: ignore[return-value]
+
+
+def parse_suffixes(value: object) -> list[str]:
+    """Parse `-c env=` (one suffix or a comma list) into validated, de-duplicated suffixes."""
+    if value is None:
+        return [DEFAULT_ENVIRONMENT]
+    raw = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    suffixes: list[str] = []
+    for item in raw:
+        suffix = validate_suffix(str(item).strip())
+        if suffix not in suffixes:
+            suffixes.append(suffix)
+    if not suffixes:
+        raise ConfigError("environment suffix", value, SUFFIX_RULE)
+    return suffixes
+
+
+def build_config(suffix: str, overrides: Mapping[str, Any] | None = None) -> EnvironmentConfig:
+    """The preset for `suffix` with `overrides` (snake_case field names) applied, validated."""
+    validate_suffix(suffix)
+    preset = preset_for(suffix)
+    values: dict[str, Any] = dict(PRESETS[preset])
+    known = {f.name for f in dataclasses.fields(EnvironmentConfig)}
+    for name, value in (overrides or {}).items():
+        if name not in known or name in ("suffix", "preset"):
+            raise ConfigError("override", name, f"one of {sorted(known - {'suffix', 'preset'})}")
+        values[name] = value
+    return EnvironmentConfig(suffix=suffix, preset=preset, **values)
+
+
+def configs_from_context(get_context: Callable[[str], Any]) -> list[EnvironmentConfig]:
+    """Read `-c env=...` and the override keys from CDK context; one config per suffix."""
+    overrides = {
+        field_name: convert(get_context(key))
+        for key, (field_name, convert) in OVERRIDES.items()
+        if get_context(key) is not None
+    }
+    return [build_config(suffix, overrides) for suffix in parse_suffixes(get_context("env"))]
+
+
+__all__ = [
+    "APP_NAME",
+    "ConfigError",
+    "EMAIL_PATTERN",
+    "EnvironmentConfig",
+    "PRESETS",
+    "build_config",
+    "configs_from_context",
+    "parse_suffixes",
+    "preset_for",
+    "validate_suffix",
+]

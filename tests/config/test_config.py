@@ -1,0 +1,141 @@
+"""Environment configuration: presets, suffix/e-mail rules, context parsing. No CDK needed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.config import (
+    ConfigError,
+    EnvironmentConfig,
+    build_config,
+    configs_from_context,
+    parse_suffixes,
+    preset_for,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("suffix", ["dev", "prod", "staging", "pr-123", "a", "a1", "feature-x9", "abcdefghijkl"])
+def test_good_suffixes(suffix: str) -> None:
+    assert parse_suffixes(suffix) == [suffix]
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    ["Bad_Name", "Dev", "1dev", "-dev", "dev-", "abcdefghijklm", "pr_1", "pr 1", "", "dév", "pr.1", "a--"],
+)
+def test_bad_suffixes_name_the_value_and_the_rule(suffix: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_suffixes(suffix)
+    message = str(error.value)
+    assert repr(suffix) in message
+    assert "at most 12 characters" in message and "lowercase letter first" in message
+
+
+def test_comma_list_is_parsed_in_order_without_duplicates() -> None:
+    assert parse_suffixes("dev, staging,prod,dev") == ["dev", "staging", "prod"]
+
+
+def test_no_env_means_dev() -> None:
+    assert parse_suffixes(None) == ["dev"]
+
+
+def test_one_bad_item_in_a_list_fails_the_whole_list() -> None:
+    with pytest.raises(ConfigError, match="'Prod'"):
+        parse_suffixes("dev,Prod")
+
+
+@pytest.mark.parametrize("suffix,preset", [("dev", "dev"), ("staging", "staging"), ("prod", "prod"), ("pr-7", "dev")])
+def test_unknown_suffix_uses_dev_preset(suffix: str, preset: str) -> None:
+    assert preset_for(suffix) == preset
+    assert build_config(suffix).preset == preset
+
+
+def test_presets_differ_where_the_design_says() -> None:
+    dev, staging, prod = build_config("dev"), build_config("staging"), build_config("prod")
+    assert dev.destroyable and staging.destroyable and not prod.destroyable
+    assert prod.termination_protection and not staging.termination_protection and not dev.termination_protection
+    assert prod.private_network and not dev.private_network
+    assert prod.log_retention_days > staging.log_retention_days > dev.log_retention_days
+    assert prod.api_execution_log_level == "ERROR" and dev.api_execution_log_level == "INFO"
+    assert dev.table_read_capacity[0] <= prod.table_read_capacity[0]
+
+
+def test_config_is_immutable() -> None:
+    config = build_config("dev")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.suffix = "prod"  # type: ignore[misc]
+
+
+def test_names_carry_the_suffix() -> None:
+    config = build_config("pr-7")
+    assert config.stack_name == "SecureServerless-pr-7"
+    assert config.resource_prefix == "secure-serverless-pr-7"
+    assert config.bucket_prefix.endswith("pr-7")
+    assert config.tags["environment"] == "pr-7"
+
+
+@pytest.mark.parametrize("email", ["ops@example.com", "first.last+alerts@sub.example.co.uk"])
+def test_good_alert_emails(email: str) -> None:
+    assert build_config("dev", {"alert_email": email}).alert_email == email
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@b", "a b@example.com", "@example.com", "ops@example.com,x@y.z"])
+def test_bad_alert_emails(email: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        build_config("dev", {"alert_email": email})
+    assert "alertEmail" in str(error.value) and repr(email) in str(error.value)
+
+
+def test_context_overrides_apply_to_every_environment() -> None:
+    context = {"env": "dev,prod", "alertEmail": "oncall@example.com", "owner": "team-a", "costCenter": "cc-42"}
+    configs = configs_from_context(context.get)
+    assert [c.suffix for c in configs] == ["dev", "prod"]
+    assert {c.alert_email for c in configs} == {"oncall@example.com"}
+    assert {c.tags["owner"] for c in configs} == {"team-a"}
+    assert {c.tags["cost-center"] for c in configs} == {"cc-42"}
+
+
+def test_unknown_override_is_rejected_with_the_allowed_names() -> None:
+    with pytest.raises(ConfigError, match="override 'colour'"):
+        build_config("dev", {"colour": "blue"})
+
+
+def test_capacity_rules() -> None:
+    with pytest.raises(ConfigError, match="tableReadCapacity"):
+        build_config("dev", {"table_read_capacity": (5, 1)})
+    with pytest.raises(ConfigError, match="tableTargetUtilizationPercent"):
+        build_config("dev", {"table_target_utilization_percent": 99})
+
+
+def test_direct_construction_validates_too() -> None:
+    with pytest.raises(ConfigError):
+        EnvironmentConfig(suffix="Bad_Name", preset="dev")
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-c", "env=Bad_Name"], "invalid environment suffix 'Bad_Name'"),
+        (["-c", "env=averyveryverylongname"], "at most 12 characters"),
+        (["-c", "alertEmail=nope"], "invalid alertEmail 'nope'"),
+    ],
+)
+def test_app_fails_before_synthesis_with_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
+    """app.py exits 2 with one line on stderr (no traceback) when the CLI passes bad context."""
+    context = dict(arg.split("=", 1) for arg in args[1::2])
+    env = {**os.environ, "CDK_CONTEXT_JSON": __import__("json").dumps(context), "CDK_OUTDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(("!!", " !!"))]
+    assert len(lines) == 1, result.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))

@@ -1,0 +1,212 @@
+"""SecureBucket and EnvironmentKey on their own: defaults, overrides, grants, validation, nag on the subtree."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import replace
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from secure_serverless import (
+    BucketNaming,
+    EnvironmentKey,
+    EnvironmentKeyProps,
+    SecureBucket,
+    SecureBucketProps,
+)
+from stacks.app_builder import cdk_json_context
+from tests.support.nag import nag_findings
+from tests.support.template import as_list, resources_of, single, statements_by_sid
+
+
+class Built:
+    """One app with several variants, synthesized once for the module."""
+
+    def __init__(self) -> None:
+        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
+        self.stacks: dict[str, cdk.Stack] = {}
+
+        stack = self._stack("SseS3")
+        self.sse_s3 = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="unit-sse-s3"))
+        self.reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.sse_s3.grant_read_objects(self.reader, prefix="incoming/")
+
+        stack = self._stack("Kms")
+        self.key = EnvironmentKey(stack, "Key", EnvironmentKeyProps(name_prefix="unit-env"))
+        self.kms = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="unit-kms", encryption_key=self.key.key))
+        self.writer = iam.Role(stack, "Writer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.kms.grant_put_objects(self.writer, prefix="uploads/")
+
+        stack = self._stack("Global")
+        self.global_named = SecureBucket(
+            stack,
+            "Bucket",
+            SecureBucketProps(name_prefix="unit-global", naming=BucketNaming.GLOBAL_WITH_ACCOUNT_REGION),
+        )
+
+        stack = self._stack("Vpce")
+        self.vpce = SecureBucket(
+            stack,
+            "Bucket",
+            SecureBucketProps(
+                name_prefix="unit-vpce",
+                allowed_vpc_endpoint_ids=["vpce-0123456789abcdef0"],
+                vpce_exempt_principal_arns=["arn:aws:iam::111122223333:role/Admin"],
+            ),
+        )
+
+        stack = self._stack("ExistingLogs")
+        logs = s3.Bucket.from_bucket_name(stack, "Logs", "central-access-logs")
+        self.existing_logs = SecureBucket(
+            stack,
+            "Bucket",
+            SecureBucketProps(name_prefix="unit-existing", existing_access_logs_bucket=logs, versioned=False),
+        )
+        self.app.synth()
+        self.templates = {name: Template.from_stack(st).to_json() for name, st in self.stacks.items()}
+
+    def _stack(self, name: str) -> cdk.Stack:
+        self.stacks[name] = cdk.Stack(self.app, name)
+        return self.stacks[name]
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    return Built()
+
+
+def _bucket_policy(template: dict) -> list[dict]:
+    """Statements of the data bucket's policy (not the access-log bucket's)."""
+    _, policy = single(
+        template,
+        "AWS::S3::BucketPolicy",
+        lambda r: "AccessLogs" not in r["Properties"]["Bucket"]["Ref"],
+    )
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
+    template = built.templates["SseS3"]
+    statements = statements_by_sid(_bucket_policy(template))
+    assert statements["DenyWrongEncryptionHeader"]["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}
+    }
+    assert statements["DenyMissingEncryptionHeader"]["Condition"] == {
+        "Null": {"s3:x-amz-server-side-encryption": "true"}
+    }
+    assert "DenyOtherKmsKey" not in statements
+    _, bucket = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"] == "unit-sse-s3")
+    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+
+
+def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
+    template = built.templates["SseS3"]
+    _, policy = single(template, "AWS::IAM::Policy")
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(as_list(statement["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert "incoming/*" in json.dumps(statement["Resource"])
+
+
+def test_put_grant_is_exact_and_includes_only_generate_data_key(built: Built) -> None:
+    template = built.templates["Kms"]
+    _, policy = single(template, "AWS::IAM::Policy")
+    actions = sorted(a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"]))
+    assert actions == ["kms:GenerateDataKey", "s3:PutObject"]
+    assert "uploads/*" in json.dumps(policy)
+
+
+def test_no_granted_action_has_a_wildcard(built: Built) -> None:
+    for name, template in built.templates.items():
+        for _, policy in resources_of(template, "AWS::IAM::Policy"):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                assert not [a for a in as_list(statement["Action"]) if "*" in a], (name, statement)
+
+
+def test_key_alias_and_rotation(built: Built) -> None:
+    template = Template.from_json(built.templates["Kms"])
+    template.has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/unit-env"})
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    assert built.key.alias_name == "alias/unit-env"
+    assert built.key.log_group_prefix == "/unit-env/"
+
+
+def test_defaults_retain_stateful_resources(built: Built) -> None:
+    for name in ("SseS3", "Kms"):
+        for rtype in ("AWS::S3::Bucket", "AWS::KMS::Key"):
+            for _, resource in resources_of(built.templates[name], rtype):
+                assert resource["DeletionPolicy"] == "Retain", (name, rtype)
+
+
+def test_global_fallback_name_contains_account_and_region(built: Built) -> None:
+    names = [r["Properties"]["BucketName"] for _, r in resources_of(built.templates["Global"], "AWS::S3::Bucket")]
+    assert len(names) == 2
+    for name in names:
+        text = json.dumps(name)
+        assert '"Ref": "AWS::AccountId"' in text and '"Ref": "AWS::Region"' in text
+    assert any("unit-global-logs-" in json.dumps(n) for n in names)
+    for _, resource in resources_of(built.templates["Global"], "AWS::S3::Bucket"):
+        assert "BucketNamespace" not in resource["Properties"]
+
+
+def test_vpc_endpoint_guard_exempts_admins_and_cloudformation(built: Built) -> None:
+    statement = statements_by_sid(_bucket_policy(built.templates["Vpce"]))["DenyDataAccessOutsideVpcEndpoints"]
+    assert statement["Effect"] == "Deny"
+    assert sorted(statement["Action"]) == sorted(
+        ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    )
+    condition = statement["Condition"]
+    assert as_list(condition["StringNotEquals"]["aws:SourceVpce"]) == ["vpce-0123456789abcdef0"]
+    exempt = json.dumps(condition["ArnNotLike"]["aws:PrincipalArn"])
+    assert "cfn-exec-role" in exempt and "arn:aws:iam::111122223333:role/Admin" in exempt
+    assert condition["BoolIfExists"] == {"aws:ViaAWSService": "false"}
+    # Bucket configuration actions are not guarded, so CloudFormation can still manage and delete the bucket.
+    assert "s3:*" not in as_list(statement["Action"])
+
+
+def test_existing_access_log_bucket_is_used_and_no_new_one_created(built: Built) -> None:
+    template = built.templates["ExistingLogs"]
+    (bucket,) = [r for _, r in resources_of(template, "AWS::S3::Bucket")]
+    assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == "central-access-logs"
+    assert "VersioningConfiguration" not in bucket["Properties"]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["Upper", "has_underscore", "-leading", "trailing-", "double--hyphen", "x" * 28, ""],
+)
+def test_bad_name_prefix_is_rejected_with_field_and_rule(prefix: str) -> None:
+    stack = cdk.Stack(cdk.App(), "Bad")
+    with pytest.raises(ValueError) as error:
+        SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix=prefix))
+    assert "name_prefix" in str(error.value) and repr(prefix) in str(error.value)
+    assert "lowercase letters, digits and hyphens" in str(error.value)
+
+
+def test_tls_below_1_2_is_rejected() -> None:
+    stack = cdk.Stack(cdk.App(), "Tls")
+    with pytest.raises(ValueError, match="minimum_tls_version"):
+        SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="tls", minimum_tls_version=1.0))
+
+
+def test_props_are_immutable_and_overridable_without_forking() -> None:
+    props = SecureBucketProps(name_prefix="a")
+    changed = replace(props, versioned=False)
+    assert props.versioned is True and changed.versioned is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        props.versioned = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["sse_s3", "kms", "global_named", "vpce"])
+def test_construct_subtree_passes_nag_packs(built: Built, name: str) -> None:
+    construct = getattr(built, name)
+    for pack in (AwsSolutionsChecks(), ServerlessChecks()):
+        result = pack.validate_scope(construct)
+        assert result.success, nag_findings(result)

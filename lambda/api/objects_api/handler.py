@@ -1,0 +1,141 @@
+"""Lambda entry point of the objects API (API Gateway REST API, proxy integration, IAM/SigV4 authorisation).
+
+Routes:
+    GET /objects?limit=&cursor=   the caller's records, one page at a time
+    GET /objects/{key+}           one of the caller's objects with its versions, newest first
+
+The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
+header, query parameter or body. Every response is JSON; errors are {"error": {"code", "message"}}.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from objects_api import domain, store
+
+logger = Logger()
+tracer = Tracer(auto_patch=False)  # X-Ray stays on at the function level; no import-time patching of libraries
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+# Private, per-caller data: never cached by the browser or a proxy.
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_ALLOWED_METHODS = "GET"
+_OWN_PATHS = re.compile(r"/objects(?:/.*)?", re.DOTALL)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={**_HEADERS, **(headers or {})},
+    )
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json(status, domain.error_body(code, message), headers)
+
+
+def _caller() -> str:
+    return domain.caller_identity(app.current_event.raw_event)
+
+
+def _query_value(name: str) -> str | None:
+    """One query parameter; given twice (`?limit=1&limit=100`) is ambiguous and rejected."""
+    event = app.current_event.raw_event
+    multi = event.get("multiValueQueryStringParameters")
+    values = multi.get(name) if isinstance(multi, dict) else None
+    if isinstance(values, list) and len(values) > 1:
+        raise domain.InvalidParameter(name, f"{name} must be given at most once")
+    single = event.get("queryStringParameters")
+    value = single.get(name) if isinstance(single, dict) else None
+    if value is None and isinstance(values, list) and values:
+        value = values[0]
+    if value is not None and not isinstance(value, str):
+        raise domain.InvalidParameter(name, f"{name} must be a string")
+    return value
+
+
+@app.get("/objects")
+def list_objects() -> Response:
+    identity = _caller()
+    limit = domain.parse_limit(_query_value("limit"))
+    raw_cursor = _query_value("cursor")
+    start_key = domain.decode_cursor(raw_cursor, identity) if raw_cursor is not None else None
+    # One record more than the page: tells whether another page follows (no empty trailing page).
+    records, last_key = store.query_owner_records(identity, limit + 1, start_key)
+    page, next_key = domain.paginate(records, limit, last_key)
+    metrics.add_metric(name="ObjectsListed", unit=MetricUnit.Count, value=len(page))
+    return _json(200, domain.list_view(identity, page, next_key))
+
+
+# Catch-all below /objects/: the name may hold `/`, spaces, `+` or any unicode. The name itself is read from
+# pathParameters (decoded by API Gateway), not from the raw path.
+@app.get(r"/objects/[\s\S]+")
+def get_object() -> Response:
+    identity = _caller()
+    path_parameters = app.current_event.raw_event.get("pathParameters")
+    raw_name = path_parameters.get("key") if isinstance(path_parameters, dict) else None
+    name = domain.validate_name(raw_name)
+    records, truncated = store.query_versions(domain.object_key_for(identity, name), domain.MAX_VERSIONS)
+    view = domain.object_view(identity, name, records, truncated)
+    metrics.add_metric(name="ObjectReads", unit=MetricUnit.Count, value=1)
+    return _json(200, view)
+
+
+@app.not_found
+def _no_route(_: NotFoundError) -> Response:
+    metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
+    event = app.current_event
+    method = (event.http_method or "").upper()
+    if method != "GET" and _OWN_PATHS.fullmatch(event.path or ""):
+        return _error(
+            405,
+            "method_not_allowed",
+            f"method {method} is not allowed on this resource: only GET",
+            {"Allow": _ALLOWED_METHODS},
+        )
+    return _error(404, "not_found", "route: no resource matches this method and path")
+
+
+@app.exception_handler(domain.ApiError)
+def _api_error(error: domain.ApiError) -> Response:
+    metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
+    logger.info("request rejected", extra={"status": error.status, "error_code": error.code})
+    return _error(error.status, error.code, error.message)
+
+
+@app.exception_handler(store.InvalidStartKey)
+def _invalid_start_key(_: store.InvalidStartKey) -> Response:
+    metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
+    return _error(400, "invalid_cursor", domain.CURSOR_RULE)
+
+
+@app.exception_handler(store.StoreBusy)
+def _store_busy(error: store.StoreBusy) -> Response:
+    metrics.add_metric(name="ThrottledReads", unit=MetricUnit.Count, value=1)
+    logger.warning("table read throttled", extra={"error_code": str(error)})
+    return _error(503, "service_unavailable", "the table is busy: retry shortly", {"Retry-After": "1"})
+
+
+@app.exception_handler(Exception)
+def _unexpected(_: Exception) -> Response:
+    metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
+    logger.exception("unhandled error")
+    return _error(500, "internal_error", "internal error")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -57,28 +57,42 @@ class EnvironmentKey(Construct):
             resource_name=f"{self.log_group_prefix}*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisEnvironment",
-                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
-                actions=list(defaults.KMS_LOGS_ACTIONS),
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-            )
-        )
+        allow_cloudwatch_logs(self.key, log_group_arn, sid="AllowCloudWatchLogsForThisEnvironment")
 
-    def allow_service_publisher(self, service: str, source_arns: list[str], sid: str) -> None:
-        """Key policy: `service` (e.g. events.amazonaws.com) may GenerateDataKey/Decrypt, only for `source_arns`."""
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=sid,
-                principals=[iam.ServicePrincipal(service)],
-                actions=list(defaults.KMS_PUBLISHER_ACTIONS),
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "ArnEquals": {"aws:SourceArn": source_arns},
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                },
-            )
-        )
+    def allow_service_publisher(self, service: str, source_arn_patterns: list[str], sid: str) -> None:
+        """Key policy: `service` may GenerateDataKey/Decrypt, only for `source_arn_patterns` in this account."""
+        allow_service_publisher(self.key, service, source_arn_patterns, sid)
 
+
+def allow_service_publisher(key: kms.IKey, service: str, source_arn_patterns: list[str], sid: str) -> None:
+    """Key policy: `service` (e.g. events.amazonaws.com) may kms:GenerateDataKey and kms:Decrypt with `key`, only for
+    requests whose aws:SourceArn matches `source_arn_patterns` and whose aws:SourceAccount is this account.
+
+    Patterns are built from physical names, not from resource attributes: a key policy that referenced the rule or
+    alarm using an encrypted queue/topic would make the key depend on them and them on the key (a cycle).
+    """
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(service)],
+            actions=list(defaults.KMS_PUBLISHER_ACTIONS),
+            resources=["*"],  # in a key policy "*" means this key
+            conditions={
+                "ArnLike": {"aws:SourceArn": source_arn_patterns},
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            },
+        )
+    )
+
+
+def allow_cloudwatch_logs(key: kms.IKey, log_group_arn_pattern: str, sid: str) -> None:
+    """Key policy: the regional CloudWatch Logs service may use `key` only for log groups matching the pattern."""
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+            actions=list(defaults.KMS_LOGS_ACTIONS),
+            resources=["*"],  # in a key policy "*" means this key
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}},
+        )
+    )

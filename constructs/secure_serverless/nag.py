@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+import re
+
+from aws_cdk import Acknowledgment, Stack, Validations
 
 from constructs import IConstruct
 
@@ -11,8 +13,55 @@ MIN_REASON_LENGTH = 40
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge cdk-nag finding `rule` on `scope` and everything below it, with a reviewer-grade reason."""
-    if "::" in rule:
+    if "::" in rule.split("[", 1)[0]:
         raise ValueError(f"nag rule {rule!r}: use the bare id (e.g. 'AwsSolutions-S1'), not the namespaced form")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(f"nag rule {rule!r}: reason must be at least {MIN_REASON_LENGTH} characters")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def finding_text(scope: IConstruct, value: object) -> str:
+    """`value` (a string with tokens) as cdk-nag prints it inside a finding id, e.g. `<Bucket1234.Arn>/uploads/*`.
+
+    Lets an acknowledgment name the exact resource of an `AwsSolutions-IAM5[Resource::...]` finding instead of
+    covering every wildcard finding of the scope.
+    """
+    return _render(Stack.of(scope).resolve(value))
+
+
+def acknowledge_wildcard_resource(scope: IConstruct, resource: object, reason: str) -> None:
+    """Acknowledge AwsSolutions-IAM5 for exactly one wildcard resource ARN granted to `scope`."""
+    acknowledge(scope, f"AwsSolutions-IAM5[Resource::{finding_text(scope, resource)}]", reason)
+
+
+def _render(node: object) -> str:
+    if isinstance(node, str):
+        return re.sub(r"\$\{([^}]*)\}", r"<\1>", node)
+    if isinstance(node, dict) and len(node) == 1:
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(_render(part) for part in parts)
+    raise ValueError(f"cannot render {node!r} as a cdk-nag finding id")
+
+
+INLINE_POLICY_RULES = (
+    "NIST.800.53.R5-IAMNoInlinePolicy",
+    "HIPAA.Security-IAMNoInlinePolicy",
+    "PCI.DSS.321-IAMNoInlinePolicy",
+)
+
+
+def acknowledge_role_default_policy(role: IConstruct) -> None:
+    """Acknowledge the compliance packs' no-inline-policy rule for a role's own CDK default policy."""
+    for rule in INLINE_POLICY_RULES:
+        acknowledge(
+            role,
+            rule,
+            "The role's policy is CDK's per-role default policy holding only this role's exact grants; it is "
+            "deliberately not a managed policy, so no other principal can ever be given the same permissions.",
+        )

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
-from .nag import acknowledge
+from .nag import acknowledge, acknowledge_wildcard_resource
 from .naming import validate_bucket_prefix
 
 # Object-level data actions that the optional VPC-endpoint guard restricts (bucket configuration stays manageable).
@@ -25,6 +25,7 @@ VPCE_GUARDED_ACTIONS = (
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
 )
+SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 PUT_OBJECT_ACTIONS = ("s3:PutObject",)
 
@@ -65,6 +66,8 @@ class SecureBucket(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: SecureBucketProps) -> None:
         super().__init__(scope, construct_id)
+        # Log delivery by bucket policy, never the legacy LogDeliveryWrite ACL, even in apps without this flag.
+        self.node.set_context(SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, True)
         validate_bucket_prefix("name_prefix", props.name_prefix)
         if props.minimum_tls_version < 1.2:
             raise ValueError(f"invalid minimum_tls_version {props.minimum_tls_version!r}: must be 1.2 or higher")
@@ -107,7 +110,7 @@ class SecureBucket(Construct):
             )
         self._deny_unencrypted_uploads()
         if props.allowed_vpc_endpoint_ids:
-            self._require_vpc_endpoint(props.allowed_vpc_endpoint_ids, props.vpce_exempt_principal_arns)
+            self.require_vpc_endpoint(props.allowed_vpc_endpoint_ids, props.vpce_exempt_principal_arns)
         acknowledge(
             self.bucket,
             "NIST.800.53.R5-S3BucketReplicationEnabled",
@@ -145,12 +148,21 @@ class SecureBucket(Construct):
         return self._grant(grantee, PUT_OBJECT_ACTIONS, prefix)
 
     def _grant(self, grantee: iam.IGrantable, actions: Sequence[str], prefix: str) -> iam.Grant:
-        return iam.Grant.add_to_principal_or_resource(
+        grant = iam.Grant.add_to_principal_or_resource(
             grantee=grantee,
             actions=list(actions),
             resource_arns=[self.arn_for_prefix(prefix)],
             resource=self.bucket,
         )
+        principal = grantee.grant_principal
+        if isinstance(principal, Construct):
+            acknowledge_wildcard_resource(
+                principal,
+                self.arn_for_prefix(prefix),
+                f"Object-level S3 permissions need an object ARN pattern; this one is limited to {sorted(actions)} "
+                f"on objects under '{prefix or '(all keys)'}' in this one bucket.",
+            )
+        return grant
 
     # ---------------------------------------------------------------- policy
     def _deny_unencrypted_uploads(self) -> None:
@@ -192,7 +204,7 @@ class SecureBucket(Construct):
                 )
             )
 
-    def _require_vpc_endpoint(self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str]) -> None:
+    def require_vpc_endpoint(self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str] = ()) -> None:
         """Deny object data access that does not come through one of `endpoint_ids`, except for exempt principals."""
         exempt = [Fn.sub(defaults.CDK_CFN_EXEC_ROLE_PATTERN), *exempt_arns]
         self.bucket.add_to_resource_policy(

@@ -210,3 +210,17 @@ def test_construct_subtree_passes_nag_packs(built: Built, name: str) -> None:
     for pack in (AwsSolutionsChecks(), ServerlessChecks()):
         result = pack.validate_scope(construct)
         assert result.success, nag_findings(result)
+
+
+def test_log_delivery_uses_a_bucket_policy_even_without_the_feature_flag() -> None:
+    # A consumer app created without cdk.json's flags must still get no legacy LogDeliveryWrite ACL.
+    app = cdk.App(builtin_cloud_formation_validation=False)
+    stack = cdk.Stack(app, "NoFlags")
+    SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="noflags"))
+    template = Template.from_stack(stack).to_json()
+    for _, bucket in resources_of(template, "AWS::S3::Bucket"):
+        assert "AccessControl" not in bucket["Properties"]
+    log_id, _ = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"].endswith("-logs"))
+    _, policy = single(template, "AWS::S3::BucketPolicy", lambda r: r["Properties"]["Bucket"] == {"Ref": log_id})
+    principals = [s.get("Principal") for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Service": "logging.s3.amazonaws.com"} in principals

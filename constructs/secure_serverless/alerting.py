@@ -1,0 +1,151 @@
+"""Alerting: an encrypted SNS topic with an e-mail subscription, the alarms wired to it, and a dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+
+from .alarms import AlarmSpec, AlarmThresholds
+from .encryption_key import allow_service_publisher
+from .nag import acknowledge
+from .naming import validate_name_prefix
+
+
+@dataclass(frozen=True)
+class AlertingProps:
+    """Props of Alerting: where alarms go and how they are named."""
+
+    name_prefix: str  # environment prefix: topic, alarm and dashboard names
+    encryption_key: kms.IKey  # encrypts the topic and its subscription DLQ
+    email: str  # alert address (may be a CloudFormation parameter's value)
+    dashboard: bool = True  # build a dashboard of every alarm's metric
+
+
+class Alerting(Construct):
+    """Alarms that reach a human: each alarm notifies the topic on ALARM and on OK; the topic e-mails an address."""
+
+    topic: sns.Topic  # the alert topic (KMS-encrypted, TLS only)
+    subscription_dead_letter_queue: sqs.Queue  # undeliverable notifications
+    alarms: list[cloudwatch.Alarm]  # every alarm added
+    dashboard: cloudwatch.Dashboard | None  # the operations dashboard
+
+    def __init__(self, scope: Construct, construct_id: str, props: AlertingProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_name_prefix("name_prefix", props.name_prefix)
+        self._prefix = props.name_prefix
+        stack = Stack.of(self)
+        topic_name = f"{props.name_prefix}-alerts"
+        self.topic = sns.Topic(self, "Topic", topic_name=topic_name, master_key=props.encryption_key, enforce_ssl=True)
+        # CloudWatch publishes alarms into the encrypted topic: only alarms of this environment, in this account.
+        alarm_arns = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{props.name_prefix}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        allow_service_publisher(props.encryption_key, "cloudwatch.amazonaws.com", [alarm_arns], "AllowCloudWatchAlarms")
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisEnvironmentsAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnLike": {"aws:SourceArn": alarm_arns}},
+            )
+        )
+        self.subscription_dead_letter_queue = sqs.Queue(
+            self,
+            "SubscriptionDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=props.encryption_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.subscription_dead_letter_queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlertTopic",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.subscription_dead_letter_queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.topic.topic_arn}},
+            )
+        )
+        topic_arn = stack.format_arn(service="sns", resource=topic_name)
+        allow_service_publisher(props.encryption_key, "sns.amazonaws.com", [topic_arn], "AllowAlertTopicDeadLetters")
+        sns.Subscription(
+            self,
+            "Email",
+            topic=self.topic,
+            protocol=sns.SubscriptionProtocol.EMAIL,
+            endpoint=props.email,
+            dead_letter_queue=self.subscription_dead_letter_queue,
+        )
+        for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
+            acknowledge(
+                self.subscription_dead_letter_queue,
+                rule,
+                "This queue is itself the dead-letter queue of the alert e-mail subscription; it has its own alarm.",
+            )
+        self.alarms = []
+        self.dashboard = (
+            cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{props.name_prefix}-operations")
+            if props.dashboard
+            else None
+        )
+        self._status: cloudwatch.AlarmStatusWidget | None = None
+
+    def add_alarms(self, specs: Iterable[AlarmSpec]) -> list[cloudwatch.Alarm]:
+        """Create one alarm per spec, named `<prefix>-<name>`, notifying the topic on ALARM and OK."""
+        created = []
+        action = actions.SnsAction(self.topic)
+        for spec in specs:
+            alarm = cloudwatch.Alarm(
+                self,
+                f"Alarm-{spec.name}",
+                alarm_name=f"{self._prefix}-{spec.name}",
+                alarm_description=spec.description,
+                metric=spec.metric,
+                threshold=spec.threshold,
+                evaluation_periods=spec.evaluation_periods,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+            created.append(alarm)
+            if self.dashboard is not None:
+                self.dashboard.add_widgets(
+                    cloudwatch.GraphWidget(
+                        title=spec.name, left=[spec.metric], left_annotations=[alarm.to_annotation()], width=8
+                    )
+                )
+        self.alarms.extend(created)
+        return created
+
+    def add_status_widget(self) -> None:
+        """Put a status widget of every alarm at the end of the dashboard (call after the last add_alarms)."""
+        if self.dashboard is not None and self.alarms:
+            self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=24))
+
+    def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """Undeliverable alert notifications."""
+        return [
+            AlarmSpec(
+                name="alerts-undeliverable",
+                metric=self.subscription_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=thresholds.period
+                ),
+                threshold=thresholds.dead_letters,
+                description="Alert notifications could not be delivered to the e-mail subscription.",
+            )
+        ]

@@ -1,0 +1,321 @@
+"""EventPipeline: S3 "Object Created" -> EventBridge rule -> (encrypted SQS buffer) -> Lambda, with DLQs and retries.
+
+Never a bucket notification straight to Lambda: that makes the function's resource policy and the bucket depend on
+each other. The rule matches this bucket's events on the default event bus.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+
+from . import defaults
+from .alarms import AlarmSpec, AlarmThresholds
+from .encryption_key import allow_service_publisher
+from .nag import acknowledge
+from .naming import validate_name_prefix
+
+LAMBDA_DLQ_RULES = ("Serverless-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ", "HIPAA.Security-LambdaDLQ")
+VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6x the function timeout for SQS event sources
+
+
+class Delivery(enum.Enum):
+    """How matched events reach the processor."""
+
+    QUEUE = "queue"  # rule -> encrypted SQS buffer -> event source mapping (batch item failures)
+    DIRECT = "direct"  # rule -> Lambda asynchronously (retries, max event age, DLQ, on-failure destination)
+
+
+@dataclass(frozen=True)
+class EventPipelineProps:
+    """Props of EventPipeline: an existing bucket, processor function and key; delivery settings with safe defaults."""
+
+    bucket: s3.IBucket  # bucket whose Object Created events are processed (EventBridge notifications on)
+    processor: lambda_.Function  # the function that processes each event
+    encryption_key: kms.IKey  # encrypts the buffer and the dead-letter queue
+    rule_name: str  # physical rule name carrying the environment suffix (the key policy is scoped to it)
+    key_prefix: str = ""  # only keys starting with this
+    key_suffix: str = ""  # only keys ending with this
+    delivery: Delivery = Delivery.QUEUE  # buffered by default
+    batch_size: int = 10  # records per invocation (QUEUE)
+    max_batching_window: Duration = Duration.seconds(5)  # wait to fill a batch (QUEUE)
+    max_concurrency: int = 2  # concurrent invocations the event source may use (QUEUE; 2..1000)
+    max_receive_count: int = 3  # receives before a message moves to the DLQ (QUEUE)
+    retry_attempts: int = 8  # EventBridge delivery retries to the target
+    max_event_age: Duration = Duration.hours(6)  # EventBridge gives up delivering after this
+    async_retry_attempts: int = 2  # Lambda asynchronous retries (DIRECT; 0..2)
+    async_max_event_age: Duration = Duration.hours(1)  # Lambda drops (to on-failure) after this (DIRECT)
+    dead_letter_retention: Duration = Duration.days(14)  # how long failed events stay in the DLQ
+    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY  # queues hold transient data
+
+
+@jsii.implements(events.IRuleTarget)
+class _EncryptedQueueTarget:
+    """Rule target for a KMS-encrypted queue with exact grants (CDK's SqsQueue target grants kms:GenerateDataKey*)."""
+
+    def __init__(self, queue: sqs.Queue, dead_letter_queue: sqs.IQueue, retry_attempts: int, max_age: Duration):
+        self._queue, self._dlq, self._retry_attempts, self._max_age = queue, dead_letter_queue, retry_attempts, max_age
+
+    def bind(self, rule: events.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii name)
+        return events.RuleTargetConfig(
+            arn=self._queue.queue_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._dlq.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=self._retry_attempts,
+                maximum_event_age_in_seconds=self._max_age.to_seconds(),
+            ),
+            target_resource=self._queue,
+        )
+
+
+class EventPipeline(Construct):
+    """Delivers a bucket's Object Created events to a processor so that a failed event always ends in a DLQ."""
+
+    rule: events.Rule  # the EventBridge rule
+    buffer: sqs.Queue | None  # the SQS buffer (QUEUE delivery)
+    dead_letter_queue: sqs.Queue  # where every failed event ends
+    event_source_mapping: event_sources.SqsEventSource | None  # the buffer -> function mapping (QUEUE delivery)
+    delivery: Delivery  # the delivery mode in use
+    key_prefix: str  # the key prefix filter ("" for all keys)
+
+    def __init__(self, scope: Construct, construct_id: str, props: EventPipelineProps) -> None:
+        super().__init__(scope, construct_id)
+        _validate(props)
+        self.delivery = props.delivery
+        self.key_prefix = props.key_prefix
+        self._processor = props.processor
+        rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=props.rule_name)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=props.encryption_key,
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=props.dead_letter_retention,
+            removal_policy=props.removal_policy,
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the pipeline (buffer redrive, rule target DLQ and "
+            "Lambda on-failure destination); a DLQ of a DLQ would only move the problem.",
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "Serverless-SQSRedrivePolicy",
+            "This queue is itself the dead-letter queue of the pipeline; it raises an alarm instead of redriving.",
+        )
+        self.rule = events.Rule(
+            self,
+            "ObjectCreated",
+            rule_name=props.rule_name,
+            description=f"Object Created in the bucket{' under ' + props.key_prefix if props.key_prefix else ''}",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [props.bucket.bucket_name]}, **_key_filter(props)},
+            ),
+        )
+        # EventBridge encrypts into the buffer/DLQ with the key: only for this rule, in this account.
+        allow_service_publisher(
+            props.encryption_key, "events.amazonaws.com", [rule_arn_pattern], f"AllowEventBridgeRule{_sid(props)}"
+        )
+        self._allow_rule_to_send(self.dead_letter_queue)
+
+        if props.delivery is Delivery.QUEUE:
+            self.buffer = sqs.Queue(
+                self,
+                "Buffer",
+                encryption=sqs.QueueEncryption.KMS,
+                encryption_master_key=props.encryption_key,
+                data_key_reuse=Duration.hours(1),
+                enforce_ssl=True,
+                visibility_timeout=_visibility_timeout(props.processor),
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    queue=self.dead_letter_queue, max_receive_count=props.max_receive_count
+                ),
+                removal_policy=props.removal_policy,
+            )
+            self._allow_rule_to_send(self.buffer)
+            self.rule.add_target(
+                _EncryptedQueueTarget(self.buffer, self.dead_letter_queue, props.retry_attempts, props.max_event_age)
+            )
+            self.event_source_mapping = event_sources.SqsEventSource(
+                self.buffer,
+                batch_size=props.batch_size,
+                max_batching_window=props.max_batching_window,
+                max_concurrency=props.max_concurrency,
+                report_batch_item_failures=True,
+            )
+            props.processor.add_event_source(self.event_source_mapping)
+            for rule in LAMBDA_DLQ_RULES:
+                acknowledge(
+                    props.processor,
+                    rule,
+                    "The function is invoked synchronously by an SQS event source mapping; failed records return to "
+                    "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
+                )
+            acknowledge(
+                props.processor,
+                "Serverless-LambdaEventSourceMappingDestination",
+                "Lambda supports on-failure destinations only for stream and Kafka event sources; for this SQS source "
+                "the buffer's redrive policy moves a record that failed max_receive_count times to the DLQ.",
+            )
+        else:
+            self.buffer = None
+            self.event_source_mapping = None
+            # CDK's LambdaFunction target: invoke permission for events.amazonaws.com scoped to this rule's ARN.
+            self.rule.add_target(
+                targets.LambdaFunction(
+                    props.processor,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=props.retry_attempts,
+                    max_event_age=props.max_event_age,
+                )
+            )
+            self._on_failure_to_dead_letter_queue(props)
+
+    def _allow_rule_to_send(self, queue: sqs.Queue) -> None:
+        """Queue policy: events.amazonaws.com may SendMessage, only from this rule."""
+        queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowObjectCreatedRule",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.rule.rule_arn}},
+            )
+        )
+
+    def _on_failure_to_dead_letter_queue(self, props: EventPipelineProps) -> None:
+        """Asynchronous invocation: bounded retries and age, then the event goes to the DLQ (exact grants)."""
+        lambda_.CfnEventInvokeConfig(
+            self,
+            "AsyncInvokeConfig",
+            function_name=props.processor.function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=props.async_retry_attempts,
+            maximum_event_age_in_seconds=int(props.async_max_event_age.to_seconds()),
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=self.dead_letter_queue.queue_arn)
+            ),
+        )
+        iam.Grant.add_to_principal(
+            grantee=props.processor, actions=["sqs:SendMessage"], resource_arns=[self.dead_letter_queue.queue_arn]
+        )
+        props.encryption_key.grant(props.processor, "kms:GenerateDataKey", "kms:Decrypt")
+        for rule in LAMBDA_DLQ_RULES:
+            acknowledge(
+                props.processor,
+                rule,
+                "Failed asynchronous invocations go to the pipeline DLQ through the EventInvokeConfig on-failure "
+                "destination, which supersedes the legacy DeadLetterConfig and keeps the error context.",
+            )
+
+    # ---------------------------------------------------------------- metrics
+    def metric_dead_letters(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Maximum number of visible messages in the dead-letter queue."""
+        return self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum")
+
+    def metric_oldest_buffered_age(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric | None:
+        """Maximum age in seconds of the oldest message in the buffer (None with DIRECT delivery)."""
+        if self.buffer is None:
+            return None
+        return self.buffer.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum")
+
+    def metric_failed_invocations(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Sum of the rule's failed deliveries to its target."""
+        return cloudwatch.Metric(
+            namespace="AWS/Events",
+            metric_name="FailedInvocations",
+            dimensions_map={"RuleName": self.rule.rule_name},
+            statistic="Sum",
+            period=period,
+        )
+
+    def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """A dead letter, an event waiting too long in the buffer, a failed EventBridge delivery."""
+        period = thresholds.period
+        specs = [
+            AlarmSpec(
+                name="pipeline-dead-letters",
+                metric=self.metric_dead_letters(period),
+                threshold=thresholds.dead_letters,
+                evaluation_periods=1,
+                description="An upload event could not be processed and is in the dead-letter queue.",
+            ),
+            AlarmSpec(
+                name="pipeline-failed-deliveries",
+                metric=self.metric_failed_invocations(period),
+                threshold=thresholds.failed_invocations,
+                evaluation_periods=thresholds.evaluation_periods,
+                description="EventBridge failed to deliver upload events to the pipeline target.",
+            ),
+        ]
+        oldest = self.metric_oldest_buffered_age(period)
+        if oldest is not None:
+            specs.append(
+                AlarmSpec(
+                    name="pipeline-oldest-event-age",
+                    metric=oldest,
+                    threshold=thresholds.oldest_buffered_age_seconds,
+                    evaluation_periods=thresholds.evaluation_periods,
+                    description="Upload events are waiting too long in the buffer: the processor is behind.",
+                )
+            )
+        return specs
+
+
+def _validate(props: EventPipelineProps) -> None:
+    validate_name_prefix("rule_name", props.rule_name)
+    checks = [
+        ("batch_size", props.batch_size, 1 <= props.batch_size <= 10_000, "an integer from 1 to 10000"),
+        ("max_concurrency", props.max_concurrency, 2 <= props.max_concurrency <= 1000, "an integer from 2 to 1000"),
+        ("max_receive_count", props.max_receive_count, 1 <= props.max_receive_count <= 1000, "from 1 to 1000"),
+        ("retry_attempts", props.retry_attempts, 0 <= props.retry_attempts <= 185, "an integer from 0 to 185"),
+        ("async_retry_attempts", props.async_retry_attempts, 0 <= props.async_retry_attempts <= 2, "0, 1 or 2"),
+    ]
+    for name, value, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"invalid {name} {value!r}: must be {rule}")
+    for name, value in (("key_prefix", props.key_prefix), ("key_suffix", props.key_suffix)):
+        if "*" in value:
+            raise ValueError(f"invalid {name} {value!r}: must not contain '*' (it is matched literally)")
+
+
+def _key_filter(props: EventPipelineProps) -> dict[str, object]:
+    """EventBridge filter on detail.object.key for the optional prefix and/or suffix."""
+    if props.key_prefix and props.key_suffix:
+        return {"object": {"key": [{"wildcard": f"{props.key_prefix}*{props.key_suffix}"}]}}
+    if props.key_prefix:
+        return {"object": {"key": [{"prefix": props.key_prefix}]}}
+    if props.key_suffix:
+        return {"object": {"key": [{"suffix": props.key_suffix}]}}
+    return {}
+
+
+def _visibility_timeout(processor: lambda_.Function) -> Duration:
+    """At least 6x the function timeout, so a message is not redelivered while a batch is still being processed."""
+    timeout = processor.timeout or Duration.seconds(3)
+    return Duration.seconds(int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR)
+
+
+def _sid(props: EventPipelineProps) -> str:
+    """A statement id unique per rule name (Sids allow only alphanumerics)."""
+    return "".join(ch for ch in props.rule_name.title() if ch.isalnum())

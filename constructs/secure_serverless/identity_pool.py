@@ -1,0 +1,129 @@
+"""IdentityPool: a Cognito user pool and an identity pool whose authenticated role is trusted only for this pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_cognito_identitypool as identitypool
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct
+
+from . import defaults
+from .nag import acknowledge, acknowledge_role_default_policy
+from .naming import validate_name_prefix
+from .secure_bucket import SecureBucket
+
+IDENTITY_ID = "${cognito-identity.amazonaws.com:sub}"  # IAM policy variable: the caller's identity id
+
+
+@dataclass(frozen=True)
+class IdentityPoolProps:
+    """Props of IdentityPool; sign-up off, MFA required and strong passwords unless overridden."""
+
+    name_prefix: str  # environment prefix for the pool names
+    self_sign_up: bool = False  # users may register themselves
+    mfa: cognito.Mfa = cognito.Mfa.REQUIRED  # TOTP multi-factor authentication
+    password_min_length: int = 14  # with upper, lower, digit and symbol required
+    threat_protection: bool = False  # Plus feature plan with enforced threat protection (extra cost per user)
+    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
+    deletion_protection: bool = True  # refuse DeleteUserPool while on
+    existing_user_pool: cognito.IUserPool | None = None  # use this user pool instead of a new one
+
+
+class IdentityPool(Construct):
+    """Sign-in (user pool + SRP app client) and AWS credentials (identity pool) for authenticated users only."""
+
+    user_pool: cognito.IUserPool  # the user pool
+    user_pool_client: cognito.UserPoolClient  # the app client (no secret, SRP)
+    identity_pool: identitypool.IdentityPool  # the identity pool
+    authenticated_role: iam.IRole  # the role authenticated identities assume
+
+    def __init__(self, scope: Construct, construct_id: str, props: IdentityPoolProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_name_prefix("name_prefix", props.name_prefix)
+        if props.password_min_length < 12:
+            raise ValueError(f"invalid password_min_length {props.password_min_length!r}: must be 12 or more")
+        self.user_pool = props.existing_user_pool or self._new_user_pool(props)
+        self.user_pool_client = cognito.UserPoolClient(
+            self,
+            "WebClient",
+            user_pool=self.user_pool,
+            user_pool_client_name=f"{props.name_prefix}-web",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            disable_o_auth=True,  # SRP sign-in only: no hosted-UI OAuth flows or callback URLs
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            access_token_validity=Duration.hours(1),
+            id_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.days(30),
+        )
+        self.identity_pool = identitypool.IdentityPool(
+            self,
+            "Identities",
+            identity_pool_name=f"{props.name_prefix}-identities",
+            allow_unauthenticated_identities=False,
+            allow_classic_flow=False,
+            authentication_providers=identitypool.IdentityPoolAuthenticationProviders(
+                user_pools=[
+                    identitypool.UserPoolAuthenticationProvider(
+                        user_pool=self.user_pool, user_pool_client=self.user_pool_client
+                    )
+                ]
+            ),
+        )
+        self.authenticated_role = self.identity_pool.authenticated_role
+        acknowledge_role_default_policy(self.authenticated_role)
+
+    def _new_user_pool(self, props: IdentityPoolProps) -> cognito.UserPool:
+        pool = cognito.UserPool(
+            self,
+            "Users",
+            user_pool_name=f"{props.name_prefix}-users",
+            self_sign_up_enabled=props.self_sign_up,
+            sign_in_aliases=cognito.SignInAliases(email=True, username=False),
+            sign_in_case_sensitive=False,
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            password_policy=cognito.PasswordPolicy(
+                min_length=props.password_min_length,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            mfa=props.mfa,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False)
+            if props.mfa is not cognito.Mfa.OFF
+            else None,
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            feature_plan=cognito.FeaturePlan.PLUS if props.threat_protection else cognito.FeaturePlan.ESSENTIALS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION
+            if props.threat_protection
+            else None,
+            deletion_protection=props.deletion_protection,
+            removal_policy=props.removal_policy,
+        )
+        if not props.threat_protection:
+            acknowledge(
+                pool,
+                "AwsSolutions-COG8",
+                "Threat protection needs the Cognito Plus feature plan, billed per active user; this environment's "
+                "configuration leaves it off (prod turns it on).",
+            )
+        if props.mfa is not cognito.Mfa.REQUIRED:
+            acknowledge(
+                pool,
+                "AwsSolutions-COG2",
+                "MFA is optional in this non-production environment by configuration so test users can sign in "
+                "from automation; prod requires TOTP MFA.",
+            )
+        return pool
+
+    # ---------------------------------------------------------------- grants for authenticated identities
+    def grant_own_uploads(self, bucket: SecureBucket, prefix: str = "uploads/") -> iam.Grant:
+        """Let each authenticated identity put objects only under `<prefix><its identity id>/`."""
+        return bucket.grant_put_objects(self.authenticated_role, prefix=f"{prefix}{IDENTITY_ID}/")

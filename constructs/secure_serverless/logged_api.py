@@ -1,0 +1,388 @@
+"""LoggedApi: a REST API with JSON access and execution logs, tracing, throttling, validation and auth everywhere."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+
+from constructs import Construct
+
+from . import defaults
+from .alarms import AlarmSpec, AlarmThresholds
+from .encryption_key import allow_cloudwatch_logs
+from .event_pipeline import LAMBDA_DLQ_RULES
+from .nag import acknowledge, acknowledge_wildcard_resource
+from .naming import log_group_name, validate_name_prefix
+
+# What every access-log line records (JSON); the caller's identity comes from SigV4/Cognito, never from the client.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "caller": "$context.identity.caller",
+    "user": "$context.identity.user",
+    "userArn": "$context.identity.userArn",
+    "cognitoIdentityId": "$context.identity.cognitoIdentityId",
+    "cognitoUser": "$context.authorizer.claims.sub",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integration.latency",
+    "integrationStatus": "$context.integration.status",
+    "errorMessage": "$context.error.message",
+    "errorType": "$context.error.responseType",
+    "wafStatus": "$context.waf.status",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+ERROR_BODY = '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+
+
+class ApiAuthorization(enum.Enum):
+    """How every method is authorised."""
+
+    IAM = "iam"  # SigV4 with IAM credentials (e.g. from the identity pool)
+    COGNITO = "cognito"  # a Cognito user-pool authorizer (ID/access token)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One GET route served by the handler, with the query-string parameters it accepts."""
+
+    path: str  # e.g. "/objects" or "/objects/{key+}"
+    query_parameters: Sequence[str] = ()  # optional query-string parameters
+
+
+@dataclass(frozen=True)
+class LoggedApiProps:
+    """Props of LoggedApi; IAM auth, ERROR-level execution logs, tracing and conservative throttling by default."""
+
+    name_prefix: str  # environment prefix: API name, log group and WAF names
+    stage_name: str  # the stage, named for the environment
+    handler: lambda_.IFunction  # the Lambda proxy integration serving every route
+    routes: Sequence[Route]  # the routes (GET)
+    encryption_key: kms.IKey  # encrypts the log groups
+    authorization: ApiAuthorization = ApiAuthorization.IAM  # IAM (SigV4) on every method
+    user_pool: cognito.IUserPool | None = None  # required for COGNITO authorization
+    execution_log_level: apigw.MethodLoggingLevel = apigw.MethodLoggingLevel.ERROR  # execution logging
+    throttle_rate_limit: float = 20  # steady requests per second for the stage
+    throttle_burst_limit: int = 10  # burst for the stage
+    log_retention: logs.RetentionDays = defaults.LOG_RETENTION  # access and execution log retention
+    log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # log group removal
+    waf: bool = False  # attach a WAF web ACL with AWS managed rule groups and a rate limit
+    waf_rate_limit: int = 1000  # requests per 5 minutes per IP before WAF blocks
+
+
+class LoggedApi(Construct):
+    """A REST API whose every request is logged, traced, throttled, validated and authorised."""
+
+    api: apigw.RestApi  # the REST API
+    stage: apigw.Stage  # its stage
+    access_log_group: logs.LogGroup  # JSON access log
+    execution_log_group: logs.LogGroup  # API Gateway execution log (pre-created: encrypted, with retention)
+    web_acl: wafv2.CfnWebACL | None  # WAF web ACL when enabled
+    methods: list[apigw.Method]  # every method created
+
+    def __init__(self, scope: Construct, construct_id: str, props: LoggedApiProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_name_prefix("name_prefix", props.name_prefix)
+        if props.authorization is ApiAuthorization.COGNITO and props.user_pool is None:
+            raise ValueError("invalid user_pool None: must be given when authorization is COGNITO")
+        if props.execution_log_level is apigw.MethodLoggingLevel.OFF:
+            raise ValueError("invalid execution_log_level OFF: must be INFO or ERROR")
+        self.access_log_group = logs.LogGroup(
+            self,
+            "AccessLogs",
+            log_group_name=log_group_name(props.name_prefix, "api-access"),
+            encryption_key=props.encryption_key,
+            retention=props.log_retention,
+            removal_policy=props.log_removal_policy,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{props.name_prefix}-api",
+            description=f"{props.name_prefix} objects API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=False,  # account-wide singleton: see ApiGatewayAccount
+            deploy_options=apigw.StageOptions(
+                stage_name=props.stage_name,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                logging_level=props.execution_log_level,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=props.throttle_rate_limit,
+                throttling_burst_limit=props.throttle_burst_limit,
+            ),
+        )
+        self.stage = self.api.deployment_stage
+        self.execution_log_group = self._execution_log_group(props)
+        self._gateway_responses()
+        self.methods = self._routes(props)
+        self.web_acl = self._waf(props) if props.waf else None
+        self._acknowledge(props)
+
+    # ---------------------------------------------------------------- pieces
+    def _execution_log_group(self, props: LoggedApiProps) -> logs.LogGroup:
+        """Execution logs go to `API-Gateway-Execution-Logs_<id>/<stage>`: create that group first, encrypted."""
+        name = Fn.join("", ["API-Gateway-Execution-Logs_", self.api.rest_api_id, f"/{props.stage_name}"])
+        group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=name,
+            encryption_key=props.encryption_key,
+            retention=props.log_retention,
+            removal_policy=props.log_removal_policy,
+        )
+        allow_cloudwatch_logs(
+            props.encryption_key,
+            Stack.of(self).format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            sid="AllowCloudWatchLogsForApiExecutionLogs",
+        )
+        self.stage.node.add_dependency(group)  # else API Gateway may create it first, unencrypted
+        return group
+
+    def _gateway_responses(self) -> None:
+        """JSON error bodies for API Gateway's own 4XX/5XX responses."""
+        for name, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            self.api.add_gateway_response(name, type=response_type, templates={"application/json": ERROR_BODY})
+
+    def _routes(self, props: LoggedApiProps) -> list[apigw.Method]:
+        validator = self.api.add_request_validator(
+            "Validate", validate_request_parameters=True, validate_request_body=True
+        )
+        integration = apigw.LambdaIntegration(props.handler, proxy=True)
+        authorizer = (
+            apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[props.user_pool])
+            if props.authorization is ApiAuthorization.COGNITO
+            else None
+        )
+        methods = []
+        for route in props.routes:
+            resource = self.api.root.resource_for_path(route.path)
+            parameters = {f"method.request.querystring.{name}": False for name in route.query_parameters}
+            parameters |= {f"method.request.path.{name}": True for name in _path_parameters(route.path)}
+            methods.append(
+                resource.add_method(
+                    "GET",
+                    integration,
+                    authorization_type=apigw.AuthorizationType.COGNITO if authorizer else apigw.AuthorizationType.IAM,
+                    authorizer=authorizer,
+                    request_validator=validator,
+                    request_parameters=parameters,
+                )
+            )
+        return methods
+
+    def _waf(self, props: LoggedApiProps) -> wafv2.CfnWebACL:
+        """A regional web ACL: AWS managed rule groups and a per-IP rate limit, associated with the stage."""
+        rules = [
+            wafv2.CfnWebACL.RuleProperty(
+                name=group,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=group
+                    )
+                ),
+                visibility_config=_visibility(f"{props.name_prefix}-{group}"),
+            )
+            for priority, group in enumerate(MANAGED_RULE_GROUPS)
+        ]
+        rules.append(
+            wafv2.CfnWebACL.RuleProperty(
+                name="RateLimitPerIp",
+                priority=len(rules),
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=props.waf_rate_limit, aggregate_key_type="IP"
+                    )
+                ),
+                visibility_config=_visibility(f"{props.name_prefix}-rate-limit"),
+            )
+        )
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=f"{props.name_prefix}-api",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(f"{props.name_prefix}-api"),
+            rules=rules,
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=self.stage.stage_arn, web_acl_arn=acl.attr_arn
+        )
+        self._waf_logging(props, acl)
+        return acl
+
+    def _waf_logging(self, props: LoggedApiProps, acl: wafv2.CfnWebACL) -> None:
+        """WAF logs to an encrypted log group (its name must start with aws-waf-logs-), credentials redacted."""
+        name = f"aws-waf-logs-{props.name_prefix}"
+        group = logs.LogGroup(
+            self,
+            "WafLogs",
+            log_group_name=name,
+            encryption_key=props.encryption_key,
+            retention=props.log_retention,
+            removal_policy=props.log_removal_policy,
+        )
+        group_arn = Stack.of(self).format_arn(
+            service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        allow_cloudwatch_logs(props.encryption_key, group_arn, sid="AllowCloudWatchLogsForWafLogs")
+        logging = wafv2.CfnLoggingConfiguration(
+            self,
+            "WafLogging",
+            resource_arn=acl.attr_arn,
+            log_destination_configs=[group_arn],
+            redacted_fields=[
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
+                for header in ("authorization", "x-amz-security-token")
+            ],
+        )
+        logging.node.add_dependency(group)
+
+    def _acknowledge(self, props: LoggedApiProps) -> None:
+        for rule in LAMBDA_DLQ_RULES:
+            acknowledge(
+                props.handler,
+                rule,
+                "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
+                "JSON error, so there is no asynchronous event to dead-letter.",
+            )
+        if props.authorization is ApiAuthorization.IAM:
+            acknowledge(
+                self.api,
+                "AwsSolutions-COG4",
+                "Every method uses IAM (SigV4) authorization with temporary credentials from the Cognito identity "
+                "pool, which authenticates against the user pool; a user-pool authorizer would be redundant.",
+            )
+        if not props.waf:
+            for rule in (
+                "AwsSolutions-APIG3",
+                "NIST.800.53.R5-APIGWAssociatedWithWAF",
+                "PCI.DSS.321-APIGWAssociatedWithWAF",
+            ):
+                acknowledge(
+                    self.stage,
+                    rule,
+                    "WAF is a per-environment cost decision: on in prod; here every method still requires IAM auth "
+                    "and the stage is throttled.",
+                )
+        for rule in (
+            "NIST.800.53.R5-APIGWCacheEnabledAndEncrypted",
+            "HIPAA.Security-APIGWCacheEnabledAndEncrypted",
+            "PCI.DSS.321-APIGWCacheEnabledAndEncrypted",
+        ):
+            acknowledge(
+                self.stage,
+                rule,
+                "Stage caching is deliberately off: responses are per-identity records, and a cache keyed on path "
+                "would serve one user's records to another.",
+            )
+        for rule in ("NIST.800.53.R5-APIGWSSLEnabled", "HIPAA.Security-APIGWSSLEnabled", "PCI.DSS.321-APIGWSSLEnabled"):
+            acknowledge(
+                self.stage,
+                rule,
+                "The only integration is a Lambda proxy invoked through the Lambda API over TLS with IAM; a client "
+                "certificate applies to HTTP backends only.",
+            )
+
+    # ---------------------------------------------------------------- grants and metrics
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow execute-api:Invoke on exactly this stage's routes (GET)."""
+        arns = [
+            self.api.arn_for_execute_api("GET", _arn_path(m.resource.path), self.stage.stage_name) for m in self.methods
+        ]
+        grant = iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=arns)
+        principal = grantee.grant_principal
+        if isinstance(principal, Construct):
+            for arn in arns:
+                if "*" in arn:
+                    acknowledge_wildcard_resource(
+                        principal,
+                        arn,
+                        "execute-api:Invoke on one GET route of this API's stage; the greedy path parameter "
+                        "({key+}) can only be expressed as a trailing wildcard.",
+                    )
+        return grant
+
+    def metric_server_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Sum of 5XX responses of the stage."""
+        return self.api.metric_server_error(period=period, statistic="Sum", dimensions_map=self._dimensions())
+
+    def metric_latency_p99(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """p99 latency of the stage in milliseconds."""
+        return self.api.metric_latency(period=period, statistic="p99", dimensions_map=self._dimensions())
+
+    def _dimensions(self) -> dict[str, str]:
+        return {"ApiName": self.api.rest_api_name, "Stage": self.stage.stage_name}
+
+    def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """5XX responses and p99 latency of the stage."""
+        return [
+            AlarmSpec(
+                name="api-5xx",
+                metric=self.metric_server_errors(thresholds.period),
+                threshold=thresholds.api_5xx,
+                evaluation_periods=thresholds.evaluation_periods,
+                description="The API returned server errors (5XX).",
+            ),
+            AlarmSpec(
+                name="api-p99-latency",
+                metric=self.metric_latency_p99(thresholds.period),
+                threshold=thresholds.api_p99_latency_ms,
+                evaluation_periods=thresholds.evaluation_periods,
+                description="The API's p99 latency is above its threshold.",
+            ),
+        ]
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part.strip("{}+") for part in path.split("/") if part.startswith("{")]
+
+
+def _arn_path(path: str) -> str:
+    """A resource path as it appears in an execute-api ARN: path parameters become wildcards."""
+    return "/".join("*" if part.startswith("{") else part for part in path.split("/")) or "/"
+
+
+def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=True
+    )

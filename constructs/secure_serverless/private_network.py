@@ -1,0 +1,143 @@
+"""PrivateNetwork: an isolated VPC (no NAT, no internet route) with the endpoints serverless functions need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+
+from . import defaults
+from .nag import acknowledge, acknowledge_role_default_policy
+from .naming import log_group_name, validate_name_prefix
+
+# Actions Lambda needs on the execution role to attach a function to a VPC; EC2 offers no resource-level scoping
+# for DescribeNetworkInterfaces, and Lambda creates the interfaces before their ARNs exist.
+VPC_ACCESS_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
+@dataclass(frozen=True)
+class PrivateNetworkProps:
+    """Props of PrivateNetwork: two isolated AZs, gateway endpoints, and only the interface endpoints asked for."""
+
+    name_prefix: str  # environment prefix: flow-log group name
+    encryption_key: kms.IKey  # encrypts the flow-log group
+    max_azs: int = 2  # availability zones (isolated subnets in each)
+    cidr: str = "10.64.0.0/16"  # VPC address range
+    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = field(
+        default_factory=lambda: [ec2.InterfaceVpcEndpointAwsService.XRAY]
+    )  # services the functions call from inside the VPC (X-Ray for active tracing)
+    flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION  # flow-log retention
+    log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # flow-log group removal
+
+
+class PrivateNetwork(Construct):
+    """Functions placed here reach S3/DynamoDB through gateway endpoints and other AWS APIs through interface ones."""
+
+    vpc: ec2.Vpc  # the VPC
+    function_security_group: ec2.SecurityGroup  # for the functions: egress 443 only
+    endpoint_security_group: ec2.SecurityGroup  # for interface endpoints: ingress 443 from functions only
+    s3_endpoint: ec2.GatewayVpcEndpoint  # S3 gateway endpoint (its id feeds the bucket's aws:SourceVpce guard)
+    dynamodb_endpoint: ec2.GatewayVpcEndpoint  # DynamoDB gateway endpoint
+    interface_endpoints: list[ec2.InterfaceVpcEndpoint]  # interface endpoints, private DNS on
+
+    def __init__(self, scope: Construct, construct_id: str, props: PrivateNetworkProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_name_prefix("name_prefix", props.name_prefix)
+        if not 2 <= props.max_azs <= 6:
+            raise ValueError(f"invalid max_azs {props.max_azs!r}: must be from 2 to 6")
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(props.cidr),
+            max_azs=props.max_azs,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)
+            ],
+            # Closing the default security group needs a custom-resource Lambda; nothing here uses it.
+            restrict_default_security_group=False,
+        )
+        flow_logs = logs.LogGroup(
+            self,
+            "FlowLogs",
+            log_group_name=log_group_name(props.name_prefix, "vpc-flow-logs"),
+            encryption_key=props.encryption_key,
+            retention=props.flow_log_retention,
+            removal_policy=props.log_removal_policy,
+        )
+        flow_log = self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
+        acknowledge_role_default_policy(flow_log)
+        isolated = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[isolated]
+        )
+        self.dynamodb_endpoint = self.vpc.add_gateway_endpoint(
+            "DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=[isolated]
+        )
+        self.function_security_group = ec2.SecurityGroup(
+            self,
+            "Functions",
+            vpc=self.vpc,
+            description="Functions: HTTPS out only (the subnets route nowhere but VPC endpoints)",
+            allow_all_outbound=False,
+        )
+        # Gateway endpoints are reached through AWS prefix lists; with no internet route, 443 out reaches only them.
+        self.function_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to VPC endpoints")
+        self.endpoint_security_group = ec2.SecurityGroup(
+            self,
+            "Endpoints",
+            vpc=self.vpc,
+            description="Interface endpoints: HTTPS in from the functions only",
+            allow_all_outbound=False,
+        )
+        self.endpoint_security_group.add_ingress_rule(
+            self.function_security_group, ec2.Port.tcp(443), "HTTPS from the functions"
+        )
+        self.interface_endpoints = [
+            self.vpc.add_interface_endpoint(
+                f"Endpoint{index}",
+                service=service,
+                subnets=isolated,
+                private_dns_enabled=True,
+                security_groups=[self.endpoint_security_group],
+                open=False,
+            )
+            for index, service in enumerate(props.interface_endpoints)
+        ]
+        for rule in ("NIST.800.53.R5-VPCDefaultSecurityGroupClosed", "HIPAA.Security-VPCDefaultSecurityGroupClosed",
+                     "PCI.DSS.321-VPCDefaultSecurityGroupClosed"):  # fmt: skip
+            acknowledge(
+                self.vpc,
+                rule,
+                "No resource is ever placed in the default security group (functions and endpoints have their own); "
+                "closing it would need CDK's custom-resource Lambda, which this project keeps out of its templates.",
+            )
+
+    @property
+    def function_subnets(self) -> ec2.SubnetSelection:
+        """The isolated subnets functions are placed in."""
+        return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+
+    def grant_vpc_access(self, role: iam.IRole) -> None:
+        """Give a function's own role the network-interface actions Lambda needs to run it in this VPC."""
+        iam.Grant.add_to_principal(grantee=role, actions=list(VPC_ACCESS_ACTIONS), resource_arns=["*"])
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Lambda's VPC networking needs ec2 network-interface actions that EC2 cannot scope (Describe*) or whose "
+            "interfaces do not exist yet; X-Ray Put* likewise has no resource-level permissions.",
+        )

@@ -1,0 +1,200 @@
+"""ScaledTable: a KMS-encrypted DynamoDB table with PITR, TTL and read/write target-tracking auto scaling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+
+from constructs import Construct
+
+from . import defaults
+from .alarms import AlarmSpec, AlarmThresholds
+from .nag import acknowledge
+
+
+@dataclass(frozen=True)
+class CapacityRange:
+    """Minimum and maximum provisioned capacity units for one dimension."""
+
+    minimum: int = 1  # units auto scaling never goes below
+    maximum: int = 10  # units auto scaling never goes above
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.minimum <= self.maximum:
+            raise ValueError(
+                f"invalid capacity range ({self.minimum}, {self.maximum}): must be 1 <= minimum <= maximum"
+            )
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A global secondary index (projection ALL)."""
+
+    name: str  # index name
+    partition_key: dynamodb.Attribute  # index partition key
+    sort_key: dynamodb.Attribute | None = None  # index sort key
+
+
+@dataclass(frozen=True)
+class ScaledTableProps:
+    """Props of ScaledTable; provisioned with auto scaling by default, on-demand as an option."""
+
+    partition_key: dynamodb.Attribute  # table partition key
+    encryption_key: kms.IKey  # customer-managed key for encryption at rest
+    sort_key: dynamodb.Attribute | None = None  # table sort key
+    indexes: Sequence[IndexSpec] = ()  # global secondary indexes (each auto scaled like the table)
+    on_demand: bool = False  # PAY_PER_REQUEST instead of provisioned + auto scaling
+    read_capacity: CapacityRange = CapacityRange()  # read auto-scaling range (table and every index)
+    write_capacity: CapacityRange = CapacityRange()  # write auto-scaling range (table and every index)
+    target_utilization_percent: int = 70  # target-tracking utilisation
+    time_to_live_attribute: str | None = "expires_at"  # TTL attribute (epoch seconds); None disables TTL
+    point_in_time_recovery: bool = True  # continuous backups for 35 days
+    deletion_protection: bool = True  # refuse DeleteTable while on
+    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
+
+
+class ScaledTable(Construct):
+    """A DynamoDB table whose every provisioned dimension (table and GSIs) tracks a utilisation target."""
+
+    table: dynamodb.Table  # the table
+    encryption_key: kms.IKey  # its key
+    index_names: list[str]  # names of its GSIs
+
+    def __init__(self, scope: Construct, construct_id: str, props: ScaledTableProps) -> None:
+        super().__init__(scope, construct_id)
+        if not 20 <= props.target_utilization_percent <= 90:
+            raise ValueError(
+                f"invalid target_utilization_percent {props.target_utilization_percent!r}: must be from 20 to 90"
+            )
+        self.encryption_key = props.encryption_key
+        self.index_names = [index.name for index in props.indexes]
+        provisioned = not props.on_demand
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=props.partition_key,
+            sort_key=props.sort_key,
+            billing_mode=dynamodb.BillingMode.PROVISIONED if provisioned else dynamodb.BillingMode.PAY_PER_REQUEST,
+            read_capacity=props.read_capacity.minimum if provisioned else None,
+            write_capacity=props.write_capacity.minimum if provisioned else None,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=props.encryption_key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=props.point_in_time_recovery
+            ),
+            time_to_live_attribute=props.time_to_live_attribute,
+            deletion_protection=props.deletion_protection,
+            removal_policy=props.removal_policy,
+        )
+        for index in props.indexes:
+            self.table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=index.partition_key,
+                sort_key=index.sort_key,
+                projection_type=dynamodb.ProjectionType.ALL,
+                read_capacity=props.read_capacity.minimum if provisioned else None,
+                write_capacity=props.write_capacity.minimum if provisioned else None,
+            )
+        if provisioned:
+            self._auto_scale(props)
+        acknowledge(
+            self.table,
+            "NIST.800.53.R5-DynamoDBInBackupPlan",
+            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
+            "organisation-level choice outside this stack.",
+        )
+        acknowledge(
+            self.table,
+            "HIPAA.Security-DynamoDBInBackupPlan",
+            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
+            "organisation-level choice outside this stack.",
+        )
+        acknowledge(
+            self.table,
+            "PCI.DSS.321-DynamoDBInBackupPlan",
+            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
+            "organisation-level choice outside this stack.",
+        )
+
+    def _auto_scale(self, props: ScaledTableProps) -> None:
+        """A ScalableTarget per dimension with a TargetTrackingScaling policy that references it by id only."""
+        target = props.target_utilization_percent
+        read = self.table.auto_scale_read_capacity(
+            min_capacity=props.read_capacity.minimum, max_capacity=props.read_capacity.maximum
+        )
+        read.scale_on_utilization(target_utilization_percent=target)
+        write = self.table.auto_scale_write_capacity(
+            min_capacity=props.write_capacity.minimum, max_capacity=props.write_capacity.maximum
+        )
+        write.scale_on_utilization(target_utilization_percent=target)
+        for name in self.index_names:
+            self.table.auto_scale_global_secondary_index_read_capacity(
+                name, min_capacity=props.read_capacity.minimum, max_capacity=props.read_capacity.maximum
+            ).scale_on_utilization(target_utilization_percent=target)
+            self.table.auto_scale_global_secondary_index_write_capacity(
+                name, min_capacity=props.write_capacity.minimum, max_capacity=props.write_capacity.maximum
+            ).scale_on_utilization(target_utilization_percent=target)
+
+    # ---------------------------------------------------------------- grants (exact actions, exact ARNs)
+    def grant_put_item(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow dynamodb:PutItem on the table (and kms:Decrypt/GenerateDataKey on its key)."""
+        self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["dynamodb:PutItem"], resource_arns=[self.table.table_arn]
+        )
+
+    def grant_query(self, grantee: iam.IGrantable, *index_names: str) -> iam.Grant:
+        """Allow dynamodb:Query on the table and on the named indexes (and kms:Decrypt on its key)."""
+        unknown = [name for name in index_names if name not in self.index_names]
+        if unknown:
+            raise ValueError(f"invalid index_names {unknown!r}: must be among {self.index_names}")
+        self.encryption_key.grant(grantee, "kms:Decrypt")
+        arns = [self.table.table_arn, *(f"{self.table.table_arn}/index/{name}" for name in index_names)]
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"], resource_arns=arns)
+
+    # ---------------------------------------------------------------- metrics
+    def metric_throttled_requests(self, operation: str, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Sum of throttled requests for `operation` (e.g. PutItem, Query) on the table."""
+        return cloudwatch.Metric(
+            namespace="AWS/DynamoDB",
+            metric_name="ThrottledRequests",
+            dimensions_map={"TableName": self.table.table_name, "Operation": operation},
+            statistic="Sum",
+            period=period,
+        )
+
+    def metric_throttle_events(
+        self, kind: str, index_name: str | None = None, period: Duration = defaults.METRIC_PERIOD
+    ) -> cloudwatch.Metric:
+        """Sum of `ReadThrottleEvents` or `WriteThrottleEvents` on the table or one of its indexes."""
+        if kind not in ("ReadThrottleEvents", "WriteThrottleEvents"):
+            raise ValueError(f"invalid kind {kind!r}: must be ReadThrottleEvents or WriteThrottleEvents")
+        dimensions = {"TableName": self.table.table_name}
+        if index_name is not None:
+            dimensions["GlobalSecondaryIndexName"] = index_name
+        return cloudwatch.Metric(
+            namespace="AWS/DynamoDB", metric_name=kind, dimensions_map=dimensions, statistic="Sum", period=period
+        )
+
+    def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """Read and write throttle events on the table and on every index."""
+        specs = []
+        for index in (None, *self.index_names):
+            where = "table" if index is None else f"index {index}"
+            for kind, short in (("ReadThrottleEvents", "read"), ("WriteThrottleEvents", "write")):
+                specs.append(
+                    AlarmSpec(
+                        name=f"table-{'' if index is None else index + '-'}{short}-throttles",
+                        metric=self.metric_throttle_events(kind, index, thresholds.period),
+                        threshold=thresholds.throttles,
+                        evaluation_periods=thresholds.evaluation_periods,
+                        description=f"DynamoDB throttled {short}s on the {where}: capacity is below demand.",
+                    )
+                )
+        return specs

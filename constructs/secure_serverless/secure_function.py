@@ -1,0 +1,166 @@
+"""SecureFunction: a Python Lambda with its own role, its own encrypted log group, tracing and encrypted environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+
+from . import defaults
+from .alarms import AlarmSpec, AlarmThresholds
+from .nag import acknowledge, acknowledge_role_default_policy
+from .naming import log_group_name, validate_name_prefix
+
+
+@dataclass(frozen=True)
+class SecureFunctionProps:
+    """Props of SecureFunction; the runtime, architecture, tracing and logging defaults are the secure ones."""
+
+    code: lambda_.Code  # the function's code asset
+    handler: str  # module.function entry point
+    name_prefix: str  # environment prefix: the log group is /<name_prefix>/<purpose>
+    purpose: str  # short name of what the function does, e.g. "processor"
+    encryption_key: kms.IKey  # encrypts the log group and the environment variables
+    description: str = ""  # function description
+    environment: Mapping[str, str] = field(default_factory=dict)  # environment variables
+    layers: Sequence[lambda_.ILayerVersion] = ()  # layers, e.g. Powertools
+    runtime: lambda_.Runtime = lambda_.Runtime.PYTHON_3_14  # newest Python the pinned CDK knows
+    architecture: lambda_.Architecture = lambda_.Architecture.ARM_64  # Graviton
+    memory_size: int = 256  # MB
+    timeout: Duration = Duration.seconds(30)  # per invocation
+    reserved_concurrent_executions: int | None = None  # cap on concurrency (None: unreserved)
+    log_retention: logs.RetentionDays = defaults.LOG_RETENTION  # log group retention
+    log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # log group removal
+    dead_letter_queue: sqs.IQueue | None = None  # for asynchronous invocations
+    vpc: ec2.IVpc | None = None  # run inside this VPC (private network mode)
+    vpc_subnets: ec2.SubnetSelection | None = None  # subnets within `vpc`
+    security_groups: Sequence[ec2.ISecurityGroup] = ()  # security groups within `vpc`
+
+
+class SecureFunction(Construct):
+    """A Lambda that logs to its own KMS-encrypted log group, traces with X-Ray, and holds no managed policy."""
+
+    function: lambda_.Function  # the function
+    role: iam.Role  # its execution role (only what is granted to it)
+    log_group: logs.LogGroup  # its log group
+
+    def __init__(self, scope: Construct, construct_id: str, props: SecureFunctionProps) -> None:
+        super().__init__(scope, construct_id)
+        validate_name_prefix("name_prefix", props.name_prefix)
+        self._purpose, self._timeout = props.purpose, props.timeout
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=log_group_name(props.name_prefix, props.purpose),
+            encryption_key=props.encryption_key,
+            retention=props.log_retention,
+            removal_policy=props.log_removal_policy,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of {props.name_prefix} {props.purpose}",
+        )
+        # Instead of AWSLambdaBasicExecutionRole (any log group): write to this function's log group only.
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            code=props.code,
+            handler=props.handler,
+            runtime=props.runtime,
+            architecture=props.architecture,
+            description=props.description or f"{props.name_prefix} {props.purpose}",
+            environment=dict(props.environment),
+            environment_encryption=props.encryption_key,
+            layers=list(props.layers),
+            memory_size=props.memory_size,
+            timeout=props.timeout,
+            reserved_concurrent_executions=props.reserved_concurrent_executions,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            dead_letter_queue=props.dead_letter_queue,
+            vpc=props.vpc,
+            vpc_subnets=props.vpc_subnets,
+            security_groups=list(props.security_groups) or None,
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so active tracing "
+            "needs Resource '*'; these are the only actions on it.",
+        )
+        acknowledge_role_default_policy(self.role)
+        if props.vpc is None:
+            for rule in (
+                "NIST.800.53.R5-LambdaInsideVPC",
+                "HIPAA.Security-LambdaInsideVPC",
+                "PCI.DSS.321-LambdaInsideVPC",
+            ):
+                acknowledge(
+                    self.function,
+                    rule,
+                    "This environment runs without the private network mode (DESIGN §10, off outside prod to avoid "
+                    "interface-endpoint cost); the function reaches only AWS APIs over TLS with IAM auth.",
+                )
+        if props.reserved_concurrent_executions is None:
+            for rule in ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"):
+                acknowledge(
+                    self.function,
+                    rule,
+                    "Concurrency is bounded by the event source (SQS maximum concurrency) or API stage throttling in "
+                    "this environment; reserving capacity per function is a prod-only choice.",
+                )
+
+    def metric_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Sum of invocation errors."""
+        return self.function.metric_errors(period=period, statistic="Sum")
+
+    def metric_throttles(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Sum of throttled invocations."""
+        return self.function.metric_throttles(period=period, statistic="Sum")
+
+    def metric_duration(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Maximum duration in milliseconds."""
+        return self.function.metric_duration(period=period, statistic="Maximum")
+
+    def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """Errors, throttles, and a maximum duration near the timeout."""
+        period = thresholds.period
+        near_timeout_ms = self._timeout.to_milliseconds() * thresholds.duration_fraction_of_timeout
+        return [
+            AlarmSpec(
+                name=f"{self._purpose}-errors",
+                metric=self.metric_errors(period),
+                threshold=thresholds.errors,
+                evaluation_periods=thresholds.evaluation_periods,
+                description=f"The {self._purpose} function raised errors.",
+            ),
+            AlarmSpec(
+                name=f"{self._purpose}-throttles",
+                metric=self.metric_throttles(period),
+                threshold=thresholds.throttles,
+                evaluation_periods=thresholds.evaluation_periods,
+                description=f"The {self._purpose} function was throttled (concurrency limit reached).",
+            ),
+            AlarmSpec(
+                name=f"{self._purpose}-duration-near-timeout",
+                metric=self.metric_duration(period),
+                threshold=near_timeout_ms,
+                evaluation_periods=thresholds.evaluation_periods,
+                description=f"The {self._purpose} function ran close to its timeout.",
+            ),
+        ]

@@ -1,0 +1,172 @@
+"""LoggedApi, IdentityPool and ApiGatewayAccountLogging on their own: options, overrides and validation."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from secure_serverless import (
+    ApiAuthorization,
+    ApiGatewayAccountLogging,
+    IdentityPool,
+    IdentityPoolProps,
+    LoggedApi,
+    LoggedApiProps,
+    Route,
+)
+from stacks.app_builder import cdk_json_context
+from tests.support.nag import nag_findings
+from tests.support.template import resources_of, single
+
+CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
+
+
+def _handler(stack: cdk.Stack) -> lambda_.Function:
+    return lambda_.Function(stack, "Handler", code=CODE, handler="index.handler", runtime=lambda_.Runtime.PYTHON_3_14)
+
+
+class Built:
+    def __init__(self) -> None:
+        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
+        self.stacks: dict[str, cdk.Stack] = {}
+
+        stack = self._stack("Cognito")
+        key = kms.Key(stack, "Key", enable_key_rotation=True)
+        self.identity = IdentityPool(
+            stack, "Identity", IdentityPoolProps(name_prefix="unit-cog", mfa=cognito.Mfa.OFF, self_sign_up=True)
+        )
+        self.cognito_api = LoggedApi(
+            stack,
+            "Api",
+            LoggedApiProps(
+                name_prefix="unit-cog",
+                stage_name="unit",
+                handler=_handler(stack),
+                routes=[Route("/things", query_parameters=("q",))],
+                encryption_key=key,
+                authorization=ApiAuthorization.COGNITO,
+                user_pool=self.identity.user_pool,
+                execution_log_level=apigw.MethodLoggingLevel.INFO,
+                throttle_rate_limit=5,
+                throttle_burst_limit=2,
+            ),
+        )
+
+        stack = self._stack("Existing")
+        existing = cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_abcdefghi")
+        self.existing = IdentityPool(
+            stack, "Identity", IdentityPoolProps(name_prefix="unit-ex", existing_user_pool=existing)
+        )
+
+        stack = self._stack("Account")
+        self.account = ApiGatewayAccountLogging(stack, "Logging")
+        self.app.synth()
+        self.templates = {name: Template.from_stack(st).to_json() for name, st in self.stacks.items()}
+
+    def _stack(self, name: str) -> cdk.Stack:
+        self.stacks[name] = cdk.Stack(self.app, name)
+        return self.stacks[name]
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    return Built()
+
+
+def test_cognito_option_puts_a_user_pool_authorizer_on_every_method(built: Built) -> None:
+    template = built.templates["Cognito"]
+    authorizer_id, authorizer = single(template, "AWS::ApiGateway::Authorizer")
+    assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
+    methods = [m["Properties"] for _, m in resources_of(template, "AWS::ApiGateway::Method")]
+    assert methods and all(m["AuthorizationType"] == "COGNITO_USER_POOLS" for m in methods)
+    assert all(m["AuthorizerId"] == {"Ref": authorizer_id} for m in methods)
+
+
+def test_stage_overrides_apply(built: Built) -> None:
+    _, stage = single(built.templates["Cognito"], "AWS::ApiGateway::Stage")
+    (settings,) = stage["Properties"]["MethodSettings"]
+    assert (settings["LoggingLevel"], settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (
+        "INFO",
+        5,
+        2,
+    )
+    assert stage["Properties"]["StageName"] == "unit"
+
+
+def test_mfa_off_and_self_sign_up_overrides(built: Built) -> None:
+    _, pool = single(built.templates["Cognito"], "AWS::Cognito::UserPool")
+    assert pool["Properties"]["MfaConfiguration"] == "OFF"
+    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+    assert pool["DeletionPolicy"] == "Retain"  # secure default
+
+
+def test_existing_user_pool_is_used_not_created(built: Built) -> None:
+    template = built.templates["Existing"]
+    assert list(resources_of(template, "AWS::Cognito::UserPool")) == []
+    _, client = single(template, "AWS::Cognito::UserPoolClient")
+    assert client["Properties"]["UserPoolId"] == "us-east-1_abcdefghi"
+    _, pool = single(template, "AWS::Cognito::IdentityPool")
+    assert "us-east-1_abcdefghi" in json.dumps(pool["Properties"]["CognitoIdentityProviders"])
+
+
+def test_account_logging_is_retained(built: Built) -> None:
+    template = built.templates["Account"]
+    _, account = single(template, "AWS::ApiGateway::Account")
+    assert account["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.parametrize("name", ["Cognito", "Existing", "Account"])
+def test_construct_stacks_pass_nag(built: Built, name: str) -> None:
+    for pack in (AwsSolutionsChecks(), ServerlessChecks()):
+        scope = built.stacks[name]
+        result = pack.validate_scope(scope)
+        # The bare inline handler of this test is not one of the constructs under test.
+        violations = [v for v in nag_findings(result) if not all(p.startswith(f"{name}/Handler") for p in v[1])]
+        assert violations == []
+
+
+def test_cognito_authorization_needs_a_user_pool() -> None:
+    stack = cdk.Stack(cdk.App(), "Bad")
+    with pytest.raises(ValueError, match="user_pool"):
+        LoggedApi(
+            stack,
+            "Api",
+            LoggedApiProps(
+                name_prefix="bad",
+                stage_name="bad",
+                handler=_handler(stack),
+                routes=[Route("/x")],
+                encryption_key=kms.Key(stack, "Key"),
+                authorization=ApiAuthorization.COGNITO,
+            ),
+        )
+
+
+def test_execution_logging_cannot_be_turned_off() -> None:
+    stack = cdk.Stack(cdk.App(), "Bad")
+    with pytest.raises(ValueError, match="execution_log_level"):
+        LoggedApi(
+            stack,
+            "Api",
+            LoggedApiProps(
+                name_prefix="bad",
+                stage_name="bad",
+                handler=_handler(stack),
+                routes=[Route("/x")],
+                encryption_key=kms.Key(stack, "Key"),
+                execution_log_level=apigw.MethodLoggingLevel.OFF,
+            ),
+        )
+
+
+def test_weak_password_policy_is_rejected() -> None:
+    with pytest.raises(ValueError, match="password_min_length"):
+        IdentityPool(cdk.Stack(cdk.App(), "Bad"), "Id", IdentityPoolProps(name_prefix="bad", password_min_length=8))

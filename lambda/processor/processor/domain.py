@@ -1,0 +1,256 @@
+"""Domain rules of the processor: pure Python, no boto3, no CDK, no Powertools.
+
+- parse and validate an EventBridge S3 "Object Created" event into an `ObjectCreated`;
+- derive the owner/name of uploads (`uploads/<identity-id>/<name>`);
+- build the one DynamoDB item recorded per object version.
+
+Object keys in EventBridge events are NOT URL-encoded (unlike S3 notifications): they are used exactly
+as delivered, never unquoted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+EVENT_SOURCE = "aws.s3"
+DETAIL_TYPE = "Object Created"
+# S3's own version id for objects written while versioning was never enabled (or suspended).
+UNVERSIONED_VERSION_ID = "null"
+UPLOADS_PREFIX = "uploads/"
+# S3 object keys are at most 1024 UTF-8 bytes; a DynamoDB sort key is at most 1024 bytes too.
+MAX_KEY_BYTES = 1024
+MAX_VERSION_ID_BYTES = 1024
+SECONDS_PER_DAY = 86_400
+
+# Legacy us-east-1 bucket names allow upper case and underscores, up to 255 characters.
+_BUCKET_RE = re.compile(r"^[A-Za-z0-9._-]{3,255}$")
+_BUCKET_RULE = "a bucket name: 3 to 255 characters, letters, digits, '.', '-' and '_'"
+_MISSING = object()
+
+
+class InvalidEvent(ValueError):
+    """The event broke a shape rule; the message names the field (dotted path) and the rule."""
+
+    def __init__(self, field: str, rule: str, value: object = _MISSING) -> None:
+        self.field = field
+        self.rule = rule
+        if value is _MISSING:
+            got = "missing"
+        else:
+            shown = repr(value)
+            got = f"got {shown[:80]}{'...' if len(shown) > 80 else ''}"
+        super().__init__(f"invalid event field {field!r}: must be {rule} ({got})")
+
+
+class Outcome(StrEnum):
+    """What processing one event did; every outcome is a success for the delivery (no retry)."""
+
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+    SKIPPED_MISSING = "skipped_missing"
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Who uploaded an object under `uploads/<identity-id>/<name>`."""
+
+    owner: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    """A validated S3 "Object Created" event, as delivered by EventBridge."""
+
+    event_id: str
+    event_time: str
+    bucket: str
+    key: str
+    size: int
+    version_id: str | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+
+    @property
+    def record_version_id(self) -> str:
+        """Sort key of the record: the version id, or S3's literal "null" for unversioned objects."""
+        return self.version_id if self.version_id is not None else UNVERSIONED_VERSION_ID
+
+    @property
+    def ownership(self) -> Ownership | None:
+        return derive_ownership(self.key)
+
+
+@dataclass(frozen=True)
+class ObjectMetadata:
+    """What HeadObject told us about the object (version)."""
+
+    content_type: str | None = None
+    last_modified: datetime | None = None
+    etag: str | None = None
+
+
+def derive_ownership(key: str) -> Ownership | None:
+    """`uploads/<identity-id>/<name>` -> Ownership(identity-id, name); None for any other key.
+
+    The identity id is the path segment right after `uploads/`; the name is everything after
+    `uploads/<identity-id>/` (it may contain further `/`). Both must be non-empty.
+    """
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    identity, separator, name = key[len(UPLOADS_PREFIX) :].partition("/")
+    if not identity or not separator or not name:
+        return None
+    return Ownership(owner=identity, name=name)
+
+
+def parse_json_event(body: object) -> ObjectCreated:
+    """Parse the JSON text of an EventBridge event (an SQS message body) and validate it."""
+    if not isinstance(body, str):
+        raise InvalidEvent("body", "a JSON text (string)", type(body).__name__)
+    try:
+        raw = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise InvalidEvent("body", f"a JSON document ({error.__class__.__name__})", body) from None
+    return parse_event(raw)
+
+
+def parse_event(raw: object) -> ObjectCreated:
+    """Validate an EventBridge S3 "Object Created" event (already decoded) into an ObjectCreated."""
+    event = _mapping(raw, "event")
+    _equals(event, "source", EVENT_SOURCE, "source")
+    _equals(event, "detail-type", DETAIL_TYPE, "detail-type")
+    event_id = _text(event.get("id", _MISSING), "id")
+    event_time = _timestamp(event.get("time", _MISSING), "time")
+    detail = _mapping(event.get("detail", _MISSING), "detail")
+    bucket = _mapping(detail.get("bucket", _MISSING), "detail.bucket")
+    bucket_name = _text(bucket.get("name", _MISSING), "detail.bucket.name")
+    if not _BUCKET_RE.match(bucket_name):
+        raise InvalidEvent("detail.bucket.name", _BUCKET_RULE, bucket_name)
+    obj = _mapping(detail.get("object", _MISSING), "detail.object")
+    key = _text(obj.get("key", _MISSING), "detail.object.key", max_bytes=MAX_KEY_BYTES)
+    size = obj.get("size", _MISSING)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InvalidEvent("detail.object.size", "a non-negative integer", size)
+    return ObjectCreated(
+        event_id=event_id,
+        event_time=event_time,
+        bucket=bucket_name,
+        key=key,
+        size=size,
+        version_id=_optional_text(obj, "version-id", "detail.object.version-id", MAX_VERSION_ID_BYTES),
+        etag=_optional_text(obj, "etag", "detail.object.etag"),
+        sequencer=_optional_text(obj, "sequencer", "detail.object.sequencer"),
+    )
+
+
+def build_item(
+    event: ObjectCreated,
+    metadata: ObjectMetadata,
+    *,
+    recorded_at: datetime,
+    retention_days: int | None = None,
+) -> dict[str, str | int]:
+    """The DynamoDB item (plain str/int values) recorded once per object version.
+
+    Key: object_key (S) + version_id (S). `owner`/`name` only for uploads (sparse GSI `by-owner`);
+    `expires_at` (epoch seconds) only when a retention is configured.
+    """
+    item: dict[str, str | int] = {
+        "object_key": event.key,
+        "version_id": event.record_version_id,
+        "bucket": event.bucket,
+        "size": event.size,
+        "event_time": event.event_time,
+        "recorded_at": iso_utc(recorded_at),
+    }
+    etag = event.etag or metadata.etag
+    if etag:
+        item["etag"] = etag
+    if event.sequencer:
+        item["sequencer"] = event.sequencer
+    if metadata.content_type:
+        item["content_type"] = metadata.content_type
+    if metadata.last_modified is not None:
+        item["last_modified"] = iso_utc(metadata.last_modified)
+    ownership = event.ownership
+    if ownership is not None:
+        item["owner"] = ownership.owner
+        item["name"] = ownership.name
+    if retention_days is not None:
+        item["expires_at"] = int(_as_utc(recorded_at).timestamp()) + retention_days * SECONDS_PER_DAY
+    return item
+
+
+def parse_retention_days(raw: str | None) -> int | None:
+    """RECORD_RETENTION_DAYS: a positive integer enables `expires_at`; anything else leaves it out."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    days = int(text)
+    return days if days > 0 else None
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with a `Z` suffix, millisecond precision (naive datetimes are taken as UTC)."""
+    return _as_utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _mapping(value: object, field: str) -> Mapping[str, Any]:
+    if value is _MISSING:
+        raise InvalidEvent(field, "a JSON object")
+    if not isinstance(value, Mapping):
+        raise InvalidEvent(field, "a JSON object", type(value).__name__)
+    return value
+
+
+def _equals(event: Mapping[str, Any], name: str, expected: str, field: str) -> None:
+    value = event.get(name, _MISSING)
+    if value != expected:
+        raise InvalidEvent(field, f"{expected!r}", value)
+
+
+def _text(value: object, field: str, *, max_bytes: int | None = None) -> str:
+    rule = "a non-empty string" + (f" of at most {max_bytes} UTF-8 bytes" if max_bytes else "")
+    if value is _MISSING:
+        raise InvalidEvent(field, rule)
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(field, rule, value)
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidEvent(field, f"{rule} (valid Unicode, no lone surrogates)", value) from None
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidEvent(field, rule, value)
+    return value
+
+
+def _optional_text(obj: Mapping[str, Any], name: str, field: str, max_bytes: int | None = None) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    return _text(value, field, max_bytes=max_bytes)
+
+
+def _timestamp(value: object, field: str) -> str:
+    rule = "an ISO-8601 timestamp"
+    text = _text(value, field)
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise InvalidEvent(field, rule, value) from None
+    return text

@@ -1,0 +1,315 @@
+"""Domain rules of the processor, without AWS: parsing/validation, ownership, item building."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from processor.domain import (
+    InvalidEvent,
+    ObjectCreated,
+    ObjectMetadata,
+    Ownership,
+    build_item,
+    derive_ownership,
+    parse_event,
+    parse_json_event,
+    parse_retention_days,
+)
+
+SAMPLE = {
+    "version": "0",
+    "id": "17793124-05d4-b198-2fde-7ededc63b103",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "123456789012",
+    "time": "2021-11-12T00:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:s3:::example-bucket"],
+    "detail": {
+        "version": "0",
+        "bucket": {"name": "example-bucket"},
+        "object": {
+            "key": "uploads/us-east-1:abcd/my file+1 é.txt",
+            "size": 5,
+            "etag": "b1946ac92492d2347c6235b4d2611184",
+            "version-id": "IYV3p45BhZA2B3N0rCuDRhHdSD8BN0rX",
+            "sequencer": "00617F08299329D189",
+        },
+        "request-id": "N4N7GDK58NMKJ12R",
+        "requester": "123456789012",
+        "source-ip-address": "1.2.3.4",
+        "reason": "PutObject",
+    },
+}
+RECORDED_AT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+
+def sample(**object_overrides: object) -> dict:
+    event = copy.deepcopy(SAMPLE)
+    event["detail"]["object"].update(object_overrides)
+    return event
+
+
+def test_parse_sample_event_keeps_the_key_exactly_as_delivered() -> None:
+    parsed = parse_event(SAMPLE)
+
+    assert parsed == ObjectCreated(
+        event_id="17793124-05d4-b198-2fde-7ededc63b103",
+        event_time="2021-11-12T00:00:00Z",
+        bucket="example-bucket",
+        key="uploads/us-east-1:abcd/my file+1 é.txt",
+        size=5,
+        version_id="IYV3p45BhZA2B3N0rCuDRhHdSD8BN0rX",
+        etag="b1946ac92492d2347c6235b4d2611184",
+        sequencer="00617F08299329D189",
+    )
+    assert parsed.record_version_id == "IYV3p45BhZA2B3N0rCuDRhHdSD8BN0rX"
+
+
+@pytest.mark.parametrize("key", ["a%20b.txt", "a+b.txt", "dir/%2Fslash", "日本/ü ß"])
+def test_keys_are_never_unquoted(key: str) -> None:
+    assert parse_event(sample(key=key)).key == key
+
+
+def test_object_created_is_frozen() -> None:
+    parsed = parse_event(SAMPLE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.key = "other"  # type: ignore[misc]
+
+
+def test_unversioned_object_uses_the_literal_null_version() -> None:
+    event = sample()
+    del event["detail"]["object"]["version-id"]
+
+    parsed = parse_event(event)
+
+    assert parsed.version_id is None
+    assert parsed.record_version_id == "null"
+
+
+def test_json_null_version_id_counts_as_unversioned() -> None:
+    assert parse_event(sample(**{"version-id": None})).record_version_id == "null"
+
+
+def test_optional_fields_may_be_missing() -> None:
+    event = sample()
+    for name in ("etag", "sequencer", "version-id"):
+        del event["detail"]["object"][name]
+
+    parsed = parse_event(event)
+
+    assert (parsed.etag, parsed.sequencer, parsed.version_id) == (None, None, None)
+
+
+def test_parse_json_event_round_trip() -> None:
+    assert parse_json_event(json.dumps(SAMPLE)) == parse_event(SAMPLE)
+
+
+def _without(path: str) -> dict:
+    event = copy.deepcopy(SAMPLE)
+    *parents, last = path.split(".")
+    target = event
+    for name in parents:
+        target = target[name]
+    del target[last]
+    return event
+
+
+def _with(path: str, value: object) -> dict:
+    event = copy.deepcopy(SAMPLE)
+    *parents, last = path.split(".")
+    target = event
+    for name in parents:
+        target = target[name]
+    target[last] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "rule_fragment"),
+    [
+        (["not", "a", "dict"], "event", "JSON object"),
+        (_with("source", "aws.ec2"), "source", "'aws.s3'"),
+        (_without("source"), "source", "'aws.s3'"),
+        (_with("detail-type", "Object Deleted"), "detail-type", "'Object Created'"),
+        (_without("detail-type"), "detail-type", "'Object Created'"),
+        (_without("id"), "id", "non-empty string"),
+        (_with("time", "yesterday"), "time", "ISO-8601"),
+        (_with("time", 1636675200), "time", "non-empty string"),
+        (_without("detail"), "detail", "JSON object"),
+        (_with("detail", "a string"), "detail", "JSON object"),
+        (_with("detail", [1, 2]), "detail", "JSON object"),
+        (_with("detail.bucket", None), "detail.bucket", "JSON object"),
+        (_without("detail.bucket.name"), "detail.bucket.name", "non-empty string"),
+        (_with("detail.bucket.name", ""), "detail.bucket.name", "non-empty string"),
+        (_with("detail.bucket.name", "a/b"), "detail.bucket.name", "bucket name"),
+        (_without("detail.object"), "detail.object", "JSON object"),
+        (_without("detail.object.key"), "detail.object.key", "non-empty string"),
+        (_with("detail.object.key", ""), "detail.object.key", "non-empty string"),
+        (_with("detail.object.key", 42), "detail.object.key", "non-empty string"),
+        (_with("detail.object.key", "k" * 1025), "detail.object.key", "at most 1024 UTF-8 bytes"),
+        (_with("detail.object.key", "é" * 513), "detail.object.key", "at most 1024 UTF-8 bytes"),
+        (_with("detail.object.key", "bad \ud800 surrogate"), "detail.object.key", "no lone surrogates"),
+        (_without("detail.object.size"), "detail.object.size", "non-negative integer"),
+        (_with("detail.object.size", -1), "detail.object.size", "non-negative integer"),
+        (_with("detail.object.size", "5"), "detail.object.size", "non-negative integer"),
+        (_with("detail.object.size", 5.0), "detail.object.size", "non-negative integer"),
+        (_with("detail.object.size", True), "detail.object.size", "non-negative integer"),
+        (_with("detail.object.version-id", ""), "detail.object.version-id", "non-empty string"),
+        (_with("detail.object.version-id", 7), "detail.object.version-id", "non-empty string"),
+        (_with("detail.object.etag", ["x"]), "detail.object.etag", "non-empty string"),
+    ],
+)
+def test_malformed_events_name_the_field_and_the_rule(event: object, field: str, rule_fragment: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(event)
+
+    assert caught.value.field == field
+    assert rule_fragment in caught.value.rule
+    assert repr(field) in str(caught.value)
+    assert caught.value.rule in str(caught.value)
+
+
+def test_key_of_exactly_1024_bytes_is_accepted() -> None:
+    assert len(parse_event(sample(key="k" * 1024)).key) == 1024
+
+
+@pytest.mark.parametrize("body", ["", "{", "nope", '{"source": "aws.s3"'])
+def test_body_that_is_not_json_is_invalid(body: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_json_event(body)
+    assert caught.value.field == "body"
+
+
+@pytest.mark.parametrize("body", [None, 12, b"{}"])
+def test_body_that_is_not_text_is_invalid(body: object) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_json_event(body)
+    assert caught.value.field == "body"
+
+
+def test_deeply_nested_json_is_invalid_not_a_crash() -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_json_event("[" * 100_000 + "]" * 100_000)
+    assert caught.value.field == "body"
+
+
+def test_long_values_are_truncated_in_the_message() -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(_with("source", "x" * 10_000))
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("uploads/us-east-1:abcd/my file.txt", Ownership("us-east-1:abcd", "my file.txt")),
+        ("uploads/id/nested/dir/name.txt", Ownership("id", "nested/dir/name.txt")),
+        ("uploads/id/a b+c ü 日本.txt", Ownership("id", "a b+c ü 日本.txt")),
+        ("uploads/id//double", Ownership("id", "/double")),
+        ("uploads/id/ ", Ownership("id", " ")),
+        ("uploads//x", None),
+        ("uploads/id/", None),
+        ("uploads/id", None),
+        ("uploads/", None),
+        ("uploads", None),
+        ("uploadsX/id/name", None),
+        ("Uploads/id/name", None),
+        ("/uploads/id/name", None),
+        ("other/uploads/id/name", None),
+        ("name.txt", None),
+    ],
+)
+def test_derive_ownership(key: str, expected: Ownership | None) -> None:
+    assert derive_ownership(key) == expected
+
+
+def _metadata() -> ObjectMetadata:
+    return ObjectMetadata(
+        content_type="text/plain",
+        last_modified=datetime(2024, 5, 6, 7, 0, 0, tzinfo=UTC),
+        etag="from-head",
+    )
+
+
+def test_build_item_for_an_upload() -> None:
+    item = build_item(parse_event(SAMPLE), _metadata(), recorded_at=RECORDED_AT)
+
+    assert item == {
+        "object_key": "uploads/us-east-1:abcd/my file+1 é.txt",
+        "version_id": "IYV3p45BhZA2B3N0rCuDRhHdSD8BN0rX",
+        "bucket": "example-bucket",
+        "size": 5,
+        "etag": "b1946ac92492d2347c6235b4d2611184",
+        "content_type": "text/plain",
+        "last_modified": "2024-05-06T07:00:00.000Z",
+        "sequencer": "00617F08299329D189",
+        "event_time": "2021-11-12T00:00:00Z",
+        "recorded_at": "2024-05-06T07:08:09.123Z",
+        "owner": "us-east-1:abcd",
+        "name": "my file+1 é.txt",
+    }
+
+
+def test_build_item_outside_uploads_has_no_owner_or_name() -> None:
+    item = build_item(parse_event(sample(key="reports/2024/summary.csv")), _metadata(), recorded_at=RECORDED_AT)
+
+    assert "owner" not in item
+    assert "name" not in item
+    assert item["object_key"] == "reports/2024/summary.csv"
+
+
+def test_build_item_falls_back_to_head_etag_and_omits_unknowns() -> None:
+    event = sample()
+    for name in ("etag", "sequencer", "version-id"):
+        del event["detail"]["object"][name]
+
+    item = build_item(parse_event(event), ObjectMetadata(etag="from-head"), recorded_at=RECORDED_AT)
+
+    assert item["etag"] == "from-head"
+    assert item["version_id"] == "null"
+    for absent in ("sequencer", "content_type", "last_modified", "expires_at"):
+        assert absent not in item
+
+
+def test_build_item_with_retention_sets_expires_at() -> None:
+    item = build_item(parse_event(SAMPLE), _metadata(), recorded_at=RECORDED_AT, retention_days=30)
+
+    expected = int((RECORDED_AT + timedelta(days=30)).timestamp())
+    assert item["expires_at"] == expected
+    assert isinstance(item["expires_at"], int)
+
+
+def test_naive_and_offset_datetimes_are_stored_in_utc() -> None:
+    offset = timezone(timedelta(hours=2))
+    metadata = ObjectMetadata(last_modified=datetime(2024, 5, 6, 9, 0, 0, tzinfo=offset))
+
+    item = build_item(parse_event(SAMPLE), metadata, recorded_at=datetime(2024, 5, 6, 7, 8, 9))
+
+    assert item["last_modified"] == "2024-05-06T07:00:00.000Z"
+    assert item["recorded_at"] == "2024-05-06T07:08:09.000Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("0", None),
+        ("-3", None),
+        ("abc", None),
+        ("1.5", None),
+        ("²", None),
+        ("30", 30),
+        (" 7 ", 7),
+        ("365", 365),
+    ],
+)
+def test_parse_retention_days(raw: str | None, expected: int | None) -> None:
+    assert parse_retention_days(raw) == expected

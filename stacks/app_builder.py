@@ -10,6 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from stacks.account_stack import AccountStack
 from stacks.config import EnvironmentConfig, configs_from_context
 from stacks.secure_serverless_stack import SecureServerlessStack
 
@@ -22,7 +23,8 @@ def cdk_json_context(**overrides: Any) -> dict[str, Any]:
     For apps built outside the CLI (tests, benchmarks): without it they would miss the feature flags.
     """
     context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
-    return {**context, **overrides}
+    cli_defaults = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
+    return {**cli_defaults, **context, **overrides}
 
 
 def deployment_environment() -> cdk.Environment | None:
@@ -32,9 +34,16 @@ def deployment_environment() -> cdk.Environment | None:
 
 
 def add_stacks(app: cdk.App, configs: list[EnvironmentConfig]) -> list[SecureServerlessStack]:
-    """One SecureServerlessStack per environment config."""
+    """One SecureServerlessStack per environment config, each depending on the account-level stack (if managed)."""
     env = deployment_environment()
-    return [SecureServerlessStack(app, config, env=env) for config in configs]
+    stacks = [SecureServerlessStack(app, config, env=env) for config in configs]
+    if app.node.try_get_context("apiGatewayAccount") not in (False, "false"):
+        account = AccountStack(app, env=env)
+        for stack in stacks:
+            stack.add_stack_dependency(
+                account, "API Gateway needs the account's CloudWatch Logs role before stage logging"
+            )
+    return stacks
 
 
 def add_nag_packs(app: cdk.App) -> None:
@@ -48,3 +57,14 @@ def build_app(app: cdk.App) -> cdk.App:
     add_stacks(app, configs)
     add_nag_packs(app)
     return app
+
+
+def synthesize(suffixes: list[str], outdir: str, validation: bool = True) -> cdk.cx_api.CloudAssembly:
+    """Build the real app for `suffixes` (nag packs on) outside the CLI and synthesize it once into `outdir`."""
+    app = cdk.App(
+        outdir=outdir,
+        context=cdk_json_context(env=",".join(suffixes)),
+        builtin_cloud_formation_validation=validation,
+    )
+    build_app(app)
+    return app.synth()

@@ -63,20 +63,28 @@ class EnvironmentConfig:
     table_write_capacity: tuple[int, int] = (1, 5)
     table_target_utilization_percent: int = 70
     table_on_demand: bool = False
+    processor_timeout_seconds: int = 30
+    processor_memory_mb: int = 256
     processor_reserved_concurrency: int | None = None
     processor_max_concurrency: int = 2
     processor_batch_size: int = 10
     processor_max_receive_count: int = 3
     # API + identity
+    api_reserved_concurrency: int | None = None
     api_throttle_rate_limit: int = 20
     api_throttle_burst_limit: int = 10
     api_execution_log_level: ExecutionLogLevel = "INFO"
     waf_enabled: bool = False
+    threat_protection: bool = False
     mfa: MfaMode = "optional"
     self_sign_up: bool = False
     uploads_enabled: bool = True
     # Operations
     private_network: bool = False
+    # Principals (ARN patterns, ${AWS::...} allowed) never locked out by the bucket's VPC-endpoint guard.
+    admin_principal_arn_patterns: tuple[str, ...] = (
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_AdministratorAccess_*",
+    )
     alarm_period_minutes: int = 5
     api_p99_latency_threshold_ms: int = 3000
     buffer_oldest_message_threshold_seconds: int = 900
@@ -138,10 +146,12 @@ _PROD: dict[str, Any] = dict(
     table_write_capacity=(5, 100),
     processor_reserved_concurrency=20,
     processor_max_concurrency=10,
+    api_reserved_concurrency=50,
     api_throttle_rate_limit=100,
     api_throttle_burst_limit=50,
     api_execution_log_level="ERROR",
     waf_enabled=True,
+    threat_protection=True,
     mfa="required",
     private_network=True,
     alarm_period_minutes=1,
@@ -213,6 +223,7 @@ def configs_from_context(get_context: Callable[[str], Any]) -> list[EnvironmentC
 
 __all__ = [
     "APP_NAME",
+    "EMAIL_RULE",
     "ConfigError",
     "EMAIL_PATTERN",
     "EnvironmentConfig",

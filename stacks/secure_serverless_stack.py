@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import AssetHashType, Aws, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
-from secure_serverless import EnvironmentKey, EnvironmentKeyProps, SecureBucket, SecureBucketProps
-from stacks.config import EnvironmentConfig
+from secure_serverless import (
+    AlarmThresholds,
+    Alerting,
+    AlertingProps,
+    CapacityRange,
+    EnvironmentKey,
+    EnvironmentKeyProps,
+    EventPipeline,
+    EventPipelineProps,
+    IdentityPool,
+    IdentityPoolProps,
+    IndexSpec,
+    LoggedApi,
+    LoggedApiProps,
+    PrivateNetwork,
+    PrivateNetworkProps,
+    Route,
+    ScaledTable,
+    ScaledTableProps,
+    SecureBucket,
+    SecureBucketProps,
+    SecureFunction,
+    SecureFunctionProps,
+)
+from secure_serverless.defaults import retention_days
+from stacks.config import EMAIL_PATTERN, EMAIL_RULE, EnvironmentConfig
+from stacks.layer import ensure_powertools_layer, layer_fingerprint
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
+OWNER_INDEX = "by-owner"
 
 
 class SecureServerlessStack(Stack):
-    """One environment: key, bucket (and, in later parts, the data path, API, identity and alarms)."""
+    """One environment: key, bucket, table, the upload-recording pipeline and its processor."""
 
     def __init__(self, scope: Construct, config: EnvironmentConfig, **kwargs: Any) -> None:
         super().__init__(
@@ -27,6 +61,7 @@ class SecureServerlessStack(Stack):
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
         removal = RemovalPolicy.DESTROY if config.destroyable else RemovalPolicy.RETAIN
+        log_retention = retention_days(config.log_retention_days)
 
         self.key = EnvironmentKey(
             self,
@@ -44,5 +79,222 @@ class SecureServerlessStack(Stack):
                 removal_policy=removal,
             ),
         )
+        string = dynamodb.AttributeType.STRING
+        self.records = ScaledTable(
+            self,
+            "Records",
+            ScaledTableProps(
+                partition_key=dynamodb.Attribute(name="object_key", type=string),
+                sort_key=dynamodb.Attribute(name="version_id", type=string),
+                indexes=[
+                    IndexSpec(
+                        name=OWNER_INDEX,
+                        partition_key=dynamodb.Attribute(name="owner", type=string),
+                        sort_key=dynamodb.Attribute(name="object_key", type=string),
+                    )
+                ],
+                encryption_key=self.key.key,
+                on_demand=config.table_on_demand,
+                read_capacity=CapacityRange(*config.table_read_capacity),
+                write_capacity=CapacityRange(*config.table_write_capacity),
+                target_utilization_percent=config.table_target_utilization_percent,
+                deletion_protection=not config.destroyable,
+                removal_policy=removal,
+            ),
+        )
+        self.network = (
+            PrivateNetwork(
+                self,
+                "Network",
+                PrivateNetworkProps(
+                    name_prefix=config.resource_prefix,
+                    encryption_key=self.key.key,
+                    flow_log_retention=log_retention,
+                    log_removal_policy=removal,
+                ),
+            )
+            if config.private_network
+            else None
+        )
+        self.powertools = lambda_.LayerVersion(
+            self,
+            "PowertoolsLayer",
+            code=lambda_.Code.from_asset(
+                str(ensure_powertools_layer()),
+                asset_hash=layer_fingerprint(),
+                asset_hash_type=AssetHashType.CUSTOM,
+            ),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Powertools for AWS Lambda (Python) and the X-Ray SDK, pinned in lambda/layer-requirements.txt",
+            removal_policy=RemovalPolicy.RETAIN,  # old versions stay usable by in-flight deployments
+        )
+        self.processor = SecureFunction(
+            self,
+            "Processor",
+            SecureFunctionProps(
+                code=lambda_.Code.from_asset(str(LAMBDA_DIR / "processor"), exclude=CODE_EXCLUDES),
+                handler="processor.handler.sqs_handler",
+                name_prefix=config.resource_prefix,
+                purpose="processor",
+                description=f"Records each object version uploaded to the {config.suffix} bucket",
+                encryption_key=self.key.key,
+                environment=self._powertools_environment("processor")
+                | {
+                    "TABLE_NAME": self.records.table.table_name,
+                    "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
+                },
+                layers=[self.powertools],
+                memory_size=config.processor_memory_mb,
+                timeout=Duration.seconds(config.processor_timeout_seconds),
+                reserved_concurrent_executions=config.processor_reserved_concurrency,
+                log_retention=log_retention,
+                log_removal_policy=removal,
+                **self._network_placement(),
+            ),
+        )
+        self.pipeline = EventPipeline(
+            self,
+            "Pipeline",
+            EventPipelineProps(
+                bucket=self.data.bucket,
+                processor=self.processor.function,
+                encryption_key=self.key.key,
+                rule_name=f"{config.resource_prefix}-object-created",
+                batch_size=config.processor_batch_size,
+                max_concurrency=config.processor_max_concurrency,
+                max_receive_count=config.processor_max_receive_count,
+            ),
+        )
+        # The processor reads object metadata and writes one item per version: exact actions, nothing else.
+        self.data.grant_read_objects(self.processor.function, prefix=self.pipeline.key_prefix)
+        # Without ListBucket, S3 answers 403 for a deleted object and the processor could not tell it from a real
+        # permission error: it would retry it into the DLQ instead of skipping and counting it.
+        self.data.grant_list_objects(self.processor.function)
+        self.records.grant_put_item(self.processor.function)
+
+        self._api_and_identity(config, removal, log_retention)
+        if self.network is not None:
+            self._restrict_to_the_network(config)
+        self._operations(config)
+
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")
         CfnOutput(self, "KeyArn", value=self.key.key.key_arn, description="Environment KMS key")
+        CfnOutput(self, "TableName", value=self.records.table.table_name, description="Records table")
+
+    def _api_and_identity(self, config: EnvironmentConfig, removal: RemovalPolicy, log_retention: Any) -> None:
+        """The read API over the records and the identities allowed to call it (and to upload their own objects)."""
+        self.api_handler = SecureFunction(
+            self,
+            "ApiHandler",
+            SecureFunctionProps(
+                code=lambda_.Code.from_asset(str(LAMBDA_DIR / "api"), exclude=CODE_EXCLUDES),
+                handler="objects_api.handler.lambda_handler",
+                name_prefix=config.resource_prefix,
+                purpose="api",
+                description=f"Serves the {config.suffix} records of the caller's own uploads",
+                encryption_key=self.key.key,
+                environment=self._powertools_environment("api")
+                | {"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": OWNER_INDEX},
+                layers=[self.powertools],
+                reserved_concurrent_executions=config.api_reserved_concurrency,
+                log_retention=log_retention,
+                log_removal_policy=removal,
+                **self._network_placement(),
+            ),
+        )
+        self.records.grant_query(self.api_handler.function, OWNER_INDEX)
+        self.api = LoggedApi(
+            self,
+            "Api",
+            LoggedApiProps(
+                name_prefix=config.resource_prefix,
+                stage_name=config.suffix,
+                handler=self.api_handler.function,
+                routes=[Route("/objects", query_parameters=("limit", "cursor")), Route("/objects/{key+}")],
+                encryption_key=self.key.key,
+                execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
+                throttle_rate_limit=config.api_throttle_rate_limit,
+                throttle_burst_limit=config.api_throttle_burst_limit,
+                log_retention=log_retention,
+                log_removal_policy=removal,
+                waf=config.waf_enabled,
+            ),
+        )
+        self.identities = IdentityPool(
+            self,
+            "Identity",
+            IdentityPoolProps(
+                name_prefix=config.resource_prefix,
+                self_sign_up=config.self_sign_up,
+                mfa={"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}[
+                    config.mfa
+                ],
+                threat_protection=config.threat_protection,
+                deletion_protection=not config.destroyable,
+                removal_policy=removal,
+            ),
+        )
+        self.api.grant_invoke(self.identities.authenticated_role)
+        if config.uploads_enabled:
+            self.identities.grant_own_uploads(self.data)
+        CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Objects API base URL (SigV4)")
+        CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
+        CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)
+        CfnOutput(self, "IdentityPoolId", value=self.identities.identity_pool.identity_pool_id)
+
+    def _network_placement(self) -> dict[str, Any]:
+        """SecureFunctionProps fields that put a function in the private network (none without it)."""
+        if self.network is None:
+            return {}
+        return {
+            "vpc": self.network.vpc,
+            "vpc_subnets": self.network.function_subnets,
+            "security_groups": [self.network.function_security_group],
+        }
+
+    def _restrict_to_the_network(self, config: EnvironmentConfig) -> None:
+        """Functions get VPC access; object data access must come through the S3 endpoint, except for uploaders,
+        administrators and CloudFormation."""
+        assert self.network is not None
+        for function in (self.processor, self.api_handler):
+            self.network.grant_vpc_access(function.role)
+        admins = [Fn.sub(pattern) for pattern in config.admin_principal_arn_patterns]
+        self.data.require_vpc_endpoint(
+            [self.network.s3_endpoint.vpc_endpoint_id],
+            exempt_arns=[self.identities.authenticated_role.role_arn, *admins],
+        )
+
+    def _operations(self, config: EnvironmentConfig) -> None:
+        """Alarms on every signal of every construct, to an e-mail an operator can change without a new synth."""
+        email = CfnParameter(
+            self,
+            "AlertEmail",
+            type="String",
+            default=config.alert_email,
+            allowed_pattern=EMAIL_PATTERN,
+            constraint_description=f"must be {EMAIL_RULE}",
+            description="Address that receives this environment's alarms",
+        )
+        self.alerting = Alerting(
+            self,
+            "Alerting",
+            AlertingProps(name_prefix=config.resource_prefix, encryption_key=self.key.key, email=email.value_as_string),
+        )
+        thresholds = AlarmThresholds(
+            period=Duration.minutes(config.alarm_period_minutes),
+            api_p99_latency_ms=config.api_p99_latency_threshold_ms,
+            oldest_buffered_age_seconds=config.buffer_oldest_message_threshold_seconds,
+        )
+        for source in (self.processor, self.api_handler, self.pipeline, self.records, self.api, self.alerting):
+            self.alerting.add_alarms(source.recommended_alarms(thresholds))
+        self.alerting.add_status_widget()
+        CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn, description="Alarm notifications")
+
+    def _powertools_environment(self, service: str) -> dict[str, str]:
+        """Powertools settings shared by every function; the metrics namespace carries the suffix."""
+        return {
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": f"SecureServerless/{self.config.suffix}",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }

@@ -28,3 +28,13 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 def templates(synthesized: Synthesized) -> dict[str, dict]:
     """Template JSON by environment suffix."""
     return synthesized.templates
+
+
+SYNTH_FIXTURES = {"synthesized", "templates"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist, every test that needs the synthesized app runs on one worker, so it is synthesized once."""
+    for item in items:
+        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("synthesized-app"))

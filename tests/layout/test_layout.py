@@ -34,9 +34,22 @@ def test_secure_serverless_imports_from_the_library_folder() -> None:
 
 
 def test_top_level_layout() -> None:
-    for name in ("app.py", "cdk.json", "requirements.txt", "requirements-dev.txt", "package.json",
-                 "package-lock.json", "Makefile", "README.md", ".ci/run", "stacks", "constructs", "lambda",
-                 "tests", "bench"):
+    for name in (
+        "app.py",
+        "cdk.json",
+        "requirements.txt",
+        "requirements-dev.txt",
+        "package.json",
+        "package-lock.json",
+        "Makefile",
+        "README.md",
+        ".ci/run",
+        "stacks",
+        "constructs",
+        "lambda",
+        "tests",
+        "bench",
+    ):
         assert (ROOT / name).exists(), name
 
 

@@ -148,7 +148,11 @@ def test_data_bucket_policy_denies_puts_without_this_keys_encryption(templates: 
 
     wrong = statements["DenyWrongEncryptionHeader"]
     assert (wrong["Effect"], wrong["Action"], wrong["Principal"], wrong["Resource"]) == (
-        "Deny", "s3:PutObject", {"AWS": "*"}, objects)
+        "Deny",
+        "s3:PutObject",
+        {"AWS": "*"},
+        objects,
+    )
     assert wrong["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
 
     missing = statements["DenyMissingEncryptionHeader"]

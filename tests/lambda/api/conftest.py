@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 from moto import mock_aws
+
+from tests.support import aws_clients as cached_clients
 
 TABLE_NAME = "objects-test"
 OWNER_INDEX = "by-owner-test"
@@ -55,7 +56,7 @@ def aws() -> Any:
 @pytest.fixture
 def table(aws: Any) -> Any:
     """The objects table as the infrastructure defines it (keys, sparse owner GSI, projection ALL)."""
-    dynamodb = boto3.resource("dynamodb", region_name=REGION)
+    dynamodb = cached_clients.resource("dynamodb", REGION)
     return dynamodb.create_table(
         TableName=TABLE_NAME,
         BillingMode="PAY_PER_REQUEST",

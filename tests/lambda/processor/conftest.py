@@ -16,9 +16,11 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-import boto3
+import boto3  # noqa: F401
 import pytest
 from moto import mock_aws
+
+from tests.support import aws_clients as cached_clients
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -76,7 +78,7 @@ def aws(processor_env: dict[str, str]) -> Iterator[None]:
 @pytest.fixture
 def s3(aws: None) -> Any:
     """A versioned bucket in moto; returns a boto3 S3 client."""
-    client = boto3.client("s3", region_name=REGION)
+    client = cached_clients.client("s3", REGION)
     client.create_bucket(Bucket=BUCKET)
     client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return client
@@ -85,7 +87,7 @@ def s3(aws: None) -> Any:
 @pytest.fixture
 def dynamodb(aws: None) -> Any:
     """The table with the production schema (object_key + version_id, sparse GSI by-owner)."""
-    client = boto3.client("dynamodb", region_name=REGION)
+    client = cached_clients.client("dynamodb", REGION)
     client.create_table(
         TableName=TABLE_NAME,
         KeySchema=[

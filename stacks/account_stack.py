@@ -1,0 +1,28 @@
+"""The account-level stack: settings that exist once per account and region, shared by every environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack, Tags
+
+from constructs import Construct
+from secure_serverless import ApiGatewayAccountLogging
+from stacks.config import APP_NAME
+
+ACCOUNT_STACK_NAME = "SecureServerless-account"
+
+
+class AccountStack(Stack):
+    """API Gateway's CloudWatch Logs role setting, owned by no environment and retained on deletion."""
+
+    def __init__(self, scope: Construct, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            ACCOUNT_STACK_NAME,
+            stack_name=ACCOUNT_STACK_NAME,
+            description="secure-serverless account-level settings (API Gateway CloudWatch Logs role), shared",
+            **kwargs,
+        )
+        Tags.of(self).add("app", APP_NAME)
+        self.api_gateway_logging = ApiGatewayAccountLogging(self, "ApiGatewayLogging")

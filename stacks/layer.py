@@ -1,0 +1,46 @@
+"""The Powertools Lambda layer's content, built locally with pip (no docker) and reused until its pins change."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "lambda" / "layer-requirements.txt"
+LAYER_DIR = ROOT / "build" / "powertools-layer"
+# Lambda's runtime and architecture for every function of this app (see SecureFunctionProps defaults).
+PLATFORM = ("manylinux2014_aarch64", "3.14")
+
+
+def layer_fingerprint() -> str:
+    """Hash of the pins and the target platform: the layer's asset hash, so synth need not hash its files."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes())
+    digest.update(repr(PLATFORM).encode())
+    return digest.hexdigest()
+
+
+def ensure_powertools_layer() -> Path:
+    """Build LAYER_DIR (python/ inside) if missing or stale; return it. Quiet and idempotent."""
+    stamp = LAYER_DIR / ".fingerprint"
+    fingerprint = layer_fingerprint()
+    if stamp.is_file() and stamp.read_text() == fingerprint:
+        return LAYER_DIR
+    shutil.rmtree(LAYER_DIR, ignore_errors=True)
+    platform, python_version = PLATFORM
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--no-compile",
+        "--only-binary=:all:", "--implementation", "cp", "--platform", platform, "--python-version", python_version,
+        "--target", str(LAYER_DIR / "python"), "-r", str(REQUIREMENTS),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"building the Powertools layer failed:\n{result.stdout}{result.stderr}")
+    stamp.write_text(fingerprint)
+    return LAYER_DIR
+
+
+if __name__ == "__main__":
+    print(ensure_powertools_layer())

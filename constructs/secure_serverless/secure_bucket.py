@@ -141,6 +141,12 @@ class SecureBucket(Construct):
             self.encryption_key.grant(grantee, "kms:Decrypt")
         return self._grant(grantee, READ_OBJECT_ACTIONS, prefix)
 
+    def grant_list_objects(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow s3:ListBucket on this bucket, so S3 answers 404 (not 403) for an object that no longer exists."""
+        return iam.Grant.add_to_principal_or_resource(
+            grantee=grantee, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn], resource=self.bucket
+        )
+
     def grant_put_objects(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
         """Allow s3:PutObject on objects under `prefix` (and kms:GenerateDataKey on the key)."""
         if self.encryption_key is not None:

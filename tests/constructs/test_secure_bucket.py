@@ -36,6 +36,7 @@ class Built:
         self.sse_s3 = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="unit-sse-s3"))
         self.reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.sse_s3.grant_read_objects(self.reader, prefix="incoming/")
+        self.sse_s3.grant_list_objects(self.reader)
 
         stack = self._stack("Kms")
         self.key = EnvironmentKey(stack, "Key", EnvironmentKeyProps(name_prefix="unit-env"))
@@ -110,9 +111,11 @@ def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
 def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
     template = built.templates["SseS3"]
     _, policy = single(template, "AWS::IAM::Policy")
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert sorted(as_list(statement["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
-    assert "incoming/*" in json.dumps(statement["Resource"])
+    statements = {tuple(sorted(as_list(s["Action"]))): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements) == {("s3:GetObject", "s3:GetObjectVersion"), ("s3:ListBucket",)}
+    assert "incoming/*" in json.dumps(statements[("s3:GetObject", "s3:GetObjectVersion")]["Resource"])
+    bucket_id = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"] == "unit-sse-s3")[0]
+    assert statements[("s3:ListBucket",)]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
 
 
 def test_put_grant_is_exact_and_includes_only_generate_data_key(built: Built) -> None:

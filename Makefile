@@ -2,6 +2,7 @@
 #   make synth [ENV=dev|prod|pr-7|dev,staging,prod]   set up, then `cdk synth` (default environment: dev)
 #   make test                                          set up, then the whole test suite
 #   make bench                                         set up, then print the performance figures
+#   make consumer-check                                install ./constructs alone into a fresh virtualenv
 # Set-up is incremental: a second run with nothing changed skips the installs.
 
 SHELL := /bin/bash
@@ -21,11 +22,11 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test bench lint clean
+.PHONY: setup synth test bench lint diagram consumer-check clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt constructs/pyproject.toml
+$(PY_STAMP): requirements.txt requirements-dev.txt lambda/layer-requirements.txt constructs/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
@@ -48,6 +49,16 @@ bench: setup
 
 lint: setup
 	ruff check .
+
+diagram: setup
+	python tools/diagram.py --update-readme
+
+# The construct library on its own: a fresh virtualenv, `pip install ./constructs` with its real dependencies.
+consumer-check: setup
+	rm -rf .consumer-venv && $(PYTHON) -m venv .consumer-venv
+	.consumer-venv/bin/pip install --quiet --disable-pip-version-check ./constructs
+	cd /tmp && $(CURDIR)/.consumer-venv/bin/python -c "import secure_serverless as s; print('secure_serverless', s.__version__, 'from', s.__file__)"
+	rm -rf .consumer-venv
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -31,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "lambda" / "processor"
+API_DIR = ROOT / "lambda" / "api"  # the API function's import is measured the same way, for comparison
 IMPORT_TARGET_RATIO = 1.5
 THROUGHPUT_TARGET = 1_000.0
 
@@ -42,6 +43,7 @@ BASE_ENV = {
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "TABLE_NAME": "bench-objects",
+    "OWNER_INDEX_NAME": "by-owner",
     "EXPECTED_BUCKET_OWNER": "123456789012",
     "POWERTOOLS_SERVICE_NAME": "processor",
     "POWERTOOLS_METRICS_NAMESPACE": "SecureServerlessBench",
@@ -59,6 +61,7 @@ SNIPPETS = {
         "store.client('s3'); store.client('dynamodb')"
     ),
     "default-tracer": ("import boto3\nfrom aws_lambda_powertools import Tracer\nTracer()"),
+    "api": "import objects_api.handler",
 }
 
 
@@ -66,7 +69,7 @@ def _env(lambda_like: bool, lambda_task_root: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
     env.pop("LAMBDA_TASK_ROOT", None)
     env.update(BASE_ENV)
-    env["PYTHONPATH"] = str(FUNCTION_DIR)
+    env["PYTHONPATH"] = os.pathsep.join([str(FUNCTION_DIR), str(API_DIR)])
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if lambda_like:
         # What the Lambda runtime sets: the X-Ray SDK then uses its local sampler (no boto3 client
@@ -98,6 +101,7 @@ def bench_imports(runs: int) -> None:
             ("processor", lambda_env),
             ("processor+clients", lambda_env),
             ("default-tracer", lambda_env),
+            ("api", lambda_env),
             ("processor-outside-lambda", plain_env),
         ]
         # Warm-up: byte-compile everything once so no run pays for .pyc writing.
@@ -115,6 +119,7 @@ def bench_imports(runs: int) -> None:
         "processor": "import processor.handler (Lambda-like env, tracing enabled)",
         "processor+clients": "  then lazy s3 + dynamodb clients (first invocation)",
         "default-tracer": "reference: import boto3 + Powertools default Tracer()",
+        "api": "import objects_api.handler (API function, Lambda-like env)",
         "processor-outside-lambda": "import processor.handler outside Lambda (no LAMBDA_TASK_ROOT)",
     }
     for name, _ in plans:
@@ -126,6 +131,11 @@ def bench_imports(runs: int) -> None:
     print(
         f"processor import: {median['processor']:.3f} s vs import boto3: {median['boto3']:.3f} s "
         f"(ratio {ratio:.2f}, target <= {IMPORT_TARGET_RATIO})"
+    )
+    api_ratio = median["api"] / median["boto3"]
+    print(
+        f"api import: {median['api']:.3f} s vs import boto3: {median['boto3']:.3f} s "
+        f"(ratio {api_ratio:.2f}, target <= {IMPORT_TARGET_RATIO})"
     )
 
 

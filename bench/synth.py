@@ -40,8 +40,13 @@ def _time(script: str) -> float:
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
     with tempfile.TemporaryDirectory() as outdir:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", script.format(outdir=outdir)], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-c", script.format(outdir=outdir)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - start
 
 

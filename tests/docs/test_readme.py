@@ -1,0 +1,71 @@
+"""The README says what the code does: the architecture picture and the preset table come from the real thing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stacks.config import build_config
+from tools.diagram import BEGIN, END, mermaid, readme_block
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def test_architecture_picture_matches_the_synthesized_prod_template(templates: dict) -> None:
+    block = README[README.index(BEGIN) : README.index(END) + len(END)]
+    assert block == readme_block(mermaid(templates["prod"])), "run `make diagram` and commit the README"
+
+
+def test_picture_lists_every_component_of_the_template(templates: dict) -> None:
+    components = {
+        r["Metadata"]["aws:cdk:path"].split("/")[1]
+        for r in templates["prod"]["Resources"].values()
+        if r["Type"] != "AWS::CDK::Metadata"
+    }
+    for component in components:
+        assert f'    {component}["{component}' in README
+
+
+def _row(label: str) -> list[str]:
+    (line,) = [line for line in README.splitlines() if line.startswith(f"| {label} |")]
+    return [cell.strip() for cell in line.strip("|").split("|")][1:]
+
+
+@pytest.mark.parametrize(
+    "label,field",
+    [
+        ("`log_retention_days`", "log_retention_days"),
+        ("`access_log_retention_days`", "access_log_retention_days"),
+        ("`noncurrent_version_expiration_days`", "noncurrent_version_expiration_days"),
+        ("`table_target_utilization_percent`", "table_target_utilization_percent"),
+    ],
+)
+def test_preset_table_numbers_are_the_configs(label: str, field: str) -> None:
+    assert _row(label) == [str(getattr(build_config(s), field)) for s in ("dev", "staging", "prod")]
+
+
+def test_preset_table_rows_with_several_values() -> None:
+    for suffix, cell in zip(("dev", "staging", "prod"), _row("API throttling rate / burst"), strict=True):
+        config = build_config(suffix)
+        assert cell == f"{config.api_throttle_rate_limit} / {config.api_throttle_burst_limit}"
+    for suffix, cell in zip(("dev", "staging", "prod"), _row("API execution log level"), strict=True):
+        assert cell == build_config(suffix).api_execution_log_level
+    for suffix, cell in zip(("dev", "staging", "prod"), _row("alarm period"), strict=True):
+        assert cell == f"{build_config(suffix).alarm_period_minutes} min"
+    for suffix, cell in zip(("dev", "staging", "prod"), _row("table read / write capacity (min, max)"), strict=True):
+        config = build_config(suffix)
+        assert cell == f"{config.table_read_capacity} / {config.table_write_capacity}"
+    for suffix, cell in zip(("dev", "staging", "prod"), _row("private network (VPC, endpoints)"), strict=True):
+        assert cell == ("on" if build_config(suffix).private_network else "off")
+    for suffix, cell in zip(("dev", "staging", "prod"), _row("WAF web ACL"), strict=True):
+        assert cell == ("on" if build_config(suffix).waf_enabled else "off")
+
+
+def test_readme_names_both_setup_commands_that_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in ("make test", "make synth"):
+        assert command in README and command in ci
+    assert re.search(r"make synth\s+# set everything up", README)

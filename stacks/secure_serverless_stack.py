@@ -60,8 +60,8 @@ class SecureServerlessStack(Stack):
         self.config = config
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
-        removal = RemovalPolicy.DESTROY if config.destroyable else RemovalPolicy.RETAIN
-        log_retention = retention_days(config.log_retention_days)
+        removal = self._removal = RemovalPolicy.DESTROY if config.destroyable else RemovalPolicy.RETAIN
+        log_retention = self._log_retention = retention_days(config.log_retention_days)
 
         self.key = EnvironmentKey(
             self,
@@ -129,29 +129,15 @@ class SecureServerlessStack(Stack):
             description="Powertools for AWS Lambda (Python) and the X-Ray SDK, pinned in lambda/layer-requirements.txt",
             removal_policy=RemovalPolicy.RETAIN,  # old versions stay usable by in-flight deployments
         )
-        self.processor = SecureFunction(
-            self,
+        self.processor = self._function(
             "Processor",
-            SecureFunctionProps(
-                code=lambda_.Code.from_asset(str(LAMBDA_DIR / "processor"), exclude=CODE_EXCLUDES),
-                handler="processor.handler.sqs_handler",
-                name_prefix=config.resource_prefix,
-                purpose="processor",
-                description=f"Records each object version uploaded to the {config.suffix} bucket",
-                encryption_key=self.key.key,
-                environment=self._powertools_environment("processor")
-                | {
-                    "TABLE_NAME": self.records.table.table_name,
-                    "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
-                },
-                layers=[self.powertools],
-                memory_size=config.processor_memory_mb,
-                timeout=Duration.seconds(config.processor_timeout_seconds),
-                reserved_concurrent_executions=config.processor_reserved_concurrency,
-                log_retention=log_retention,
-                log_removal_policy=removal,
-                **self._network_placement(),
-            ),
+            folder="processor",
+            handler="processor.handler.sqs_handler",
+            description=f"Records each object version uploaded to the {config.suffix} bucket",
+            environment={"TABLE_NAME": self.records.table.table_name, "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID},
+            memory_size=config.processor_memory_mb,
+            timeout=Duration.seconds(config.processor_timeout_seconds),
+            reserved_concurrent_executions=config.processor_reserved_concurrency,
         )
         self.pipeline = EventPipeline(
             self,
@@ -184,24 +170,13 @@ class SecureServerlessStack(Stack):
 
     def _api_and_identity(self, config: EnvironmentConfig, removal: RemovalPolicy, log_retention: Any) -> None:
         """The read API over the records and the identities allowed to call it (and to upload their own objects)."""
-        self.api_handler = SecureFunction(
-            self,
+        self.api_handler = self._function(
             "ApiHandler",
-            SecureFunctionProps(
-                code=lambda_.Code.from_asset(str(LAMBDA_DIR / "api"), exclude=CODE_EXCLUDES),
-                handler="objects_api.handler.lambda_handler",
-                name_prefix=config.resource_prefix,
-                purpose="api",
-                description=f"Serves the {config.suffix} records of the caller's own uploads",
-                encryption_key=self.key.key,
-                environment=self._powertools_environment("api")
-                | {"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": OWNER_INDEX},
-                layers=[self.powertools],
-                reserved_concurrent_executions=config.api_reserved_concurrency,
-                log_retention=log_retention,
-                log_removal_policy=removal,
-                **self._network_placement(),
-            ),
+            folder="api",
+            handler="objects_api.handler.lambda_handler",
+            description=f"Serves the {config.suffix} records of the caller's own uploads",
+            environment={"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": OWNER_INDEX},
+            reserved_concurrent_executions=config.api_reserved_concurrency,
         )
         self.records.grant_query(self.api_handler.function, OWNER_INDEX)
         self.api = LoggedApi(
@@ -242,6 +217,29 @@ class SecureServerlessStack(Stack):
         CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
         CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)
         CfnOutput(self, "IdentityPoolId", value=self.identities.identity_pool.identity_pool_id)
+
+    def _function(
+        self, construct_id: str, *, folder: str, handler: str, environment: dict[str, str], **props: Any
+    ) -> SecureFunction:
+        """A SecureFunction from lambda/<folder> with what every function here shares: the key, the Powertools
+        layer and settings, log retention/removal and (in private mode) the network placement."""
+        return SecureFunction(
+            self,
+            construct_id,
+            SecureFunctionProps(
+                code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=CODE_EXCLUDES),
+                handler=handler,
+                name_prefix=self.config.resource_prefix,
+                purpose=folder,
+                encryption_key=self.key.key,
+                environment=self._powertools_environment(folder) | environment,
+                layers=[self.powertools],
+                log_retention=self._log_retention,
+                log_removal_policy=self._removal,
+                **self._network_placement(),
+                **props,
+            ),
+        )
 
     def _network_placement(self) -> dict[str, Any]:
         """SecureFunctionProps fields that put a function in the private network (none without it)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -17,8 +17,8 @@ from constructs import Construct
 
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher
-from .nag import acknowledge
 from .naming import validate_name_prefix
+from .queues import dead_letter_queue
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,8 @@ class Alerting(Construct):
                 conditions={"ArnLike": {"aws:SourceArn": alarm_arns}},
             )
         )
-        self.subscription_dead_letter_queue = sqs.Queue(
-            self,
-            "SubscriptionDeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=props.encryption_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.subscription_dead_letter_queue = dead_letter_queue(
+            self, "SubscriptionDeadLetters", props.encryption_key, "the alert e-mail subscription"
         )
         self.subscription_dead_letter_queue.add_to_resource_policy(
             iam.PolicyStatement(
@@ -90,12 +85,6 @@ class Alerting(Construct):
             endpoint=props.email,
             dead_letter_queue=self.subscription_dead_letter_queue,
         )
-        for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
-            acknowledge(
-                self.subscription_dead_letter_queue,
-                rule,
-                "This queue is itself the dead-letter queue of the alert e-mail subscription; it has its own alarm.",
-            )
         self.alarms = []
         self.dashboard = (
             cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{props.name_prefix}-operations")

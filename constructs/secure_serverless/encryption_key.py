@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
 from constructs import Construct
 
 from . import defaults
-from .naming import validate_name_prefix
+from .naming import log_group_arn, validate_name_prefix
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,8 @@ class EnvironmentKey(Construct):
 
     def _allow_cloudwatch_logs(self) -> None:
         """Key policy: CloudWatch Logs may use the key only for this environment's log groups."""
-        log_group_arn = Stack.of(self).format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"{self.log_group_prefix}*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        allow_cloudwatch_logs(self.key, log_group_arn, sid="AllowCloudWatchLogsForThisEnvironment")
+        pattern = log_group_arn(self, f"{self.log_group_prefix}*")
+        allow_cloudwatch_logs(self.key, pattern, sid="AllowCloudWatchLogsForThisEnvironment")
 
     def allow_service_publisher(self, service: str, source_arn_patterns: list[str], sid: str) -> None:
         """Key policy: `service` may GenerateDataKey/Decrypt, only for `source_arn_patterns` in this account."""

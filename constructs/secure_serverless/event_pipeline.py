@@ -26,10 +26,10 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher
-from .nag import acknowledge
+from .nag import LAMBDA_DLQ_RULES, acknowledge
 from .naming import validate_name_prefix
+from .queues import dead_letter_queue, encrypted_queue
 
-LAMBDA_DLQ_RULES = ("Serverless-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ", "HIPAA.Security-LambdaDLQ")
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6x the function timeout for SQS event sources
 
 
@@ -100,26 +100,13 @@ class EventPipeline(Construct):
         self._processor = props.processor
         rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=props.rule_name)
 
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = dead_letter_queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=props.encryption_key,
-            data_key_reuse=Duration.hours(1),
-            enforce_ssl=True,
+            props.encryption_key,
+            "the pipeline (buffer redrive, rule target DLQ and Lambda on-failure destination)",
             retention_period=props.dead_letter_retention,
             removal_policy=props.removal_policy,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the pipeline (buffer redrive, rule target DLQ and "
-            "Lambda on-failure destination); a DLQ of a DLQ would only move the problem.",
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "Serverless-SQSRedrivePolicy",
-            "This queue is itself the dead-letter queue of the pipeline; it raises an alarm instead of redriving.",
         )
         self.rule = events.Rule(
             self,
@@ -139,13 +126,10 @@ class EventPipeline(Construct):
         self._allow_rule_to_send(self.dead_letter_queue)
 
         if props.delivery is Delivery.QUEUE:
-            self.buffer = sqs.Queue(
+            self.buffer = encrypted_queue(
                 self,
                 "Buffer",
-                encryption=sqs.QueueEncryption.KMS,
-                encryption_master_key=props.encryption_key,
-                data_key_reuse=Duration.hours(1),
-                enforce_ssl=True,
+                props.encryption_key,
                 visibility_timeout=_visibility_timeout(props.processor),
                 dead_letter_queue=sqs.DeadLetterQueue(
                     queue=self.dead_letter_queue, max_receive_count=props.max_receive_count

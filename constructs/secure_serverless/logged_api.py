@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
@@ -21,10 +21,9 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
-from .encryption_key import allow_cloudwatch_logs
-from .event_pipeline import LAMBDA_DLQ_RULES
-from .nag import acknowledge, acknowledge_wildcard_resource
-from .naming import log_group_name, validate_name_prefix
+from .log_groups import encrypted_log_group
+from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource
+from .naming import log_group_arn, log_group_name, validate_name_prefix
 
 # What every access-log line records (JSON); the caller's identity comes from SigV4/Cognito, never from the client.
 ACCESS_LOG_FIELDS = {
@@ -112,11 +111,11 @@ class LoggedApi(Construct):
             raise ValueError("invalid user_pool None: must be given when authorization is COGNITO")
         if props.execution_log_level is apigw.MethodLoggingLevel.OFF:
             raise ValueError("invalid execution_log_level OFF: must be INFO or ERROR")
-        self.access_log_group = logs.LogGroup(
+        self.access_log_group = encrypted_log_group(
             self,
             "AccessLogs",
-            log_group_name=log_group_name(props.name_prefix, "api-access"),
-            encryption_key=props.encryption_key,
+            name=log_group_name(props.name_prefix, "api-access"),
+            key=props.encryption_key,
             retention=props.log_retention,
             removal_policy=props.log_removal_policy,
         )
@@ -150,23 +149,14 @@ class LoggedApi(Construct):
     def _execution_log_group(self, props: LoggedApiProps) -> logs.LogGroup:
         """Execution logs go to `API-Gateway-Execution-Logs_<id>/<stage>`: create that group first, encrypted."""
         name = Fn.join("", ["API-Gateway-Execution-Logs_", self.api.rest_api_id, f"/{props.stage_name}"])
-        group = logs.LogGroup(
+        group = encrypted_log_group(
             self,
             "ExecutionLogs",
-            log_group_name=name,
-            encryption_key=props.encryption_key,
+            name=name,
+            key=props.encryption_key,
             retention=props.log_retention,
             removal_policy=props.log_removal_policy,
-        )
-        allow_cloudwatch_logs(
-            props.encryption_key,
-            Stack.of(self).format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            ),
-            sid="AllowCloudWatchLogsForApiExecutionLogs",
+            key_policy_sid="AllowCloudWatchLogsForApiExecutionLogs",
         )
         self.stage.node.add_dependency(group)  # else API Gateway may create it first, unencrypted
         return group
@@ -253,23 +243,20 @@ class LoggedApi(Construct):
     def _waf_logging(self, props: LoggedApiProps, acl: wafv2.CfnWebACL) -> None:
         """WAF logs to an encrypted log group (its name must start with aws-waf-logs-), credentials redacted."""
         name = f"aws-waf-logs-{props.name_prefix}"
-        group = logs.LogGroup(
+        group = encrypted_log_group(
             self,
             "WafLogs",
-            log_group_name=name,
-            encryption_key=props.encryption_key,
+            name=name,
+            key=props.encryption_key,
             retention=props.log_retention,
             removal_policy=props.log_removal_policy,
+            key_policy_sid="AllowCloudWatchLogsForWafLogs",
         )
-        group_arn = Stack.of(self).format_arn(
-            service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
-        )
-        allow_cloudwatch_logs(props.encryption_key, group_arn, sid="AllowCloudWatchLogsForWafLogs")
         logging = wafv2.CfnLoggingConfiguration(
             self,
             "WafLogging",
             resource_arn=acl.attr_arn,
-            log_destination_configs=[group_arn],
+            log_destination_configs=[log_group_arn(self, name)],
             redacted_fields=[
                 wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
                 for header in ("authorization", "x-amz-security-token")

@@ -49,6 +49,9 @@ def _render(node: object) -> str:
     raise ValueError(f"cannot render {node!r} as a cdk-nag finding id")
 
 
+# The "function has no DLQ" rules of the packs, acknowledged together where a DLQ would stay unused.
+LAMBDA_DLQ_RULES = ("Serverless-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ", "HIPAA.Security-LambdaDLQ")
+
 INLINE_POLICY_RULES = (
     "NIST.800.53.R5-IAMNoInlinePolicy",
     "HIPAA.Security-IAMNoInlinePolicy",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+from aws_cdk import ArnFormat, Stack
+
+from constructs import Construct
+
 # An account-regional bucket name is `<prefix>-<account>-<region>-an` (at most 31 characters after the prefix),
 # and the access-log bucket adds `-logs`, so a prefix may use 63 - 31 - 5 = 27 characters.
 BUCKET_PREFIX_MAX = 27
@@ -34,3 +38,10 @@ def validate_name_prefix(field: str, value: str) -> str:
 def log_group_name(name_prefix: str, purpose: str) -> str:
     """Log group name `/<prefix>/<purpose>`: one namespace per environment that the key policy can scope to."""
     return f"/{name_prefix}/{purpose}"
+
+
+def log_group_arn(scope: Construct, name: str) -> str:
+    """ARN (or ARN pattern, when `name` ends in `*`) of the log group `name` in `scope`'s account and region."""
+    return Stack.of(scope).format_arn(
+        service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )

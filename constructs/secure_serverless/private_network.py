@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from . import defaults
+from .log_groups import encrypted_log_group
 from .nag import acknowledge, acknowledge_role_default_policy
 from .naming import log_group_name, validate_name_prefix
 
@@ -71,11 +72,11 @@ class PrivateNetwork(Construct):
             # Closing the default security group needs a custom-resource Lambda; nothing here uses it.
             restrict_default_security_group=False,
         )
-        flow_logs = logs.LogGroup(
+        flow_logs = encrypted_log_group(
             self,
             "FlowLogs",
-            log_group_name=log_group_name(props.name_prefix, "vpc-flow-logs"),
-            encryption_key=props.encryption_key,
+            name=log_group_name(props.name_prefix, "vpc-flow-logs"),
+            key=props.encryption_key,
             retention=props.flow_log_retention,
             removal_policy=props.log_removal_policy,
         )

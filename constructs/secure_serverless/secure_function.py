@@ -18,6 +18,7 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
+from .log_groups import encrypted_log_group
 from .nag import acknowledge, acknowledge_role_default_policy
 from .naming import log_group_name, validate_name_prefix
 
@@ -58,11 +59,11 @@ class SecureFunction(Construct):
         super().__init__(scope, construct_id)
         validate_name_prefix("name_prefix", props.name_prefix)
         self._purpose, self._timeout = props.purpose, props.timeout
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "Logs",
-            log_group_name=log_group_name(props.name_prefix, props.purpose),
-            encryption_key=props.encryption_key,
+            name=log_group_name(props.name_prefix, props.purpose),
+            key=props.encryption_key,
             retention=props.log_retention,
             removal_policy=props.log_removal_policy,
         )

@@ -10,7 +10,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -22,7 +21,7 @@ from secure_serverless import (
     LoggedApiProps,
     Route,
 )
-from stacks.app_builder import cdk_json_context
+from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import resources_of, single
 
@@ -33,10 +32,9 @@ def _handler(stack: cdk.Stack) -> lambda_.Function:
     return lambda_.Function(stack, "Handler", code=CODE, handler="index.handler", runtime=lambda_.Runtime.PYTHON_3_14)
 
 
-class Built:
+class Built(StackSet):
     def __init__(self) -> None:
-        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
-        self.stacks: dict[str, cdk.Stack] = {}
+        super().__init__()
 
         stack = self._stack("Cognito")
         key = kms.Key(stack, "Key", enable_key_rotation=True)
@@ -68,12 +66,7 @@ class Built:
 
         stack = self._stack("Account")
         self.account = ApiGatewayAccountLogging(stack, "Logging")
-        self.app.synth()
-        self.templates = {name: Template.from_stack(st).to_json() for name, st in self.stacks.items()}
-
-    def _stack(self, name: str) -> cdk.Stack:
-        self.stacks[name] = cdk.Stack(self.app, name)
-        return self.stacks[name]
+        self.synth()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from secure_serverless import (
     SecureFunction,
     SecureFunctionProps,
 )
-from stacks.app_builder import cdk_json_context
+from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import as_list, resources_of, single, statements_by_sid
 
@@ -40,12 +40,11 @@ def _function(scope: cdk.Stack, key: kms.IKey, **overrides: object) -> SecureFun
     return SecureFunction(scope, "Processor", props.__class__(**{**props.__dict__, **overrides}))
 
 
-class Built:
+class Built(StackSet):
     """Stacks with the data-path constructs in their variants, synthesized once for the module."""
 
     def __init__(self) -> None:
-        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
-        self.stacks: dict[str, cdk.Stack] = {}
+        super().__init__()
 
         stack = self._stack("Provisioned")
         key = kms.Key(stack, "Key", enable_key_rotation=True)
@@ -108,18 +107,7 @@ class Built:
             )
             setattr(self, name.lower(), pipeline)
             setattr(self, f"{name.lower()}_function", function)
-        self.app.synth()
-        self.templates = {name: stack_template(st) for name, st in self.stacks.items()}
-
-    def _stack(self, name: str) -> cdk.Stack:
-        self.stacks[name] = cdk.Stack(self.app, name)
-        return self.stacks[name]
-
-
-def stack_template(stack: cdk.Stack) -> dict:
-    from aws_cdk.assertions import Template
-
-    return Template.from_stack(stack).to_json()
+        self.synth()
 
 
 @pytest.fixture(scope="module")

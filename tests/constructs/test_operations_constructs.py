@@ -8,7 +8,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -20,15 +19,14 @@ from secure_serverless import (
     PrivateNetworkProps,
 )
 from secure_serverless.private_network import VPC_ACCESS_ACTIONS
-from stacks.app_builder import cdk_json_context
+from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import as_list, resources_of, single
 
 
-class Built:
+class Built(StackSet):
     def __init__(self) -> None:
-        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
-        self.stacks: dict[str, cdk.Stack] = {}
+        super().__init__()
 
         stack = self._stack("Alerting")
         key = kms.Key(stack, "Key", enable_key_rotation=True)
@@ -59,12 +57,7 @@ class Built:
         )
         self.role = iam.Role(stack, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.network.grant_vpc_access(self.role)
-        self.app.synth()
-        self.templates = {name: Template.from_stack(st).to_json() for name, st in self.stacks.items()}
-
-    def _stack(self, name: str) -> cdk.Stack:
-        self.stacks[name] = cdk.Stack(self.app, name)
-        return self.stacks[name]
+        self.synth()
 
 
 @pytest.fixture(scope="module")

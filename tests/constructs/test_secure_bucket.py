@@ -20,17 +20,16 @@ from secure_serverless import (
     SecureBucket,
     SecureBucketProps,
 )
-from stacks.app_builder import cdk_json_context
+from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import as_list, resources_of, single, statements_by_sid
 
 
-class Built:
+class Built(StackSet):
     """One app with several variants, synthesized once for the module."""
 
     def __init__(self) -> None:
-        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
-        self.stacks: dict[str, cdk.Stack] = {}
+        super().__init__()
 
         stack = self._stack("SseS3")
         self.sse_s3 = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="unit-sse-s3"))
@@ -69,12 +68,7 @@ class Built:
             "Bucket",
             SecureBucketProps(name_prefix="unit-existing", existing_access_logs_bucket=logs, versioned=False),
         )
-        self.app.synth()
-        self.templates = {name: Template.from_stack(st).to_json() for name, st in self.stacks.items()}
-
-    def _stack(self, name: str) -> cdk.Stack:
-        self.stacks[name] = cdk.Stack(self.app, name)
-        return self.stacks[name]
+        self.synth()
 
 
 @pytest.fixture(scope="module")

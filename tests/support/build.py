@@ -1,0 +1,25 @@
+"""Small stacks for construct tests: one app (CDK validation off: these tests assert, nag runs per subtree)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from stacks.app_builder import cdk_json_context
+
+
+class StackSet:
+    """Named stacks in one app with the project's feature flags; call `synth()` once, then read `templates`."""
+
+    def __init__(self) -> None:
+        self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
+        self.stacks: dict[str, cdk.Stack] = {}
+        self.templates: dict[str, dict] = {}
+
+    def _stack(self, name: str) -> cdk.Stack:
+        self.stacks[name] = cdk.Stack(self.app, name)
+        return self.stacks[name]
+
+    def synth(self) -> None:
+        self.app.synth()
+        self.templates = {name: Template.from_stack(stack).to_json() for name, stack in self.stacks.items()}

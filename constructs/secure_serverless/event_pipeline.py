@@ -148,13 +148,12 @@ class EventPipeline(Construct):
                 report_batch_item_failures=True,
             )
             props.processor.add_event_source(self.event_source_mapping)
-            for rule in LAMBDA_DLQ_RULES:
-                acknowledge(
-                    props.processor,
-                    rule,
-                    "The function is invoked synchronously by an SQS event source mapping; failed records return to "
-                    "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
-                )
+            acknowledge(
+                props.processor,
+                LAMBDA_DLQ_RULES,
+                "The function is invoked synchronously by an SQS event source mapping; failed records return to "
+                "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
+            )
             acknowledge(
                 props.processor,
                 "Serverless-LambdaEventSourceMappingDestination",
@@ -204,13 +203,12 @@ class EventPipeline(Construct):
             grantee=props.processor, actions=["sqs:SendMessage"], resource_arns=[self.dead_letter_queue.queue_arn]
         )
         props.encryption_key.grant(props.processor, "kms:GenerateDataKey", "kms:Decrypt")
-        for rule in LAMBDA_DLQ_RULES:
-            acknowledge(
-                props.processor,
-                rule,
-                "Failed asynchronous invocations go to the pipeline DLQ through the EventInvokeConfig on-failure "
-                "destination, which supersedes the legacy DeadLetterConfig and keeps the error context.",
-            )
+        acknowledge(
+            props.processor,
+            LAMBDA_DLQ_RULES,
+            "Failed asynchronous invocations go to the pipeline DLQ through the EventInvokeConfig on-failure "
+            "destination, which supersedes the legacy DeadLetterConfig and keeps the error context.",
+        )
 
     # ---------------------------------------------------------------- metrics
     def metric_dead_letters(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:

@@ -22,7 +22,7 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .log_groups import encrypted_log_group
-from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource
+from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource, compliance_rules
 from .naming import log_group_arn, log_group_name, validate_name_prefix
 
 # What every access-log line records (JSON); the caller's identity comes from SigV4/Cognito, never from the client.
@@ -265,13 +265,12 @@ class LoggedApi(Construct):
         logging.node.add_dependency(group)
 
     def _acknowledge(self, props: LoggedApiProps) -> None:
-        for rule in LAMBDA_DLQ_RULES:
-            acknowledge(
-                props.handler,
-                rule,
-                "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
-                "JSON error, so there is no asynchronous event to dead-letter.",
-            )
+        acknowledge(
+            props.handler,
+            LAMBDA_DLQ_RULES,
+            "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
+            "JSON error, so there is no asynchronous event to dead-letter.",
+        )
         if props.authorization is ApiAuthorization.IAM:
             acknowledge(
                 self.api,
@@ -280,35 +279,28 @@ class LoggedApi(Construct):
                 "pool, which authenticates against the user pool; a user-pool authorizer would be redundant.",
             )
         if not props.waf:
-            for rule in (
-                "AwsSolutions-APIG3",
-                "NIST.800.53.R5-APIGWAssociatedWithWAF",
-                "PCI.DSS.321-APIGWAssociatedWithWAF",
-            ):
-                acknowledge(
-                    self.stage,
-                    rule,
-                    "WAF is a per-environment cost decision: on in prod; here every method still requires IAM auth "
-                    "and the stage is throttled.",
-                )
-        for rule in (
-            "NIST.800.53.R5-APIGWCacheEnabledAndEncrypted",
-            "HIPAA.Security-APIGWCacheEnabledAndEncrypted",
-            "PCI.DSS.321-APIGWCacheEnabledAndEncrypted",
-        ):
             acknowledge(
                 self.stage,
-                rule,
-                "Stage caching is deliberately off: responses are per-identity records, and a cache keyed on path "
-                "would serve one user's records to another.",
+                (
+                    "AwsSolutions-APIG3",
+                    "NIST.800.53.R5-APIGWAssociatedWithWAF",
+                    "PCI.DSS.321-APIGWAssociatedWithWAF",
+                ),
+                "WAF is a per-environment cost decision: on in prod; here every method still requires IAM auth "
+                "and the stage is throttled.",
             )
-        for rule in ("NIST.800.53.R5-APIGWSSLEnabled", "HIPAA.Security-APIGWSSLEnabled", "PCI.DSS.321-APIGWSSLEnabled"):
-            acknowledge(
-                self.stage,
-                rule,
-                "The only integration is a Lambda proxy invoked through the Lambda API over TLS with IAM; a client "
-                "certificate applies to HTTP backends only.",
-            )
+        acknowledge(
+            self.stage,
+            compliance_rules("APIGWCacheEnabledAndEncrypted"),
+            "Stage caching is deliberately off: responses are per-identity records, and a cache keyed on path "
+            "would serve one user's records to another.",
+        )
+        acknowledge(
+            self.stage,
+            compliance_rules("APIGWSSLEnabled"),
+            "The only integration is a Lambda proxy invoked through the Lambda API over TLS with IAM; a client "
+            "certificate applies to HTTP backends only.",
+        )
 
     # ---------------------------------------------------------------- grants and metrics
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

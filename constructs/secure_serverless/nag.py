@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, Stack, Validations
 
 from constructs import IConstruct
 
 MIN_REASON_LENGTH = 40
+COMPLIANCE_PACKS = ("NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321")  # rule-id prefixes of the packs tests run
 
 
-def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge cdk-nag finding `rule` on `scope` and everything below it, with a reviewer-grade reason."""
-    if "::" in rule.split("[", 1)[0]:
-        raise ValueError(f"nag rule {rule!r}: use the bare id (e.g. 'AwsSolutions-S1'), not the namespaced form")
+def acknowledge(scope: IConstruct, rules: str | Sequence[str], reason: str) -> None:
+    """Acknowledge cdk-nag finding(s) `rules` on `scope` and everything below it, with a reviewer-grade reason."""
+    rule_ids = [rules] if isinstance(rules, str) else list(rules)
+    for rule in rule_ids:
+        if "::" in rule.split("[", 1)[0]:
+            raise ValueError(f"nag rule {rule!r}: use the bare id (e.g. 'AwsSolutions-S1'), not the namespaced form")
     if len(reason.strip()) < MIN_REASON_LENGTH:
-        raise ValueError(f"nag rule {rule!r}: reason must be at least {MIN_REASON_LENGTH} characters")
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+        raise ValueError(f"nag rule {rule_ids!r}: reason must be at least {MIN_REASON_LENGTH} characters")
+    Validations.of(scope).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule in rule_ids))
+
+
+def compliance_rules(rule: str, packs: Sequence[str] = COMPLIANCE_PACKS) -> tuple[str, ...]:
+    """The ids of one rule in several compliance packs, e.g. S3BucketLoggingEnabled in NIST, HIPAA and PCI."""
+    return tuple(f"{pack}-{rule}" for pack in packs)
 
 
 def finding_text(scope: IConstruct, value: object) -> str:
@@ -52,19 +61,14 @@ def _render(node: object) -> str:
 # The "function has no DLQ" rules of the packs, acknowledged together where a DLQ would stay unused.
 LAMBDA_DLQ_RULES = ("Serverless-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ", "HIPAA.Security-LambdaDLQ")
 
-INLINE_POLICY_RULES = (
-    "NIST.800.53.R5-IAMNoInlinePolicy",
-    "HIPAA.Security-IAMNoInlinePolicy",
-    "PCI.DSS.321-IAMNoInlinePolicy",
-)
+INLINE_POLICY_RULES = compliance_rules("IAMNoInlinePolicy")
 
 
 def acknowledge_role_default_policy(role: IConstruct) -> None:
     """Acknowledge the compliance packs' no-inline-policy rule for a role's own CDK default policy."""
-    for rule in INLINE_POLICY_RULES:
-        acknowledge(
-            role,
-            rule,
-            "The role's policy is CDK's per-role default policy holding only this role's exact grants; it is "
-            "deliberately not a managed policy, so no other principal can ever be given the same permissions.",
-        )
+    acknowledge(
+        role,
+        INLINE_POLICY_RULES,
+        "The role's policy is CDK's per-role default policy holding only this role's exact grants; it is "
+        "deliberately not a managed policy, so no other principal can ever be given the same permissions.",
+    )

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from . import defaults
 from .log_groups import encrypted_log_group
-from .nag import acknowledge, acknowledge_role_default_policy
+from .nag import acknowledge, acknowledge_role_default_policy, compliance_rules
 from .naming import log_group_name, validate_name_prefix
 
 # Actions Lambda needs on the execution role to attach a function to a VPC; EC2 offers no resource-level scoping
@@ -119,14 +119,12 @@ class PrivateNetwork(Construct):
             )
             for index, service in enumerate(props.interface_endpoints)
         ]
-        for rule in ("NIST.800.53.R5-VPCDefaultSecurityGroupClosed", "HIPAA.Security-VPCDefaultSecurityGroupClosed",
-                     "PCI.DSS.321-VPCDefaultSecurityGroupClosed"):  # fmt: skip
-            acknowledge(
-                self.vpc,
-                rule,
-                "No resource is ever placed in the default security group (functions and endpoints have their own); "
-                "closing it would need CDK's custom-resource Lambda, which this project keeps out of its templates.",
-            )
+        acknowledge(
+            self.vpc,
+            compliance_rules("VPCDefaultSecurityGroupClosed"),
+            "No resource is ever placed in the default security group (functions and endpoints have their own); "
+            "closing it would need CDK's custom-resource Lambda, which this project keeps out of its templates.",
+        )
 
     @property
     def function_subnets(self) -> ec2.SubnetSelection:

@@ -34,11 +34,10 @@ def dead_letter_queue(scope: Construct, construct_id: str, key: kms.IKey, of_wha
     queue = encrypted_queue(
         scope, construct_id, key, retention_period=props.pop("retention_period", Duration.days(14)), **props
     )
-    for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
-        acknowledge(
-            queue,
-            rule,
-            f"This queue is itself the dead-letter queue of {of_what}; it raises an alarm instead of redriving, "
-            "since a DLQ of a DLQ would only move the problem.",
-        )
+    acknowledge(
+        queue,
+        ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"),
+        f"This queue is itself the dead-letter queue of {of_what}; it raises an alarm instead of redriving, "
+        "since a DLQ of a DLQ would only move the problem.",
+    )
     return queue

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
-from .nag import acknowledge
+from .nag import acknowledge, compliance_rules
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,7 @@ class ScaledTable(Construct):
             self._auto_scale(props)
         acknowledge(
             self.table,
-            "NIST.800.53.R5-DynamoDBInBackupPlan",
-            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
-            "organisation-level choice outside this stack.",
-        )
-        acknowledge(
-            self.table,
-            "HIPAA.Security-DynamoDBInBackupPlan",
-            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
-            "organisation-level choice outside this stack.",
-        )
-        acknowledge(
-            self.table,
-            "PCI.DSS.321-DynamoDBInBackupPlan",
+            compliance_rules("DynamoDBInBackupPlan"),
             "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
             "organisation-level choice outside this stack.",
         )

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
-from .nag import acknowledge, acknowledge_wildcard_resource
+from .nag import acknowledge, acknowledge_wildcard_resource, compliance_rules
 from .naming import validate_bucket_prefix
 
 # Object-level data actions that the optional VPC-endpoint guard restricts (bucket configuration stays manageable).
@@ -113,19 +113,7 @@ class SecureBucket(Construct):
             self.require_vpc_endpoint(props.allowed_vpc_endpoint_ids, props.vpce_exempt_principal_arns)
         acknowledge(
             self.bucket,
-            "NIST.800.53.R5-S3BucketReplicationEnabled",
-            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
-            "point-in-time data in DynamoDB covers this system's recovery objectives.",
-        )
-        acknowledge(
-            self.bucket,
-            "HIPAA.Security-S3BucketReplicationEnabled",
-            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
-            "point-in-time data in DynamoDB covers this system's recovery objectives.",
-        )
-        acknowledge(
-            self.bucket,
-            "PCI.DSS.321-S3BucketReplicationEnabled",
+            compliance_rules("S3BucketReplicationEnabled"),
             "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
             "point-in-time data in DynamoDB covers this system's recovery objectives.",
         )
@@ -253,40 +241,20 @@ class SecureBucket(Construct):
         )
         acknowledge(
             log_bucket,
-            "AwsSolutions-S1",
+            ("AwsSolutions-S1", *compliance_rules("S3BucketLoggingEnabled")),
             "This is the server-access-log target bucket; logging its own access would recurse into itself.",
         )
-        for rule in (
-            "NIST.800.53.R5-S3BucketLoggingEnabled",
-            "HIPAA.Security-S3BucketLoggingEnabled",
-            "PCI.DSS.321-S3BucketLoggingEnabled",
-        ):
-            acknowledge(
-                log_bucket,
-                rule,
-                "This is the server-access-log target bucket; logging its own access would recurse into itself.",
-            )
-        for rule in (
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-            "HIPAA.Security-S3DefaultEncryptionKMS",
-            "PCI.DSS.321-S3DefaultEncryptionKMS",
-        ):
-            acknowledge(
-                log_bucket,
-                rule,
-                "S3 server access logging can only deliver to buckets encrypted with SSE-S3 (AES256), not SSE-KMS.",
-            )
-        for rule in (
-            "NIST.800.53.R5-S3BucketReplicationEnabled",
-            "HIPAA.Security-S3BucketReplicationEnabled",
-            "PCI.DSS.321-S3BucketReplicationEnabled",
-        ):
-            acknowledge(
-                log_bucket,
-                rule,
-                "Access logs are operational data with an expiry; replicating them to another region adds cost "
-                "without a recovery need.",
-            )
+        acknowledge(
+            log_bucket,
+            compliance_rules("S3DefaultEncryptionKMS"),
+            "S3 server access logging can only deliver to buckets encrypted with SSE-S3 (AES256), not SSE-KMS.",
+        )
+        acknowledge(
+            log_bucket,
+            compliance_rules("S3BucketReplicationEnabled"),
+            "Access logs are operational data with an expiry; replicating them to another region adds cost "
+            "without a recovery need.",
+        )
         return log_bucket
 
 

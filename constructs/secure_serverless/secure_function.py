@@ -19,7 +19,7 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .log_groups import encrypted_log_group
-from .nag import acknowledge, acknowledge_role_default_policy
+from .nag import acknowledge, acknowledge_role_default_policy, compliance_rules
 from .naming import log_group_name, validate_name_prefix
 
 
@@ -106,25 +106,19 @@ class SecureFunction(Construct):
         )
         acknowledge_role_default_policy(self.role)
         if props.vpc is None:
-            for rule in (
-                "NIST.800.53.R5-LambdaInsideVPC",
-                "HIPAA.Security-LambdaInsideVPC",
-                "PCI.DSS.321-LambdaInsideVPC",
-            ):
-                acknowledge(
-                    self.function,
-                    rule,
-                    "This environment runs without the private network mode (DESIGN §10, off outside prod to avoid "
-                    "interface-endpoint cost); the function reaches only AWS APIs over TLS with IAM auth.",
-                )
+            acknowledge(
+                self.function,
+                compliance_rules("LambdaInsideVPC"),
+                "This environment runs without the private network mode (DESIGN §10, off outside prod to avoid "
+                "interface-endpoint cost); the function reaches only AWS APIs over TLS with IAM auth.",
+            )
         if props.reserved_concurrent_executions is None:
-            for rule in ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"):
-                acknowledge(
-                    self.function,
-                    rule,
-                    "Concurrency is bounded by the event source (SQS maximum concurrency) or API stage throttling in "
-                    "this environment; reserving capacity per function is a prod-only choice.",
-                )
+            acknowledge(
+                self.function,
+                ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"),
+                "Concurrency is bounded by the event source (SQS maximum concurrency) or API stage throttling in "
+                "this environment; reserving capacity per function is a prod-only choice.",
+            )
 
     def metric_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
         """Sum of invocation errors."""

@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError
 
 from objects_api.domain import CURSOR_FIELDS, PROJECTED_ATTRIBUTES
 
-DEFAULT_OWNER_INDEX = "by-owner"
 # Fail fast enough to answer inside API Gateway's 29 s integration timeout, retries included.
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
 _THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
@@ -55,7 +54,8 @@ def table_name() -> str:
 
 
 def owner_index_name() -> str:
-    return os.environ.get("OWNER_INDEX_NAME") or DEFAULT_OWNER_INDEX
+    # Required like TABLE_NAME: silently querying a default index would hide a broken deployment.
+    return os.environ["OWNER_INDEX_NAME"]
 
 
 def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -145,3 +145,14 @@ def test_metrics_are_emitted_as_emf(
     assert namespaces == {"SecureServerless"}
     assert any(blob.get("ObjectsListed") == [1.0] or blob.get("ObjectsListed") == 1.0 for blob in blobs)
     assert all(alice not in json.dumps(blob) for blob in blobs)
+
+
+@pytest.mark.parametrize("variable", ["TABLE_NAME", "OWNER_INDEX_NAME"])
+def test_missing_configuration_is_an_opaque_500_not_a_guess(
+    call: Any, make_event: Any, seed: Any, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    seed("a.txt")
+    monkeypatch.delenv(variable)
+    response = call(make_event())
+    assert response.status == 500
+    assert variable not in json.dumps(response.body)  # no internals leak to the caller

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack, Tags
-
 from constructs import Construct
+
 from secure_serverless import ApiGatewayAccountLogging
 from stacks.config import APP_NAME
 

@@ -10,8 +10,8 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
-
 from constructs import Construct
+
 from secure_serverless import (
     AlarmThresholds,
     Alerting,
@@ -46,7 +46,9 @@ OWNER_INDEX = "by-owner"
 
 
 class SecureServerlessStack(Stack):
-    """One environment: key, bucket, table, the upload-recording pipeline and its processor."""
+    """One environment: key, bucket, records table, upload pipeline and processor, API and identities, alarms,
+    and (where configured) the private network. Wiring: resources come from the constructs, apart from the
+    Powertools layer (built from this repository's pins) and the alert e-mail parameter."""
 
     def __init__(self, scope: Construct, config: EnvironmentConfig, **kwargs: Any) -> None:
         super().__init__(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
-
 from constructs import Construct
 
 from .nag import acknowledge

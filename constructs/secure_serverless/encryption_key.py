@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-
 from constructs import Construct
 
 from . import defaults

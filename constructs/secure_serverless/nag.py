@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, Stack, Validations
-
 from constructs import IConstruct
 
 MIN_REASON_LENGTH = 40

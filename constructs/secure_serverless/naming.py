@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from aws_cdk import ArnFormat, Stack
-
 from constructs import Construct
 
 # An account-regional bucket name is `<prefix>-<account>-<region>-an` (at most 31 characters after the prefix),

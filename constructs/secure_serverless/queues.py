@@ -7,7 +7,6 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
 
 from .nag import acknowledge

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,23 +24,36 @@ def layer_fingerprint() -> str:
 
 
 def ensure_powertools_layer() -> Path:
-    """Build LAYER_DIR (python/ inside) if missing or stale; return it. Quiet and idempotent."""
-    stamp = LAYER_DIR / ".fingerprint"
+    """Build LAYER_DIR (python/ inside) if missing or stale; return it. Quiet, idempotent, and safe when two
+    processes (say `make synth` and `make test`) get here at once: each builds aside, the first rename wins."""
     fingerprint = layer_fingerprint()
-    if stamp.is_file() and stamp.read_text() == fingerprint:
+    if _built(LAYER_DIR, fingerprint):
         return LAYER_DIR
-    shutil.rmtree(LAYER_DIR, ignore_errors=True)
+    LAYER_DIR.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="powertools-layer-", dir=LAYER_DIR.parent))
     platform, python_version = PLATFORM
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--no-compile",
         "--only-binary=:all:", "--implementation", "cp", "--platform", platform, "--python-version", python_version,
-        "--target", str(LAYER_DIR / "python"), "-r", str(REQUIREMENTS),
+        "--target", str(staging / "python"), "-r", str(REQUIREMENTS),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"building the Powertools layer failed:\n{result.stdout}{result.stderr}")
-    stamp.write_text(fingerprint)
+    (staging / ".fingerprint").write_text(fingerprint)
+    if LAYER_DIR.exists() and not _built(LAYER_DIR, fingerprint):
+        shutil.rmtree(LAYER_DIR, ignore_errors=True)  # stale: built from other pins
+    try:
+        staging.rename(LAYER_DIR)
+    except OSError:  # another process finished first with the same pins
+        shutil.rmtree(staging, ignore_errors=True)
     return LAYER_DIR
+
+
+def _built(directory: Path, fingerprint: str) -> bool:
+    stamp = directory / ".fingerprint"
+    return stamp.is_file() and stamp.read_text() == fingerprint
 
 
 if __name__ == "__main__":

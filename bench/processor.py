@@ -30,6 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from stacks.records_schema import create_table_request  # noqa: E402  (the table's one schema)
+
 FUNCTION_DIR = ROOT / "lambda" / "processor"
 API_DIR = ROOT / "lambda" / "api"  # the API function's import is measured the same way, for comparison
 IMPORT_TARGET_RATIO = 1.5
@@ -176,29 +179,7 @@ def _event(bucket: str, key: str, version_id: str, size: int, etag: str, sequenc
 
 def _create_table(dynamodb, name: str) -> None:
     """The production schema: object_key + version_id, sparse GSI by-owner (owner + object_key)."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "object_key", "KeyType": "HASH"},
-            {"AttributeName": "version_id", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "object_key", "AttributeType": "S"},
-            {"AttributeName": "version_id", "AttributeType": "S"},
-            {"AttributeName": "owner", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-owner",
-                "KeySchema": [
-                    {"AttributeName": "owner", "KeyType": "HASH"},
-                    {"AttributeName": "object_key", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(**create_table_request(name))
 
 
 def _count_items(dynamodb, table: str) -> int:

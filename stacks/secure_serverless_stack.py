@@ -37,12 +37,12 @@ from secure_serverless import (
     SecureFunctionProps,
 )
 from secure_serverless.defaults import retention_days
+from stacks import records_schema as schema
 from stacks.config import EMAIL_PATTERN, EMAIL_RULE, EnvironmentConfig
 from stacks.layer import ensure_powertools_layer, layer_fingerprint
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
-OWNER_INDEX = "by-owner"
 
 
 class SecureServerlessStack(Stack):
@@ -86,13 +86,13 @@ class SecureServerlessStack(Stack):
             self,
             "Records",
             ScaledTableProps(
-                partition_key=dynamodb.Attribute(name="object_key", type=string),
-                sort_key=dynamodb.Attribute(name="version_id", type=string),
+                partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
+                sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=string),
                 indexes=[
                     IndexSpec(
-                        name=OWNER_INDEX,
-                        partition_key=dynamodb.Attribute(name="owner", type=string),
-                        sort_key=dynamodb.Attribute(name="object_key", type=string),
+                        name=schema.OWNER_INDEX,
+                        partition_key=dynamodb.Attribute(name=schema.OWNER_KEY, type=string),
+                        sort_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
                     )
                 ],
                 encryption_key=self.key.key,
@@ -177,10 +177,10 @@ class SecureServerlessStack(Stack):
             folder="api",
             handler="objects_api.handler.lambda_handler",
             description=f"Serves the {config.suffix} records of the caller's own uploads",
-            environment={"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": OWNER_INDEX},
+            environment={"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": schema.OWNER_INDEX},
             reserved_concurrent_executions=config.api_reserved_concurrency,
         )
-        self.records.grant_query(self.api_handler.function, OWNER_INDEX)
+        self.records.grant_query(self.api_handler.function, schema.OWNER_INDEX)
         self.api = LoggedApi(
             self,
             "Api",

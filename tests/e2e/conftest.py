@@ -32,6 +32,8 @@ from urllib.parse import quote
 import boto3
 import pytest
 
+from tests.support.emf import Emf
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"  # moto's default account: what `Ref: AWS::AccountId` is here
 REGION = "us-east-1"
@@ -614,27 +616,4 @@ def stack(aws_env: str, blueprint: Blueprint, handlers: Handlers, clients: Clien
 @pytest.fixture
 def emf(capsys: pytest.CaptureFixture[str]) -> Callable[[], dict[str, float]]:
     """Totals per metric of the EMF blobs printed (namespace SecureServerless/e2e) since the last call."""
-
-    def totals() -> dict[str, float]:
-        found: dict[str, float] = {}
-        for line in capsys.readouterr().out.splitlines():
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                blob = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(blob, dict) or "_aws" not in blob:
-                continue
-            for directive in blob["_aws"]["CloudWatchMetrics"]:
-                if directive["Namespace"] != METRICS_NAMESPACE:
-                    continue
-                for metric in directive["Metrics"]:
-                    values = blob[metric["Name"]]
-                    found[metric["Name"]] = found.get(metric["Name"], 0.0) + sum(
-                        values if isinstance(values, list) else [values]
-                    )
-        return found
-
-    return totals
+    return Emf(capsys, METRICS_NAMESPACE).totals

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from moto import mock_aws
 
+from stacks.records_schema import create_table_request
 from tests.support import aws_clients as cached_clients
 
 TABLE_NAME = "objects-test"
@@ -57,29 +58,7 @@ def aws() -> Any:
 def table(aws: Any) -> Any:
     """The objects table as the infrastructure defines it (keys, sparse owner GSI, projection ALL)."""
     dynamodb = cached_clients.resource("dynamodb", REGION)
-    return dynamodb.create_table(
-        TableName=TABLE_NAME,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "object_key", "AttributeType": "S"},
-            {"AttributeName": "version_id", "AttributeType": "S"},
-            {"AttributeName": "owner", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "object_key", "KeyType": "HASH"},
-            {"AttributeName": "version_id", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": OWNER_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "owner", "KeyType": "HASH"},
-                    {"AttributeName": "object_key", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    return dynamodb.create_table(**create_table_request(TABLE_NAME, OWNER_INDEX))
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ import boto3  # noqa: F401
 import pytest
 from moto import mock_aws
 
+from stacks.records_schema import create_table_request
 from tests.support import aws_clients as cached_clients
+from tests.support.emf import Emf
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -88,29 +90,7 @@ def s3(aws: None) -> Any:
 def dynamodb(aws: None) -> Any:
     """The table with the production schema (object_key + version_id, sparse GSI by-owner)."""
     client = cached_clients.client("dynamodb", REGION)
-    client.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": "object_key", "KeyType": "HASH"},
-            {"AttributeName": "version_id", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "object_key", "AttributeType": "S"},
-            {"AttributeName": "version_id", "AttributeType": "S"},
-            {"AttributeName": "owner", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-owner",
-                "KeySchema": [
-                    {"AttributeName": "owner", "KeyType": "HASH"},
-                    {"AttributeName": "object_key", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(**create_table_request(TABLE_NAME))
     return client
 
 
@@ -217,44 +197,6 @@ def events(s3: Any, dynamodb: Any) -> Events:
 def offline_events() -> Events:
     """Event builders only (no AWS)."""
     return Events()
-
-
-class Emf:
-    """Reads the CloudWatch EMF blobs the handler printed (Powertools Metrics prints them to stdout)."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], namespace: str) -> None:
-        self._capsys = capsys
-        self._namespace = namespace
-
-    def clear(self) -> None:
-        self._capsys.readouterr()
-
-    def blobs(self) -> list[dict[str, Any]]:
-        found = []
-        for line in self._capsys.readouterr().out.splitlines():
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                document = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(document, dict) and "_aws" in document:
-                found.append(document)
-        return found
-
-    def totals(self) -> dict[str, float]:
-        """Sum of each metric over the blobs printed since the last read, for our namespace only."""
-        totals: dict[str, float] = {}
-        for blob in self.blobs():
-            for directive in blob["_aws"]["CloudWatchMetrics"]:
-                if directive["Namespace"] != self._namespace:
-                    continue
-                for metric in directive["Metrics"]:
-                    value = blob[metric["Name"]]
-                    values = value if isinstance(value, list) else [value]
-                    totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(values)
-        return totals
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""The records table's keys, defined once for the stack, the handler tests and the benchmarks (no CDK here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARTITION_KEY = "object_key"  # the full S3 key
+SORT_KEY = "version_id"  # one item per object version ("null" for unversioned objects)
+OWNER_INDEX = "by-owner"  # sparse GSI: only uploads under uploads/<identity id>/ carry an owner
+OWNER_KEY = "owner"
+
+
+def create_table_request(table_name: str, owner_index: str = OWNER_INDEX) -> dict[str, Any]:
+    """boto3 `create_table` arguments for a table with this schema (on demand: for emulators and tests)."""
+    string = "S"
+    return {
+        "TableName": table_name,
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": string} for name in (PARTITION_KEY, SORT_KEY, OWNER_KEY)
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": owner_index,
+                "KeySchema": [
+                    {"AttributeName": OWNER_KEY, "KeyType": "HASH"},
+                    {"AttributeName": PARTITION_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }

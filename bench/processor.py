@@ -47,6 +47,7 @@ BASE_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "TABLE_NAME": "bench-objects",
     "OWNER_INDEX_NAME": "by-owner",
+    "EXPECTED_BUCKET_NAME": "bench-uploads-bucket",
     "EXPECTED_BUCKET_OWNER": "123456789012",
     "POWERTOOLS_SERVICE_NAME": "processor",
     "POWERTOOLS_METRICS_NAMESPACE": "SecureServerlessBench",
@@ -201,7 +202,7 @@ def bench_throughput(records: int, batch_size: int = 10) -> None:
     from processor import handler, store
     from processor.domain import ObjectMetadata, build_item, parse_event
 
-    bucket, table, ceiling_table = "bench-uploads-bucket", BASE_ENV["TABLE_NAME"], "bench-ceiling"
+    bucket, table, ceiling_table = BASE_ENV["EXPECTED_BUCKET_NAME"], BASE_ENV["TABLE_NAME"], "bench-ceiling"
     owner = BASE_ENV["EXPECTED_BUCKET_OWNER"]
     with mock_aws():
         store.reset_clients(drop_session=True)

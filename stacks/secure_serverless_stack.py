@@ -136,7 +136,11 @@ class SecureServerlessStack(Stack):
             folder="processor",
             handler="processor.handler.sqs_handler",
             description=f"Records each object version uploaded to the {config.suffix} bucket",
-            environment={"TABLE_NAME": self.records.table.table_name, "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID},
+            environment={
+                "TABLE_NAME": self.records.table.table_name,
+                "EXPECTED_BUCKET_NAME": self.data.bucket.bucket_name,
+                "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
+            },
             memory_size=config.processor_memory_mb,
             timeout=Duration.seconds(config.processor_timeout_seconds),
             reserved_concurrent_executions=config.processor_reserved_concurrency,

@@ -193,6 +193,8 @@ class Blueprint:
                 env[name] = TABLE_NAME
             elif value == {"Ref": "AWS::AccountId"}:
                 env[name] = ACCOUNT_ID
+            elif value == {"Ref": self.bucket_id}:
+                env[name] = BUCKET_NAME
             elif isinstance(value, str):
                 env[name] = value
             else:

@@ -30,11 +30,16 @@ def test_template_wires_the_functions_the_way_this_test_runs_them(blueprint: Any
     """A renamed variable, a lost index or a mapping without partial batch responses breaks this test."""
     processor = blueprint.function_variables["processor.handler.sqs_handler"]
     api = blueprint.function_variables["objects_api.handler.lambda_handler"]
-    # Exactly the variables the handlers read (TABLE_NAME, EXPECTED_BUCKET_OWNER / TABLE_NAME, OWNER_INDEX_NAME).
-    assert {k for k in processor if not k.startswith("POWERTOOLS_")} == {"TABLE_NAME", "EXPECTED_BUCKET_OWNER"}
+    # Exactly the variables the handlers read.
+    assert {k for k in processor if not k.startswith("POWERTOOLS_")} == {
+        "TABLE_NAME",
+        "EXPECTED_BUCKET_NAME",
+        "EXPECTED_BUCKET_OWNER",
+    }
     assert {k for k in api if not k.startswith("POWERTOOLS_")} == {"TABLE_NAME", "OWNER_INDEX_NAME"}
     assert processor["TABLE_NAME"] == api["TABLE_NAME"] == {"Ref": blueprint.table_id}
     assert processor["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
+    assert processor["EXPECTED_BUCKET_NAME"] == {"Ref": blueprint.bucket_id}
     assert api["OWNER_INDEX_NAME"] in blueprint.index_names
     for handler in ("processor.handler.sqs_handler", "objects_api.handler.lambda_handler"):
         env = blueprint.function_env(handler)

@@ -107,6 +107,10 @@ def test_processor_function_configuration(templates: dict, suffix: str) -> None:
     env = props["Environment"]["Variables"]
     assert env["TABLE_NAME"] == {"Ref": table_id}
     assert env["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
+    bucket_id = single(
+        template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs")
+    )[0]
+    assert env["EXPECTED_BUCKET_NAME"] == {"Ref": bucket_id}
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == f"SecureServerless/{suffix}"
     if config.processor_reserved_concurrency is None:
         assert "ReservedConcurrentExecutions" not in props

@@ -254,3 +254,13 @@ def _timestamp(value: object, field: str) -> str:
     except ValueError:
         raise InvalidEvent(field, rule, value) from None
     return text
+
+
+def require_bucket(event: ObjectCreated, expected_bucket: str) -> None:
+    """Raise InvalidEvent unless the event is about `expected_bucket` (this environment's bucket).
+
+    S3 answers HeadObject on a missing *bucket* with the same bare 404 as on a missing object; without this check
+    an event naming another bucket would be "skipped as deleted" instead of failing into the DLQ.
+    """
+    if event.bucket != expected_bucket:
+        raise InvalidEvent("detail.bucket.name", f"this environment's bucket {expected_bucket!r}", event.bucket)

@@ -33,6 +33,7 @@ from processor.domain import (
     parse_event,
     parse_json_event,
     parse_retention_days,
+    require_bucket,
 )
 from processor.tracing import make_tracer
 
@@ -65,13 +66,16 @@ class ConfigurationError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     table_name: str
+    expected_bucket_name: str
     expected_bucket_owner: str
     retention_days: int | None
 
 
 def load_settings() -> Settings:
     """Read the environment on each invocation (cheap; keeps tests and redeploys simple)."""
-    missing = [name for name in ("TABLE_NAME", "EXPECTED_BUCKET_OWNER") if not os.environ.get(name)]
+    missing = [
+        name for name in ("TABLE_NAME", "EXPECTED_BUCKET_NAME", "EXPECTED_BUCKET_OWNER") if not os.environ.get(name)
+    ]
     if missing:
         raise ConfigurationError(f"environment variable(s) not set: {', '.join(missing)}")
     raw_retention = os.environ.get("RECORD_RETENTION_DAYS")
@@ -83,6 +87,7 @@ def load_settings() -> Settings:
         )
     return Settings(
         table_name=os.environ["TABLE_NAME"],
+        expected_bucket_name=os.environ["EXPECTED_BUCKET_NAME"],
         expected_bucket_owner=os.environ["EXPECTED_BUCKET_OWNER"],
         retention_days=retention_days,
     )
@@ -91,6 +96,7 @@ def load_settings() -> Settings:
 @tracer.capture_method(capture_response=False)
 def record_object(event: ObjectCreated, settings: Settings) -> Outcome:
     """HeadObject, then record the object version once. Raises on anything that should be retried."""
+    require_bucket(event, settings.expected_bucket_name)
     where = {"bucket": event.bucket, "object_key": event.key, "version_id": event.record_version_id}
     with tracer.provider.in_subsegment(name="## s3.HeadObject"):
         metadata = store.head_object(

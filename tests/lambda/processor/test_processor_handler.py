@@ -157,6 +157,25 @@ def test_deleted_object_is_skipped_reported_as_success_and_counted(
     assert totals["RecordsFailed"] == 0
 
 
+def test_event_for_another_bucket_fails_instead_of_being_skipped_as_deleted(
+    handler_module, events, s3, emf, lambda_context
+) -> None:
+    # S3 answers HEAD on a missing bucket with the same bare 404 as a missing object: without the bucket check
+    # this record would be "skipped" (success) and silently leave the queue.
+    good, _ = events.upload(UPLOAD_KEY)
+    foreign = events.event(UPLOAD_KEY, version_id="v1", bucket="someone-elses-bucket")
+    emf.clear()
+
+    response = handler_module.sqs_handler(
+        events.batch(events.record(good, "good"), events.record(foreign, "foreign")), lambda_context
+    )
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "foreign"}]}
+    assert [item["bucket"]["S"] for item in events.items()] == [events.bucket]
+    totals = emf.totals()
+    assert totals["RecordsFailed"] == 1 and totals["ObjectsSkippedMissing"] == 0
+
+
 def test_unversioned_event_for_a_deleted_key_is_skipped(handler_module, events, s3, lambda_context) -> None:
     event, _ = events.upload("reports/gone.csv")
     del event["detail"]["object"]["version-id"]

@@ -118,6 +118,7 @@ def test_lambda_like_environment_traces_without_patching_modules() -> None:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
             "TABLE_NAME": "trace-table",
+            "EXPECTED_BUCKET_NAME": "trace-bucket",
             "EXPECTED_BUCKET_OWNER": "123456789012",
         }
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def test_direct_construction_validates_too() -> None:
 def test_app_fails_before_synthesis_with_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
     """app.py exits 2 with one line on stderr (no traceback) when the CLI passes bad context."""
     context = dict(arg.split("=", 1) for arg in args[1::2])
-    env = {**os.environ, "CDK_CONTEXT_JSON": __import__("json").dumps(context), "CDK_OUTDIR": str(tmp_path)}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(("!!", " !!"))]

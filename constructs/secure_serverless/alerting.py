@@ -90,7 +90,6 @@ class Alerting(Construct):
             if props.dashboard
             else None
         )
-        self._status: cloudwatch.AlarmStatusWidget | None = None
 
     def add_alarms(self, specs: Iterable[AlarmSpec]) -> list[cloudwatch.Alarm]:
         """Create one alarm per spec, named `<prefix>-<name>`, notifying the topic on ALARM and OK."""

@@ -96,7 +96,6 @@ class EventPipeline(Construct):
         _validate(props)
         self.delivery = props.delivery
         self.key_prefix = props.key_prefix
-        self._processor = props.processor
         rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=props.rule_name)
 
         self.dead_letter_queue = dead_letter_queue(

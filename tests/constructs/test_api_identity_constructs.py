@@ -126,9 +126,16 @@ def test_construct_stacks_pass_nag(built: Built, name: str) -> None:
         assert violations == []
 
 
-def test_cognito_authorization_needs_a_user_pool() -> None:
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"authorization": ApiAuthorization.COGNITO}, "user_pool"),  # Cognito auth needs a user pool
+        ({"execution_log_level": apigw.MethodLoggingLevel.OFF}, "execution_log_level"),  # logging cannot be off
+    ],
+)
+def test_invalid_api_props_are_rejected_naming_the_field(override: dict, field: str) -> None:
     stack = cdk.Stack(cdk.App(), "Bad")
-    with pytest.raises(ValueError, match="user_pool"):
+    with pytest.raises(ValueError, match=field):
         LoggedApi(
             stack,
             "Api",
@@ -138,24 +145,7 @@ def test_cognito_authorization_needs_a_user_pool() -> None:
                 handler=_handler(stack),
                 routes=[Route("/x")],
                 encryption_key=kms.Key(stack, "Key"),
-                authorization=ApiAuthorization.COGNITO,
-            ),
-        )
-
-
-def test_execution_logging_cannot_be_turned_off() -> None:
-    stack = cdk.Stack(cdk.App(), "Bad")
-    with pytest.raises(ValueError, match="execution_log_level"):
-        LoggedApi(
-            stack,
-            "Api",
-            LoggedApiProps(
-                name_prefix="bad",
-                stage_name="bad",
-                handler=_handler(stack),
-                routes=[Route("/x")],
-                encryption_key=kms.Key(stack, "Key"),
-                execution_log_level=apigw.MethodLoggingLevel.OFF,
+                **override,
             ),
         )
 

@@ -4,8 +4,10 @@
 - derive the owner/name of uploads (`uploads/<identity-id>/<name>`);
 - build the one DynamoDB item recorded per object version.
 
-Object keys in EventBridge events are NOT URL-encoded (unlike S3 notifications): they are used exactly
-as delivered, never unquoted.
+Object keys: public sources disagree on whether S3 URL-encodes `detail.object.key` in EventBridge events (classic
+notifications do; a captured real event shows a raw `:`; LocalStack encodes with `quote()`). `key_candidates` gives the
+key as delivered and, when the delivered text could be an encoding, its `unquote_plus` form; the processor records the
+first candidate that exists with the event's version id and never a key that does not exist.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote_plus
 
 EVENT_SOURCE = "aws.s3"
 DETAIL_TYPE = "Object Created"
@@ -32,6 +35,8 @@ SECONDS_PER_DAY = 86_400
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9._-]{3,255}$")
 _BUCKET_RULE = "a bucket name: 3 to 255 characters, letters, digits, '.', '-' and '_'"
 _MISSING = object()
+# What a URL-encoded key can look like: printable ASCII without spaces, every `%` starting a `%XX` escape.
+_ENCODED_KEY_RE = re.compile(r"^(?:[!-$&-~]|%[0-9A-Fa-f]{2})+$")
 
 
 class InvalidEvent(ValueError):
@@ -54,6 +59,34 @@ class Outcome(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
     SKIPPED_MISSING = "skipped_missing"
+
+
+class UnresolvedKey(LookupError):
+    """Neither the key as delivered nor its decoded form names an existing object (version).
+
+    Raised instead of "skipped as deleted": the event could name either object, so the record fails (retried, then
+    the DLQ) for a human to look at, rather than leaving the queue silently.
+    """
+
+    def __init__(self, bucket: str, candidates: tuple[str, ...], version_id: str | None) -> None:
+        self.candidates = candidates
+        super().__init__(
+            f"no object (version {version_id or UNVERSIONED_VERSION_ID!r}) in bucket {bucket!r} under any of the "
+            f"keys the event may mean: {list(candidates)!r}"
+        )
+
+
+def key_candidates(key: str) -> tuple[str, ...]:
+    """The object keys `detail.object.key` may stand for, the key as delivered first.
+
+    The decoded (`unquote_plus`) form is a second candidate only when the delivered text could be a URL encoding
+    (printable ASCII, no space, every `%` an escape) and decoding changes it. A key with a space, non-ASCII text or
+    a stray `%` was certainly not encoded, so it has one candidate, and a 404 for it means "deleted".
+    """
+    if not _ENCODED_KEY_RE.match(key):
+        return (key,)
+    decoded = unquote_plus(key)
+    return (key,) if decoded == key else (key, decoded)
 
 
 @dataclass(frozen=True)

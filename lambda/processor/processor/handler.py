@@ -14,6 +14,7 @@ The botocore clients are created on first use (see `store`). Responses are not c
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from processor.domain import (
     InvalidEvent,
     ObjectCreated,
     Outcome,
+    UnresolvedKey,
     build_item,
+    key_candidates,
     parse_event,
     parse_json_event,
     parse_retention_days,
@@ -98,16 +101,20 @@ def record_object(event: ObjectCreated, settings: Settings) -> Outcome:
     """HeadObject, then record the object version once. Raises on anything that should be retried."""
     require_bucket(event, settings.expected_bucket_name)
     where = {"bucket": event.bucket, "object_key": event.key, "version_id": event.record_version_id}
+    candidates = key_candidates(event.key)
     with tracer.provider.in_subsegment(name="## s3.HeadObject"):
-        metadata = store.head_object(
-            event.bucket,
-            event.key,
-            event.version_id,
-            expected_bucket_owner=settings.expected_bucket_owner,
+        found = store.find_object(
+            event.bucket, candidates, event.version_id, expected_bucket_owner=settings.expected_bucket_owner
         )
-    if metadata is None:
+    if found is None:
+        if len(candidates) > 1:
+            raise UnresolvedKey(event.bucket, candidates, event.version_id)
         logger.warning("object (version) no longer exists; skipped", extra={**where, "event_id": event.event_id})
         return Outcome.SKIPPED_MISSING
+    true_key, metadata = found
+    if true_key != event.key:
+        event = dataclasses.replace(event, key=true_key)
+        where["object_key"] = true_key
     item = build_item(
         event,
         metadata,

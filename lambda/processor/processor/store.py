@@ -88,6 +88,25 @@ def head_object(
     )
 
 
+def find_object(
+    bucket: str,
+    keys: tuple[str, ...],
+    version_id: str | None,
+    *,
+    expected_bucket_owner: str,
+) -> tuple[str, ObjectMetadata] | None:
+    """The first of `keys` whose object (version) exists, with its metadata; None when none does.
+
+    With a version id, a hit is that very object version (version ids are unique to their object), so an
+    encoded and a decoded key cannot both match.
+    """
+    for key in keys:
+        metadata = head_object(bucket, key, version_id, expected_bucket_owner=expected_bucket_owner)
+        if metadata is not None:
+            return key, metadata
+    return None
+
+
 def put_record_once(table_name: str, item: Mapping[str, str | int]) -> bool:
     """Put `item` unless an item with its key exists: True if written, False if it already existed."""
     try:

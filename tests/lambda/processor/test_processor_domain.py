@@ -14,8 +14,10 @@ from processor.domain import (
     ObjectCreated,
     ObjectMetadata,
     Ownership,
+    UnresolvedKey,
     build_item,
     derive_ownership,
+    key_candidates,
     parse_event,
     parse_json_event,
     parse_retention_days,
@@ -74,6 +76,32 @@ def test_parse_sample_event_keeps_the_key_exactly_as_delivered() -> None:
 @pytest.mark.parametrize("key", ["a%20b.txt", "a+b.txt", "dir/%2Fslash", "日本/ü ß"])
 def test_keys_are_never_unquoted(key: str) -> None:
     assert parse_event(sample(key=key)).key == key
+
+
+@pytest.mark.parametrize(
+    ("key", "candidates"),
+    [
+        # could be an encoding and decodes to something else: as delivered first, then decoded
+        ("uploads/us-east-1%3Aabc/x", ("uploads/us-east-1%3Aabc/x", "uploads/us-east-1:abc/x")),
+        ("a+b%2Bc%25d%C3%A9.txt", ("a+b%2Bc%25d%C3%A9.txt", "a b+c%dé.txt")),
+        ("plain+plus.txt", ("plain+plus.txt", "plain plus.txt")),
+        # decoding changes nothing: one candidate
+        ("uploads/us-east-1:abc/report.csv", ("uploads/us-east-1:abc/report.csv",)),
+        # certainly not an encoding (space, non-ASCII, a `%` that starts no escape): one candidate
+        ("my file+1.txt", ("my file+1.txt",)),
+        ("ü+%41.txt", ("ü+%41.txt",)),
+        ("100%+.txt", ("100%+.txt",)),
+    ],
+)
+def test_key_candidates_add_the_decoded_form_only_when_the_key_could_be_encoded(
+    key: str, candidates: tuple[str, ...]
+) -> None:
+    assert key_candidates(key) == candidates
+
+
+def test_unresolved_key_names_the_bucket_the_version_and_every_candidate() -> None:
+    message = str(UnresolvedKey("bkt", ("a%2Bb", "a+b"), None))
+    assert "'bkt'" in message and "'null'" in message and "['a%2Bb', 'a+b']" in message
 
 
 def test_object_created_is_frozen() -> None:

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from botocore.exceptions import ClientError
@@ -277,6 +278,62 @@ def test_keys_are_stored_exactly_as_delivered_and_found_by_head_object(
     items = events.items()
     assert [_s(item, "object_key") for item in items] == [key]
     assert _s(items[0], "content_type") == "text/plain"  # came from HeadObject on that exact key
+
+
+ENCODINGS = {"raw": lambda key: key, "quote": quote, "quote_plus": lambda key: quote_plus(key, safe="/")}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/report.csv",
+        "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/a b+c%d:é 日本.txt",
+        "literal%2Bescape+plus.txt",
+    ],
+)
+def test_the_true_key_is_recorded_whether_or_not_the_event_url_encodes_it(
+    handler_module, events, emf, lambda_context, key, encoding
+) -> None:
+    event, put = events.upload(key)
+    event["detail"]["object"]["key"] = ENCODINGS[encoding](key)
+    emf.clear()
+
+    response = handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert [(_s(item, "object_key"), _s(item, "version_id")) for item in events.items()] == [(key, put["VersionId"])]
+    assert emf.totals()["ObjectsRecorded"] == 1
+
+
+def test_the_version_id_decides_between_a_literal_and_a_decoded_key(handler_module, events, lambda_context) -> None:
+    # Both `a+b.txt` and `a b.txt` exist; an event saying `a+b.txt` with the version of `a b.txt` can only be the
+    # quote_plus encoding of `a b.txt`.
+    _, plus = events.upload("a+b.txt")
+    event, space = events.upload("a b.txt")
+    event["detail"]["object"]["key"] = "a+b.txt"
+
+    assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
+
+    assert [_s(item, "object_key") for item in events.items()] == ["a b.txt"]
+    assert events.item("a+b.txt", plus["VersionId"]) is None
+
+
+def test_an_encoded_key_found_neither_way_fails_into_the_dlq_path(
+    handler_module, events, s3, emf, lambda_context
+) -> None:
+    key = "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/gone+soon.txt"
+    event, put = events.upload(key)
+    s3.delete_object(Bucket=events.bucket, Key=key, VersionId=put["VersionId"])
+    event["detail"]["object"]["key"] = quote(key)
+    emf.clear()
+
+    response = handler_module.sqs_handler(events.batch(events.record(event, "ambiguous")), lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "ambiguous"}]}
+    assert events.items() == []
+    totals = emf.totals()
+    assert totals["RecordsFailed"] == 1 and totals["ObjectsSkippedMissing"] == 0
 
 
 def test_dynamodb_table_missing_fails_the_records_not_the_invocation(

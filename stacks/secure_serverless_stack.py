@@ -15,26 +15,17 @@ from constructs import Construct
 from secure_serverless import (
     AlarmThresholds,
     Alerting,
-    AlertingProps,
     CapacityRange,
     EnvironmentKey,
-    EnvironmentKeyProps,
     EventPipeline,
-    EventPipelineProps,
     IdentityPool,
-    IdentityPoolProps,
     IndexSpec,
     LoggedApi,
-    LoggedApiProps,
     PrivateNetwork,
-    PrivateNetworkProps,
     Route,
     ScaledTable,
-    ScaledTableProps,
     SecureBucket,
-    SecureBucketProps,
     SecureFunction,
-    SecureFunctionProps,
 )
 from secure_serverless.defaults import retention_days
 from stacks import records_schema as schema
@@ -68,52 +59,47 @@ class SecureServerlessStack(Stack):
         self.key = EnvironmentKey(
             self,
             "Key",
-            EnvironmentKeyProps(name_prefix=config.resource_prefix, removal_policy=removal),
+            name_prefix=config.resource_prefix,
+            removal_policy=removal,
         )
         self.data = SecureBucket(
             self,
             "Data",
-            SecureBucketProps(
-                name_prefix=config.bucket_prefix,
-                encryption_key=self.key.key,
-                noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
-                access_log_expiration=Duration.days(config.access_log_retention_days),
-                removal_policy=removal,
-            ),
+            name_prefix=config.bucket_prefix,
+            encryption_key=self.key.key,
+            noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
+            access_log_expiration=Duration.days(config.access_log_retention_days),
+            removal_policy=removal,
         )
         string = dynamodb.AttributeType.STRING
         self.records = ScaledTable(
             self,
             "Records",
-            ScaledTableProps(
-                partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
-                sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=string),
-                indexes=[
-                    IndexSpec(
-                        name=schema.OWNER_INDEX,
-                        partition_key=dynamodb.Attribute(name=schema.OWNER_KEY, type=string),
-                        sort_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
-                    )
-                ],
-                encryption_key=self.key.key,
-                on_demand=config.table_on_demand,
-                read_capacity=CapacityRange(*config.table_read_capacity),
-                write_capacity=CapacityRange(*config.table_write_capacity),
-                target_utilization_percent=config.table_target_utilization_percent,
-                deletion_protection=not config.destroyable,
-                removal_policy=removal,
-            ),
+            partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
+            sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=string),
+            indexes=[
+                IndexSpec(
+                    name=schema.OWNER_INDEX,
+                    partition_key=dynamodb.Attribute(name=schema.OWNER_KEY, type=string),
+                    sort_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
+                )
+            ],
+            encryption_key=self.key.key,
+            on_demand=config.table_on_demand,
+            read_capacity=CapacityRange(*config.table_read_capacity),
+            write_capacity=CapacityRange(*config.table_write_capacity),
+            target_utilization_percent=config.table_target_utilization_percent,
+            deletion_protection=not config.destroyable,
+            removal_policy=removal,
         )
         self.network = (
             PrivateNetwork(
                 self,
                 "Network",
-                PrivateNetworkProps(
-                    name_prefix=config.resource_prefix,
-                    encryption_key=self.key.key,
-                    flow_log_retention=log_retention,
-                    log_removal_policy=removal,
-                ),
+                name_prefix=config.resource_prefix,
+                encryption_key=self.key.key,
+                flow_log_retention=log_retention,
+                log_removal_policy=removal,
             )
             if config.private_network
             else None
@@ -148,15 +134,13 @@ class SecureServerlessStack(Stack):
         self.pipeline = EventPipeline(
             self,
             "Pipeline",
-            EventPipelineProps(
-                bucket=self.data.bucket,
-                processor=self.processor.function,
-                encryption_key=self.key.key,
-                rule_name=f"{config.resource_prefix}-object-created",
-                batch_size=config.processor_batch_size,
-                max_concurrency=config.processor_max_concurrency,
-                max_receive_count=config.processor_max_receive_count,
-            ),
+            bucket=self.data.bucket,
+            processor=self.processor.function,
+            encryption_key=self.key.key,
+            rule_name=f"{config.resource_prefix}-object-created",
+            batch_size=config.processor_batch_size,
+            max_concurrency=config.processor_max_concurrency,
+            max_receive_count=config.processor_max_receive_count,
         )
         # The processor reads object metadata and writes one item per version: exact actions, nothing else.
         self.data.grant_read_objects(self.processor.function, prefix=self.pipeline.key_prefix)
@@ -188,33 +172,29 @@ class SecureServerlessStack(Stack):
         self.api = LoggedApi(
             self,
             "Api",
-            LoggedApiProps(
-                name_prefix=config.resource_prefix,
-                stage_name=config.suffix,
-                handler=self.api_handler.function,
-                routes=[Route("/objects", query_parameters=("limit", "cursor")), Route("/objects/{key+}")],
-                encryption_key=self.key.key,
-                execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
-                throttle_rate_limit=config.api_throttle_rate_limit,
-                throttle_burst_limit=config.api_throttle_burst_limit,
-                log_retention=log_retention,
-                log_removal_policy=removal,
-                waf=config.waf_enabled,
-            ),
+            name_prefix=config.resource_prefix,
+            stage_name=config.suffix,
+            handler=self.api_handler.function,
+            routes=[Route("/objects", query_parameters=("limit", "cursor")), Route("/objects/{key+}")],
+            encryption_key=self.key.key,
+            execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
+            throttle_rate_limit=config.api_throttle_rate_limit,
+            throttle_burst_limit=config.api_throttle_burst_limit,
+            log_retention=log_retention,
+            log_removal_policy=removal,
+            waf=config.waf_enabled,
         )
         self.identities = IdentityPool(
             self,
             "Identity",
-            IdentityPoolProps(
-                name_prefix=config.resource_prefix,
-                self_sign_up=config.self_sign_up,
-                mfa={"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}[
-                    config.mfa
-                ],
-                threat_protection=config.threat_protection,
-                deletion_protection=not config.destroyable,
-                removal_policy=removal,
-            ),
+            name_prefix=config.resource_prefix,
+            self_sign_up=config.self_sign_up,
+            mfa={"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}[
+                config.mfa
+            ],
+            threat_protection=config.threat_protection,
+            deletion_protection=not config.destroyable,
+            removal_policy=removal,
         )
         self.api.grant_invoke(self.identities.authenticated_role)
         if config.uploads_enabled:
@@ -232,19 +212,17 @@ class SecureServerlessStack(Stack):
         return SecureFunction(
             self,
             construct_id,
-            SecureFunctionProps(
-                code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=CODE_EXCLUDES),
-                handler=handler,
-                name_prefix=self.config.resource_prefix,
-                purpose=folder,
-                encryption_key=self.key.key,
-                environment=self._powertools_environment(folder) | environment,
-                layers=[self.powertools],
-                log_retention=self._log_retention,
-                log_removal_policy=self._removal,
-                **self._network_placement(),
-                **props,
-            ),
+            code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=CODE_EXCLUDES),
+            handler=handler,
+            name_prefix=self.config.resource_prefix,
+            purpose=folder,
+            encryption_key=self.key.key,
+            environment=self._powertools_environment(folder) | environment,
+            layers=[self.powertools],
+            log_retention=self._log_retention,
+            log_removal_policy=self._removal,
+            **self._network_placement(),
+            **props,
         )
 
     def _network_placement(self) -> dict[str, Any]:
@@ -283,7 +261,9 @@ class SecureServerlessStack(Stack):
         self.alerting = Alerting(
             self,
             "Alerting",
-            AlertingProps(name_prefix=config.resource_prefix, encryption_key=self.key.key, email=email.value_as_string),
+            name_prefix=config.resource_prefix,
+            encryption_key=self.key.key,
+            email=email.value_as_string,
         )
         thresholds = AlarmThresholds(
             period=Duration.minutes(config.alarm_period_minutes),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,44 +14,47 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .alarms import AlarmSpec, AlarmThresholds
-from .encryption_key import allow_service_publisher
-from .naming import validate_name_prefix
+from .encryption_key import allow_service_publisher, own_key
+from .naming import namespace, prefixed, validate_name_prefix
 from .queues import dead_letter_queue
-
-
-@dataclass(frozen=True)
-class AlertingProps:
-    """Props of Alerting: where alarms go and how they are named."""
-
-    name_prefix: str  # environment prefix: topic, alarm and dashboard names
-    encryption_key: kms.IKey  # encrypts the topic and its subscription DLQ
-    email: str  # alert address (may be a CloudFormation parameter's value)
-    dashboard: bool = True  # build a dashboard of every alarm's metric
 
 
 class Alerting(Construct):
     """Alarms that reach a human: each alarm notifies the topic on ALARM and on OK; the topic e-mails an address."""
 
     topic: sns.Topic  # the alert topic (KMS-encrypted, TLS only)
-    subscription_dead_letter_queue: sqs.Queue  # undeliverable notifications
+    subscription_dead_letter_queue: sqs.Queue | None  # undeliverable notifications (None without an e-mail)
+    encryption_key: kms.IKey  # encrypts the topic and the DLQ (created when not given)
     alarms: list[cloudwatch.Alarm]  # every alarm added
     dashboard: cloudwatch.Dashboard | None  # the operations dashboard
 
-    def __init__(self, scope: Construct, construct_id: str, props: AlertingProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        email: str | None = None,
+        dashboard: bool = True,
+    ) -> None:
         super().__init__(scope, construct_id)
-        validate_name_prefix("name_prefix", props.name_prefix)
-        self._prefix = props.name_prefix
+        if name_prefix is not None:
+            validate_name_prefix("name_prefix", name_prefix)
+        # Alarm and topic names are matched by the key and topic policies before they exist: always named.
+        self._prefix = prefix = namespace(self, name_prefix)
+        self.encryption_key = encryption_key = encryption_key or own_key(self)
         stack = Stack.of(self)
-        topic_name = f"{props.name_prefix}-alerts"
-        self.topic = sns.Topic(self, "Topic", topic_name=topic_name, master_key=props.encryption_key, enforce_ssl=True)
+        topic_name = f"{prefix}-alerts"
+        self.topic = sns.Topic(self, "Topic", topic_name=topic_name, master_key=encryption_key, enforce_ssl=True)
         # CloudWatch publishes alarms into the encrypted topic: only alarms of this environment, in this account.
         alarm_arns = stack.format_arn(
             service="cloudwatch",
             resource="alarm",
-            resource_name=f"{props.name_prefix}-*",
+            resource_name=f"{prefix}-*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        allow_service_publisher(props.encryption_key, "cloudwatch.amazonaws.com", [alarm_arns], "AllowCloudWatchAlarms")
+        allow_service_publisher(encryption_key, "cloudwatch.amazonaws.com", [alarm_arns], "AllowCloudWatchAlarms")
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisEnvironmentsAlarms",
@@ -62,34 +64,39 @@ class Alerting(Construct):
                 conditions={"ArnLike": {"aws:SourceArn": alarm_arns}},
             )
         )
-        self.subscription_dead_letter_queue = dead_letter_queue(
-            self, "SubscriptionDeadLetters", props.encryption_key, "the alert e-mail subscription"
+        self.subscription_dead_letter_queue = None
+        if email is not None:
+            self.subscription_dead_letter_queue = self._email_subscription(topic_name, encryption_key, email)
+        self.alarms = []
+        self.dashboard = (
+            cloudwatch.Dashboard(self, "Dashboard", dashboard_name=prefixed(name_prefix, "operations"))
+            if dashboard
+            else None
         )
-        self.subscription_dead_letter_queue.add_to_resource_policy(
+
+    def _email_subscription(self, topic_name: str, encryption_key: kms.IKey, email: str) -> sqs.Queue:
+        """The e-mail subscription, with a dead-letter queue only the topic may send to."""
+        queue = dead_letter_queue(self, "SubscriptionDeadLetters", encryption_key, "the alert e-mail subscription")
+        queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowAlertTopic",
                 principals=[iam.ServicePrincipal("sns.amazonaws.com")],
                 actions=["sqs:SendMessage"],
-                resources=[self.subscription_dead_letter_queue.queue_arn],
+                resources=[queue.queue_arn],
                 conditions={"ArnEquals": {"aws:SourceArn": self.topic.topic_arn}},
             )
         )
-        topic_arn = stack.format_arn(service="sns", resource=topic_name)
-        allow_service_publisher(props.encryption_key, "sns.amazonaws.com", [topic_arn], "AllowAlertTopicDeadLetters")
+        topic_arn = Stack.of(self).format_arn(service="sns", resource=topic_name)
+        allow_service_publisher(encryption_key, "sns.amazonaws.com", [topic_arn], "AllowAlertTopicDeadLetters")
         sns.Subscription(
             self,
             "Email",
             topic=self.topic,
             protocol=sns.SubscriptionProtocol.EMAIL,
-            endpoint=props.email,
-            dead_letter_queue=self.subscription_dead_letter_queue,
+            endpoint=email,
+            dead_letter_queue=queue,
         )
-        self.alarms = []
-        self.dashboard = (
-            cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{props.name_prefix}-operations")
-            if props.dashboard
-            else None
-        )
+        return queue
 
     def add_alarms(self, specs: Iterable[AlarmSpec]) -> list[cloudwatch.Alarm]:
         """Create one alarm per spec, named `<prefix>-<name>`, notifying the topic on ALARM and OK."""
@@ -125,7 +132,9 @@ class Alerting(Construct):
             self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(alarms=list(self.alarms), title="Alarms", width=24))
 
     def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
-        """Undeliverable alert notifications."""
+        """Undeliverable alert notifications (none without an e-mail subscription)."""
+        if self.subscription_dead_letter_queue is None:
+            return []
         return [
             AlarmSpec(
                 name="alerts-undeliverable",

@@ -2,50 +2,49 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from . import defaults
-from .naming import log_group_arn, validate_name_prefix
-
-
-@dataclass(frozen=True)
-class EnvironmentKeyProps:
-    """Props of EnvironmentKey; every field has a secure default except the environment's name prefix."""
-
-    name_prefix: str  # environment prefix, e.g. "secure-serverless-dev": alias and log-group namespace
-    description: str | None = None  # key description; defaults to one naming the prefix
-    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
-    pending_window: Duration = defaults.KEY_PENDING_WINDOW  # waiting period before a deleted key is gone
-    allow_log_groups: bool = True  # let CloudWatch Logs use the key for log groups under /<name_prefix>/
+from .naming import log_group_arn, namespace, validate_name_prefix
 
 
 class EnvironmentKey(Construct):
     """A rotating customer-managed key with an alias carrying the environment prefix."""
 
     key: kms.Key  # the KMS key
-    alias_name: str  # alias/<name_prefix>
+    alias_name: str | None  # alias/<name_prefix> (None without a prefix)
     log_group_prefix: str  # log groups whose names start with this may use the key
 
-    def __init__(self, scope: Construct, construct_id: str, props: EnvironmentKeyProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str | None = None,
+        description: str | None = None,
+        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+        pending_window: Duration = defaults.KEY_PENDING_WINDOW,
+        allow_log_groups: bool = True,
+    ) -> None:
         super().__init__(scope, construct_id)
-        validate_name_prefix("name_prefix", props.name_prefix)
-        self.alias_name = f"alias/{props.name_prefix}"
-        self.log_group_prefix = f"/{props.name_prefix}/"
+        if name_prefix is not None:
+            validate_name_prefix("name_prefix", name_prefix)
+        prefix = namespace(self, name_prefix)
+        self.alias_name = f"alias/{name_prefix}" if name_prefix is not None else None
+        self.log_group_prefix = f"/{prefix}/"
         self.key = kms.Key(
             self,
             "Key",
             alias=self.alias_name,
-            description=props.description or f"Customer-managed key of environment {props.name_prefix}",
+            description=description or f"Customer-managed key of environment {prefix}",
             enable_key_rotation=True,
-            pending_window=props.pending_window,
-            removal_policy=props.removal_policy,
+            pending_window=pending_window,
+            removal_policy=removal_policy,
         )
-        if props.allow_log_groups:
+        if allow_log_groups:
             self._allow_cloudwatch_logs()
 
     def _allow_cloudwatch_logs(self) -> None:
@@ -89,4 +88,16 @@ def allow_cloudwatch_logs(key: kms.IKey, log_group_arn_pattern: str, sid: str) -
             resources=["*"],  # in a key policy "*" means this key
             conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn_pattern}},
         )
+    )
+
+
+def own_key(scope: Construct, removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY) -> kms.Key:
+    """The key a construct creates for itself when the caller passes none: rotating, retained, no alias."""
+    return kms.Key(
+        scope,
+        "Key",
+        description=f"Customer-managed key of {scope.node.path}",
+        enable_key_rotation=True,
+        pending_window=defaults.KEY_PENDING_WINDOW,
+        removal_policy=removal_policy,
     )

@@ -7,10 +7,9 @@ each other. The rule matches this bucket's events on the default event bus.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -24,11 +23,16 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
-from .encryption_key import allow_service_publisher
+from .encryption_key import allow_service_publisher, own_key
 from .nag import LAMBDA_DLQ_RULES, acknowledge
 from .naming import validate_name_prefix
 from .queues import dead_letter_queue, encrypted_queue
 
+# Defaults of the keyword arguments (module constants: a default is evaluated once, and help() shows the name).
+MAX_BATCHING_WINDOW = Duration.seconds(5)
+MAX_EVENT_AGE = Duration.hours(6)
+ASYNC_MAX_EVENT_AGE = Duration.hours(1)
+DEAD_LETTER_RETENTION = Duration.days(14)
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6x the function timeout for SQS event sources
 
 
@@ -37,29 +41,6 @@ class Delivery(enum.Enum):
 
     QUEUE = "queue"  # rule -> encrypted SQS buffer -> event source mapping (batch item failures)
     DIRECT = "direct"  # rule -> Lambda asynchronously (retries, max event age, DLQ, on-failure destination)
-
-
-@dataclass(frozen=True)
-class EventPipelineProps:
-    """Props of EventPipeline: an existing bucket, processor function and key; delivery settings with safe defaults."""
-
-    bucket: s3.IBucket  # bucket whose Object Created events are processed (EventBridge notifications on)
-    processor: lambda_.Function  # the function that processes each event
-    encryption_key: kms.IKey  # encrypts the buffer and the dead-letter queue
-    rule_name: str  # physical rule name carrying the environment suffix (the key policy is scoped to it)
-    key_prefix: str = ""  # only keys starting with this
-    key_suffix: str = ""  # only keys ending with this
-    delivery: Delivery = Delivery.QUEUE  # buffered by default
-    batch_size: int = 10  # records per invocation (QUEUE)
-    max_batching_window: Duration = Duration.seconds(5)  # wait to fill a batch (QUEUE)
-    max_concurrency: int = 2  # concurrent invocations the event source may use (QUEUE; 2..1000)
-    max_receive_count: int = 3  # receives before a message moves to the DLQ (QUEUE)
-    retry_attempts: int = 8  # EventBridge delivery retries to the target
-    max_event_age: Duration = Duration.hours(6)  # EventBridge gives up delivering after this
-    async_retry_attempts: int = 2  # Lambda asynchronous retries (DIRECT; 0..2)
-    async_max_event_age: Duration = Duration.hours(1)  # Lambda drops (to on-failure) after this (DIRECT)
-    dead_letter_retention: Duration = Duration.days(14)  # how long failed events stay in the DLQ
-    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY  # queues hold transient data
 
 
 @jsii.implements(events.IRuleTarget)
@@ -90,70 +71,105 @@ class EventPipeline(Construct):
     event_source_mapping: event_sources.SqsEventSource | None  # the buffer -> function mapping (QUEUE delivery)
     delivery: Delivery  # the delivery mode in use
     key_prefix: str  # the key prefix filter ("" for all keys)
+    encryption_key: kms.IKey  # encrypts the buffer and the DLQ (created when not given)
 
-    def __init__(self, scope: Construct, construct_id: str, props: EventPipelineProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        processor: lambda_.Function,
+        encryption_key: kms.IKey | None = None,
+        rule_name: str | None = None,
+        key_prefix: str = "",
+        key_suffix: str = "",
+        delivery: Delivery = Delivery.QUEUE,
+        batch_size: int = 10,
+        max_batching_window: Duration = MAX_BATCHING_WINDOW,
+        max_concurrency: int = 2,
+        max_receive_count: int = 3,
+        retry_attempts: int = 8,
+        max_event_age: Duration = MAX_EVENT_AGE,
+        async_retry_attempts: int = 2,
+        async_max_event_age: Duration = ASYNC_MAX_EVENT_AGE,
+        dead_letter_retention: Duration = DEAD_LETTER_RETENTION,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
         super().__init__(scope, construct_id)
-        _validate(props)
-        self.delivery = props.delivery
-        self.key_prefix = props.key_prefix
-        rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=props.rule_name)
+        # The key policy is scoped to the rule's ARN, built from its name (an attribute would make a cycle).
+        rule_name = rule_name or Names.unique_resource_name(self, max_length=64, separator="-")
+        _validate(
+            rule_name=rule_name,
+            key_prefix=key_prefix,
+            key_suffix=key_suffix,
+            batch_size=batch_size,
+            max_concurrency=max_concurrency,
+            max_receive_count=max_receive_count,
+            retry_attempts=retry_attempts,
+            async_retry_attempts=async_retry_attempts,
+        )
+        self.delivery = delivery
+        self.key_prefix = key_prefix
+        self.encryption_key = encryption_key = encryption_key or own_key(self)
+        rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
 
         self.dead_letter_queue = dead_letter_queue(
             self,
             "DeadLetterQueue",
-            props.encryption_key,
+            encryption_key,
             "the pipeline (buffer redrive, rule target DLQ and Lambda on-failure destination)",
-            retention_period=props.dead_letter_retention,
-            removal_policy=props.removal_policy,
+            retention_period=dead_letter_retention,
+            removal_policy=removal_policy,
         )
         self.rule = events.Rule(
             self,
             "ObjectCreated",
-            rule_name=props.rule_name,
-            description=f"Object Created in the bucket{' under ' + props.key_prefix if props.key_prefix else ''}",
+            rule_name=rule_name,
+            description=f"Object Created in the bucket{' under ' + key_prefix if key_prefix else ''}",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
-                detail={"bucket": {"name": [props.bucket.bucket_name]}, **_key_filter(props)},
+                detail={"bucket": {"name": [bucket.bucket_name]}, **_key_filter(key_prefix, key_suffix)},
             ),
         )
         # EventBridge encrypts into the buffer/DLQ with the key: only for this rule, in this account.
         allow_service_publisher(
-            props.encryption_key, "events.amazonaws.com", [rule_arn_pattern], f"AllowEventBridgeRule{_sid(props)}"
+            encryption_key, "events.amazonaws.com", [rule_arn_pattern], f"AllowEventBridgeRule{_sid(rule_name)}"
         )
         self._allow_rule_to_send(self.dead_letter_queue)
 
-        if props.delivery is Delivery.QUEUE:
+        if delivery is Delivery.QUEUE:
             self.buffer = encrypted_queue(
                 self,
                 "Buffer",
-                props.encryption_key,
-                visibility_timeout=_visibility_timeout(props.processor),
+                encryption_key,
+                visibility_timeout=_visibility_timeout(processor),
                 dead_letter_queue=sqs.DeadLetterQueue(
-                    queue=self.dead_letter_queue, max_receive_count=props.max_receive_count
+                    queue=self.dead_letter_queue, max_receive_count=max_receive_count
                 ),
-                removal_policy=props.removal_policy,
+                removal_policy=removal_policy,
             )
             self._allow_rule_to_send(self.buffer)
             self.rule.add_target(
-                _EncryptedQueueTarget(self.buffer, self.dead_letter_queue, props.retry_attempts, props.max_event_age)
+                _EncryptedQueueTarget(self.buffer, self.dead_letter_queue, retry_attempts, max_event_age)
             )
             self.event_source_mapping = event_sources.SqsEventSource(
                 self.buffer,
-                batch_size=props.batch_size,
-                max_batching_window=props.max_batching_window,
-                max_concurrency=props.max_concurrency,
+                batch_size=batch_size,
+                max_batching_window=max_batching_window,
+                max_concurrency=max_concurrency,
                 report_batch_item_failures=True,
             )
-            props.processor.add_event_source(self.event_source_mapping)
+            processor.add_event_source(self.event_source_mapping)
             acknowledge(
-                props.processor,
+                processor,
                 LAMBDA_DLQ_RULES,
                 "The function is invoked synchronously by an SQS event source mapping; failed records return to "
                 "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
             )
             acknowledge(
-                props.processor,
+                processor,
                 "Serverless-LambdaEventSourceMappingDestination",
                 "Lambda supports on-failure destinations only for stream and Kafka event sources; for this SQS source "
                 "the buffer's redrive policy moves a record that failed max_receive_count times to the DLQ.",
@@ -164,13 +180,13 @@ class EventPipeline(Construct):
             # CDK's LambdaFunction target: invoke permission for events.amazonaws.com scoped to this rule's ARN.
             self.rule.add_target(
                 targets.LambdaFunction(
-                    props.processor,
+                    processor,
                     dead_letter_queue=self.dead_letter_queue,
-                    retry_attempts=props.retry_attempts,
-                    max_event_age=props.max_event_age,
+                    retry_attempts=retry_attempts,
+                    max_event_age=max_event_age,
                 )
             )
-            self._on_failure_to_dead_letter_queue(props)
+            self._on_failure_to_dead_letter_queue(processor, encryption_key, async_retry_attempts, async_max_event_age)
 
     def _allow_rule_to_send(self, queue: sqs.Queue) -> None:
         """Queue policy: events.amazonaws.com may SendMessage, only from this rule."""
@@ -184,25 +200,31 @@ class EventPipeline(Construct):
             )
         )
 
-    def _on_failure_to_dead_letter_queue(self, props: EventPipelineProps) -> None:
+    def _on_failure_to_dead_letter_queue(
+        self,
+        processor: lambda_.Function,
+        encryption_key: kms.IKey,
+        async_retry_attempts: int,
+        async_max_event_age: Duration,
+    ) -> None:
         """Asynchronous invocation: bounded retries and age, then the event goes to the DLQ (exact grants)."""
         lambda_.CfnEventInvokeConfig(
             self,
             "AsyncInvokeConfig",
-            function_name=props.processor.function_name,
+            function_name=processor.function_name,
             qualifier="$LATEST",
-            maximum_retry_attempts=props.async_retry_attempts,
-            maximum_event_age_in_seconds=int(props.async_max_event_age.to_seconds()),
+            maximum_retry_attempts=async_retry_attempts,
+            maximum_event_age_in_seconds=int(async_max_event_age.to_seconds()),
             destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
                 on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=self.dead_letter_queue.queue_arn)
             ),
         )
         iam.Grant.add_to_principal(
-            grantee=props.processor, actions=["sqs:SendMessage"], resource_arns=[self.dead_letter_queue.queue_arn]
+            grantee=processor, actions=["sqs:SendMessage"], resource_arns=[self.dead_letter_queue.queue_arn]
         )
-        props.encryption_key.grant(props.processor, "kms:GenerateDataKey", "kms:Decrypt")
+        encryption_key.grant(processor, "kms:GenerateDataKey", "kms:Decrypt")
         acknowledge(
-            props.processor,
+            processor,
             LAMBDA_DLQ_RULES,
             "Failed asynchronous invocations go to the pipeline DLQ through the EventInvokeConfig on-failure "
             "destination, which supersedes the legacy DeadLetterConfig and keeps the error context.",
@@ -262,31 +284,41 @@ class EventPipeline(Construct):
         return specs
 
 
-def _validate(props: EventPipelineProps) -> None:
-    validate_name_prefix("rule_name", props.rule_name)
+def _validate(
+    *,
+    rule_name: str,
+    key_prefix: str,
+    key_suffix: str,
+    batch_size: int,
+    max_concurrency: int,
+    max_receive_count: int,
+    retry_attempts: int,
+    async_retry_attempts: int,
+) -> None:
+    validate_name_prefix("rule_name", rule_name)
     checks = [
-        ("batch_size", props.batch_size, 1 <= props.batch_size <= 10_000, "an integer from 1 to 10000"),
-        ("max_concurrency", props.max_concurrency, 2 <= props.max_concurrency <= 1000, "an integer from 2 to 1000"),
-        ("max_receive_count", props.max_receive_count, 1 <= props.max_receive_count <= 1000, "from 1 to 1000"),
-        ("retry_attempts", props.retry_attempts, 0 <= props.retry_attempts <= 185, "an integer from 0 to 185"),
-        ("async_retry_attempts", props.async_retry_attempts, 0 <= props.async_retry_attempts <= 2, "0, 1 or 2"),
+        ("batch_size", batch_size, 1 <= batch_size <= 10_000, "an integer from 1 to 10000"),
+        ("max_concurrency", max_concurrency, 2 <= max_concurrency <= 1000, "an integer from 2 to 1000"),
+        ("max_receive_count", max_receive_count, 1 <= max_receive_count <= 1000, "from 1 to 1000"),
+        ("retry_attempts", retry_attempts, 0 <= retry_attempts <= 185, "an integer from 0 to 185"),
+        ("async_retry_attempts", async_retry_attempts, 0 <= async_retry_attempts <= 2, "0, 1 or 2"),
     ]
     for name, value, ok, rule in checks:
         if not ok:
             raise ValueError(f"invalid {name} {value!r}: must be {rule}")
-    for name, value in (("key_prefix", props.key_prefix), ("key_suffix", props.key_suffix)):
+    for name, value in (("key_prefix", key_prefix), ("key_suffix", key_suffix)):
         if "*" in value:
             raise ValueError(f"invalid {name} {value!r}: must not contain '*' (it is matched literally)")
 
 
-def _key_filter(props: EventPipelineProps) -> dict[str, object]:
+def _key_filter(key_prefix: str, key_suffix: str) -> dict[str, object]:
     """EventBridge filter on detail.object.key for the optional prefix and/or suffix."""
-    if props.key_prefix and props.key_suffix:
-        return {"object": {"key": [{"wildcard": f"{props.key_prefix}*{props.key_suffix}"}]}}
-    if props.key_prefix:
-        return {"object": {"key": [{"prefix": props.key_prefix}]}}
-    if props.key_suffix:
-        return {"object": {"key": [{"suffix": props.key_suffix}]}}
+    if key_prefix and key_suffix:
+        return {"object": {"key": [{"wildcard": f"{key_prefix}*{key_suffix}"}]}}
+    if key_prefix:
+        return {"object": {"key": [{"prefix": key_prefix}]}}
+    if key_suffix:
+        return {"object": {"key": [{"suffix": key_suffix}]}}
     return {}
 
 
@@ -296,6 +328,6 @@ def _visibility_timeout(processor: lambda_.Function) -> Duration:
     return Duration.seconds(int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR)
 
 
-def _sid(props: EventPipelineProps) -> str:
+def _sid(rule_name: str) -> str:
     """A statement id unique per rule name (Sids allow only alphanumerics)."""
-    return "".join(ch for ch in props.rule_name.title() if ch.isalnum())
+    return "".join(ch for ch in rule_name.title() if ch.isalnum())

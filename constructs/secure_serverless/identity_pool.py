@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_cognito_identitypool as identitypool
@@ -12,24 +10,10 @@ from constructs import Construct
 
 from . import defaults
 from .nag import acknowledge, acknowledge_role_default_policy
-from .naming import validate_name_prefix
+from .naming import prefixed, validate_name_prefix
 from .secure_bucket import SecureBucket
 
 IDENTITY_ID = "${cognito-identity.amazonaws.com:sub}"  # IAM policy variable: the caller's identity id
-
-
-@dataclass(frozen=True)
-class IdentityPoolProps:
-    """Props of IdentityPool; sign-up off, MFA required and strong passwords unless overridden."""
-
-    name_prefix: str  # environment prefix for the pool names
-    self_sign_up: bool = False  # users may register themselves
-    mfa: cognito.Mfa = cognito.Mfa.REQUIRED  # TOTP multi-factor authentication
-    password_min_length: int = 14  # with upper, lower, digit and symbol required
-    threat_protection: bool = False  # Plus feature plan with enforced threat protection (extra cost per user)
-    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
-    deletion_protection: bool = True  # refuse DeleteUserPool while on
-    existing_user_pool: cognito.IUserPool | None = None  # use this user pool instead of a new one
 
 
 class IdentityPool(Construct):
@@ -40,17 +24,39 @@ class IdentityPool(Construct):
     identity_pool: identitypool.IdentityPool  # the identity pool
     authenticated_role: iam.IRole  # the role authenticated identities assume
 
-    def __init__(self, scope: Construct, construct_id: str, props: IdentityPoolProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str | None = None,
+        self_sign_up: bool = False,
+        mfa: cognito.Mfa = cognito.Mfa.REQUIRED,
+        password_min_length: int = 14,
+        threat_protection: bool = False,
+        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+        deletion_protection: bool = True,
+        existing_user_pool: cognito.IUserPool | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
-        validate_name_prefix("name_prefix", props.name_prefix)
-        if props.password_min_length < 12:
-            raise ValueError(f"invalid password_min_length {props.password_min_length!r}: must be 12 or more")
-        self.user_pool = props.existing_user_pool or self._new_user_pool(props)
+        if name_prefix is not None:
+            validate_name_prefix("name_prefix", name_prefix)
+        if password_min_length < 12:
+            raise ValueError(f"invalid password_min_length {password_min_length!r}: must be 12 or more")
+        self.user_pool = existing_user_pool or self._new_user_pool(
+            name_prefix=name_prefix,
+            self_sign_up=self_sign_up,
+            mfa=mfa,
+            password_min_length=password_min_length,
+            threat_protection=threat_protection,
+            removal_policy=removal_policy,
+            deletion_protection=deletion_protection,
+        )
         self.user_pool_client = cognito.UserPoolClient(
             self,
             "WebClient",
             user_pool=self.user_pool,
-            user_pool_client_name=f"{props.name_prefix}-web",
+            user_pool_client_name=prefixed(name_prefix, "web"),
             generate_secret=False,
             auth_flows=cognito.AuthFlow(user_srp=True),
             disable_o_auth=True,  # SRP sign-in only: no hosted-UI OAuth flows or callback URLs
@@ -63,7 +69,7 @@ class IdentityPool(Construct):
         self.identity_pool = identitypool.IdentityPool(
             self,
             "Identities",
-            identity_pool_name=f"{props.name_prefix}-identities",
+            identity_pool_name=prefixed(name_prefix, "identities"),
             allow_unauthenticated_identities=False,
             allow_classic_flow=False,
             authentication_providers=identitypool.IdentityPoolAuthenticationProviders(
@@ -77,43 +83,51 @@ class IdentityPool(Construct):
         self.authenticated_role = self.identity_pool.authenticated_role
         acknowledge_role_default_policy(self.authenticated_role)
 
-    def _new_user_pool(self, props: IdentityPoolProps) -> cognito.UserPool:
+    def _new_user_pool(
+        self,
+        *,
+        name_prefix: str | None,
+        self_sign_up: bool,
+        mfa: cognito.Mfa,
+        password_min_length: int,
+        threat_protection: bool,
+        removal_policy: RemovalPolicy,
+        deletion_protection: bool,
+    ) -> cognito.UserPool:
         pool = cognito.UserPool(
             self,
             "Users",
-            user_pool_name=f"{props.name_prefix}-users",
-            self_sign_up_enabled=props.self_sign_up,
+            user_pool_name=prefixed(name_prefix, "users"),
+            self_sign_up_enabled=self_sign_up,
             sign_in_aliases=cognito.SignInAliases(email=True, username=False),
             sign_in_case_sensitive=False,
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             password_policy=cognito.PasswordPolicy(
-                min_length=props.password_min_length,
+                min_length=password_min_length,
                 require_lowercase=True,
                 require_uppercase=True,
                 require_digits=True,
                 require_symbols=True,
                 temp_password_validity=Duration.days(3),
             ),
-            mfa=props.mfa,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False)
-            if props.mfa is not cognito.Mfa.OFF
-            else None,
+            mfa=mfa,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False) if mfa is not cognito.Mfa.OFF else None,
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            feature_plan=cognito.FeaturePlan.PLUS if props.threat_protection else cognito.FeaturePlan.ESSENTIALS,
+            feature_plan=cognito.FeaturePlan.PLUS if threat_protection else cognito.FeaturePlan.ESSENTIALS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION
-            if props.threat_protection
+            if threat_protection
             else None,
-            deletion_protection=props.deletion_protection,
-            removal_policy=props.removal_policy,
+            deletion_protection=deletion_protection,
+            removal_policy=removal_policy,
         )
-        if not props.threat_protection:
+        if not threat_protection:
             acknowledge(
                 pool,
                 "AwsSolutions-COG8",
                 "Threat protection needs the Cognito Plus feature plan, billed per active user; this environment's "
                 "configuration leaves it off (prod turns it on).",
             )
-        if props.mfa is not cognito.Mfa.REQUIRED:
+        if mfa is not cognito.Mfa.REQUIRED:
             acknowledge(
                 pool,
                 "AwsSolutions-COG2",

@@ -20,9 +20,10 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
+from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
 from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource, compliance_rules
-from .naming import log_group_arn, log_group_name, validate_name_prefix
+from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
 
 # What every access-log line records (JSON); the caller's identity comes from SigV4/Cognito, never from the client.
 ACCESS_LOG_FIELDS = {
@@ -73,26 +74,6 @@ class Route:
     query_parameters: Sequence[str] = ()  # optional query-string parameters
 
 
-@dataclass(frozen=True)
-class LoggedApiProps:
-    """Props of LoggedApi; IAM auth, ERROR-level execution logs, tracing and conservative throttling by default."""
-
-    name_prefix: str  # environment prefix: API name, log group and WAF names
-    stage_name: str  # the stage, named for the environment
-    handler: lambda_.IFunction  # the Lambda proxy integration serving every route
-    routes: Sequence[Route]  # the routes (GET)
-    encryption_key: kms.IKey  # encrypts the log groups
-    authorization: ApiAuthorization = ApiAuthorization.IAM  # IAM (SigV4) on every method
-    user_pool: cognito.IUserPool | None = None  # required for COGNITO authorization
-    execution_log_level: apigw.MethodLoggingLevel = apigw.MethodLoggingLevel.ERROR  # execution logging
-    throttle_rate_limit: float = 20  # steady requests per second for the stage
-    throttle_burst_limit: int = 10  # burst for the stage
-    log_retention: logs.RetentionDays = defaults.LOG_RETENTION  # access and execution log retention
-    log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # log group removal
-    waf: bool = False  # attach a WAF web ACL with AWS managed rule groups and a rate limit
-    waf_rate_limit: int = 1000  # requests per 5 minutes per IP before WAF blocks
-
-
 class LoggedApi(Construct):
     """A REST API whose every request is logged, traced, throttled, validated and authorised."""
 
@@ -102,59 +83,89 @@ class LoggedApi(Construct):
     execution_log_group: logs.LogGroup  # API Gateway execution log (pre-created: encrypted, with retention)
     web_acl: wafv2.CfnWebACL | None  # WAF web ACL when enabled
     methods: list[apigw.Method]  # every method created
+    encryption_key: kms.IKey  # encrypts the log groups (created when not given)
 
-    def __init__(self, scope: Construct, construct_id: str, props: LoggedApiProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        routes: Sequence[Route],
+        name_prefix: str | None = None,
+        stage_name: str = "prod",
+        encryption_key: kms.IKey | None = None,
+        authorization: ApiAuthorization = ApiAuthorization.IAM,
+        user_pool: cognito.IUserPool | None = None,
+        execution_log_level: apigw.MethodLoggingLevel = apigw.MethodLoggingLevel.ERROR,
+        throttle_rate_limit: float = 20,
+        throttle_burst_limit: int = 10,
+        log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
+        log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+        waf: bool = False,
+        waf_rate_limit: int = 1000,
+    ) -> None:
         super().__init__(scope, construct_id)
-        validate_name_prefix("name_prefix", props.name_prefix)
-        if props.authorization is ApiAuthorization.COGNITO and props.user_pool is None:
+        if name_prefix is not None:
+            validate_name_prefix("name_prefix", name_prefix)
+        if authorization is ApiAuthorization.COGNITO and user_pool is None:
             raise ValueError("invalid user_pool None: must be given when authorization is COGNITO")
-        if props.execution_log_level is apigw.MethodLoggingLevel.OFF:
+        if execution_log_level is apigw.MethodLoggingLevel.OFF:
             raise ValueError("invalid execution_log_level OFF: must be INFO or ERROR")
+        prefix = self._prefix = namespace(self, name_prefix)
+        self._stage_name, self._log_retention, self._log_removal_policy = stage_name, log_retention, log_removal_policy
+        access_log_name = log_group_name(prefix, "api-access")
+        if encryption_key is None:
+            encryption_key = own_key(self, log_removal_policy)
+            allow_cloudwatch_logs(
+                encryption_key, log_group_arn(self, access_log_name), sid="AllowCloudWatchLogsForApiAccessLogs"
+            )
+        self.encryption_key = encryption_key
         self.access_log_group = encrypted_log_group(
             self,
             "AccessLogs",
-            name=log_group_name(props.name_prefix, "api-access"),
-            key=props.encryption_key,
-            retention=props.log_retention,
-            removal_policy=props.log_removal_policy,
+            name=access_log_name,
+            key=encryption_key,
+            retention=log_retention,
+            removal_policy=log_removal_policy,
         )
         self.api = apigw.RestApi(
             self,
             "Api",
-            rest_api_name=f"{props.name_prefix}-api",
-            description=f"{props.name_prefix} objects API",
+            rest_api_name=prefixed(name_prefix, "api") or construct_id,
+            description=f"{prefix} objects API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,  # account-wide singleton: see ApiGatewayAccount
             deploy_options=apigw.StageOptions(
-                stage_name=props.stage_name,
+                stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
-                logging_level=props.execution_log_level,
+                logging_level=execution_log_level,
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 tracing_enabled=True,
-                throttling_rate_limit=props.throttle_rate_limit,
-                throttling_burst_limit=props.throttle_burst_limit,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
             ),
         )
         self.stage = self.api.deployment_stage
-        self.execution_log_group = self._execution_log_group(props)
+        self.execution_log_group = self._execution_log_group()
         self._gateway_responses()
-        self.methods = self._routes(props)
-        self.web_acl = self._waf(props) if props.waf else None
-        self._acknowledge(props)
+        self.methods = self._routes(handler, routes, authorization, user_pool)
+        self.web_acl = self._waf(waf_rate_limit) if waf else None
+        self._acknowledge(handler, authorization, waf)
 
     # ---------------------------------------------------------------- pieces
-    def _execution_log_group(self, props: LoggedApiProps) -> logs.LogGroup:
+    def _execution_log_group(self) -> logs.LogGroup:
         """Execution logs go to `API-Gateway-Execution-Logs_<id>/<stage>`: create that group first, encrypted."""
-        name = Fn.join("", ["API-Gateway-Execution-Logs_", self.api.rest_api_id, f"/{props.stage_name}"])
+        name = Fn.join("", ["API-Gateway-Execution-Logs_", self.api.rest_api_id, f"/{self._stage_name}"])
         group = encrypted_log_group(
             self,
             "ExecutionLogs",
             name=name,
-            key=props.encryption_key,
-            retention=props.log_retention,
-            removal_policy=props.log_removal_policy,
+            key=self.encryption_key,
+            retention=self._log_retention,
+            removal_policy=self._log_removal_policy,
             key_policy_sid="AllowCloudWatchLogsForApiExecutionLogs",
         )
         self.stage.node.add_dependency(group)  # else API Gateway may create it first, unencrypted
@@ -168,18 +179,24 @@ class LoggedApi(Construct):
         ):
             self.api.add_gateway_response(name, type=response_type, templates={"application/json": ERROR_BODY})
 
-    def _routes(self, props: LoggedApiProps) -> list[apigw.Method]:
+    def _routes(
+        self,
+        handler: lambda_.IFunction,
+        routes: Sequence[Route],
+        authorization: ApiAuthorization,
+        user_pool: cognito.IUserPool | None,
+    ) -> list[apigw.Method]:
         validator = self.api.add_request_validator(
             "Validate", validate_request_parameters=True, validate_request_body=True
         )
-        integration = apigw.LambdaIntegration(props.handler, proxy=True)
+        integration = apigw.LambdaIntegration(handler, proxy=True)
         authorizer = (
-            apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[props.user_pool])
-            if props.authorization is ApiAuthorization.COGNITO
+            apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[user_pool])
+            if authorization is ApiAuthorization.COGNITO and user_pool is not None
             else None
         )
         methods = []
-        for route in props.routes:
+        for route in routes:
             resource = self.api.root.resource_for_path(route.path)
             parameters = {f"method.request.querystring.{name}": False for name in route.query_parameters}
             parameters |= {f"method.request.path.{name}": True for name in _path_parameters(route.path)}
@@ -195,7 +212,7 @@ class LoggedApi(Construct):
             )
         return methods
 
-    def _waf(self, props: LoggedApiProps) -> wafv2.CfnWebACL:
+    def _waf(self, waf_rate_limit: int) -> wafv2.CfnWebACL:
         """A regional web ACL: AWS managed rule groups and a per-IP rate limit, associated with the stage."""
         rules = [
             wafv2.CfnWebACL.RuleProperty(
@@ -207,7 +224,7 @@ class LoggedApi(Construct):
                         vendor_name="AWS", name=group
                     )
                 ),
-                visibility_config=_visibility(f"{props.name_prefix}-{group}"),
+                visibility_config=_visibility(f"{self._prefix}-{group}"),
             )
             for priority, group in enumerate(MANAGED_RULE_GROUPS)
         ]
@@ -218,37 +235,37 @@ class LoggedApi(Construct):
                 action=wafv2.CfnWebACL.RuleActionProperty(block={}),
                 statement=wafv2.CfnWebACL.StatementProperty(
                     rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                        limit=props.waf_rate_limit, aggregate_key_type="IP"
+                        limit=waf_rate_limit, aggregate_key_type="IP"
                     )
                 ),
-                visibility_config=_visibility(f"{props.name_prefix}-rate-limit"),
+                visibility_config=_visibility(f"{self._prefix}-rate-limit"),
             )
         )
         acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
-            name=f"{props.name_prefix}-api",
+            name=f"{self._prefix}-api",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=_visibility(f"{props.name_prefix}-api"),
+            visibility_config=_visibility(f"{self._prefix}-api"),
             rules=rules,
         )
         wafv2.CfnWebACLAssociation(
             self, "WebAclAssociation", resource_arn=self.stage.stage_arn, web_acl_arn=acl.attr_arn
         )
-        self._waf_logging(props, acl)
+        self._waf_logging(acl)
         return acl
 
-    def _waf_logging(self, props: LoggedApiProps, acl: wafv2.CfnWebACL) -> None:
+    def _waf_logging(self, acl: wafv2.CfnWebACL) -> None:
         """WAF logs to an encrypted log group (its name must start with aws-waf-logs-), credentials redacted."""
-        name = f"aws-waf-logs-{props.name_prefix}"
+        name = f"aws-waf-logs-{self._prefix}"
         group = encrypted_log_group(
             self,
             "WafLogs",
             name=name,
-            key=props.encryption_key,
-            retention=props.log_retention,
-            removal_policy=props.log_removal_policy,
+            key=self.encryption_key,
+            retention=self._log_retention,
+            removal_policy=self._log_removal_policy,
             key_policy_sid="AllowCloudWatchLogsForWafLogs",
         )
         logging = wafv2.CfnLoggingConfiguration(
@@ -263,21 +280,21 @@ class LoggedApi(Construct):
         )
         logging.node.add_dependency(group)
 
-    def _acknowledge(self, props: LoggedApiProps) -> None:
+    def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization, waf: bool) -> None:
         acknowledge(
-            props.handler,
+            handler,
             LAMBDA_DLQ_RULES,
             "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
             "JSON error, so there is no asynchronous event to dead-letter.",
         )
-        if props.authorization is ApiAuthorization.IAM:
+        if authorization is ApiAuthorization.IAM:
             acknowledge(
                 self.api,
                 "AwsSolutions-COG4",
                 "Every method uses IAM (SigV4) authorization with temporary credentials from the Cognito identity "
                 "pool, which authenticates against the user pool; a user-pool authorizer would be redundant.",
             )
-        if not props.waf:
+        if not waf:
             acknowledge(
                 self.stage,
                 (

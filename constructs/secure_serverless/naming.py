@@ -44,3 +44,17 @@ def log_group_arn(scope: Construct, name: str) -> str:
     return Stack.of(scope).format_arn(
         service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
     )
+
+
+def namespace(scope: Construct, name_prefix: str | None) -> str:
+    """The prefix of names a policy must be able to match before the resource exists (log groups, alarms, rules).
+
+    `name_prefix` when given; otherwise the stack's name, which CloudFormation also puts first in the names it
+    generates, so a construct used with no prefix still gets names unique per stack (and per environment).
+    """
+    return name_prefix if name_prefix is not None else Stack.of(scope).stack_name
+
+
+def prefixed(name_prefix: str | None, name: str) -> str | None:
+    """`<prefix>-<name>` when a prefix is given; None (CloudFormation generates the physical name) otherwise."""
+    return f"{name_prefix}-{name}" if name_prefix is not None else None

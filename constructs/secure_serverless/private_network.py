@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -13,9 +12,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from . import defaults
+from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
 from .nag import acknowledge, acknowledge_role_default_policy, compliance_rules
-from .naming import log_group_name, validate_name_prefix
+from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
 
 # Actions Lambda needs on the execution role to attach a function to a VPC; EC2 offers no resource-level scoping
 # for DescribeNetworkInterfaces, and Lambda creates the interfaces before their ARNs exist.
@@ -29,21 +29,6 @@ VPC_ACCESS_ACTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class PrivateNetworkProps:
-    """Props of PrivateNetwork: two isolated AZs, gateway endpoints, and only the interface endpoints asked for."""
-
-    name_prefix: str  # environment prefix: flow-log group name
-    encryption_key: kms.IKey  # encrypts the flow-log group
-    max_azs: int = 2  # availability zones (isolated subnets in each)
-    cidr: str = "10.64.0.0/16"  # VPC address range
-    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = field(
-        default_factory=lambda: [ec2.InterfaceVpcEndpointAwsService.XRAY]
-    )  # services the functions call from inside the VPC (X-Ray for active tracing)
-    flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION  # flow-log retention
-    log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # flow-log group removal
-
-
 class PrivateNetwork(Construct):
     """Functions placed here reach S3/DynamoDB through gateway endpoints and other AWS APIs through interface ones."""
 
@@ -53,17 +38,38 @@ class PrivateNetwork(Construct):
     s3_endpoint: ec2.GatewayVpcEndpoint  # S3 gateway endpoint (its id feeds the bucket's aws:SourceVpce guard)
     dynamodb_endpoint: ec2.GatewayVpcEndpoint  # DynamoDB gateway endpoint
     interface_endpoints: list[ec2.InterfaceVpcEndpoint]  # interface endpoints, private DNS on
+    encryption_key: kms.IKey  # encrypts the flow-log group (created when not given)
 
-    def __init__(self, scope: Construct, construct_id: str, props: PrivateNetworkProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        max_azs: int = 2,
+        cidr: str = "10.64.0.0/16",
+        interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
+        flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
+        log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+    ) -> None:
         super().__init__(scope, construct_id)
-        validate_name_prefix("name_prefix", props.name_prefix)
-        if not 2 <= props.max_azs <= 6:
-            raise ValueError(f"invalid max_azs {props.max_azs!r}: must be from 2 to 6")
+        if name_prefix is not None:
+            validate_name_prefix("name_prefix", name_prefix)
+        if not 2 <= max_azs <= 6:
+            raise ValueError(f"invalid max_azs {max_azs!r}: must be from 2 to 6")
+        flow_log_name = log_group_name(namespace(self, name_prefix), "vpc-flow-logs")
+        if encryption_key is None:
+            encryption_key = own_key(self, log_removal_policy)
+            allow_cloudwatch_logs(
+                encryption_key, log_group_arn(self, flow_log_name), sid="AllowCloudWatchLogsForFlowLogs"
+            )
+        self.encryption_key = encryption_key
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(props.cidr),
-            max_azs=props.max_azs,
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            max_azs=max_azs,
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)
@@ -74,10 +80,10 @@ class PrivateNetwork(Construct):
         flow_logs = encrypted_log_group(
             self,
             "FlowLogs",
-            name=log_group_name(props.name_prefix, "vpc-flow-logs"),
-            key=props.encryption_key,
-            retention=props.flow_log_retention,
-            removal_policy=props.log_removal_policy,
+            name=flow_log_name,
+            key=encryption_key,
+            retention=flow_log_retention,
+            removal_policy=log_removal_policy,
         )
         flow_log = self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         acknowledge_role_default_policy(flow_log)
@@ -116,7 +122,7 @@ class PrivateNetwork(Construct):
                 security_groups=[self.endpoint_security_group],
                 open=False,
             )
-            for index, service in enumerate(props.interface_endpoints)
+            for index, service in enumerate(interface_endpoints)
         ]
         acknowledge(
             self.vpc,

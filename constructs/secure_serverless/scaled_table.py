@@ -14,6 +14,7 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
+from .encryption_key import own_key
 from .nag import acknowledge, compliance_rules
 
 
@@ -40,24 +41,6 @@ class IndexSpec:
     sort_key: dynamodb.Attribute | None = None  # index sort key
 
 
-@dataclass(frozen=True)
-class ScaledTableProps:
-    """Props of ScaledTable; provisioned with auto scaling by default, on-demand as an option."""
-
-    partition_key: dynamodb.Attribute  # table partition key
-    encryption_key: kms.IKey  # customer-managed key for encryption at rest
-    sort_key: dynamodb.Attribute | None = None  # table sort key
-    indexes: Sequence[IndexSpec] = ()  # global secondary indexes (each auto scaled like the table)
-    on_demand: bool = False  # PAY_PER_REQUEST instead of provisioned + auto scaling
-    read_capacity: CapacityRange = CapacityRange()  # read auto-scaling range (table and every index)
-    write_capacity: CapacityRange = CapacityRange()  # write auto-scaling range (table and every index)
-    target_utilization_percent: int = 70  # target-tracking utilisation
-    time_to_live_attribute: str | None = "expires_at"  # TTL attribute (epoch seconds); None disables TTL
-    point_in_time_recovery: bool = True  # continuous backups for 35 days
-    deletion_protection: bool = True  # refuse DeleteTable while on
-    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
-
-
 class ScaledTable(Construct):
     """A DynamoDB table whose every provisioned dimension (table and GSIs) tracks a utilisation target."""
 
@@ -65,43 +48,62 @@ class ScaledTable(Construct):
     encryption_key: kms.IKey  # its key
     index_names: list[str]  # names of its GSIs
 
-    def __init__(self, scope: Construct, construct_id: str, props: ScaledTableProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        partition_key: dynamodb.Attribute,
+        encryption_key: kms.IKey | None = None,
+        sort_key: dynamodb.Attribute | None = None,
+        indexes: Sequence[IndexSpec] = (),
+        on_demand: bool = False,
+        read_capacity: CapacityRange = CapacityRange(),
+        write_capacity: CapacityRange = CapacityRange(),
+        target_utilization_percent: int = 70,
+        time_to_live_attribute: str | None = "expires_at",
+        point_in_time_recovery: bool = True,
+        deletion_protection: bool = True,
+        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+    ) -> None:
         super().__init__(scope, construct_id)
-        if not 20 <= props.target_utilization_percent <= 90:
+        if not 20 <= target_utilization_percent <= 90:
             raise ValueError(
-                f"invalid target_utilization_percent {props.target_utilization_percent!r}: must be from 20 to 90"
+                f"invalid target_utilization_percent {target_utilization_percent!r}: must be from 20 to 90"
             )
-        self.encryption_key = props.encryption_key
-        self.index_names = [index.name for index in props.indexes]
-        provisioned = not props.on_demand
+        self.encryption_key = encryption_key or own_key(self, removal_policy)
+        self._read_capacity, self._write_capacity = read_capacity, write_capacity
+        self._target_utilization_percent = target_utilization_percent
+        self.index_names = [index.name for index in indexes]
+        provisioned = not on_demand
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=props.partition_key,
-            sort_key=props.sort_key,
+            partition_key=partition_key,
+            sort_key=sort_key,
             billing_mode=dynamodb.BillingMode.PROVISIONED if provisioned else dynamodb.BillingMode.PAY_PER_REQUEST,
-            read_capacity=props.read_capacity.minimum if provisioned else None,
-            write_capacity=props.write_capacity.minimum if provisioned else None,
+            read_capacity=read_capacity.minimum if provisioned else None,
+            write_capacity=write_capacity.minimum if provisioned else None,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=props.encryption_key,
+            encryption_key=self.encryption_key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=props.point_in_time_recovery
+                point_in_time_recovery_enabled=point_in_time_recovery
             ),
-            time_to_live_attribute=props.time_to_live_attribute,
-            deletion_protection=props.deletion_protection,
-            removal_policy=props.removal_policy,
+            time_to_live_attribute=time_to_live_attribute,
+            deletion_protection=deletion_protection,
+            removal_policy=removal_policy,
         )
-        for index in props.indexes:
+        for index in indexes:
             self.table.add_global_secondary_index(
                 index_name=index.name,
                 partition_key=index.partition_key,
                 sort_key=index.sort_key,
                 projection_type=dynamodb.ProjectionType.ALL,
-                read_capacity=props.read_capacity.minimum if provisioned else None,
-                write_capacity=props.write_capacity.minimum if provisioned else None,
+                read_capacity=read_capacity.minimum if provisioned else None,
+                write_capacity=write_capacity.minimum if provisioned else None,
             )
         if provisioned:
-            self._auto_scale(props)
+            self._auto_scale()
         acknowledge(
             self.table,
             compliance_rules("DynamoDBInBackupPlan"),
@@ -109,23 +111,24 @@ class ScaledTable(Construct):
             "organisation-level choice outside this stack.",
         )
 
-    def _auto_scale(self, props: ScaledTableProps) -> None:
+    def _auto_scale(self) -> None:
         """A ScalableTarget per dimension with a TargetTrackingScaling policy that references it by id only."""
-        target = props.target_utilization_percent
+        target = self._target_utilization_percent
+        read_capacity, write_capacity = self._read_capacity, self._write_capacity
         read = self.table.auto_scale_read_capacity(
-            min_capacity=props.read_capacity.minimum, max_capacity=props.read_capacity.maximum
+            min_capacity=read_capacity.minimum, max_capacity=read_capacity.maximum
         )
         read.scale_on_utilization(target_utilization_percent=target)
         write = self.table.auto_scale_write_capacity(
-            min_capacity=props.write_capacity.minimum, max_capacity=props.write_capacity.maximum
+            min_capacity=write_capacity.minimum, max_capacity=write_capacity.maximum
         )
         write.scale_on_utilization(target_utilization_percent=target)
         for name in self.index_names:
             self.table.auto_scale_global_secondary_index_read_capacity(
-                name, min_capacity=props.read_capacity.minimum, max_capacity=props.read_capacity.maximum
+                name, min_capacity=read_capacity.minimum, max_capacity=read_capacity.maximum
             ).scale_on_utilization(target_utilization_percent=target)
             self.table.auto_scale_global_secondary_index_write_capacity(
-                name, min_capacity=props.write_capacity.minimum, max_capacity=props.write_capacity.maximum
+                name, min_capacity=write_capacity.minimum, max_capacity=write_capacity.maximum
             ).scale_on_utilization(target_utilization_percent=target)
 
     # ---------------------------------------------------------------- grants (exact actions, exact ARNs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -14,7 +13,7 @@ from constructs import Construct
 
 from . import defaults
 from .nag import acknowledge, acknowledge_wildcard_resource, compliance_rules
-from .naming import validate_bucket_prefix
+from .naming import prefixed, validate_bucket_prefix
 
 # Object-level data actions that the optional VPC-endpoint guard restricts (bucket configuration stays manageable).
 VPCE_GUARDED_ACTIONS = (
@@ -36,25 +35,6 @@ class BucketNaming(enum.Enum):
     GLOBAL_WITH_ACCOUNT_REGION = "global"  # `<prefix>-<account>-<region>` in the global namespace (fallback)
 
 
-@dataclass(frozen=True)
-class SecureBucketProps:
-    """Props of SecureBucket; secure defaults throughout, each overridable."""
-
-    name_prefix: str  # bucket-name prefix (≤ 27 chars); the log bucket is `<prefix>-logs`
-    naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL  # account-regional namespace unless overridden
-    encryption_key: kms.IKey | None = None  # SSE-KMS with this key; None means SSE-S3 (AES256)
-    versioned: bool = True  # keep object versions
-    noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION  # expire old versions
-    abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER
-    access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION  # how long access logs are kept
-    existing_access_logs_bucket: s3.IBucket | None = None  # send access logs here instead of a new log bucket
-    event_bridge_enabled: bool = True  # native EventBridge notifications (no helper Lambda)
-    minimum_tls_version: float = defaults.MINIMUM_TLS_VERSION  # deny requests below this TLS version
-    removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # RETAIN unless overridden
-    allowed_vpc_endpoint_ids: Sequence[str] = ()  # when set, object data access must come through these endpoints
-    vpce_exempt_principal_arns: Sequence[str] = ()  # principal ARN patterns exempt from the endpoint guard
-
-
 class SecureBucket(Construct):
     """A private bucket that only accepts TLS and correctly encrypted writes, logs access, and emits events."""
 
@@ -63,53 +43,79 @@ class SecureBucket(Construct):
     encryption_key: kms.IKey | None  # the SSE-KMS key, None for SSE-S3
     expected_bucket_owner: str  # account id to pass as ExpectedBucketOwner
 
-    def __init__(self, scope: Construct, construct_id: str, props: SecureBucketProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str | None = None,
+        naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL,
+        encryption_key: kms.IKey | None = None,
+        versioned: bool = True,
+        noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION,
+        abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER,
+        access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION,
+        existing_access_logs_bucket: s3.IBucket | None = None,
+        event_bridge_enabled: bool = True,
+        minimum_tls_version: float = defaults.MINIMUM_TLS_VERSION,
+        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+        allowed_vpc_endpoint_ids: Sequence[str] = (),
+        vpce_exempt_principal_arns: Sequence[str] = (),
+    ) -> None:
         super().__init__(scope, construct_id)
         # Log delivery by bucket policy, never the legacy LogDeliveryWrite ACL, even in apps without this flag.
         self.node.set_context(SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, True)
-        validate_bucket_prefix("name_prefix", props.name_prefix)
-        if props.minimum_tls_version < 1.2:
-            raise ValueError(f"invalid minimum_tls_version {props.minimum_tls_version!r}: must be 1.2 or higher")
-        self.encryption_key = props.encryption_key
+        if name_prefix is not None:
+            validate_bucket_prefix("name_prefix", name_prefix)
+        if minimum_tls_version < 1.2:
+            raise ValueError(f"invalid minimum_tls_version {minimum_tls_version!r}: must be 1.2 or higher")
+        self.encryption_key = encryption_key
         self.expected_bucket_owner = Aws.ACCOUNT_ID
 
-        self.access_logs_bucket = props.existing_access_logs_bucket or self._new_log_bucket(props)
+        self.access_logs_bucket = existing_access_logs_bucket or self._new_log_bucket(
+            naming=naming,
+            name_prefix=name_prefix,
+            minimum_tls_version=minimum_tls_version,
+            access_log_expiration=access_log_expiration,
+            abort_incomplete_multipart_upload_after=abort_incomplete_multipart_upload_after,
+            removal_policy=removal_policy,
+        )
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            **_name_args(props.naming, props.name_prefix),
+            **_name_args(naming, name_prefix),
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
-            minimum_tls_version=props.minimum_tls_version,
-            encryption=s3.BucketEncryption.KMS if props.encryption_key else s3.BucketEncryption.S3_MANAGED,
-            encryption_key=props.encryption_key,
-            bucket_key_enabled=True if props.encryption_key else None,
-            versioned=props.versioned,
+            minimum_tls_version=minimum_tls_version,
+            encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=encryption_key,
+            bucket_key_enabled=True if encryption_key else None,
+            versioned=versioned,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="access-logs/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="abort-incomplete-multipart-uploads",
-                    abort_incomplete_multipart_upload_after=props.abort_incomplete_multipart_upload_after,
+                    abort_incomplete_multipart_upload_after=abort_incomplete_multipart_upload_after,
                 ),
                 s3.LifecycleRule(
                     id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=props.noncurrent_version_expiration,
+                    noncurrent_version_expiration=noncurrent_version_expiration,
                     expired_object_delete_marker=True,
                 ),
             ],
-            removal_policy=props.removal_policy,
+            removal_policy=removal_policy,
         )
-        if props.event_bridge_enabled:
+        if event_bridge_enabled:
             # The bucket's own NotificationConfiguration, not CDK's BucketNotificationsHandler custom resource.
             cfn_bucket: s3.CfnBucket = self.bucket.node.default_child  # type: ignore[assignment]
             cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
                 event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
             )
         self._deny_unencrypted_uploads()
-        if props.allowed_vpc_endpoint_ids:
-            self.require_vpc_endpoint(props.allowed_vpc_endpoint_ids, props.vpce_exempt_principal_arns)
+        if allowed_vpc_endpoint_ids:
+            self.require_vpc_endpoint(allowed_vpc_endpoint_ids, vpce_exempt_principal_arns)
         acknowledge(
             self.bucket,
             compliance_rules("S3BucketReplicationEnabled"),
@@ -215,28 +221,37 @@ class SecureBucket(Construct):
             )
         )
 
-    def _new_log_bucket(self, props: SecureBucketProps) -> s3.Bucket:
+    def _new_log_bucket(
+        self,
+        *,
+        naming: BucketNaming,
+        name_prefix: str | None,
+        minimum_tls_version: float,
+        access_log_expiration: Duration,
+        abort_incomplete_multipart_upload_after: Duration,
+        removal_policy: RemovalPolicy,
+    ) -> s3.Bucket:
         """A private, TLS-only, SSE-S3, versioned bucket for server access logs, with expiry."""
         log_bucket = s3.Bucket(
             self,
             "AccessLogs",
-            **_name_args(props.naming, f"{props.name_prefix}-logs"),
+            **_name_args(naming, prefixed(name_prefix, "logs")),
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
-            minimum_tls_version=props.minimum_tls_version,
+            minimum_tls_version=minimum_tls_version,
             # S3 server access logging delivers only to SSE-S3 buckets, never SSE-KMS.
             encryption=s3.BucketEncryption.S3_MANAGED,
             versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
-                    expiration=props.access_log_expiration,
+                    expiration=access_log_expiration,
                     noncurrent_version_expiration=Duration.days(1),
-                    abort_incomplete_multipart_upload_after=props.abort_incomplete_multipart_upload_after,
+                    abort_incomplete_multipart_upload_after=abort_incomplete_multipart_upload_after,
                 ),
             ],
-            removal_policy=props.removal_policy,
+            removal_policy=removal_policy,
         )
         acknowledge(
             log_bucket,
@@ -257,8 +272,11 @@ class SecureBucket(Construct):
         return log_bucket
 
 
-def _name_args(naming: BucketNaming, prefix: str) -> dict[str, object]:
-    """Bucket-name arguments for `naming`: the account-regional namespace, or a global name with account+region."""
+def _name_args(naming: BucketNaming, prefix: str | None) -> dict[str, object]:
+    """Bucket-name arguments for `naming`: the account-regional namespace, or a global name with account+region;
+    none without a prefix (CloudFormation generates a unique name)."""
+    if prefix is None:
+        return {}
     if naming is BucketNaming.ACCOUNT_REGIONAL:
         return {"bucket_name_prefix": prefix, "bucket_namespace": s3.BucketNamespace.ACCOUNT_REGIONAL}
     return {"bucket_name": f"{prefix}-{Aws.ACCOUNT_ID}-{Aws.REGION}"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -17,34 +16,12 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
+from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
 from .nag import acknowledge, acknowledge_role_default_policy, compliance_rules
-from .naming import log_group_name, validate_name_prefix
+from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
 
-
-@dataclass(frozen=True)
-class SecureFunctionProps:
-    """Props of SecureFunction; the runtime, architecture, tracing and logging defaults are the secure ones."""
-
-    code: lambda_.Code  # the function's code asset
-    handler: str  # module.function entry point
-    name_prefix: str  # environment prefix: the log group is /<name_prefix>/<purpose>
-    purpose: str  # short name of what the function does, e.g. "processor"
-    encryption_key: kms.IKey  # encrypts the log group and the environment variables
-    description: str = ""  # function description
-    environment: Mapping[str, str] = field(default_factory=dict)  # environment variables
-    layers: Sequence[lambda_.ILayerVersion] = ()  # layers, e.g. Powertools
-    runtime: lambda_.Runtime = lambda_.Runtime.PYTHON_3_14  # newest Python the pinned CDK knows
-    architecture: lambda_.Architecture = lambda_.Architecture.ARM_64  # Graviton
-    memory_size: int = 256  # MB
-    timeout: Duration = Duration.seconds(30)  # per invocation
-    reserved_concurrent_executions: int | None = None  # cap on concurrency (None: unreserved)
-    log_retention: logs.RetentionDays = defaults.LOG_RETENTION  # log group retention
-    log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY  # log group removal
-    dead_letter_queue: sqs.IQueue | None = None  # for asynchronous invocations
-    vpc: ec2.IVpc | None = None  # run inside this VPC (private network mode)
-    vpc_subnets: ec2.SubnetSelection | None = None  # subnets within `vpc`
-    security_groups: Sequence[ec2.ISecurityGroup] = ()  # security groups within `vpc`
+TIMEOUT = Duration.seconds(30)  # default per-invocation timeout
 
 
 class SecureFunction(Construct):
@@ -53,49 +30,82 @@ class SecureFunction(Construct):
     function: lambda_.Function  # the function
     role: iam.Role  # its execution role (only what is granted to it)
     log_group: logs.LogGroup  # its log group
+    encryption_key: kms.IKey  # encrypts the log group and the environment (created when not given)
 
-    def __init__(self, scope: Construct, construct_id: str, props: SecureFunctionProps) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        handler: str,
+        name_prefix: str | None = None,
+        purpose: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        description: str = "",
+        environment: Mapping[str, str] | None = None,
+        layers: Sequence[lambda_.ILayerVersion] = (),
+        runtime: lambda_.Runtime = lambda_.Runtime.PYTHON_3_14,
+        architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
+        memory_size: int = 256,
+        timeout: Duration = TIMEOUT,
+        reserved_concurrent_executions: int | None = None,
+        log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
+        log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+        dead_letter_queue: sqs.IQueue | None = None,
+        vpc: ec2.IVpc | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+    ) -> None:
         super().__init__(scope, construct_id)
-        validate_name_prefix("name_prefix", props.name_prefix)
-        self._purpose, self._timeout = props.purpose, props.timeout
+        if name_prefix is not None:
+            validate_name_prefix("name_prefix", name_prefix)
+        purpose = purpose or construct_id
+        prefix = namespace(self, name_prefix)
+        self._purpose, self._timeout = purpose, timeout
+        log_name = log_group_name(prefix, purpose)
+        if encryption_key is None:
+            encryption_key = own_key(self, log_removal_policy)
+            allow_cloudwatch_logs(encryption_key, log_group_arn(self, log_name), sid="AllowCloudWatchLogsForFunction")
+        self.encryption_key = encryption_key
         self.log_group = encrypted_log_group(
             self,
             "Logs",
-            name=log_group_name(props.name_prefix, props.purpose),
-            key=props.encryption_key,
-            retention=props.log_retention,
-            removal_policy=props.log_removal_policy,
+            name=log_name,
+            key=encryption_key,
+            retention=log_retention,
+            removal_policy=log_removal_policy,
         )
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Execution role of {props.name_prefix} {props.purpose}",
+            description=f"Execution role of {prefix} {purpose}",
         )
         # Instead of AWSLambdaBasicExecutionRole (any log group): write to this function's log group only.
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
-            code=props.code,
-            handler=props.handler,
-            runtime=props.runtime,
-            architecture=props.architecture,
-            description=props.description or f"{props.name_prefix} {props.purpose}",
-            environment=dict(props.environment),
-            environment_encryption=props.encryption_key,
-            layers=list(props.layers),
-            memory_size=props.memory_size,
-            timeout=props.timeout,
-            reserved_concurrent_executions=props.reserved_concurrent_executions,
+            code=code,
+            handler=handler,
+            runtime=runtime,
+            architecture=architecture,
+            description=description or f"{prefix} {purpose}",
+            environment=dict(environment or {}),
+            environment_encryption=encryption_key,
+            layers=list(layers),
+            memory_size=memory_size,
+            timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrent_executions,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
-            dead_letter_queue=props.dead_letter_queue,
-            vpc=props.vpc,
-            vpc_subnets=props.vpc_subnets,
-            security_groups=list(props.security_groups) or None,
+            dead_letter_queue=dead_letter_queue,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=list(security_groups) or None,
         )
         acknowledge(
             self.role,
@@ -104,14 +114,14 @@ class SecureFunction(Construct):
             "needs Resource '*'; these are the only actions on it.",
         )
         acknowledge_role_default_policy(self.role)
-        if props.vpc is None:
+        if vpc is None:
             acknowledge(
                 self.function,
                 compliance_rules("LambdaInsideVPC"),
                 "This environment runs without the private network mode (DESIGN §10, off outside prod to avoid "
                 "interface-endpoint cost); the function reaches only AWS APIs over TLS with IAM auth.",
             )
-        if props.reserved_concurrent_executions is None:
+        if reserved_concurrent_executions is None:
             acknowledge(
                 self.function,
                 ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"),

@@ -16,9 +16,7 @@ from secure_serverless import (
     ApiAuthorization,
     ApiGatewayAccountLogging,
     IdentityPool,
-    IdentityPoolProps,
     LoggedApi,
-    LoggedApiProps,
     Route,
 )
 from tests.support.build import StackSet
@@ -38,31 +36,25 @@ class Built(StackSet):
 
         stack = self._stack("Cognito")
         key = kms.Key(stack, "Key", enable_key_rotation=True)
-        self.identity = IdentityPool(
-            stack, "Identity", IdentityPoolProps(name_prefix="unit-cog", mfa=cognito.Mfa.OFF, self_sign_up=True)
-        )
+        self.identity = IdentityPool(stack, "Identity", name_prefix="unit-cog", mfa=cognito.Mfa.OFF, self_sign_up=True)
         self.cognito_api = LoggedApi(
             stack,
             "Api",
-            LoggedApiProps(
-                name_prefix="unit-cog",
-                stage_name="unit",
-                handler=_handler(stack),
-                routes=[Route("/things", query_parameters=("q",))],
-                encryption_key=key,
-                authorization=ApiAuthorization.COGNITO,
-                user_pool=self.identity.user_pool,
-                execution_log_level=apigw.MethodLoggingLevel.INFO,
-                throttle_rate_limit=5,
-                throttle_burst_limit=2,
-            ),
+            name_prefix="unit-cog",
+            stage_name="unit",
+            handler=_handler(stack),
+            routes=[Route("/things", query_parameters=("q",))],
+            encryption_key=key,
+            authorization=ApiAuthorization.COGNITO,
+            user_pool=self.identity.user_pool,
+            execution_log_level=apigw.MethodLoggingLevel.INFO,
+            throttle_rate_limit=5,
+            throttle_burst_limit=2,
         )
 
         stack = self._stack("Existing")
         existing = cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_abcdefghi")
-        self.existing = IdentityPool(
-            stack, "Identity", IdentityPoolProps(name_prefix="unit-ex", existing_user_pool=existing)
-        )
+        self.existing = IdentityPool(stack, "Identity", name_prefix="unit-ex", existing_user_pool=existing)
 
         stack = self._stack("Account")
         self.account = ApiGatewayAccountLogging(stack, "Logging")
@@ -139,17 +131,15 @@ def test_invalid_api_props_are_rejected_naming_the_field(override: dict, field: 
         LoggedApi(
             stack,
             "Api",
-            LoggedApiProps(
-                name_prefix="bad",
-                stage_name="bad",
-                handler=_handler(stack),
-                routes=[Route("/x")],
-                encryption_key=kms.Key(stack, "Key"),
-                **override,
-            ),
+            name_prefix="bad",
+            stage_name="bad",
+            handler=_handler(stack),
+            routes=[Route("/x")],
+            encryption_key=kms.Key(stack, "Key"),
+            **override,
         )
 
 
 def test_weak_password_policy_is_rejected() -> None:
     with pytest.raises(ValueError, match="password_min_length"):
-        IdentityPool(cdk.Stack(cdk.App(), "Bad"), "Id", IdentityPoolProps(name_prefix="bad", password_min_length=8))
+        IdentityPool(cdk.Stack(cdk.App(), "Bad"), "Id", name_prefix="bad", password_min_length=8)

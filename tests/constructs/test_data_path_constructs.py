@@ -16,14 +16,10 @@ from secure_serverless import (
     CapacityRange,
     Delivery,
     EventPipeline,
-    EventPipelineProps,
     IndexSpec,
     ScaledTable,
-    ScaledTableProps,
     SecureBucket,
-    SecureBucketProps,
     SecureFunction,
-    SecureFunctionProps,
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
@@ -34,10 +30,8 @@ INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return
 
 
 def _function(scope: cdk.Stack, key: kms.IKey, **overrides: object) -> SecureFunction:
-    props = SecureFunctionProps(
-        code=INLINE_CODE, handler="index.handler", name_prefix="unit-env", purpose="processor", encryption_key=key
-    )
-    return SecureFunction(scope, "Processor", props.__class__(**{**props.__dict__, **overrides}))
+    props: dict[str, object] = {"name_prefix": "unit-env", "purpose": "processor", "encryption_key": key}
+    return SecureFunction(scope, "Processor", code=INLINE_CODE, handler="index.handler", **{**props, **overrides})
 
 
 class Built(StackSet):
@@ -51,20 +45,18 @@ class Built(StackSet):
         self.provisioned = ScaledTable(
             stack,
             "Table",
-            ScaledTableProps(
-                partition_key=dynamodb.Attribute(name="pk", type=STRING),
-                sort_key=dynamodb.Attribute(name="sk", type=STRING),
-                indexes=[
-                    IndexSpec("by-a", dynamodb.Attribute(name="a", type=STRING)),
-                    IndexSpec(
-                        "by-b", dynamodb.Attribute(name="b", type=STRING), dynamodb.Attribute(name="sk", type=STRING)
-                    ),
-                ],
-                encryption_key=key,
-                read_capacity=CapacityRange(2, 20),
-                write_capacity=CapacityRange(3, 30),
-                target_utilization_percent=55,
-            ),
+            partition_key=dynamodb.Attribute(name="pk", type=STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=STRING),
+            indexes=[
+                IndexSpec("by-a", dynamodb.Attribute(name="a", type=STRING)),
+                IndexSpec(
+                    "by-b", dynamodb.Attribute(name="b", type=STRING), dynamodb.Attribute(name="sk", type=STRING)
+                ),
+            ],
+            encryption_key=key,
+            read_capacity=CapacityRange(2, 20),
+            write_capacity=CapacityRange(3, 30),
+            target_utilization_percent=55,
         )
         self.reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.provisioned.grant_query(self.reader, "by-a")
@@ -73,37 +65,33 @@ class Built(StackSet):
         self.on_demand = ScaledTable(
             stack,
             "Table",
-            ScaledTableProps(
-                partition_key=dynamodb.Attribute(name="pk", type=STRING),
-                encryption_key=kms.Key(stack, "Key", enable_key_rotation=True),
-                on_demand=True,
-                time_to_live_attribute=None,
-                deletion_protection=False,
-                removal_policy=cdk.RemovalPolicy.DESTROY,
-            ),
+            partition_key=dynamodb.Attribute(name="pk", type=STRING),
+            encryption_key=kms.Key(stack, "Key", enable_key_rotation=True),
+            on_demand=True,
+            time_to_live_attribute=None,
+            deletion_protection=False,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
 
         for name, delivery in (("Queue", Delivery.QUEUE), ("Direct", Delivery.DIRECT)):
             stack = self._stack(name)
             key = kms.Key(stack, "Key", enable_key_rotation=True)
-            bucket = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix=f"unit-{name.lower()}"))
+            bucket = SecureBucket(stack, "Bucket", name_prefix=f"unit-{name.lower()}")
             function = _function(stack, key, timeout=cdk.Duration.seconds(20))
             pipeline = EventPipeline(
                 stack,
                 "Pipeline",
-                EventPipelineProps(
-                    bucket=bucket.bucket,
-                    processor=function.function,
-                    encryption_key=key,
-                    rule_name=f"unit-{name.lower()}-object-created",
-                    key_prefix="uploads/",
-                    delivery=delivery,
-                    batch_size=7,
-                    max_concurrency=4,
-                    max_receive_count=5,
-                    retry_attempts=3,
-                    max_event_age=cdk.Duration.hours(1),
-                ),
+                bucket=bucket.bucket,
+                processor=function.function,
+                encryption_key=key,
+                rule_name=f"unit-{name.lower()}-object-created",
+                key_prefix="uploads/",
+                delivery=delivery,
+                batch_size=7,
+                max_concurrency=4,
+                max_receive_count=5,
+                retry_attempts=3,
+                max_event_age=cdk.Duration.hours(1),
             )
             setattr(self, name.lower(), pipeline)
             setattr(self, f"{name.lower()}_function", function)
@@ -208,11 +196,9 @@ def test_bad_table_props_are_rejected() -> None:
         ScaledTable(
             stack,
             "T",
-            ScaledTableProps(
-                partition_key=dynamodb.Attribute(name="pk", type=STRING),
-                encryption_key=kms.Key(stack, "K"),
-                target_utilization_percent=95,
-            ),
+            partition_key=dynamodb.Attribute(name="pk", type=STRING),
+            encryption_key=kms.Key(stack, "K"),
+            target_utilization_percent=95,
         )
 
 
@@ -365,14 +351,10 @@ def test_no_bucket_notification_to_lambda_and_no_cycle(built: Built) -> None:
 def test_bad_pipeline_props_name_the_field(field: str, value: object) -> None:
     stack = cdk.Stack(cdk.App(), "Bad")
     key = kms.Key(stack, "Key")
-    props = EventPipelineProps(
-        bucket=SecureBucket(stack, "B", SecureBucketProps(name_prefix="bad")).bucket,
-        processor=_function(stack, key).function,
-        encryption_key=key,
-        rule_name="bad-rule",
-    )
+    props: dict[str, object] = {"encryption_key": key, "rule_name": "bad-rule", field: value}
+    bucket = SecureBucket(stack, "B", name_prefix="bad").bucket
     with pytest.raises(ValueError, match=field):
-        EventPipeline(stack, "P", props.__class__(**{**props.__dict__, field: value}))
+        EventPipeline(stack, "P", bucket=bucket, processor=_function(stack, key).function, **props)
 
 
 @pytest.mark.parametrize("name", ["Queue", "Direct"])

@@ -14,9 +14,7 @@ from secure_serverless import (
     AlarmSpec,
     AlarmThresholds,
     Alerting,
-    AlertingProps,
     PrivateNetwork,
-    PrivateNetworkProps,
 )
 from secure_serverless.private_network import VPC_ACCESS_ACTIONS
 from tests.support.build import StackSet
@@ -30,9 +28,7 @@ class Built(StackSet):
 
         stack = self._stack("Alerting")
         key = kms.Key(stack, "Key", enable_key_rotation=True)
-        self.alerting = Alerting(
-            stack, "Alerting", AlertingProps(name_prefix="unit-ops", encryption_key=key, email="ops@example.com")
-        )
+        self.alerting = Alerting(stack, "Alerting", name_prefix="unit-ops", encryption_key=key, email="ops@example.com")
         metric = cloudwatch.Metric(namespace="Unit", metric_name="Things", period=cdk.Duration.minutes(2))
         self.alerting.add_alarms(
             [AlarmSpec(name="things", metric=metric, threshold=3, description="Too many things", evaluation_periods=2)]
@@ -45,15 +41,13 @@ class Built(StackSet):
         self.network = PrivateNetwork(
             stack,
             "Network",
-            PrivateNetworkProps(
-                name_prefix="unit-net",
-                encryption_key=key,
-                max_azs=2,
-                interface_endpoints=[
-                    ec2.InterfaceVpcEndpointAwsService.XRAY,
-                    ec2.InterfaceVpcEndpointAwsService.KMS,
-                ],
-            ),
+            name_prefix="unit-net",
+            encryption_key=key,
+            max_azs=2,
+            interface_endpoints=[
+                ec2.InterfaceVpcEndpointAwsService.XRAY,
+                ec2.InterfaceVpcEndpointAwsService.KMS,
+            ],
         )
         self.role = iam.Role(stack, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.network.grant_vpc_access(self.role)
@@ -119,9 +113,7 @@ def test_vpc_access_grant_is_exact(built: Built) -> None:
 def test_network_rejects_a_single_az() -> None:
     stack = cdk.Stack(cdk.App(), "Bad")
     with pytest.raises(ValueError, match="max_azs"):
-        PrivateNetwork(
-            stack, "N", PrivateNetworkProps(name_prefix="bad", encryption_key=kms.Key(stack, "K"), max_azs=1)
-        )
+        PrivateNetwork(stack, "N", name_prefix="bad", encryption_key=kms.Key(stack, "K"), max_azs=1)
 
 
 @pytest.mark.parametrize("name", ["Alerting", "Network"])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import replace
 
 import aws_cdk as cdk
 import pytest
@@ -16,9 +14,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from secure_serverless import (
     BucketNaming,
     EnvironmentKey,
-    EnvironmentKeyProps,
     SecureBucket,
-    SecureBucketProps,
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
@@ -32,14 +28,14 @@ class Built(StackSet):
         super().__init__()
 
         stack = self._stack("SseS3")
-        self.sse_s3 = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="unit-sse-s3"))
+        self.sse_s3 = SecureBucket(stack, "Bucket", name_prefix="unit-sse-s3")
         self.reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.sse_s3.grant_read_objects(self.reader, prefix="incoming/")
         self.sse_s3.grant_list_objects(self.reader)
 
         stack = self._stack("Kms")
-        self.key = EnvironmentKey(stack, "Key", EnvironmentKeyProps(name_prefix="unit-env"))
-        self.kms = SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="unit-kms", encryption_key=self.key.key))
+        self.key = EnvironmentKey(stack, "Key", name_prefix="unit-env")
+        self.kms = SecureBucket(stack, "Bucket", name_prefix="unit-kms", encryption_key=self.key.key)
         self.writer = iam.Role(stack, "Writer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.kms.grant_put_objects(self.writer, prefix="uploads/")
 
@@ -47,18 +43,17 @@ class Built(StackSet):
         self.global_named = SecureBucket(
             stack,
             "Bucket",
-            SecureBucketProps(name_prefix="unit-global", naming=BucketNaming.GLOBAL_WITH_ACCOUNT_REGION),
+            name_prefix="unit-global",
+            naming=BucketNaming.GLOBAL_WITH_ACCOUNT_REGION,
         )
 
         stack = self._stack("Vpce")
         self.vpce = SecureBucket(
             stack,
             "Bucket",
-            SecureBucketProps(
-                name_prefix="unit-vpce",
-                allowed_vpc_endpoint_ids=["vpce-0123456789abcdef0"],
-                vpce_exempt_principal_arns=["arn:aws:iam::111122223333:role/Admin"],
-            ),
+            name_prefix="unit-vpce",
+            allowed_vpc_endpoint_ids=["vpce-0123456789abcdef0"],
+            vpce_exempt_principal_arns=["arn:aws:iam::111122223333:role/Admin"],
         )
 
         stack = self._stack("ExistingLogs")
@@ -66,7 +61,9 @@ class Built(StackSet):
         self.existing_logs = SecureBucket(
             stack,
             "Bucket",
-            SecureBucketProps(name_prefix="unit-existing", existing_access_logs_bucket=logs, versioned=False),
+            name_prefix="unit-existing",
+            existing_access_logs_bucket=logs,
+            versioned=False,
         )
         self.synth()
 
@@ -182,7 +179,7 @@ def test_existing_access_log_bucket_is_used_and_no_new_one_created(built: Built)
 def test_bad_name_prefix_is_rejected_with_field_and_rule(prefix: str) -> None:
     stack = cdk.Stack(cdk.App(), "Bad")
     with pytest.raises(ValueError) as error:
-        SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix=prefix))
+        SecureBucket(stack, "Bucket", name_prefix=prefix)
     assert "name_prefix" in str(error.value) and repr(prefix) in str(error.value)
     assert "lowercase letters, digits and hyphens" in str(error.value)
 
@@ -190,15 +187,13 @@ def test_bad_name_prefix_is_rejected_with_field_and_rule(prefix: str) -> None:
 def test_tls_below_1_2_is_rejected() -> None:
     stack = cdk.Stack(cdk.App(), "Tls")
     with pytest.raises(ValueError, match="minimum_tls_version"):
-        SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="tls", minimum_tls_version=1.0))
+        SecureBucket(stack, "Bucket", name_prefix="tls", minimum_tls_version=1.0)
 
 
-def test_props_are_immutable_and_overridable_without_forking() -> None:
-    props = SecureBucketProps(name_prefix="a")
-    changed = replace(props, versioned=False)
-    assert props.versioned is True and changed.versioned is False
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        props.versioned = False  # type: ignore[misc]
+def test_arguments_are_keyword_only() -> None:
+    stack = cdk.Stack(cdk.App(), "Positional")
+    with pytest.raises(TypeError, match="positional"):
+        SecureBucket(stack, "Bucket", "unit-positional")  # type: ignore[misc]  # the error is the point
 
 
 @pytest.mark.parametrize("name", ["sse_s3", "kms", "global_named", "vpce"])
@@ -213,7 +208,7 @@ def test_log_delivery_uses_a_bucket_policy_even_without_the_feature_flag() -> No
     # A consumer app created without cdk.json's flags must still get no legacy LogDeliveryWrite ACL.
     app = cdk.App(builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "NoFlags")
-    SecureBucket(stack, "Bucket", SecureBucketProps(name_prefix="noflags"))
+    SecureBucket(stack, "Bucket", name_prefix="noflags")
     template = Template.from_stack(stack).to_json()
     for _, bucket in resources_of(template, "AWS::S3::Bucket"):
         assert "AccessControl" not in bucket["Properties"]

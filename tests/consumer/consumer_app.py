@@ -16,39 +16,30 @@ from secure_serverless import (
     BucketNaming,
     CapacityRange,
     EnvironmentKey,
-    EnvironmentKeyProps,
     ScaledTable,
-    ScaledTableProps,
     SecureBucket,
-    SecureBucketProps,
 )
 
 app = cdk.App(outdir=sys.argv[1], builtin_cloud_formation_validation=False)  # this checks nag, not CFN
 stack = cdk.Stack(app, "ConsumerStack")
-key = EnvironmentKey(
-    stack, "Key", EnvironmentKeyProps(name_prefix="consumer-app", removal_policy=RemovalPolicy.DESTROY)
-)
+key = EnvironmentKey(stack, "Key", name_prefix="consumer-app", removal_policy=RemovalPolicy.DESTROY)
 bucket = SecureBucket(
     stack,
     "Uploads",
-    SecureBucketProps(
-        name_prefix="consumer-app",
-        naming=BucketNaming.GLOBAL_WITH_ACCOUNT_REGION,  # override: global-name fallback
-        encryption_key=key.key,
-        noncurrent_version_expiration=Duration.days(7),  # override
-        removal_policy=RemovalPolicy.DESTROY,
-    ),
+    name_prefix="consumer-app",
+    naming=BucketNaming.GLOBAL_WITH_ACCOUNT_REGION,  # override: global-name fallback
+    encryption_key=key.key,
+    noncurrent_version_expiration=Duration.days(7),  # override
+    removal_policy=RemovalPolicy.DESTROY,
 )
 table = ScaledTable(
     stack,
     "Items",
-    ScaledTableProps(
-        partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-        encryption_key=key.key,
-        read_capacity=CapacityRange(2, 4),  # override
-        deletion_protection=False,
-        removal_policy=RemovalPolicy.DESTROY,
-    ),
+    partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+    encryption_key=key.key,
+    read_capacity=CapacityRange(2, 4),  # override
+    deletion_protection=False,
+    removal_policy=RemovalPolicy.DESTROY,
 )
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 assembly = app.synth()

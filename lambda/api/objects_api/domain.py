@@ -86,10 +86,13 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 # --- caller identity -------------------------------------------------------------------------------
 
 
-def caller_identity(event: Mapping[str, Any]) -> str:
+def caller_identity(event: Mapping[str, Any], identity_pool_id: str) -> str:
     """The Cognito identity id API Gateway put in requestContext.identity after verifying the SigV4 signature.
 
-    Never read from headers, query string or body. Missing, empty or malformed -> Forbidden.
+    Never read from headers, query string or body. Missing, empty or malformed -> Forbidden. The identity must
+    also come from `identity_pool_id` (this environment's pool: another environment's or another account's
+    pool could hold a role allowed to call this API) and be `authenticated` (a pool that ever turned on guest
+    access would hand out unauthenticated identities that SigV4 alone does not tell apart).
     """
     context = event.get("requestContext") if isinstance(event, Mapping) else None
     identity = context.get("identity") if isinstance(context, Mapping) else None
@@ -101,6 +104,11 @@ def caller_identity(event: Mapping[str, Any]) -> str:
         )
     if len(identity_id) > _MAX_IDENTITY_CHARS or not _IDENTITY_RE.fullmatch(identity_id):
         raise Forbidden("requestContext.identity.cognitoIdentityId is not a Cognito identity id")
+    assert isinstance(identity, Mapping)
+    if not identity_pool_id or identity.get("cognitoIdentityPoolId") != identity_pool_id:
+        raise Forbidden("requestContext.identity.cognitoIdentityPoolId is not this environment's identity pool")
+    if identity.get("cognitoAuthenticationType") != "authenticated":
+        raise Forbidden("requestContext.identity.cognitoAuthenticationType must be authenticated")
     return identity_id
 
 

@@ -21,6 +21,7 @@ OWNER_INDEX = "by-owner-test"
 REGION = "us-east-1"
 ALICE = "us-east-1:11111111-1111-4111-8111-111111111111"
 BOB = "us-east-1:22222222-2222-4222-8222-222222222222"
+IDENTITY_POOL_ID = "us-east-1:99999999-9999-4999-8999-999999999999"
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +32,7 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {
         "TABLE_NAME": TABLE_NAME,
         "OWNER_INDEX_NAME": OWNER_INDEX,
+        "IDENTITY_POOL_ID": IDENTITY_POOL_ID,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -155,7 +157,7 @@ def rest_event(
     if multi_query is None and query is not None:
         multi_query = {key: [value] for key, value in query.items()}
     identity_block: dict[str, Any] = {
-        "cognitoIdentityPoolId": "us-east-1:99999999-9999-4999-8999-999999999999",
+        "cognitoIdentityPoolId": IDENTITY_POOL_ID,
         "accountId": "123456789012",
         "cognitoAuthenticationType": "authenticated",
         "cognitoAuthenticationProvider": "cognito-idp.us-east-1.amazonaws.com/us-east-1_Example,...",

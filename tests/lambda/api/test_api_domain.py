@@ -163,12 +163,33 @@ def test_invalid_names_rejected_naming_key(name: object, rule: str) -> None:
 # --- identity -------------------------------------------------------------------------------------------
 
 
-def event_with(identity: object) -> dict[str, object]:
-    return {"requestContext": {"identity": {"cognitoIdentityId": identity}}}
+POOL = "us-east-1:99999999-9999-4999-8999-999999999999"
+
+
+def event_with(identity: object, pool: object = POOL, kind: object = "authenticated") -> dict[str, object]:
+    block = {"cognitoIdentityId": identity, "cognitoIdentityPoolId": pool, "cognitoAuthenticationType": kind}
+    return {"requestContext": {"identity": block}}
 
 
 def test_identity_from_request_context() -> None:
-    assert domain.caller_identity(event_with(ALICE)) == ALICE
+    assert domain.caller_identity(event_with(ALICE), POOL) == ALICE
+
+
+@pytest.mark.parametrize(
+    ("event", "pool", "field"),
+    [
+        (event_with(ALICE, pool="us-east-1:88888888-8888-4888-8888-888888888888"), POOL, "cognitoIdentityPoolId"),
+        (event_with(ALICE, pool=None), POOL, "cognitoIdentityPoolId"),
+        (event_with(ALICE), "", "cognitoIdentityPoolId"),  # the function was deployed without its pool id
+        (event_with(ALICE, kind="unauthenticated"), POOL, "cognitoAuthenticationType"),
+        (event_with(ALICE, kind=None), POOL, "cognitoAuthenticationType"),
+    ],
+    ids=["other-pool", "no-pool", "unconfigured", "guest", "no-type"],
+)
+def test_identity_of_another_pool_or_a_guest_is_forbidden(event: dict[str, object], pool: str, field: str) -> None:
+    with pytest.raises(Forbidden) as error:
+        domain.caller_identity(event, pool)
+    assert field in error.value.message
 
 
 @pytest.mark.parametrize(
@@ -189,7 +210,7 @@ def test_identity_from_request_context() -> None:
 )
 def test_missing_or_malformed_identity_is_forbidden(event: dict[str, object]) -> None:
     with pytest.raises(Forbidden) as error:
-        domain.caller_identity(event)
+        domain.caller_identity(event, POOL)
     assert error.value.status == 403
     assert error.value.body()["error"]["code"] == "forbidden"
 

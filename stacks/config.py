@@ -20,12 +20,26 @@ SUFFIX_RULE = (
 )
 _SUFFIX_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,10}[a-z0-9])?$")
 
+# Derived bucket names: an environment's access-log bucket is `<bucket prefix>-logs`, so the suffix `x-logs` would
+# name its data bucket exactly like the access-log bucket of `x` (account-regional names are unique).
+RESERVED_SUFFIX_ENDINGS = ("-logs",)
+SUFFIX_COLLISION_RULE = (
+    "a suffix that does not end in '-logs' (another environment's access-log bucket is named <its prefix>-logs)"
+)
+
 EMAIL_RULE = "one address of the form local@domain.tld, without spaces"
 # Kept in sync with the CloudFormation parameter's AllowedPattern (the same string is used there).
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 TAG_RULE = "1 to 128 characters: letters, digits, spaces and _ . : / = + - @"
+# Default of the AlertEmail parameter everywhere (a parameter must have a default); it can never be confirmed.
+PLACEHOLDER_ALERT_EMAIL = "alerts@example.com"
+PLACEHOLDER_EMAIL_MESSAGE = (
+    f"AlertEmail is the placeholder {PLACEHOLDER_ALERT_EMAIL}: alarms would reach nobody. Deploy with "
+    "--parameters AlertEmail=<an address you read> (or synth with -c alertEmail=<address>)."
+)
+
 _TAG_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 
 Preset = Literal["dev", "staging", "prod"]
@@ -49,7 +63,9 @@ class EnvironmentConfig:
 
     suffix: str
     preset: Preset
-    alert_email: str = "alerts@example.com"
+    alert_email: str = PLACEHOLDER_ALERT_EMAIL
+    # Refuse, at deploy time, the placeholder address: alarms sent there reach nobody (staging/prod).
+    require_real_alert_email: bool = False
     owner: str = "platform-team"
     cost_center: str = "unassigned"
     # Stateful resources: RETAIN + deletion protection when False (prod); destroyable when True.
@@ -150,6 +166,7 @@ _PROD: dict[str, Any] = dict(
     api_throttle_rate_limit=100,
     api_throttle_burst_limit=50,
     api_execution_log_level="ERROR",
+    require_real_alert_email=True,
     waf_enabled=True,
     threat_protection=True,
     mfa="required",
@@ -175,6 +192,8 @@ def validate_suffix(suffix: str) -> str:
     """Return the suffix unchanged or raise ConfigError quoting it and the rule."""
     if not isinstance(suffix, str) or not _SUFFIX_RE.match(suffix):
         raise ConfigError("environment suffix", suffix, SUFFIX_RULE)
+    if suffix.endswith(RESERVED_SUFFIX_ENDINGS):
+        raise ConfigError("environment suffix", suffix, SUFFIX_COLLISION_RULE)
     return suffix
 
 
@@ -226,6 +245,9 @@ __all__ = [
     "EMAIL_RULE",
     "ConfigError",
     "EMAIL_PATTERN",
+    "PLACEHOLDER_ALERT_EMAIL",
+    "PLACEHOLDER_EMAIL_MESSAGE",
+    "RESERVED_SUFFIX_ENDINGS",
     "EnvironmentConfig",
     "PRESETS",
     "build_config",

@@ -40,6 +40,23 @@ def test_bad_suffixes_name_the_value_and_the_rule(suffix: str) -> None:
     assert "at most 12 characters" in message and "lowercase letter first" in message
 
 
+@pytest.mark.parametrize("suffix", ["dev-logs", "prod-logs", "a-logs"])
+def test_suffix_that_would_take_another_environments_log_bucket_name_is_refused(suffix: str) -> None:
+    # `dev`'s access-log bucket is secsls-dev-logs-...: the suffix `dev-logs` would name its data bucket the same.
+    with pytest.raises(ConfigError) as error:
+        parse_suffixes(f"dev,{suffix}")
+    assert repr(suffix) in str(error.value) and "'-logs'" in str(error.value)
+
+
+def test_placeholder_alert_email_is_refused_at_deploy_only_where_alarms_matter() -> None:
+    assert {s: build_config(s).require_real_alert_email for s in ("dev", "pr-7", "staging", "prod")} == {
+        "dev": False,
+        "pr-7": False,
+        "staging": True,
+        "prod": True,
+    }
+
+
 def test_comma_list_is_parsed_in_order_without_duplicates() -> None:
     assert parse_suffixes("dev, staging,prod,dev") == ["dev", "staging", "prod"]
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import AssetHashType, Aws, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import (
+    AssetHashType,
+    Aws,
+    CfnOutput,
+    CfnParameter,
+    CfnRule,
+    CfnRuleAssertion,
+    Duration,
+    Fn,
+    RemovalPolicy,
+    Stack,
+    Tags,
+)
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -29,7 +41,13 @@ from secure_serverless import (
 )
 from secure_serverless.defaults import retention_days
 from stacks import records_schema as schema
-from stacks.config import EMAIL_PATTERN, EMAIL_RULE, EnvironmentConfig
+from stacks.config import (
+    EMAIL_PATTERN,
+    EMAIL_RULE,
+    PLACEHOLDER_ALERT_EMAIL,
+    PLACEHOLDER_EMAIL_MESSAGE,
+    EnvironmentConfig,
+)
 from stacks.layer import ensure_powertools_layer, layer_fingerprint
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
@@ -197,6 +215,8 @@ class SecureServerlessStack(Stack):
             removal_policy=removal,
         )
         self.api.grant_invoke(self.identities.authenticated_role)
+        # The handler refuses identities of any other pool (another environment's, another account's) and guests.
+        self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
         if config.uploads_enabled:
             self.identities.grant_own_uploads(self.data)
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Objects API base URL (SigV4)")
@@ -258,6 +278,18 @@ class SecureServerlessStack(Stack):
             constraint_description=f"must be {EMAIL_RULE}",
             description="Address that receives this environment's alarms",
         )
+        if config.require_real_alert_email:
+            # Checked by CloudFormation before any resource changes (template Rules); `cdk synth` needs no address.
+            CfnRule(
+                self,
+                "AlertEmailIsNotThePlaceholder",
+                assertions=[
+                    CfnRuleAssertion(
+                        assert_=Fn.condition_not(Fn.condition_equals(email.value_as_string, PLACEHOLDER_ALERT_EMAIL)),
+                        assert_description=PLACEHOLDER_EMAIL_MESSAGE,
+                    )
+                ],
+            )
         self.alerting = Alerting(
             self,
             "Alerting",

@@ -25,13 +25,15 @@ from .log_groups import encrypted_log_group
 from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource, compliance_rules
 from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
 
-# What every access-log line records (JSON); the caller's identity comes from SigV4/Cognito, never from the client.
+# What every access-log line records (JSON). API Gateway substitutes these variables into the line as they are,
+# without JSON escaping, so a value the caller chooses could close its string and forge fields (a User-Agent of
+# `x", "status": "200`). Only values API Gateway generates or has verified appear between quotes here; the
+# caller's free text (User-Agent, raw path, error message) is left out or goes through an escaped variable.
+# Correlate on extendedRequestId: `$context.requestId` can be set by the client (x-amzn-requestid).
 ACCESS_LOG_FIELDS = {
-    "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",
     "requestTime": "$context.requestTime",
     "sourceIp": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
     "caller": "$context.identity.caller",
     "user": "$context.identity.user",
     "userArn": "$context.identity.userArn",
@@ -39,18 +41,27 @@ ACCESS_LOG_FIELDS = {
     "cognitoUser": "$context.authorizer.claims.sub",
     "httpMethod": "$context.httpMethod",
     "resourcePath": "$context.resourcePath",
-    "path": "$context.path",
     "protocol": "$context.protocol",
     "status": "$context.status",
     "responseLength": "$context.responseLength",
     "responseLatency": "$context.responseLatency",
     "integrationLatency": "$context.integration.latency",
     "integrationStatus": "$context.integration.status",
-    "errorMessage": "$context.error.message",
     "errorType": "$context.error.responseType",
     "wafStatus": "$context.waf.status",
     "xrayTraceId": "$context.xrayTraceId",
 }
+# Variables API Gateway renders as a complete, escaped JSON string (quotes included): written without quotes.
+ESCAPED_ACCESS_LOG_FIELDS = {"errorMessage": "$context.error.messageString"}
+
+
+def access_log_format() -> str:
+    """The JSON access-log line: ACCESS_LOG_FIELDS quoted, ESCAPED_ACCESS_LOG_FIELDS as they are."""
+    quoted = json.dumps(ACCESS_LOG_FIELDS)
+    escaped = "".join(f", {json.dumps(name)}: {variable}" for name, variable in ESCAPED_ACCESS_LOG_FIELDS.items())
+    return quoted[:-1] + escaped + "}"
+
+
 ERROR_BODY = '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -139,7 +150,7 @@ class LoggedApi(Construct):
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
-                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                access_log_format=apigw.AccessLogFormat.custom(access_log_format()),
                 logging_level=execution_log_level,
                 data_trace_enabled=False,
                 metrics_enabled=True,
@@ -281,6 +292,13 @@ class LoggedApi(Construct):
         logging.node.add_dependency(group)
 
     def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization, waf: bool) -> None:
+        acknowledge(
+            self.stage,
+            "Serverless-APIGWStructuredLogging",
+            "The access log is JSON once API Gateway renders it: $context.error.messageString is substituted by a "
+            "quoted, escaped JSON string, so the format is written without quotes around it (the rule parses the "
+            "format before substitution). Tested by test_access_log_line_survives_a_hostile_user_agent.",
+        )
         acknowledge(
             handler,
             LAMBDA_DLQ_RULES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -48,6 +49,17 @@ def test_authenticated_role_trusts_only_this_pools_authenticated_identities(temp
             "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"},
         },
     }
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_api_handler_knows_this_environments_identity_pool(templates: dict, suffix: str) -> None:
+    # The handler compares requestContext.identity.cognitoIdentityPoolId with this value (lambda/api domain).
+    template = templates[suffix]
+    pool_id = _id(template, "AWS::Cognito::IdentityPool")
+    _, handler = single(
+        template, "AWS::Lambda::Function", lambda r: r["Properties"]["Handler"] == "objects_api.handler.lambda_handler"
+    )
+    assert handler["Properties"]["Environment"]["Variables"]["IDENTITY_POOL_ID"] == {"Ref": pool_id}
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -137,19 +149,19 @@ def test_stage_logging_tracing_throttling(templates: dict, suffix: str) -> None:
     assert props["TracingEnabled"] is True
     destination = json.dumps(props["AccessLogSetting"]["DestinationArn"])
     assert f'{{"Ref": "{access_id}"}}' in destination and ":log-group:" in destination
-    log_format = json.loads(props["AccessLogSetting"]["Format"])
-    for field, variable in {
-        "requestId": "$context.requestId",
-        "cognitoIdentityId": "$context.identity.cognitoIdentityId",
-        "caller": "$context.identity.caller",
-        "httpMethod": "$context.httpMethod",
-        "path": "$context.path",
-        "status": "$context.status",
-        "responseLatency": "$context.responseLatency",
-        "integrationLatency": "$context.integration.latency",
-        "errorMessage": "$context.error.message",
+    log_format = json.loads(_render_access_log(props["AccessLogSetting"]["Format"], "hostile"))
+    for field, value in {
+        "extendedRequestId": "<$context.extendedRequestId>",
+        "cognitoIdentityId": "<$context.identity.cognitoIdentityId>",
+        "caller": "<$context.identity.caller>",
+        "httpMethod": "<$context.httpMethod>",
+        "resourcePath": "<$context.resourcePath>",
+        "status": "<$context.status>",
+        "responseLatency": "<$context.responseLatency>",
+        "integrationLatency": "<$context.integration.latency>",
+        "errorMessage": "hostile",
     }.items():
-        assert log_format[field] == variable
+        assert log_format[field] == value
     (settings,) = props["MethodSettings"]
     assert settings["LoggingLevel"] == config.api_execution_log_level
     assert settings["DataTraceEnabled"] is False
@@ -158,6 +170,49 @@ def test_stage_logging_tracing_throttling(templates: dict, suffix: str) -> None:
     assert settings["ThrottlingRateLimit"] == config.api_throttle_rate_limit
     assert settings["ThrottlingBurstLimit"] == config.api_throttle_burst_limit
     assert "CacheClusterEnabled" not in props or props["CacheClusterEnabled"] is False
+
+
+# $context variables whose value the caller chooses (headers, raw path, client-set request id, messages that echo
+# input). API Gateway writes them into the access-log line without escaping.
+CALLER_CHOSEN_VARIABLES = {
+    "$context.identity.userAgent",
+    "$context.path",
+    "$context.requestId",
+    "$context.error.message",
+    "$context.authorizer.error",
+}
+# The escaped variant: API Gateway renders it as a complete JSON string literal.
+ESCAPED_VARIABLES = {"$context.error.messageString"}
+HOSTILE = 'curl/8" , "status": "200", "cognitoIdentityId": "us-east-1:victim\n{"forged": "'
+_VARIABLE = re.compile(r"\$context\.[A-Za-z0-9_.]+")
+
+
+def _render_access_log(log_format: str, hostile: str) -> str:
+    """One access-log line as API Gateway writes it when every caller-chosen value is `hostile`: raw substitution,
+    except the documented escaped variables; other variables become `<name>`."""
+
+    def value(match: re.Match[str]) -> str:
+        variable = match.group(0)
+        if variable in ESCAPED_VARIABLES:
+            return json.dumps(hostile)
+        return hostile if variable in CALLER_CHOSEN_VARIABLES else f"<{variable}>"
+
+    return _VARIABLE.sub(value, log_format)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_access_log_line_survives_a_hostile_user_agent(templates: dict, suffix: str) -> None:
+    # A User-Agent (or path, or client request id) with quotes must not forge fields nor break the JSON line.
+    _, stage = single(templates[suffix], "AWS::ApiGateway::Stage")
+    log_format = stage["Properties"]["AccessLogSetting"]["Format"]
+    line = _render_access_log(log_format, HOSTILE)
+    record = json.loads(line)  # still one valid JSON object
+    assert "forged" not in record
+    assert record["status"] == "<$context.status>"
+    assert record["cognitoIdentityId"] == "<$context.identity.cognitoIdentityId>"
+    assert record["errorMessage"] == HOSTILE  # the message is kept, escaped
+    assert "\n" not in line
+    assert set(_VARIABLE.findall(log_format)) & CALLER_CHOSEN_VARIABLES == set()
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

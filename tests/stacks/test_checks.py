@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 
 from stacks.app_builder import add_nag_packs, build_app, cdk_json_context
+from stacks.config import ConfigError, validate_suffix
 from tests.support.synth import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +122,43 @@ def test_environments_side_by_side_share_no_physical_name(templates: dict) -> No
     for i, first in enumerate(suffixes):
         for second in suffixes[i + 1 :]:
             assert names[first] & names[second] == set(), (first, second)
+
+
+def _name_shapes(template: dict, suffix: str) -> set[str]:
+    """The template's physical names with its suffix replaced by `{suffix}` (wherever it stands as a word)."""
+    word = re.compile(rf"(?<=[-/]){re.escape(suffix)}(?=[-/\"]|$)")
+    return {word.sub("{suffix}", name) for name in _physical_names(template)}
+
+
+def _adversarial_suffixes(names: set[str], suffix: str) -> set[str]:
+    """Suffixes `<suffix>-<words>` built from what follows the suffix in this environment's own names: the ones
+    most likely to reproduce one of its names (`dev` + `-logs` ... -> `dev-logs`)."""
+    found = set()
+    for name in names:
+        for tail in re.findall(rf"(?<=[-/]){re.escape(suffix)}-([a-z0-9-]+)", name):
+            words = tail.split("-")
+            found |= {f"{suffix}-{'-'.join(words[:n])}" for n in range(1, len(words) + 1)}
+    return found
+
+
+def test_adversarial_suffix_pairs_share_no_physical_name(templates: dict) -> None:
+    # Two environments whose suffixes extend one another (`dev` / `dev-logs`): either the config refuses the
+    # second suffix before synthesis, or no physical name of one equals a name of the other.
+    refused, checked = set(), set()
+    for suffix, template in templates.items():
+        names = _physical_names(template)
+        for other in sorted(_adversarial_suffixes(names, suffix)):
+            try:
+                validate_suffix(other)
+            except ConfigError:
+                refused.add(other)
+                continue
+            shapes = _name_shapes(templates["pr-7"], "pr-7")  # every adversarial suffix uses the dev preset
+            other_names = {shape.replace("{suffix}", other) for shape in shapes}
+            assert names & other_names == set(), (suffix, other)
+            checked.add(other)
+    assert {"dev-logs", "prod-logs"} <= refused  # the known collision is refused by the config
+    assert len(checked) >= 10, checked  # and the test really compared many accepted neighbours
 
 
 def test_every_physical_name_carries_the_suffix(templates: dict) -> None:

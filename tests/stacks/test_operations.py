@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from stacks.config import EMAIL_PATTERN, build_config
+from stacks.config import EMAIL_PATTERN, PLACEHOLDER_ALERT_EMAIL, build_config
 from tests.support.template import as_list, resources_of, single, statements_by_sid
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
@@ -69,6 +69,37 @@ def test_email_subscription_uses_the_parameter_and_has_a_dlq(templates: dict, su
     assert props["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": [_id_starting(template, "AlertingSubscription"), "Arn"]
     }
+
+
+def _evaluate_rule(node: object, parameters: dict[str, str]) -> object:
+    """CloudFormation's rule functions this stack uses (Fn::Not, Fn::Equals, Ref to a parameter), evaluated."""
+    if isinstance(node, dict) and len(node) == 1:
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return parameters[argument]
+        if function == "Fn::Not":
+            return not _evaluate_rule(argument[0], parameters)
+        if function == "Fn::Equals":
+            return _evaluate_rule(argument[0], parameters) == _evaluate_rule(argument[1], parameters)
+        raise AssertionError(f"unexpected rule function {function}")
+    return node
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_placeholder_alert_email_cannot_be_deployed_to_staging_or_prod(templates: dict, suffix: str) -> None:
+    template = templates[suffix]
+    placeholder = template["Parameters"]["AlertEmail"]["Default"]  # synth keeps working without an address
+    assert placeholder == PLACEHOLDER_ALERT_EMAIL
+    rules = {name: rule for name, rule in template["Rules"].items() if name != "CheckBootstrapVersion"}  # CDK's
+    if not build_config(suffix).require_real_alert_email:
+        assert rules == {}
+        return
+    (rule,) = rules.values()
+    assert "RuleCondition" not in rule  # applies to every deployment of this template
+    (assertion,) = rule["Assertions"]
+    assert "AlertEmail" in assertion["AssertDescription"] and placeholder in assertion["AssertDescription"]
+    assert _evaluate_rule(assertion["Assert"], {"AlertEmail": placeholder}) is False
+    assert _evaluate_rule(assertion["Assert"], {"AlertEmail": "oncall@corp.example.net"}) is True
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,19 @@ Routes:
     GET /objects/{key+}           one of the caller's objects with its versions, newest first
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
-header, query parameter or body. Every response is JSON; errors are {"error": {"code", "message"}}.
+header, query parameter or body, and it must be an authenticated identity of this environment's pool
+(IDENTITY_POOL_ID). Every response is JSON; errors are {"error": {"code", "message"}}.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from objects_api import domain, store
@@ -46,7 +47,8 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def _caller() -> str:
-    return domain.caller_identity(app.current_event.raw_event)
+    # Read per request, not at import: an empty value refuses every caller rather than failing the import.
+    return domain.caller_identity(app.current_event.raw_event, os.environ.get("IDENTITY_POOL_ID", ""))
 
 
 def _query_value(name: str) -> str | None:
@@ -134,7 +136,12 @@ def _unexpected(_: Exception) -> Response:
     return _error(500, "internal_error", "internal error")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+# Correlation id: the request id API Gateway generates (also the access log's key). requestContext.requestId,
+# Powertools' default for REST, can be chosen by the client.
+CORRELATION_ID_PATH = "requestContext.extendedRequestId"
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -27,6 +27,22 @@ def test_identity_block_missing_entirely_is_403(call: Any, make_event: Any, tabl
     assert call(event).status == 403
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("cognitoIdentityPoolId", "eu-west-1:88888888-8888-4888-8888-888888888888"),
+     ("cognitoAuthenticationType", "unauthenticated")],
+)
+def test_identity_from_another_pool_or_unauthenticated_is_403(
+    call: Any, make_event: Any, seed: Any, field: str, value: str
+) -> None:
+    seed("a.txt")  # the caller's own object: only the identity's origin is wrong
+    event = make_event(name="a.txt")
+    event["requestContext"]["identity"][field] = value
+    response = call(event)
+    assert response.status == 403
+    assert field in response.body["error"]["message"]
+
+
 def test_identity_checked_before_input(call: Any, make_event: Any, table: Any) -> None:
     response = call(make_event(identity=None, query={"limit": "0"}))
     assert response.status == 403
@@ -156,3 +172,14 @@ def test_missing_configuration_is_an_opaque_500_not_a_guess(
     response = call(make_event())
     assert response.status == 500
     assert variable not in json.dumps(response.body)  # no internals leak to the caller
+
+
+def test_logs_correlate_on_the_request_id_api_gateway_generated(
+    api: Any, call: Any, make_event: Any, table: Any
+) -> None:
+    # requestContext.requestId can be set by the client (x-amzn-requestid); extendedRequestId cannot.
+    event = make_event()
+    event["requestContext"]["requestId"] = 'chosen", "level": "ERROR'
+    event["requestContext"]["extendedRequestId"] = "Gen3rated="
+    assert call(event).status == 200
+    assert api.logger.get_correlation_id() == "Gen3rated="

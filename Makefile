@@ -15,6 +15,9 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov has its own virtualenv: its pins (boto3, packaging) conflict with the app's (requirements-checkov.txt).
+CHECKOV_VENV := $(CURDIR)/.venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 # Node 22 from node_modules (jsii no longer supports Node 20) and the virtualenv come first for every recipe.
 export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
@@ -24,11 +27,16 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: setup synth test bench lint diagram consumer-check clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt lambda/layer-requirements.txt constructs/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -45,7 +45,7 @@ API_HANDLER = "objects_api.handler.lambda_handler"
 # What each handler reads from its environment (besides POWERTOOLS_*); removed from the outer environment so that
 # only the template's variables reach the handlers (the test asserts the template passes exactly these).
 PROCESSOR_VARIABLES = frozenset({"TABLE_NAME", "EXPECTED_BUCKET_OWNER"})
-API_VARIABLES = frozenset({"TABLE_NAME", "OWNER_INDEX_NAME"})
+API_VARIABLES = frozenset({"TABLE_NAME", "OWNER_INDEX_NAME", "IDENTITY_POOL_ID"})
 # Own service names: the fresh handler copies must not pre-configure the Powertools loggers named "processor"
 # and "api" that the other test modules' handler imports use.
 SERVICE_NAMES = {PROCESSOR_HANDLER: "processor-e2e", API_HANDLER: "api-e2e"}
@@ -55,6 +55,7 @@ TABLE_NAME = "secsls-e2e-records"
 BUCKET_NAME = "secsls-e2e-data"
 BUFFER_QUEUE_NAME = "secsls-e2e-buffer"
 DEAD_LETTER_QUEUE_NAME = "secsls-e2e-dead-letters"
+IDENTITY_POOL_ID = f"{REGION}:99999999-9999-4999-8999-999999999999"
 
 
 # --- what the test takes from the template ----------------------------------------------------------------------
@@ -83,6 +84,7 @@ class Blueprint:
     table: dict[str, Any]
     bucket_id: str
     bucket: dict[str, Any]
+    identity_pool_id: str
     buffer: dict[str, Any]
     mapping: dict[str, Any]
     rule_pattern: dict[str, Any]
@@ -128,6 +130,7 @@ class Blueprint:
             table=table["Properties"],
             bucket_id=bucket_id,
             bucket=bucket["Properties"],
+            identity_pool_id=_one(_resources(template, "AWS::Cognito::IdentityPool"), "identity pool")[0],
             buffer=buffer["Properties"],
             mapping=mapping["Properties"],
             rule_pattern=rule["Properties"]["EventPattern"],
@@ -195,6 +198,8 @@ class Blueprint:
                 env[name] = ACCOUNT_ID
             elif value == {"Ref": self.bucket_id}:
                 env[name] = BUCKET_NAME
+            elif value == {"Ref": self.identity_pool_id}:
+                env[name] = IDENTITY_POOL_ID
             elif isinstance(value, str):
                 env[name] = value
             else:
@@ -575,7 +580,7 @@ def rest_event(resource: str, path: str, identity: str, path_parameters: dict[st
             "stage": ENVIRONMENT,
             "requestId": str(uuid.uuid4()),
             "identity": {
-                "cognitoIdentityPoolId": f"{REGION}:99999999-9999-4999-8999-999999999999",
+                "cognitoIdentityPoolId": IDENTITY_POOL_ID,
                 "cognitoIdentityId": identity,
                 "cognitoAuthenticationType": "authenticated",
                 "accountId": ACCOUNT_ID,

@@ -36,7 +36,8 @@ def test_template_wires_the_functions_the_way_this_test_runs_them(blueprint: Any
         "EXPECTED_BUCKET_NAME",
         "EXPECTED_BUCKET_OWNER",
     }
-    assert {k for k in api if not k.startswith("POWERTOOLS_")} == {"TABLE_NAME", "OWNER_INDEX_NAME"}
+    assert {k for k in api if not k.startswith("POWERTOOLS_")} == {"TABLE_NAME", "OWNER_INDEX_NAME", "IDENTITY_POOL_ID"}
+    assert api["IDENTITY_POOL_ID"] == {"Ref": blueprint.identity_pool_id}
     assert processor["TABLE_NAME"] == api["TABLE_NAME"] == {"Ref": blueprint.table_id}
     assert processor["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
     assert processor["EXPECTED_BUCKET_NAME"] == {"Ref": blueprint.bucket_id}

@@ -16,10 +16,11 @@ ACCOUNT_STACK_NAME = "SecureServerless-account"
 class AccountStack(Stack):
     """API Gateway's CloudWatch Logs role setting, owned by no environment and retained on deletion."""
 
-    def __init__(self, scope: Construct, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str = ACCOUNT_STACK_NAME, **kwargs: Any) -> None:
+        # One per account/region the app deploys to; every one is named SecureServerless-account in its account.
         super().__init__(
             scope,
-            ACCOUNT_STACK_NAME,
+            construct_id,
             stack_name=ACCOUNT_STACK_NAME,
             description="secure-serverless account-level settings (API Gateway CloudWatch Logs role), shared",
             **kwargs,

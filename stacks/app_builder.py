@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.account_stack import AccountStack
+from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
+from stacks.ci_stack import CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
+from stacks.delivery import AccountTarget, ci_settings_from_context, parse_accounts, target_for
 from stacks.secure_serverless_stack import SecureServerlessStack
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -33,15 +36,33 @@ def deployment_environment() -> cdk.Environment | None:
     return cdk.Environment(account=account, region=region) if account and region else None
 
 
-def add_stacks(app: cdk.App, configs: list[EnvironmentConfig]) -> list[SecureServerlessStack]:
-    """One SecureServerlessStack per environment config, each depending on the account-level stack (if managed)."""
-    env = deployment_environment()
-    stacks = [SecureServerlessStack(app, config, env=env) for config in configs]
+def account_targets(app: cdk.App) -> dict[str, AccountTarget]:
+    """The validated `accounts` context (environment suffix or preset -> account and region); {} when unset."""
+    return parse_accounts(app.node.try_get_context("accounts"), {region.name for region in RegionInfo.regions})
+
+
+def add_stacks(
+    app: cdk.App, configs: list[EnvironmentConfig], targets: dict[str, AccountTarget] | None = None
+) -> list[SecureServerlessStack]:
+    """One SecureServerlessStack per environment config, in its mapped account/region (else the CLI's), each
+    depending on the account-level stack of that account/region (if managed)."""
+    targets = targets or {}
+    mapped = {c.suffix: target_for(c.suffix, c.preset, targets) for c in configs}
+    envs = {
+        suffix: cdk.Environment(account=t.account, region=t.region) if t else deployment_environment()
+        for suffix, t in mapped.items()
+    }
+    stacks = [SecureServerlessStack(app, config, env=envs[config.suffix]) for config in configs]
     if app.node.try_get_context("apiGatewayAccount") not in (False, "false"):
-        account = AccountStack(app, env=env)
+        accounts: dict[str, AccountStack] = {}
         for stack in stacks:
+            target = mapped[stack.config.suffix]
+            # The CLI's account keeps the historical construct id; each mapped account/region gets its own stack.
+            key = f"{ACCOUNT_STACK_NAME}-{target.account}-{target.region}" if target else ACCOUNT_STACK_NAME
+            if key not in accounts:
+                accounts[key] = AccountStack(app, key, env=envs[stack.config.suffix])
             stack.add_stack_dependency(
-                account, "API Gateway needs the account's CloudWatch Logs role before stage logging"
+                accounts[key], "API Gateway needs the account's CloudWatch Logs role before stage logging"
             )
     return stacks
 
@@ -52,9 +73,13 @@ def add_nag_packs(app: cdk.App) -> None:
 
 
 def build_app(app: cdk.App) -> cdk.App:
-    """Stacks for every `-c env=` suffix, validated first, plus the nag packs."""
+    """Stacks for every `-c env=` suffix and the CI deploy-role stack, all validated first, plus the nag packs."""
     configs = configs_from_context(app.node.try_get_context)
-    add_stacks(app, configs)
+    targets = account_targets(app)
+    ci_settings = ci_settings_from_context(app.node.try_get_context)
+    add_stacks(app, configs, targets)
+    # Deployed once per account by an administrator (`cdk deploy SecureServerless-ci`), into the CLI's account.
+    CiStack(app, ci_settings, env=deployment_environment())
     add_nag_packs(app)
     return app
 

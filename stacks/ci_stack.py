@@ -15,12 +15,15 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from secure_serverless.nag import INLINE_POLICY_RULES, acknowledge
+from secure_serverless.nag import INLINE_POLICY_RULES, acknowledge, acknowledge_wildcard_resource
 from stacks.config import APP_NAME
 from stacks.delivery import BOOTSTRAP_ROLES, GITHUB_AUDIENCE, GITHUB_OIDC_HOST, CiSettings
 
 CI_STACK_NAME = "SecureServerless-ci"
-PULL_REQUESTS = "pull-requests"  # role key and name part of the pull-request role (not a valid GitHub environment)
+PULL_REQUESTS = "pull-requests"
+# What pull-request environments are named: stacks SecureServerless-pr-<n>, buckets secsls-pr-<n>[-logs]-<acct>-...
+PR_STACK_PATTERN = "SecureServerless-pr-*"
+PR_BUCKET_PATTERN = "secsls-pr-*"  # role key and name part of the pull-request role (not a valid GitHub environment)
 MAX_SESSION = Duration.hours(1)
 
 
@@ -49,6 +52,7 @@ class CiStack(Stack):
         if settings.pull_requests:
             subjects[PULL_REQUESTS] = settings.pull_request_subject
         self.roles = {name: self._deploy_role(name, subject) for name, subject in subjects.items()}
+        self.cleanup_role = self._pull_request_cleanup_role() if settings.pull_requests else None
 
     def bootstrap_role_arns(self) -> list[str]:
         """The CDK bootstrap roles a deploy assumes, by exact name (no image publishing: no container assets)."""
@@ -87,4 +91,49 @@ class CiStack(Stack):
             "purpose; as a managed policy it could be attached to other principals.",
         )
         CfnOutput(self, f"RoleArn-{name}", value=role.role_arn, description=f"role-to-assume for {subject}")
+        return role
+
+    def _pull_request_cleanup_role(self) -> iam.Role:
+        """Empties pull-request environments' buckets before `cdk destroy` (CloudFormation cannot delete a bucket
+        that holds objects, access logs included, and the bootstrap roles may not delete them). A role of its own,
+        so the deploy roles keep nothing but sts:AssumeRole; same trust as the pull-request deploy role."""
+        subject = self.settings.pull_request_subject
+        stacks = self.format_arn(service="cloudformation", resource="stack", resource_name=f"{PR_STACK_PATTERN}/*")
+        buckets = f"arn:{self.partition}:s3:::{PR_BUCKET_PATTERN}"
+        objects = f"{buckets}/*"
+        role = iam.Role(
+            self,
+            "PullRequestCleanup",
+            role_name=f"{APP_NAME}-ci-{PULL_REQUESTS}-cleanup",
+            description=f"GitHub Actions ({subject}): empty pull-request environments' buckets before destroy",
+            assumed_by=iam.WebIdentityPrincipal(
+                self.provider_arn,
+                conditions={
+                    "StringEquals": {f"{GITHUB_OIDC_HOST}:aud": GITHUB_AUDIENCE, f"{GITHUB_OIDC_HOST}:sub": subject}
+                },
+            ),
+            max_session_duration=MAX_SESSION,
+            inline_policies={
+                "EmptyPullRequestBuckets": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=["cloudformation:ListStackResources"], resources=[stacks]),
+                        iam.PolicyStatement(actions=["s3:ListBucketVersions"], resources=[buckets]),
+                        iam.PolicyStatement(actions=["s3:DeleteObjectVersion"], resources=[objects]),
+                    ]
+                )
+            },
+        )
+        acknowledge(
+            role,
+            INLINE_POLICY_RULES,
+            "One inline policy (empty pull-request buckets) that is this role's whole purpose; as a managed "
+            "policy it could be attached to other principals.",
+        )
+        reason = (
+            "pull-request environments are created per pull request (pr-<n>), so their stack and bucket names are "
+            "known only by prefix; exact actions, and only names of the pr- environments"
+        )
+        for resource in (stacks, buckets, objects):
+            acknowledge_wildcard_resource(role, resource, reason)
+        CfnOutput(self, "PullRequestCleanupRoleArn", value=role.role_arn, description=f"cleanup role for {subject}")
         return role

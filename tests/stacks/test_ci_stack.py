@@ -60,7 +60,7 @@ def test_the_app_synthesizes_the_ci_stack_nag_clean(synthesized: Synthesized) ->
 
 
 def test_one_role_per_environment_plus_pull_requests(bound: tuple[CiStack, dict]) -> None:
-    assert set(_roles(bound[1])) == {"staging", "prod", "pull-requests"}
+    assert set(_roles(bound[1])) == {"staging", "prod", "pull-requests", "pull-requests-cleanup"}
 
 
 @pytest.mark.parametrize(
@@ -69,6 +69,7 @@ def test_one_role_per_environment_plus_pull_requests(bound: tuple[CiStack, dict]
         ("prod", "repo:acme/shop:environment:prod"),
         ("staging", "repo:acme/shop:environment:staging"),
         ("pull-requests", "repo:acme/shop:pull_request"),
+        ("pull-requests-cleanup", "repo:acme/shop:pull_request"),
     ],
 )
 def test_trust_requires_exact_audience_and_subject(bound: tuple[CiStack, dict], name: str, subject: str) -> None:
@@ -97,7 +98,7 @@ def test_no_wildcard_or_pattern_anywhere_in_the_trust(bound: tuple[CiStack, dict
 
 def test_sessions_last_at_most_one_hour(bound: tuple[CiStack, dict]) -> None:
     assert {name: r["MaxSessionDuration"] for name, r in _roles(bound[1]).items()} == dict.fromkeys(
-        ("staging", "prod", "pull-requests"), 3600
+        ("staging", "prod", "pull-requests", "pull-requests-cleanup"), 3600
     )
 
 
@@ -106,7 +107,9 @@ def test_roles_may_only_assume_the_bootstrap_roles(bound: tuple[CiStack, dict]) 
         f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-{kind}-role-{ACCOUNT}-{REGION}"
         for kind in ("deploy", "file-publishing", "lookup")
     ]
-    for name, role in _roles(bound[1]).items():
+    deploy_roles = {n: r for n, r in _roles(bound[1]).items() if not n.endswith("-cleanup")}
+    assert set(deploy_roles) == {"staging", "prod", "pull-requests"}
+    for name, role in deploy_roles.items():
         assert "ManagedPolicyArns" not in role and "PermissionsBoundary" not in role, name
         assert role["Policies"] == [
             {
@@ -120,6 +123,28 @@ def test_roles_may_only_assume_the_bootstrap_roles(bound: tuple[CiStack, dict]) 
     # ...and nothing else in the stack grants anything.
     assert not [
         r for r in bound[1]["Resources"].values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+    ]
+
+
+def test_cleanup_role_may_only_empty_pull_request_buckets(bound: tuple[CiStack, dict]) -> None:
+    role = _roles(bound[1])["pull-requests-cleanup"]
+    assert "ManagedPolicyArns" not in role
+    assert role["Policies"] == [
+        {
+            "PolicyName": "EmptyPullRequestBuckets",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "cloudformation:ListStackResources",
+                        "Resource": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/SecureServerless-pr-*/*",
+                    },
+                    {"Effect": "Allow", "Action": "s3:ListBucketVersions", "Resource": "arn:aws:s3:::secsls-pr-*"},
+                    {"Effect": "Allow", "Action": "s3:DeleteObjectVersion", "Resource": "arn:aws:s3:::secsls-pr-*/*"},
+                ],
+            },
+        }
     ]
 
 

@@ -68,5 +68,34 @@ consumer-check: setup
 	cd /tmp && $(CURDIR)/.consumer-venv/bin/python -c "import secure_serverless as s; print('secure_serverless', s.__version__, 'from', s.__file__)"
 	rm -rf .consumer-venv
 
+# Continuous delivery (AWS credentials needed; the GitHub workflows in .github/workflows call exactly these):
+#   make diff ENV=pr-7       `cdk diff` of one environment against what is deployed
+#   make deploy ENV=staging  `cdk deploy` of one environment (and the account-level stack it depends on), no prompts
+#   make smoke ENV=staging   tools/smoke.py against the deployed environment (SMOKE_ARGS=--upload also uploads)
+#   make destroy ENV=pr-7    empty the environment's buckets, then `cdk destroy` (refuses the prod preset)
+.PHONY: one-env diff deploy smoke destroy
+CDK_ARGS ?=
+SMOKE_ARGS ?=
+EMPTY_ARGS ?=
+
+one-env:
+	@case "$(ENV)" in *,*|"") echo "ENV must name one environment, e.g. ENV=pr-7 (got '$(ENV)')" >&2; exit 2;; esac
+
+diff: setup one-env
+	cdk diff --no-notices -c env=$(ENV) -o $(OUT) $(CDK_ARGS) SecureServerless-$(ENV)
+
+deploy: setup one-env
+	cdk deploy --no-notices -c env=$(ENV) -o $(OUT) --require-approval never --progress events $(CDK_ARGS) SecureServerless-$(ENV)
+
+smoke: setup one-env
+	python -m tools.smoke --env $(ENV) $(SMOKE_ARGS)
+
+# S3 access logs arrive late: if the first destroy finds a bucket refilled, empty it again and retry once.
+destroy: setup one-env
+	python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS)
+	cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV) || { sleep 60; \
+	  python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS); \
+	  cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV); }
+
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,254 @@
+"""Checks on .github/workflows: actionlint and zizmor (offline) report nothing, every build/test step calls a make
+target that exists, permissions are least privilege, actions are pinned by commit, deploys never overlap."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+BIN = Path(sys.executable).parent
+# Commands that build, test, synthesize or deploy: in a workflow they must go through the README's make targets.
+BUILD_COMMANDS = {"cdk", "pytest", "pip", "pip3", "npm", "npx", "python", "python3", "ruff", "node", "tox"}
+AWS_ACTION = "aws-actions/configure-aws-credentials"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    workflow = yaml.safe_load(path.read_text())
+    if True in workflow:  # YAML 1.1 reads the key `on` as a boolean
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+LOADED = {path.name: _load(path) for path in WORKFLOW_FILES}
+
+
+def make_targets(makefile: Path = ROOT / "Makefile") -> set[str]:
+    """Every explicit rule target of the Makefile (not variables, not pattern or special targets)."""
+    targets: set[str] = set()
+    for line in makefile.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+(?:\s+[A-Za-z0-9_.-]+)*)\s*:(?!=)", line)
+        if match and not line.startswith((".PHONY", "\t")):
+            targets.update(t for t in match.group(1).split() if not t.startswith("."))
+    return targets
+
+
+def step_violations(workflow: dict[str, Any], targets: set[str]) -> list[str]:
+    """Steps that build/test without make, or call a make target the Makefile lacks."""
+    problems = []
+    for job_id, job in workflow.get("jobs", {}).items():
+        for index, step in enumerate(job.get("steps", [])):
+            script = step.get("run")
+            if script is None:
+                continue
+            where = f"{job_id} step {index + 1}"
+            commands = [shlex.split(part) for part in re.split(r"&&|\|\||;|\||\n|\{|\}", script) if part.strip()]
+            called = [c for c in commands if c and c[0] == "make"]
+            if not called:
+                problems.append(f"{where}: runs no make target: {script.strip()!r}")
+            for command in called:
+                words = []
+                for word in command[1:]:
+                    if re.match(r"^\d*[<>]", word):  # a redirection ends the make arguments
+                        break
+                    words.append(word)
+                named = [word for word in words if not word.startswith("-") and "=" not in word]
+                for target in named or ["<default>"]:
+                    if target not in targets:
+                        problems.append(f"{where}: make target {target!r} is not in the Makefile")
+            for command in commands:
+                if command and command[0] in BUILD_COMMANDS:
+                    problems.append(f"{where}: calls {command[0]} directly instead of a make target")
+    return problems
+
+
+def test_there_are_a_pull_request_and_a_main_workflow() -> None:
+    assert set(LOADED) == {"pull-request.yml", "main.yml"}
+    assert set(LOADED["pull-request.yml"]["on"]) == {"pull_request"}
+    assert LOADED["main.yml"]["on"] == {"push": {"branches": ["main"]}}
+
+
+def test_actionlint_reports_nothing() -> None:
+    result = subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", *map(str, WORKFLOW_FILES)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_actionlint_really_checks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  j:\n    needs: missing\n    runs-on: ubuntu-99\n    steps:\n      - run: 'true'\n"
+    )
+    result = subprocess.run([str(BIN / "actionlint"), "-no-color", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1 and "[runner-label]" in result.stdout and "[job-needs]" in result.stdout
+
+
+def zizmor_findings(path: Path, persona: str = "auditor") -> list[str]:
+    """zizmor's findings (offline: no GitHub API calls) as `audit: description`; auditor is its broadest persona."""
+    result = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--persona", persona, "--format", "json", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.strip(), result.stderr
+    return [f"{f['ident']}: {f['desc']}" for f in json.loads(result.stdout)]
+
+
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_offline_reports_nothing(persona: str) -> None:
+    assert zizmor_findings(WORKFLOWS, persona) == []
+
+
+def test_zizmor_really_audits(tmp_path: Path) -> None:
+    # A workflow with the classic mistakes: the same check must find them.
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: pull_request_target\n"
+        "jobs:\n"
+        "  j:\n"
+        "    runs-on: ubuntu-24.04\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v7\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    idents = {finding.split(":")[0] for finding in zizmor_findings(bad)}
+    assert {"dangerous-triggers", "template-injection", "unpinned-uses", "excessive-permissions"} <= idents
+
+
+def test_no_finding_is_ignored_inline() -> None:
+    # Ignores would live in one place (.github/zizmor.yml, each with its reason); today there are none at all.
+    for path in WORKFLOW_FILES:
+        assert "zizmor: ignore" not in path.read_text(), path.name
+    assert not (ROOT / ".github" / "zizmor.yml").exists()
+
+
+def test_every_build_or_test_step_calls_an_existing_make_target() -> None:
+    targets = make_targets()
+    assert {"test", "synth", "consumer-check", "diff", "deploy", "smoke", "destroy"} <= targets
+    for name, workflow in LOADED.items():
+        assert step_violations(workflow, targets) == [], name
+
+
+def test_the_step_check_catches_direct_commands_and_unknown_targets() -> None:
+    workflow = {
+        "jobs": {
+            "j": {
+                "steps": [
+                    {"run": "pytest -q"},
+                    {"run": "make tset"},
+                    {"run": "make deploy ENV=pr-1 && cdk deploy --all"},
+                    {"uses": "actions/checkout@0000000000000000000000000000000000000000"},
+                ]
+            }
+        }
+    }
+    assert step_violations(workflow, {"deploy"}) == [
+        "j step 1: runs no make target: 'pytest -q'",
+        "j step 1: calls pytest directly instead of a make target",
+        "j step 2: make target 'tset' is not in the Makefile",
+        "j step 3: calls cdk directly instead of a make target",
+    ]
+
+
+def test_the_ci_script_and_the_workflows_run_the_same_checks() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    for name in LOADED:
+        runs = [s["run"] for s in LOADED[name]["jobs"]["checks"]["steps"] if "run" in s]
+        assert runs == ["make test", "make synth ENV=dev,staging,prod", "make consumer-check"], name
+        assert all(command in ci for command in runs)
+
+
+def _all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, job_id, job) for name, workflow in LOADED.items() for job_id, job in workflow["jobs"].items()]
+
+
+def _uses(job: dict[str, Any]) -> list[str]:
+    return [step["uses"] for step in job.get("steps", []) if "uses" in step]
+
+
+def test_permissions_are_least_privilege() -> None:
+    for name, workflow in LOADED.items():
+        assert workflow["permissions"] == {}, name  # nothing by default; each job asks for its own
+    for name, job_id, job in _all_jobs():
+        assumes_a_role = any(u.startswith(f"{AWS_ACTION}@") for u in _uses(job))
+        expected = {"contents": "read", "id-token": "write"} if assumes_a_role else {"contents": "read"}
+        assert job["permissions"] == expected, (name, job_id)
+
+
+def test_every_action_is_pinned_by_commit_with_its_version_in_a_comment() -> None:
+    pinned = re.compile(r"^\s*-?\s*uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+    for path in WORKFLOW_FILES:
+        lines = [line for line in path.read_text().splitlines() if re.match(r"^\s*-?\s*uses:", line)]
+        assert lines, path.name
+        for line in lines:
+            assert pinned.match(line), (path.name, line)
+    for _, _, job in _all_jobs():
+        for action in _uses(job):
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+
+
+def _deploy_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(n, j, job) for n, j, job in _all_jobs() if any("make deploy" in s.get("run", "") for s in job["steps"])]
+
+
+def test_deploys_of_one_environment_never_overlap() -> None:
+    groups = {}
+    for name, job_id, job in _deploy_jobs():
+        assert job["concurrency"]["cancel-in-progress"] is False, (name, job_id)  # never kill a running deploy
+        groups[(name, job_id)] = job["concurrency"]["group"]
+    assert groups == {
+        ("main.yml", "staging"): "deploy-staging",
+        ("main.yml", "prod"): "deploy-prod",
+        ("pull-request.yml", "deploy"): "deploy-pr-${{ github.event.pull_request.number }}",
+    }
+    # Destroying a PR environment waits for its deploy (same group) instead of racing it.
+    destroy = LOADED["pull-request.yml"]["jobs"]["destroy"]["concurrency"]
+    assert destroy == {"group": groups[("pull-request.yml", "deploy")], "cancel-in-progress": False}
+
+
+def test_main_deploys_staging_then_prod_behind_the_prod_environment() -> None:
+    jobs = LOADED["main.yml"]["jobs"]
+    assert (jobs["staging"]["needs"], jobs["staging"]["environment"]) == ("checks", "staging")
+    assert (jobs["prod"]["needs"], jobs["prod"]["environment"]) == ("staging", "prod")
+    staging_runs = [s["run"] for s in jobs["staging"]["steps"] if "run" in s]
+    assert staging_runs == ["make deploy ENV=staging", "make smoke ENV=staging"]
+
+
+def test_pull_request_jobs_have_no_github_environment() -> None:
+    # The pull-request role trusts sub repo:<repo>:pull_request; a job in a GitHub environment gets another sub.
+    for job_id, job in LOADED["pull-request.yml"]["jobs"].items():
+        assert "environment" not in job, job_id
+        for step in job["steps"]:
+            role = step.get("with", {}).get("role-to-assume", "")
+            assert role in ("", "${{ vars.AWS_PR_ROLE_ARN }}", "${{ vars.AWS_PR_CLEANUP_ROLE_ARN }}") or (
+                step["with"].get("role-chaining") is True and "-lookup-role-" in role
+            ), (job_id, role)
+
+
+def test_pull_request_environments_are_deployed_on_a_label_or_always_and_destroyed_on_close() -> None:
+    jobs = LOADED["pull-request.yml"]["jobs"]
+    for job_id in ("deploy", "destroy"):
+        condition = jobs[job_id]["if"]
+        assert "vars.DEPLOY_EVERY_PR == 'true'" in condition and "vars.PR_DEPLOY_LABEL" in condition, job_id
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in condition, job_id
+    assert "github.event.action == 'closed'" in jobs["destroy"]["if"]
+    assert [s["run"] for s in jobs["destroy"]["steps"] if "run" in s] == [
+        'make destroy ENV="$PR_ENV" EMPTY_ARGS="--profile pr-cleanup"'
+    ]
+    assert [s["run"] for s in jobs["deploy"]["steps"] if "run" in s] == [
+        'make deploy ENV="$PR_ENV"',
+        'make smoke ENV="$PR_ENV"',
+    ]

@@ -176,6 +176,12 @@ class SecureServerlessStack(Stack):
         CfnOutput(self, "KeyArn", value=self.key.key.key_arn, description="Environment KMS key")
         CfnOutput(self, "TableName", value=self.records.table.table_name, description="Records table")
 
+    @property
+    def availability_zones(self) -> list[str]:
+        """The region's first two AZs via Fn::GetAZs, as in an environment-agnostic stack: no context lookup, so a
+        stack bound to an account (`accounts` context) synthesizes without AWS credentials, like every other."""
+        return [Fn.select(0, Fn.get_azs()), Fn.select(1, Fn.get_azs())]
+
     def _api_and_identity(self, config: EnvironmentConfig, removal: RemovalPolicy, log_retention: Any) -> None:
         """The read API over the records and the identities allowed to call it (and to upload their own objects)."""
         self.api_handler = self._function(

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from stacks.records_schema import create_table_request  # noqa: E402  (the table's one schema)
 
 FUNCTION_DIR = ROOT / "lambda" / "processor"
+SHARED_DIR = ROOT / "lambda" / "shared" / "python"  # the shared_runtime layer
 API_DIR = ROOT / "lambda" / "api"  # the API function's import is measured the same way, for comparison
 IMPORT_TARGET_RATIO = 1.5
 THROUGHPUT_TARGET = 1_000.0
@@ -73,7 +74,7 @@ def _env(lambda_like: bool, lambda_task_root: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
     env.pop("LAMBDA_TASK_ROOT", None)
     env.update(BASE_ENV)
-    env["PYTHONPATH"] = os.pathsep.join([str(FUNCTION_DIR), str(API_DIR)])
+    env["PYTHONPATH"] = os.pathsep.join([str(FUNCTION_DIR), str(API_DIR), str(SHARED_DIR)])
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if lambda_like:
         # What the Lambda runtime sets: the X-Ray SDK then uses its local sampler (no boto3 client

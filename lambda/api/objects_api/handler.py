@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from objects_api import domain, store
 
 logger = Logger()
-tracer = Tracer(auto_patch=False)  # X-Ray stays on at the function level; no import-time patching of libraries
+tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
 metrics = Metrics()
 app = APIGatewayRestResolver()
 
@@ -125,8 +125,13 @@ def _invalid_start_key(_: store.InvalidStartKey) -> Response:
 @app.exception_handler(store.StoreBusy)
 def _store_busy(error: store.StoreBusy) -> Response:
     metrics.add_metric(name="ThrottledReads", unit=MetricUnit.Count, value=1)
-    logger.warning("table read throttled", extra={"error_code": str(error)})
-    return _error(503, "service_unavailable", "the table is busy: retry shortly", {"Retry-After": "1"})
+    logger.warning("table read throttled or timed out", extra={"error_code": str(error)})
+    return _error(
+        503,
+        "service_unavailable",
+        "the table is busy: retry shortly",
+        {"Retry-After": str(error.retry_after_seconds)},
+    )
 
 
 @app.exception_handler(Exception)

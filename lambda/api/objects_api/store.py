@@ -1,52 +1,61 @@
 """The API's DynamoDB reads: two Query shapes, nothing else.
 
 IAM: dynamodb:Query on the table (versions of one key) and on its owner index (the caller's records).
-No Scan, no writes. The client is created on first use and reused by later invocations.
+No Scan, no writes. The client comes from `shared_runtime.clients` (created on first use, reused by later
+invocations) with QUERY_BUDGET: one Query costs at most QUERY_BUDGET.worst_case_seconds, which fits the function's
+timeout (API_FUNCTION_TIMEOUT_SECONDS, set by the stack), itself under API Gateway's 29 s integration timeout.
+A throttled or timed-out Query becomes StoreBusy (503 with Retry-After), never a 500.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Tracer
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError, ReadTimeoutError
+from shared_runtime import clients
+from shared_runtime.budget import CallBudget
+from shared_runtime.tracing import make_tracer
 
 from objects_api.domain import CURSOR_FIELDS, PROJECTED_ATTRIBUTES
 
-# Fail fast enough to answer inside API Gateway's 29 s integration timeout, retries included.
-_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+# Queries answer in tens of milliseconds: 3 attempts of 1 s connect + 2 s read, worst case 12 s (backoff included).
+QUERY_BUDGET = CallBudget(connect_timeout=1, read_timeout=2, total_max_attempts=3)
+API_GATEWAY_TIMEOUT_SECONDS = 29
+API_FUNCTION_TIMEOUT_SECONDS = 15  # the stack sets the function's timeout to this: worst case + margin, < 29 s
+THROTTLED_RETRY_AFTER_SECONDS = 1
+TIMED_OUT_RETRY_AFTER_SECONDS = 5
 _THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 # Every attribute is aliased: `name`, `owner` and `size` are DynamoDB reserved words.
 _NAMES = {f"#a{i}": attribute for i, attribute in enumerate(PROJECTED_ATTRIBUTES)}
 _ALIAS = {attribute: alias for alias, attribute in _NAMES.items()}
 _PROJECTION = ", ".join(_NAMES)
 
-tracer = Tracer(auto_patch=False)
+tracer = make_tracer("api")
 _deserializer = TypeDeserializer()
 
 
 class StoreBusy(Exception):
-    """DynamoDB throttled the read even after the client's retries: the caller should retry later."""
+    """DynamoDB throttled the read, or did not answer in time, even after the client's retries: retry later."""
+
+    def __init__(self, reason: str, retry_after_seconds: int) -> None:
+        super().__init__(reason)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class InvalidStartKey(Exception):
     """DynamoDB refused the ExclusiveStartKey taken from a cursor."""
 
 
-@functools.cache
 def _client() -> Any:
-    return boto3.client("dynamodb", config=_CLIENT_CONFIG)
+    return clients.client("dynamodb", QUERY_BUDGET)
 
 
 def reset_client() -> None:
     """Forget the cached client (tests start a new mocked AWS per test)."""
-    _client.cache_clear()
+    clients.reset_clients()
 
 
 def table_name() -> str:
@@ -68,10 +77,12 @@ def _query(params: dict[str, Any]) -> dict[str, Any]:
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code in _THROTTLING_CODES:
-            raise StoreBusy(code) from error
+            raise StoreBusy(code, THROTTLED_RETRY_AFTER_SECONDS) from error
         if code == "ValidationException" and "ExclusiveStartKey" in params:
             raise InvalidStartKey(code) from error
         raise
+    except (BotocoreConnectionError, ReadTimeoutError) as error:
+        raise StoreBusy(type(error).__name__, TIMED_OUT_RETRY_AFTER_SECONDS) from error
 
 
 @tracer.capture_method(capture_response=False)

@@ -5,8 +5,13 @@
 - `event_handler`: `direct` mode, the EventBridge event is the payload of an async invoke. Any failure
   raises, so Lambda retries it and then sends it to the on-failure destination / DLQ.
 
+Deadline: the batch loop takes a record only while the invocation's remaining time covers that record's worst case
+(`store.RECORD_WORST_CASE_SECONDS`) plus the closing ChangeMessageVisibility call; later records are reported
+failed untried. Failed records are delayed in the buffer by kind (see `backoff`): throttled or timed-out ones by
+receive count, malformed ones briefly, untried ones not at all.
+
 Cold start: only what the cold path needs is built at import. The Tracer patches no module (see
-`tracing`); Lambda's active tracing still records the invocation, the capture decorators add the
+`shared_runtime.tracing`); Lambda's active tracing still records the invocation, the capture decorators add the
 `## <handler>` / `## ...record_object` subsegments, and the two AWS calls get explicit subsegments.
 The botocore clients are created on first use (see `store`). Responses are not copied into traces
 (they hold object keys, which name identities); errors are.
@@ -15,6 +20,7 @@ The botocore clients are created on first use (see `store`). Responses are not c
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +31,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from processor import store
+from shared_runtime import settings as env_settings
+from shared_runtime.budget import Deadline
+from shared_runtime.tracing import make_tracer
+
+from processor import backoff, store
 from processor.domain import (
     InvalidEvent,
     ObjectCreated,
@@ -38,7 +48,6 @@ from processor.domain import (
     parse_retention_days,
     require_bucket,
 )
-from processor.tracing import make_tracer
 
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME") or "processor"
 METRICS_NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "SecureServerless"
@@ -46,8 +55,13 @@ METRICS_NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "SecureServerle
 OBJECTS_RECORDED = "ObjectsRecorded"
 DUPLICATES_IGNORED = "DuplicatesIgnored"
 OBJECTS_SKIPPED_MISSING = "ObjectsSkippedMissing"
-RECORDS_FAILED = "RecordsFailed"
-METRIC_NAMES = (OBJECTS_RECORDED, DUPLICATES_IGNORED, OBJECTS_SKIPPED_MISSING, RECORDS_FAILED)
+RECORDS_FAILED = "RecordsFailed"  # malformed events and unexpected errors
+RECORDS_DEFERRED = "RecordsDeferred"  # throttled, timed out or untried: back in the buffer with a delay
+METRIC_NAMES = (OBJECTS_RECORDED, DUPLICATES_IGNORED, OBJECTS_SKIPPED_MISSING, RECORDS_FAILED, RECORDS_DEFERRED)
+# Kept free at the end of the invocation besides the closing SQS call: logging, metrics, the response.
+SAFETY_MARGIN_SECONDS = 1.0
+# Used only when the context has no get_remaining_time_in_millis (the deployed timeout is 30 s by default).
+DEFAULT_TIMEOUT_SECONDS = 30.0
 METRIC_FOR_OUTCOME = {
     Outcome.RECORDED: OBJECTS_RECORDED,
     Outcome.DUPLICATE: DUPLICATES_IGNORED,
@@ -62,8 +76,11 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 batch_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class ConfigurationError(RuntimeError):
-    """A required environment variable is missing: the whole invocation fails (and is retried)."""
+ConfigurationError = env_settings.ConfigurationError
+
+
+class Untried(Exception):
+    """The invocation could not afford this record's worst case: it returns to the buffer untried."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +93,7 @@ class Settings:
 
 def load_settings() -> Settings:
     """Read the environment on each invocation (cheap; keeps tests and redeploys simple)."""
-    missing = [
-        name for name in ("TABLE_NAME", "EXPECTED_BUCKET_NAME", "EXPECTED_BUCKET_OWNER") if not os.environ.get(name)
-    ]
-    if missing:
-        raise ConfigurationError(f"environment variable(s) not set: {', '.join(missing)}")
+    values = env_settings.required("TABLE_NAME", "EXPECTED_BUCKET_NAME", "EXPECTED_BUCKET_OWNER")
     raw_retention = os.environ.get("RECORD_RETENTION_DAYS")
     retention_days = parse_retention_days(raw_retention)
     if retention_days is None and raw_retention and raw_retention.strip():
@@ -89,9 +102,9 @@ def load_settings() -> Settings:
             extra={"record_retention_days": raw_retention},
         )
     return Settings(
-        table_name=os.environ["TABLE_NAME"],
-        expected_bucket_name=os.environ["EXPECTED_BUCKET_NAME"],
-        expected_bucket_owner=os.environ["EXPECTED_BUCKET_OWNER"],
+        table_name=values["TABLE_NAME"],
+        expected_bucket_name=values["EXPECTED_BUCKET_NAME"],
+        expected_bucket_owner=values["EXPECTED_BUCKET_OWNER"],
         retention_days=retention_days,
     )
 
@@ -146,19 +159,31 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.exception("configuration error: the whole batch fails")
         raise
 
+    records = event.get("Records") if isinstance(event, dict) else None
+    count = len(records) if isinstance(records, list) else 0
+    deadline = Deadline.of(context, default_seconds=DEFAULT_TIMEOUT_SECONDS)
+    closing = math.ceil(count / store.VISIBILITY_BATCH_MAX) * store.QUEUE_BUDGET.worst_case_seconds
+    needed = store.RECORD_WORST_CASE_SECONDS + closing + SAFETY_MARGIN_SECONDS
+    delays: dict[str, int] = {}  # messageId -> seconds until the failed record is visible again
+
     def record_handler(record: Mapping[str, Any]) -> str:
-        message_id = record.get("messageId")
+        message_id = str(record.get("messageId"))
+        if not deadline.covers(needed):
+            counts[RECORDS_DEFERRED] += 1
+            delays[message_id] = backoff.UNTRIED_RETRY_SECONDS
+            raise Untried(f"{deadline.remaining_seconds:.1f} s left, a record may need {needed:.1f} s")
         try:
             outcome = record_object(parse_json_event(record.get("body")), settings)
         except Exception as error:
-            counts[RECORDS_FAILED] += 1
-            _log_failure(error, message_id=message_id)
+            kind, delays[message_id] = _retry_delay(error, record)
+            counts[kind] += 1
+            _log_failure(error, message_id=message_id, retry_in_seconds=delays[message_id])
             raise
         counts[METRIC_FOR_OUTCOME[outcome]] += 1
         return outcome.value
 
     try:
-        return process_partial_response(
+        response = process_partial_response(
             event=event,
             record_handler=record_handler,
             processor=batch_processor,
@@ -166,6 +191,43 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     finally:
         _add_metrics(counts)
+    _delay_failed_records(records if isinstance(records, list) else [], delays)
+    return response
+
+
+def _retry_delay(error: Exception, record: Mapping[str, Any]) -> tuple[str, int]:
+    """(metric, seconds): throttling/timeouts back off by receive count; malformed events retry soon."""
+    if isinstance(error, InvalidEvent):
+        return RECORDS_FAILED, backoff.INVALID_RETRY_SECONDS
+    attributes = record.get("attributes")
+    raw_count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    receive_count = int(raw_count) if isinstance(raw_count, str) and raw_count.isdigit() else 1
+    metric = RECORDS_DEFERRED if store.is_throttling_or_timeout(error) else RECORDS_FAILED
+    return metric, backoff.retry_delay(receive_count)
+
+
+def _delay_failed_records(records: list[Any], delays: Mapping[str, int]) -> None:
+    """One ChangeMessageVisibilityBatch per queue (per 10 records) for the failed records; best effort."""
+    by_queue: dict[str, list[tuple[str, str, int]]] = {}
+    for record in records:
+        if not isinstance(record, Mapping) or str(record.get("messageId")) not in delays:
+            continue
+        handle, arn = record.get("receiptHandle"), record.get("eventSourceARN")
+        if not isinstance(handle, str) or not isinstance(arn, str):
+            continue
+        try:
+            url = store.queue_url_from_arn(arn)
+        except ValueError:
+            continue
+        message_id = str(record.get("messageId"))
+        by_queue.setdefault(url, []).append((message_id, handle, delays[message_id]))
+    for url, entries in by_queue.items():
+        not_delayed = store.delay_messages(url, entries)
+        if not_delayed:
+            logger.warning(
+                "could not delay failed records; they return after the queue's visibility timeout",
+                extra={"message_ids": not_delayed},
+            )
 
 
 @logger.inject_lambda_context
@@ -200,7 +262,11 @@ def _add_metrics(counts: Mapping[str, int]) -> None:
 
 
 def _log_failure(error: Exception, **where: Any) -> None:
-    if isinstance(error, InvalidEvent):
+    if store.is_throttling_or_timeout(error):
+        logger.warning(
+            "record deferred: dependency busy or slow", extra={**where, "error": f"{type(error).__name__}: {error}"}
+        )
+    elif isinstance(error, InvalidEvent):
         logger.error(
             "invalid event",
             extra={**where, "field": error.field, "rule": error.rule, "error": str(error)},

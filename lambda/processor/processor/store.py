@@ -1,19 +1,18 @@
-"""The few AWS calls of the processor: HeadObject and a conditional PutItem.
+"""The few AWS calls of the processor: HeadObject, a conditional PutItem, and delaying failed buffer records.
 
-Clients are created lazily, once per execution environment (module-level cache): nothing is built at
-import, and tests can reset the cache after starting moto. They are botocore's low-level clients -
-exactly what `boto3.client()` returns - made from a botocore session directly: importing boto3 itself
-(its resource layer and s3transfer) adds ~20-30 ms of cold start for nothing this function uses.
+Clients come from `shared_runtime.clients` (created on first use, one cache per execution environment). Their
+timeouts and retry budgets are below; `RECORD_WORST_CASE_SECONDS` is what one record can cost at worst, so the
+batch loop knows when the invocation can no longer afford another record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError, ReadTimeoutError
+from shared_runtime import clients
+from shared_runtime.budget import CallBudget
 
 from processor.domain import ObjectMetadata
 
@@ -22,37 +21,45 @@ from processor.domain import ObjectMetadata
 MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 CONDITION_FAILED_CODE = "ConditionalCheckFailedException"
 PUT_ONCE_CONDITION = "attribute_not_exists(object_key)"
-
-_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=3,
-    read_timeout=10,
+# Errors that mean "the dependency is busy or slow": the record waits in the buffer and is tried again later.
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "SlowDown",
+        "503",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "InternalError",
+    }
 )
-_clients: dict[str, Any] = {}
-_sessions: list[botocore.session.Session] = []
+
+# HeadObject and PutItem answer in tens of milliseconds; 2 attempts of 1 s connect + 2 s read leave one retry for a
+# lost connection while a call that never answers costs at most 7 s (2 x 3 s + 1 s backoff).
+DATA_BUDGET = CallBudget(connect_timeout=1, read_timeout=2, total_max_attempts=2)
+# ChangeMessageVisibilityBatch after the loop: best effort (the queue's own visibility timeout is the fallback).
+QUEUE_BUDGET = CallBudget(connect_timeout=1, read_timeout=1, total_max_attempts=2)
+RECORD_WORST_CASE_SECONDS = 2 * DATA_BUDGET.worst_case_seconds  # HeadObject + PutItem
+VISIBILITY_BATCH_MAX = 10  # entries per ChangeMessageVisibilityBatch
 
 
 def client(service: str) -> Any:
-    """The cached client of `service` ("s3" or "dynamodb"), created on first use.
-
-    Both clients share one session, so botocore loads its endpoint data once.
-    """
-    cached = _clients.get(service)
-    if cached is None:
-        if not _sessions:
-            _sessions.append(botocore.session.get_session())
-        cached = _clients[service] = _sessions[0].create_client(service, config=_CLIENT_CONFIG)
-    return cached
+    """The cached client of `service` ("s3", "dynamodb" or "sqs") with its budget."""
+    return clients.client(service, QUEUE_BUDGET if service == "sqs" else DATA_BUDGET)
 
 
 def reset_clients(*, drop_session: bool = False) -> None:
-    """Forget the cached clients (tests: between mocks, or after changing region or credentials).
+    """Forget the cached clients (tests: between mocks, or after changing region or credentials)."""
+    clients.reset_clients(drop_session=drop_session)
 
-    The botocore session (and the service models it has loaded) is kept unless `drop_session`.
-    """
-    _clients.clear()
-    if drop_session:
-        _sessions.clear()
+
+def is_throttling_or_timeout(error: BaseException) -> bool:
+    """A throttled, unavailable or timed-out call: back-pressure, not a defect of the event."""
+    if isinstance(error, ClientError):
+        return error_code(error) in THROTTLING_CODES
+    return isinstance(error, (BotocoreConnectionError, ReadTimeoutError))
 
 
 def error_code(error: ClientError) -> str:
@@ -130,3 +137,32 @@ def to_attribute_values(item: Mapping[str, str | int]) -> dict[str, dict[str, st
             raise TypeError(f"attribute {name!r}: unsupported type {type(value).__name__}")
         converted[name] = {"S": value} if isinstance(value, str) else {"N": str(value)}
     return converted
+
+
+def queue_url_from_arn(queue_arn: str) -> str:
+    """`arn:aws:sqs:<region>:<account>:<name>` -> the queue URL (SQS accepts the URL of any endpoint form)."""
+    parts = queue_arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        raise ValueError(f"invalid eventSourceARN {queue_arn!r}: must be an SQS queue ARN")
+    _, partition, _, region, account, name = parts
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
+def delay_messages(queue_url: str, delays: Sequence[tuple[str, str, int]]) -> list[str]:
+    """ChangeMessageVisibility for (message id, receipt handle, seconds) entries; returns the message ids SQS did not
+    take. Never raises: a record whose delay could not be set comes back after the queue's visibility timeout."""
+    failed: list[str] = []
+    for start in range(0, len(delays), VISIBILITY_BATCH_MAX):
+        chunk = {str(n): entry for n, entry in enumerate(delays[start : start + VISIBILITY_BATCH_MAX])}
+        request = [
+            {"Id": entry_id, "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+            for entry_id, (_, handle, seconds) in chunk.items()
+        ]
+        try:
+            response = client("sqs").change_message_visibility_batch(QueueUrl=queue_url, Entries=request)
+        except Exception:  # noqa: BLE001 - best effort by design; the caller logs what did not take
+            failed.extend(message_id for message_id, _, _ in chunk.values())
+            continue
+        failed.extend(chunk[item["Id"]][0] for item in response.get("Failed", []) if item.get("Id") in chunk)
+    return failed

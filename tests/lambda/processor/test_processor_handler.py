@@ -54,6 +54,7 @@ def test_upload_is_recorded_once_with_all_attributes(handler_module, events, emf
         "DuplicatesIgnored": 0,
         "ObjectsSkippedMissing": 0,
         "RecordsFailed": 0,
+        "RecordsDeferred": 0,
     }
 
 
@@ -347,7 +348,7 @@ def test_dynamodb_table_missing_fails_the_records_not_the_invocation(
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
-def test_throttled_put_fails_only_that_record(handler_module, events, emf, lambda_context, monkeypatch) -> None:
+def test_throttled_put_defers_only_that_record(handler_module, events, emf, lambda_context, monkeypatch) -> None:
     from processor import store
 
     throttled_event, _ = events.upload("uploads/id/throttled.txt")
@@ -372,7 +373,7 @@ def test_throttled_put_fails_only_that_record(handler_module, events, emf, lambd
     assert response == {"batchItemFailures": [{"itemIdentifier": "throttled"}]}
     assert events.item("uploads/id/ok.txt", ok_put["VersionId"]) is not None
     totals = emf.totals()
-    assert (totals["RecordsFailed"], totals["ObjectsRecorded"]) == (1, 1)
+    assert (totals["RecordsDeferred"], totals["RecordsFailed"], totals["ObjectsRecorded"]) == (1, 0, 1)
 
 
 def test_head_object_forbidden_is_a_failure_not_a_skip(handler_module, events, emf, lambda_context) -> None:
@@ -531,7 +532,7 @@ def test_metrics_namespace_and_service_come_from_the_environment(handler_module)
 def test_metrics_namespace_defaults_to_secure_serverless() -> None:
     function_dir = Path(__file__).resolve().parents[3] / "lambda" / "processor"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("POWERTOOLS_", "LAMBDA_"))}
-    env["PYTHONPATH"] = str(function_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(function_dir), str(function_dir.parent / "shared" / "python")])
     result = subprocess.run(
         [sys.executable, "-c", "import processor.handler as h; print(h.METRICS_NAMESPACE, h.SERVICE)"],
         env=env,

@@ -1,4 +1,4 @@
-"""Tracing stays on in Lambda (X-Ray, no module patched) and costs nothing when it is off."""
+"""Tracing stays on in Lambda (X-Ray, no module patched); both functions set it up the same way."""
 
 from __future__ import annotations
 
@@ -11,34 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from processor.tracing import NoOpProvider, tracing_disabled
 
 FUNCTION_DIR = Path(__file__).resolve().parents[3] / "lambda" / "processor"
 
 
-@pytest.mark.parametrize(
-    ("environ", "disabled"),
-    [
-        ({"LAMBDA_TASK_ROOT": "/var/task"}, False),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"}, False),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"}, True),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"}, True),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"}, True),
-        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_CHALICE_CLI_MODE": "true"}, True),
-        ({}, True),
-    ],
-)
-def test_tracing_disabled_follows_powertools_rules(environ: dict[str, str], disabled: bool) -> None:
-    assert tracing_disabled(environ) is disabled
+def test_both_functions_use_the_shared_tracer_without_patching(handler_module) -> None:
+    from objects_api import handler as api_handler
 
-
-def test_disabled_tracer_uses_the_no_op_provider(handler_module) -> None:
-    assert isinstance(handler_module.tracer.provider, NoOpProvider)
-    assert handler_module.tracer.disabled
-    assert handler_module.tracer.auto_patch is False
+    for tracer in (handler_module.tracer, api_handler.tracer):
+        assert tracer.auto_patch is False
+    assert handler_module.tracer.disabled  # outside Lambda: Powertools' own rule
     with handler_module.tracer.provider.in_subsegment(name="## x") as segment:
         segment.put_annotation("k", "v")
-        segment.put_metadata("k", {"v": 1})
 
 
 # In a fresh interpreter that looks like Lambda: tracing on, subsegments captured by a fake emitter.
@@ -110,7 +94,7 @@ def test_lambda_like_environment_traces_without_patching_modules() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
     env.update(
         {
-            "PYTHONPATH": str(FUNCTION_DIR),
+            "PYTHONPATH": os.pathsep.join([str(FUNCTION_DIR), str(FUNCTION_DIR.parent / "shared" / "python")]),
             "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
             "AWS_LAMBDA_FUNCTION_NAME": "f",
             "AWS_DEFAULT_REGION": "us-east-1",

@@ -84,7 +84,8 @@ class EnvironmentConfig:
     processor_reserved_concurrency: int | None = None
     processor_max_concurrency: int = 2
     processor_batch_size: int = 10
-    processor_max_receive_count: int = 3
+    # Sized from lambda/processor/processor/backoff.py: >= receives_to_survive() (8) outlives 30 min of throttling.
+    processor_max_receive_count: int = 10
     # API + identity
     api_reserved_concurrency: int | None = None
     api_throttle_rate_limit: int = 20

@@ -86,6 +86,13 @@ class EnvironmentConfig:
     processor_batch_size: int = 10
     # Sized from lambda/processor/processor/backoff.py: >= receives_to_survive() (8) outlives 30 min of throttling.
     processor_max_receive_count: int = 10
+    # API Gateway gives up after 29 s; the API's Query budget (12 s worst case) fits this with margin.
+    api_timeout_seconds: int = 15
+    # Quotas: alarm when the account's concurrent executions reach this share of its Lambda concurrency quota, and
+    # when the processor runs at its concurrency ceiling (reserved / event-source maximum) for this long.
+    account_concurrency_quota: int = 1000
+    account_concurrency_alarm_percent: int = 80
+    concurrency_limit_sustained_minutes: int = 15
     # API + identity
     api_reserved_concurrency: int | None = None
     api_throttle_rate_limit: int = 20
@@ -119,6 +126,15 @@ class EnvironmentConfig:
         ):
             if not 1 <= low <= high:
                 raise ConfigError(name, (low, high), "a (min, max) pair with 1 <= min <= max")
+        for name, value, low, high in (
+            ("apiTimeoutSeconds", self.api_timeout_seconds, 1, 28),
+            ("accountConcurrencyQuota", self.account_concurrency_quota, 10, 1_000_000),
+            ("accountConcurrencyAlarmPercent", self.account_concurrency_alarm_percent, 1, 100),
+            ("concurrencyLimitSustainedMinutes", self.concurrency_limit_sustained_minutes, 1, 1440),
+            ("processorMaxReceiveCount", self.processor_max_receive_count, 1, 1000),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(name, value, f"an integer from {low} to {high}")
         if not 20 <= self.table_target_utilization_percent <= 90:
             raise ConfigError(
                 "tableTargetUtilizationPercent",
@@ -159,6 +175,10 @@ _PROD: dict[str, Any] = dict(
     log_retention_days=365,
     access_log_retention_days=365,
     noncurrent_version_expiration_days=365,
+    # On demand: a new on-demand table takes 4,000 writes/s at once and doubles its previous peak instantly, while
+    # provisioned auto scaling needs minutes to react; 10,000 uploads in 60 s then drain in about a minute
+    # (bench/capacity.py). The ranges stay as the fallback if table_on_demand is turned off.
+    table_on_demand=True,
     table_read_capacity=(5, 100),
     table_write_capacity=(5, 100),
     processor_reserved_concurrency=20,

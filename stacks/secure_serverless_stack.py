@@ -19,12 +19,15 @@ from aws_cdk import (
     Tags,
 )
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from secure_serverless import (
+    AlarmSpec,
     AlarmThresholds,
     Alerting,
     CapacityRange,
@@ -118,6 +121,8 @@ class SecureServerlessStack(Stack):
                 encryption_key=self.key.key,
                 flow_log_retention=log_retention,
                 log_removal_policy=removal,
+                # SQS: the processor delays its failed records (ChangeMessageVisibility) from inside the VPC.
+                interface_endpoints=(ec2.InterfaceVpcEndpointAwsService.XRAY, ec2.InterfaceVpcEndpointAwsService.SQS),
             )
             if config.private_network
             else None
@@ -134,6 +139,16 @@ class SecureServerlessStack(Stack):
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Powertools for AWS Lambda (Python) and the X-Ray SDK, pinned in lambda/layer-requirements.txt",
             removal_policy=RemovalPolicy.RETAIN,  # old versions stay usable by in-flight deployments
+        )
+        # One source for both functions' runtime idiom (lambda/shared/python/shared_runtime), shipped once.
+        self.runtime_layer = lambda_.LayerVersion(
+            self,
+            "SharedRuntimeLayer",
+            code=lambda_.Code.from_asset(str(LAMBDA_DIR / "shared"), exclude=CODE_EXCLUDES),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="shared_runtime: call budgets, client cache, settings and Tracer set-up of every function",
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.processor = self._function(
             "Processor",
@@ -175,6 +190,9 @@ class SecureServerlessStack(Stack):
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")
         CfnOutput(self, "KeyArn", value=self.key.key.key_arn, description="Environment KMS key")
         CfnOutput(self, "TableName", value=self.records.table.table_name, description="Records table")
+        if self.pipeline.buffer is not None:  # read by tools/redrive.py and tools/reconcile.py
+            CfnOutput(self, "PipelineBufferUrl", value=self.pipeline.buffer.queue_url, description="Upload events")
+        CfnOutput(self, "PipelineDeadLetterQueueUrl", value=self.pipeline.dead_letter_queue.queue_url)
 
     @property
     def availability_zones(self) -> list[str]:
@@ -191,6 +209,7 @@ class SecureServerlessStack(Stack):
             description=f"Serves the {config.suffix} records of the caller's own uploads",
             environment={"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": schema.OWNER_INDEX},
             reserved_concurrent_executions=config.api_reserved_concurrency,
+            timeout=Duration.seconds(config.api_timeout_seconds),
         )
         self.records.grant_query(self.api_handler.function, schema.OWNER_INDEX)
         self.api = LoggedApi(
@@ -244,7 +263,7 @@ class SecureServerlessStack(Stack):
             purpose=folder,
             encryption_key=self.key.key,
             environment=self._powertools_environment(folder) | environment,
-            layers=[self.powertools],
+            layers=[self.powertools, self.runtime_layer],
             log_retention=self._log_retention,
             log_removal_policy=self._removal,
             **self._network_placement(),
@@ -310,8 +329,38 @@ class SecureServerlessStack(Stack):
         )
         for source in (self.processor, self.api_handler, self.pipeline, self.records, self.api, self.alerting):
             self.alerting.add_alarms(source.recommended_alarms(thresholds))
+        self.alerting.add_alarms(self._quota_alarms(config, thresholds))
         self.alerting.add_status_widget()
         CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn, description="Alarm notifications")
+
+    def _quota_alarms(self, config: EnvironmentConfig, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """The account's concurrent executions near its quota; the processor at its concurrency ceiling for long."""
+        period = thresholds.period
+        ceilings = [config.processor_max_concurrency]
+        if config.processor_reserved_concurrency is not None:
+            ceilings.append(config.processor_reserved_concurrency)
+        sustained = max(1, -(-config.concurrency_limit_sustained_minutes // config.alarm_period_minutes))
+        return [
+            AlarmSpec(
+                name="account-concurrency-near-quota",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/Lambda", metric_name="ConcurrentExecutions", statistic="Maximum", period=period
+                ),
+                threshold=config.account_concurrency_quota * config.account_concurrency_alarm_percent / 100,
+                evaluation_periods=thresholds.evaluation_periods,
+                description=f"The account's Lambda concurrent executions reached "
+                f"{config.account_concurrency_alarm_percent}% of its quota ({config.account_concurrency_quota}).",
+            ),
+            AlarmSpec(
+                name="processor-concurrency-at-limit",
+                metric=self.processor.function.metric("ConcurrentExecutions", statistic="Maximum", period=period),
+                threshold=min(ceilings),
+                evaluation_periods=sustained,
+                description="The processor ran at its concurrency ceiling (event-source maximum or reserved "
+                f"concurrency, {min(ceilings)}) for {config.concurrency_limit_sustained_minutes} minutes: "
+                "uploads are queuing faster than they drain.",
+            ),
+        ]
 
     def _powertools_environment(self, service: str) -> dict[str, str]:
         """Powertools settings shared by every function; the metrics namespace carries the suffix."""

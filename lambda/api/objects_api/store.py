@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from shared_runtime import clients
 from shared_runtime.budget import CallBudget
 from shared_runtime.tracing import make_tracer

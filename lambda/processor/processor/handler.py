@@ -30,7 +30,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
 from shared_runtime import settings as env_settings
 from shared_runtime.budget import Deadline
 from shared_runtime.tracing import make_tracer

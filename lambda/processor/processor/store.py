@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from shared_runtime import clients
 from shared_runtime.budget import CallBudget
 

@@ -9,9 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-
 FUNCTION_DIR = Path(__file__).resolve().parents[3] / "lambda" / "processor"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.session
+
 from shared_runtime.budget import CallBudget
 
 _clients: dict[tuple[str, CallBudget], Any] = {}

@@ -26,7 +26,9 @@ def _dead_letters(environment: Environment, count: int) -> list[str]:
         event = {
             "version": "0", "id": f"event-{n}", "detail-type": "Object Created", "source": "aws.s3",
             "account": "123456789012", "time": "2026-11-26T12:00:00Z", "region": "us-east-1", "resources": [],
-            "detail": {"bucket": {"name": "secsls-tooltest-data"}, "object": {"key": key, "size": 1, "version-id": version}},
+            "detail": {
+                "bucket": {"name": "secsls-tooltest-data"}, "object": {"key": key, "size": 1, "version-id": version},
+            },
         }  # fmt: skip
         environment.sqs.send_message(QueueUrl=environment.dlq_url, MessageBody=json.dumps(event))
         keys.append(key)

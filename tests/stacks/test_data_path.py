@@ -96,13 +96,15 @@ def test_processor_function_configuration(templates: dict, suffix: str) -> None:
     template = templates[suffix]
     config = build_config(suffix)
     table_id, _ = single(template, "AWS::DynamoDB::Table")
-    layer_id, _ = single(template, "AWS::Lambda::LayerVersion")
+    layers = {rid for rid, _ in resources_of(template, "AWS::Lambda::LayerVersion")}
+    powertools_id, runtime_id = sorted(layers, key=lambda rid: not rid.startswith("Powertools"))
     _, function = _processor(template)
     props = function["Properties"]
     assert props["Handler"] == "processor.handler.sqs_handler"
     assert (props["Runtime"], props["Architectures"]) == ("python3.14", ["arm64"])
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert props["Layers"] == [{"Ref": layer_id}]
+    assert props["Layers"] == [{"Ref": powertools_id}, {"Ref": runtime_id}]
+    assert runtime_id.startswith("SharedRuntimeLayer")
     assert props["Timeout"] == config.processor_timeout_seconds
     env = props["Environment"]["Variables"]
     assert env["TABLE_NAME"] == {"Ref": table_id}
@@ -159,6 +161,10 @@ def test_table_per_environment(templates: dict, suffix: str) -> None:
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEType"] == "KMS"
     targets = [t["Properties"] for _, t in resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget")]
+    if config.table_on_demand:
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert targets == [] and "ProvisionedThroughput" not in props
+        return
     assert len(targets) == 4
     for target in targets:
         low, high = config.table_read_capacity if "Read" in target["ScalableDimension"] else config.table_write_capacity

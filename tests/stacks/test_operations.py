@@ -117,6 +117,42 @@ def _alarms(template: dict) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
+def test_quota_alarms_follow_the_config(templates: dict, suffix: str) -> None:
+    config = build_config(suffix)
+    alarms = _alarms(templates[suffix])
+    prefix = f"secure-serverless-{suffix}-"
+    account = alarms[prefix + "account-concurrency-near-quota"]
+    assert (account["Namespace"], account["MetricName"], account["Statistic"]) == (
+        "AWS/Lambda",
+        "ConcurrentExecutions",
+        "Maximum",
+    )
+    assert "Dimensions" not in account  # account-wide
+    assert account["Threshold"] == config.account_concurrency_quota * config.account_concurrency_alarm_percent / 100
+    assert account["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    processor = alarms[prefix + "processor-concurrency-at-limit"]
+    (dimension,) = processor["Dimensions"]
+    assert dimension["Name"] == "FunctionName"
+    assert (processor["MetricName"], processor["Statistic"]) == ("ConcurrentExecutions", "Maximum")
+    ceilings = [config.processor_max_concurrency, config.processor_reserved_concurrency or 10**9]
+    assert processor["Threshold"] == min(ceilings)
+    # Sustained: the whole configured duration, in alarm periods.
+    assert processor["EvaluationPeriods"] * config.alarm_period_minutes >= config.concurrency_limit_sustained_minutes
+    assert processor["Period"] == config.alarm_period_minutes * 60
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_api_function_answers_before_api_gateway_gives_up(templates: dict, suffix: str) -> None:
+    from objects_api import store
+
+    config = build_config(suffix)
+    (function,) = [f["Properties"] for _, f in resources_of(templates[suffix], "AWS::Lambda::Function")
+                   if f["Properties"].get("Handler") == "objects_api.handler.lambda_handler"]  # fmt: skip
+    assert function["Timeout"] == config.api_timeout_seconds == store.API_FUNCTION_TIMEOUT_SECONDS
+    assert store.QUERY_BUDGET.worst_case_seconds + 1 <= function["Timeout"] < store.API_GATEWAY_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_every_signal_has_an_alarm_wired_to_the_topic(templates: dict, suffix: str) -> None:
     template = templates[suffix]
     config = build_config(suffix)
@@ -131,6 +167,7 @@ def test_every_signal_has_an_alarm_wired_to_the_topic(templates: dict, suffix: s
         "table-by-owner-write-throttles",
         "pipeline-dead-letters", "pipeline-oldest-event-age", "pipeline-failed-deliveries",
         "alerts-undeliverable",
+        "account-concurrency-near-quota", "processor-concurrency-at-limit",
     }  # fmt: skip
     assert set(alarms) == {prefix + name for name in expected}
     for name, alarm in alarms.items():
@@ -217,9 +254,11 @@ def test_private_network_is_isolated_with_endpoints(templates: dict, suffix: str
     endpoints = [e["Properties"] for _, e in resources_of(template, "AWS::EC2::VPCEndpoint")]
     gateway = {json.dumps(e["ServiceName"]) for e in endpoints if e.get("VpcEndpointType") == "Gateway"}
     assert any(".s3" in g for g in gateway) and any(".dynamodb" in g for g in gateway) and len(gateway) == 2
-    (interface,) = [e for e in endpoints if e.get("VpcEndpointType") == "Interface"]
-    assert ".xray" in json.dumps(interface["ServiceName"])
-    assert interface["PrivateDnsEnabled"] is True
+    interfaces = [e for e in endpoints if e.get("VpcEndpointType") == "Interface"]
+    # X-Ray for traces; SQS for the processor's ChangeMessageVisibility on failed records.
+    services = sorted(json.dumps(e["ServiceName"]) for e in interfaces)
+    assert len(services) == 2 and ".sqs" in services[0] and ".xray" in services[1]
+    assert all(e["PrivateDnsEnabled"] is True for e in interfaces)
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)
@@ -237,9 +276,11 @@ def test_security_groups_allow_only_https_between_functions_and_endpoints(templa
     assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", 443, 443)
     endpoint_egress = groups[endpoints_id]["Properties"]["SecurityGroupEgress"]
     assert endpoint_egress[0]["CidrIp"] == "255.255.255.255/32"  # CDK's "no egress" placeholder rule
-    (_, interface), = [(i, e) for i, e in resources_of(template, "AWS::EC2::VPCEndpoint")
-                       if e["Properties"].get("VpcEndpointType") == "Interface"]  # fmt: skip
-    assert interface["Properties"]["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoints_id, "GroupId"]}]
+    interfaces = [e for _, e in resources_of(template, "AWS::EC2::VPCEndpoint")
+                  if e["Properties"].get("VpcEndpointType") == "Interface"]  # fmt: skip
+    assert len(interfaces) == 2
+    for interface in interfaces:
+        assert interface["Properties"]["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoints_id, "GroupId"]}]
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)

@@ -66,6 +66,8 @@ SNIPPETS = {
         "store.client('s3'); store.client('dynamodb')"
     ),
     "default-tracer": ("import boto3\nfrom aws_lambda_powertools import Tracer\nTracer()"),
+    # The one Tracer set-up of both functions (shared_runtime.tracing); no no-op provider: see its docstring.
+    "shared-tracer": "from shared_runtime.tracing import make_tracer\nmake_tracer('processor')",
     "api": "import objects_api.handler",
 }
 
@@ -106,6 +108,7 @@ def bench_imports(runs: int) -> None:
             ("processor", lambda_env),
             ("processor+clients", lambda_env),
             ("default-tracer", lambda_env),
+            ("shared-tracer", lambda_env),
             ("api", lambda_env),
             ("processor-outside-lambda", plain_env),
         ]
@@ -124,6 +127,7 @@ def bench_imports(runs: int) -> None:
         "processor": "import processor.handler (Lambda-like env, tracing enabled)",
         "processor+clients": "  then lazy s3 + dynamodb clients (first invocation)",
         "default-tracer": "reference: import boto3 + Powertools default Tracer()",
+        "shared-tracer": "shared_runtime make_tracer() alone (tracing on, as deployed)",
         "api": "import objects_api.handler (API function, Lambda-like env)",
         "processor-outside-lambda": "import processor.handler outside Lambda (no LAMBDA_TASK_ROOT)",
     }
@@ -196,6 +200,7 @@ def bench_throughput(records: int, batch_size: int = 10) -> None:
     # This script is itself named processor.py: make sure `processor` is the function's package.
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
     sys.path.insert(0, str(FUNCTION_DIR))
+    sys.path.insert(1, str(SHARED_DIR))
 
     import boto3
     from moto import mock_aws

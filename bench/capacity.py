@@ -142,6 +142,14 @@ def capacity_table(per_record_seconds: float) -> None:
         f"prod target: {TARGET_BURST:,} uploads in {TARGET_BURST_SECONDS} s, 0 valid in the DLQ, drained in "
         f"<= {TARGET_DRAIN_SECONDS // 60} min: model drains in {ten_k:.0f} s -> {'MET' if ok else 'NOT MET'}"
     )
+    rate = TARGET_BURST / TARGET_BURST_SECONDS
+    with_burst = math.ceil(TARGET_BURST / (TARGET_BURST_SECONDS + ASSUME["dynamodb_burst_capacity_seconds"]))
+    month = 730 * PRICES["dynamodb_wcu_hour"] * 2  # table + index
+    print(
+        f"provisioned instead: no write throttled needs a minimum of {math.ceil(rate)} WCU on the table and the index "
+        f"({math.ceil(rate) * month:.0f} USD/month), or {with_burst} WCU ({with_burst * month:.0f} USD/month) if the "
+        f"{ASSUME['dynamodb_burst_capacity_seconds']} s burst capacity is there (AWS does not guarantee it)"
+    )
 
 
 # ------------------------------------------------------------------------------------------ (b) the load run

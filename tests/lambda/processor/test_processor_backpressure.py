@@ -79,6 +79,8 @@ def _send_one_call_to(client: Any, operation: str, url: str, matches: str) -> No
     client.meta.events.register(f"before-sign.{client.meta.service_model.endpoint_prefix}.{operation}", redirect)
 
 
+# One worker owns port 5012 (--dist loadgroup): both cases run there, one after the other.
+@pytest.mark.xdist_group("port-5012")
 @pytest.mark.parametrize(("service", "operation"), [("s3", "HeadObject"), ("dynamodb", "PutItem")])
 def test_a_call_that_never_answers_fails_only_its_record_in_time(
     handler_module, events, emf, silent_server, service, operation

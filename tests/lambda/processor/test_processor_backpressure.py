@@ -1,6 +1,6 @@
 """Nothing lost, nothing stuck: a dependency that never answers, a deadline, and 30 minutes of throttling.
 
-Hangs are real (a local server on port 5012 that accepts and never replies; the production timeouts apply).
+Hangs are real (a local server that accepts and never replies; the production timeouts apply).
 Throttling runs on a simulated clock that drives moto's SQS, botocore's retry sleeps and the Lambda context.
 """
 
@@ -20,7 +20,6 @@ from stacks.config import build_config
 from tests.support import aws_clients as cached_clients
 from tests.support.pipeline_sim import Pump, SimClock, count_messages
 
-HANG_PORT = 5012  # 5000 + issue number (BRIEF: moto/helper servers use 5000+N)
 REGION = "us-east-1"
 
 
@@ -29,7 +28,7 @@ def silent_server() -> Iterator[str]:
     """Accepts TCP connections and never answers: a dependency that hangs after connect."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", HANG_PORT))
+    listener.bind(("127.0.0.1", 0))  # an ephemeral port: parallel test runs never collide
     listener.listen(16)
     held: list[socket.socket] = []
     stop = threading.Event()
@@ -45,7 +44,7 @@ def silent_server() -> Iterator[str]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{HANG_PORT}/never-answers"
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/never-answers"
     stop.set()
     thread.join(timeout=2)
     for connection in held:
@@ -79,8 +78,6 @@ def _send_one_call_to(client: Any, operation: str, url: str, matches: str) -> No
     client.meta.events.register(f"before-sign.{client.meta.service_model.endpoint_prefix}.{operation}", redirect)
 
 
-# One worker owns port 5012 (--dist loadgroup): both cases run there, one after the other.
-@pytest.mark.xdist_group("port-5012")
 @pytest.mark.parametrize(("service", "operation"), [("s3", "HeadObject"), ("dynamodb", "PutItem")])
 def test_a_call_that_never_answers_fails_only_its_record_in_time(
     handler_module, events, emf, silent_server, service, operation

@@ -48,6 +48,7 @@ synth: setup
 	cdk synth --quiet --no-notices -c env=$(ENV) -o $(OUT)
 	@for suffix in $$(echo "$(ENV)" | tr ',' ' '); do \
 	  echo "template: $(OUT)/SecureServerless-$$suffix.template.json"; done
+	@echo "template: $(OUT)/SecureServerless-ci.template.json (CI deploy roles; deployed once per account)"
 
 test: setup
 	python -m pytest

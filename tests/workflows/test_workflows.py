@@ -252,3 +252,11 @@ def test_pull_request_environments_are_deployed_on_a_label_or_always_and_destroy
         'make deploy ENV="$PR_ENV"',
         'make smoke ENV="$PR_ENV"',
     ]
+
+
+def test_the_pr_diff_goes_into_the_job_summary() -> None:
+    runs = [s["run"] for s in LOADED["pull-request.yml"]["jobs"]["diff"]["steps"] if "run" in s]
+    assert runs[0] == "make setup"
+    assert runs[1].startswith('make diff ENV="$PR_ENV"') and '>> "$GITHUB_STEP_SUMMARY"' in runs[1]
+    for job_id in ("diff", "deploy", "destroy"):  # no AWS job before the repository is set up for it
+        assert "vars.AWS_PR_ROLE_ARN != ''" in LOADED["pull-request.yml"]["jobs"][job_id]["if"], job_id

@@ -3,6 +3,7 @@
 #   make test                                          set up, then the whole test suite
 #   make bench                                         set up, then print the performance figures
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
+#   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
 # Set-up is incremental: a second run with nothing changed skips the installs.
 
 SHELL := /bin/bash
@@ -25,7 +26,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test bench lint diagram consumer-check clean
+.PHONY: setup synth test bench lint diagram consumer-check e2e clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
@@ -97,6 +98,10 @@ destroy: setup one-env
 	cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV) || { sleep 60; \
 	  python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS); \
 	  cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV); }
+
+# The real `cdk deploy` into LocalStack (host mode, own Python 3.13 virtualenv .e2e-venv); see tests/e2e/run.sh.
+e2e: setup
+	bash tests/e2e/run.sh
 
 clean:
 	rm -rf $(OUT) .pytest_cache

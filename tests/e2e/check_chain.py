@@ -1,0 +1,371 @@
+"""The upload chain inside the deployed stacks: S3 -> EventBridge rule -> SQS -> processor Lambda -> DynamoDB, and
+the API function over what was recorded. Runs twice on the dev-preset environment: with the emulated S3's
+EventBridge key encoding on (LocalStack's `quote()`) and off (raw keys), see emulator/key_encoding.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.e2e.conftest import ACCOUNT, PR_SUFFIX, REGION, Aws, Deployment, report
+
+UPLOADS = 50  # for the latency figures
+WAIT_SECONDS = 60
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.25)
+
+
+@dataclass
+class Environment:
+    """One deployed environment, its physical names read from the stack."""
+
+    aws: Aws
+    suffix: str
+    bucket: str
+    table: str
+    key_arn: str
+    processor: str
+    api_function: str
+    buffer_url: str
+    dead_letter_url: str
+    mapping_uuid: str
+
+    @classmethod
+    def read(cls, aws: Aws, deployment: Deployment, suffix: str) -> Environment:
+        stack = f"SecureServerless-{suffix}"
+        template = deployment.template(stack)
+        pages = aws.cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack)
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for p in pages for r in p["StackResourceSummaries"]}
+
+        def of_type(kind: str) -> dict[str, dict]:
+            return {lid: r for lid, r in template["Resources"].items() if r["Type"] == kind}
+
+        functions = {r["Properties"]["Handler"]: physical[lid] for lid, r in of_type("AWS::Lambda::Function").items()}
+        [(mapping_id, mapping)] = of_type("AWS::Lambda::EventSourceMapping").items()
+        buffer_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        redrive = template["Resources"][buffer_id]["Properties"]["RedrivePolicy"]
+        dead_letter_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        outputs = deployment.outputs[stack]
+        return cls(
+            aws=aws,
+            suffix=suffix,
+            bucket=outputs["BucketName"],
+            table=outputs["TableName"],
+            key_arn=outputs["KeyArn"],
+            processor=functions["processor.handler.sqs_handler"],
+            api_function=functions["objects_api.handler.lambda_handler"],
+            buffer_url=physical[buffer_id],
+            dead_letter_url=physical[dead_letter_id],
+            mapping_uuid=physical[mapping_id],
+        )
+
+    # --- S3 and the table -----------------------------------------------------------------------------------
+
+    def upload(self, key: str, body: bytes = b"hello") -> dict[str, Any]:
+        """PutObject with the encryption headers the bucket policy demands (SSE-KMS with the environment key)."""
+        return self.aws.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="text/plain",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.key_arn,
+        )
+
+    def items_under(self, key: str) -> list[dict[str, Any]]:
+        response = self.aws.dynamodb.query(
+            TableName=self.table,
+            KeyConditionExpression="object_key = :k",
+            ExpressionAttributeValues={":k": {"S": key}},
+            ConsistentRead=True,
+        )
+        return response["Items"]
+
+    def record(self, key: str, version_id: str) -> dict[str, Any] | None:
+        response = self.aws.dynamodb.get_item(
+            TableName=self.table,
+            Key={"object_key": {"S": key}, "version_id": {"S": version_id}},
+            ConsistentRead=True,
+        )
+        return response.get("Item")
+
+    # --- SQS --------------------------------------------------------------------------------------------------
+
+    def depth(self, url: str) -> int:
+        attributes = self.aws.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def drained(self) -> bool:
+        return self.depth(self.buffer_url) == 0
+
+    def set_mapping(self, enabled: bool) -> None:
+        self.aws.lambda_.update_event_source_mapping(UUID=self.mapping_uuid, Enabled=enabled)
+        state = "Enabled" if enabled else "Disabled"
+        eventually(
+            lambda: self.aws.lambda_.get_event_source_mapping(UUID=self.mapping_uuid)["State"] == state,
+            f"event source mapping {state}",
+        )
+
+    # --- the processor's own account of what it did (EMF metrics in its CloudWatch log) ----------------------
+
+    def processor_metrics(self, since_ms: int) -> dict[str, float]:
+        # The emulator writes function logs to /aws/lambda/<name>, not to the function's configured log group.
+        group = f"/aws/lambda/{self.processor}"
+        totals: dict[str, float] = {}
+        paginator = self.aws.logs.get_paginator("filter_log_events")
+        for page in paginator.paginate(logGroupName=group, startTime=since_ms):
+            for event in page["events"]:
+                try:
+                    blob = json.loads(event["message"])
+                except ValueError:
+                    continue
+                if not isinstance(blob, dict) or "_aws" not in blob:
+                    continue
+                for directive in blob["_aws"]["CloudWatchMetrics"]:
+                    for metric in directive["Metrics"]:
+                        value = blob[metric["Name"]]
+                        totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(
+                            value if isinstance(value, list) else [value]
+                        )
+        return totals
+
+    # --- the API function, invoked as API Gateway invokes it for a signed-in identity ------------------------
+
+    def list_objects(self, identity: str) -> list[dict[str, Any]]:
+        event = rest_event(self.suffix, identity)
+        response = self.aws.lambda_.invoke(FunctionName=self.api_function, Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, payload
+        assert payload["statusCode"] == 200, payload
+        body = json.loads(payload["body"])
+        assert body["next_cursor"] is None, body
+        return body["items"]
+
+
+def rest_event(stage: str, identity: str) -> dict[str, Any]:
+    """GET /objects as API Gateway sends it (REST proxy, payload 1.0) after IAM authorisation with the identity's
+    Cognito credentials."""
+    headers = {"Accept": "application/json", "Host": "e2e.execute-api.us-east-1.amazonaws.com"}
+    return {
+        "resource": "/objects",
+        "path": "/objects",
+        "httpMethod": "GET",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/objects",
+            "httpMethod": "GET",
+            "path": f"/{stage}/objects",
+            "accountId": ACCOUNT,
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "identity": {
+                "cognitoIdentityPoolId": f"{REGION}:99999999-9999-4999-8999-999999999999",
+                "cognitoIdentityId": identity,
+                "cognitoAuthenticationType": "authenticated",
+                "accountId": ACCOUNT,
+                "sourceIp": "127.0.0.1",
+                "userAgent": "e2e",
+            },
+            "apiId": "e2e",
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def identity() -> str:
+    return f"{REGION}:{uuid.uuid4()}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.fixture(scope="module")
+def env(aws: Aws, deployment: Deployment) -> Environment:
+    return Environment.read(aws, deployment, PR_SUFFIX)
+
+
+@pytest.fixture(scope="module", params=["on", "off"], ids=["keys-url-encoded", "keys-raw"])
+def key_encoding(request: pytest.FixtureRequest) -> Iterator[str]:
+    switch = Path(os.environ["E2E_KEY_ENCODING_FILE"])
+    switch.write_text(request.param)
+    yield request.param
+    switch.write_text("on")
+
+
+def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_encoding: str) -> None:
+    owner = identity()
+    keys = [
+        f"plain-{uuid.uuid4().hex}.txt",
+        f"uploads/{owner}/report.csv",
+        f"uploads/{owner}/a b+c%d:é 日本 {uuid.uuid4().hex[:6]}.txt",
+    ]
+    puts = {key: env.upload(key) for key in keys}
+    for key, put in puts.items():
+        eventually(lambda k=key, p=put: env.record(k, p["VersionId"]), f"the record of {key!r}")
+    eventually(env.drained, "the buffer queue to drain")
+    for key, put in puts.items():
+        assert [i["version_id"]["S"] for i in env.items_under(key)] == [put["VersionId"]], key
+        if quote(key) != key:
+            assert env.items_under(quote(key)) == [], f"nothing recorded under the encoded form of {key!r}"
+    report(f"chain [{key_encoding}]: 3 uploads (plain, identity prefix, special characters) recorded once each")
+
+
+def test_duplicate_delivery_is_ignored(env: Environment, key_encoding: str) -> None:
+    key = f"dup-{uuid.uuid4().hex}.txt"
+    put = env.upload(key)
+    eventually(lambda: env.record(key, put["VersionId"]), "the first record")
+    eventually(env.drained, "the buffer queue to drain")
+    since = now_ms()
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{env.bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": env.bucket},
+            "object": {"key": key, "size": 5, "version-id": put["VersionId"], "etag": put["ETag"].strip('"')},
+            "reason": "PutObject",
+        },
+    }
+    env.aws.sqs.send_message(QueueUrl=env.buffer_url, MessageBody=json.dumps(event))  # at-least-once: again
+    eventually(env.drained, "the redelivered event to be consumed")
+    metrics = eventually(lambda: env.processor_metrics(since).get("DuplicatesIgnored"), "DuplicatesIgnored in the log")
+    assert metrics >= 1
+    assert len(env.items_under(key)) == 1
+    report(f"chain [{key_encoding}]: duplicate delivery ignored (DuplicatesIgnored counted, still one record)")
+
+
+def test_object_deleted_before_processing_is_skipped_and_counted(env: Environment, key_encoding: str) -> None:
+    key = f"deleted-{uuid.uuid4().hex}.txt"
+    since = now_ms()
+    env.set_mapping(enabled=False)  # hold the event in the buffer queue until the object version is gone
+    try:
+        put = env.upload(key)
+        eventually(lambda: env.depth(env.buffer_url) >= 1, "the event to reach the buffer queue")
+        env.aws.s3.delete_object(Bucket=env.bucket, Key=key, VersionId=put["VersionId"])
+    finally:
+        env.set_mapping(enabled=True)
+    eventually(env.drained, "the held event to be consumed")
+    skipped = eventually(lambda: env.processor_metrics(since).get("ObjectsSkippedMissing"), "ObjectsSkippedMissing")
+    assert skipped >= 1
+    assert env.items_under(key) == []
+    report(f"chain [{key_encoding}]: object deleted before processing skipped and counted (ObjectsSkippedMissing)")
+
+
+def test_poison_message_ends_in_the_dlq_and_the_alarm_metric_moves(env: Environment, key_encoding: str) -> None:
+    before = env.depth(env.dead_letter_url)
+    # Test knob on the deployed queue, not the template: 3 receives x a 180 s visibility timeout would take 9 min.
+    attributes = env.aws.sqs.get_queue_attributes(QueueUrl=env.buffer_url, AttributeNames=["VisibilityTimeout"])
+    original = attributes["Attributes"]["VisibilityTimeout"]
+    env.aws.sqs.set_queue_attributes(QueueUrl=env.buffer_url, Attributes={"VisibilityTimeout": "1"})
+    # A receive takes the queue's visibility timeout when it starts; the mapping's long polls last up to its
+    # batching window, so wait one window out before sending.
+    mapping = env.aws.lambda_.get_event_source_mapping(UUID=env.mapping_uuid)
+    time.sleep(mapping.get("MaximumBatchingWindowInSeconds", 0) + 2)
+    try:
+        env.aws.sqs.send_message(QueueUrl=env.buffer_url, MessageBody="not an event")
+        eventually(lambda: env.depth(env.dead_letter_url) > before, "the poison message in the DLQ", timeout=90)
+    finally:
+        env.aws.sqs.set_queue_attributes(QueueUrl=env.buffer_url, Attributes={"VisibilityTimeout": original})
+    dead_letter_name = env.dead_letter_url.rsplit("/", 1)[1]
+    alarms = [
+        alarm
+        for page in env.aws.cloudwatch.get_paginator("describe_alarms").paginate()
+        for alarm in page["MetricAlarms"]
+        if {"Name": "QueueName", "Value": dead_letter_name} in alarm.get("Dimensions", [])
+    ]
+    assert alarms, f"an alarm on the DLQ {dead_letter_name}"
+    alarm = alarms[0]
+
+    def datapoint() -> float:
+        points = env.aws.cloudwatch.get_metric_statistics(
+            Namespace=alarm["Namespace"],
+            MetricName=alarm["MetricName"],
+            Dimensions=alarm["Dimensions"],
+            StartTime=datetime.fromtimestamp(time.time() - 600, UTC),
+            EndTime=datetime.fromtimestamp(time.time() + 60, UTC),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return max((p["Maximum"] for p in points), default=0.0) > 0
+
+    eventually(datapoint, f"{alarm['MetricName']} of {dead_letter_name} above 0", timeout=90)
+    report(f"chain [{key_encoding}]: poison message in the DLQ; {alarm['AlarmName']}: {alarm['MetricName']} > 0")
+
+
+def test_api_function_returns_exactly_the_identitys_records(env: Environment, key_encoding: str) -> None:
+    alice, bob = identity(), identity()
+    uploads = {f"uploads/{alice}/one.txt", f"uploads/{alice}/two words+.txt", f"uploads/{bob}/other.txt"}
+    puts = {key: env.upload(key) for key in uploads}
+    for key, put in puts.items():
+        eventually(lambda k=key, p=put: env.record(k, p["VersionId"]), f"the record of {key!r}")
+    listed = env.list_objects(alice)
+    assert sorted(item["key"] for item in listed) == sorted(k for k in uploads if alice in k)
+    assert [item["key"] for item in env.list_objects(bob)] == [f"uploads/{bob}/other.txt"]
+    assert env.list_objects(identity()) == []
+    report(f"chain [{key_encoding}]: API function lists exactly the calling identity's records")
+
+
+def test_upload_to_record_latency(env: Environment, key_encoding: str) -> None:
+    owner = identity()
+    sent: dict[str, tuple[float, str]] = {}
+    for n in range(UPLOADS):
+        key = f"uploads/{owner}/latency {n:02d}+é.txt"
+        put = env.upload(key, body=b"x" * n)
+        sent[key] = (time.time(), put["VersionId"])
+    latencies = []
+    for key, (put_at, version) in sent.items():
+        item = eventually(lambda k=key, v=version: env.record(k, v), f"the record of {key!r}")
+        recorded_at = datetime.fromisoformat(item["recorded_at"]["S"].replace("Z", "+00:00")).timestamp()
+        latencies.append(max(0.0, recorded_at - put_at))  # same host clock; recorded_at is written by the processor
+    median = statistics.median(latencies)
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    report(
+        f"chain [{key_encoding}]: upload -> record latency over {UPLOADS} uploads: "
+        f"median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
+    assert len(latencies) == UPLOADS
+
+
+def test_the_prod_environment_records_an_upload_too(aws: Aws, deployment: Deployment, key_encoding: str) -> None:
+    prod = Environment.read(aws, deployment, "prod")
+    key = f"uploads/{identity()}/prod check+1.txt"
+    put = prod.upload(key)
+    eventually(lambda: prod.record(key, put["VersionId"]), "the prod record")
+    report(f"chain [{key_encoding}]: prod environment recorded an upload under its true key")

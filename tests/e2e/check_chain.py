@@ -155,18 +155,27 @@ class Environment:
 
     # --- the API function, invoked as API Gateway invokes it for a signed-in identity ------------------------
 
-    def list_objects(self, identity: str) -> list[dict[str, Any]]:
-        event = rest_event(self.suffix, identity)
+    def identity_pool(self) -> str:
+        """The pool id the API function was deployed with (the emulator's Cognito is pretended: "unknown")."""
+        configuration = self.aws.lambda_.get_function_configuration(FunctionName=self.api_function)
+        return configuration["Environment"]["Variables"]["IDENTITY_POOL_ID"]
+
+    def get_objects(self, identity: str, pool: str) -> dict[str, Any]:
+        event = rest_event(self.suffix, identity, pool)
         response = self.aws.lambda_.invoke(FunctionName=self.api_function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read())
         assert "FunctionError" not in response, payload
+        return payload
+
+    def list_objects(self, identity: str) -> list[dict[str, Any]]:
+        payload = self.get_objects(identity, self.identity_pool())
         assert payload["statusCode"] == 200, payload
         body = json.loads(payload["body"])
         assert body["next_cursor"] is None, body
         return body["items"]
 
 
-def rest_event(stage: str, identity: str) -> dict[str, Any]:
+def rest_event(stage: str, identity: str, pool: str) -> dict[str, Any]:
     """GET /objects as API Gateway sends it (REST proxy, payload 1.0) after IAM authorisation with the identity's
     Cognito credentials."""
     headers = {"Accept": "application/json", "Host": "e2e.execute-api.us-east-1.amazonaws.com"}
@@ -188,7 +197,7 @@ def rest_event(stage: str, identity: str) -> dict[str, Any]:
             "stage": stage,
             "requestId": str(uuid.uuid4()),
             "identity": {
-                "cognitoIdentityPoolId": f"{REGION}:99999999-9999-4999-8999-999999999999",
+                "cognitoIdentityPoolId": pool,
                 "cognitoIdentityId": identity,
                 "cognitoAuthenticationType": "authenticated",
                 "accountId": ACCOUNT,
@@ -339,6 +348,8 @@ def test_api_function_returns_exactly_the_identitys_records(env: Environment, ke
     assert sorted(item["key"] for item in listed) == sorted(k for k in uploads if alice in k)
     assert [item["key"] for item in env.list_objects(bob)] == [f"uploads/{bob}/other.txt"]
     assert env.list_objects(identity()) == []
+    foreign_pool = env.get_objects(alice, f"{REGION}:99999999-9999-4999-8999-999999999999")
+    assert foreign_pool["statusCode"] == 403, foreign_pool
     report(f"chain [{key_encoding}]: API function lists exactly the calling identity's records")
 
 

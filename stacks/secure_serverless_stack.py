@@ -43,6 +43,7 @@ from secure_serverless import (
     SecureFunction,
 )
 from secure_serverless.defaults import retention_days
+from secure_serverless.nag import acknowledge, compliance_rules
 from stacks import records_schema as schema
 from stacks.config import (
     EMAIL_PATTERN,
@@ -239,6 +240,7 @@ class SecureServerlessStack(Stack):
             deletion_protection=not config.destroyable,
             removal_policy=removal,
         )
+        self._acknowledge_environment_choices(config)
         self.api.grant_invoke(self.identities.authenticated_role)
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
         self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
@@ -253,8 +255,9 @@ class SecureServerlessStack(Stack):
         self, construct_id: str, *, folder: str, handler: str, environment: dict[str, str], **props: Any
     ) -> SecureFunction:
         """A SecureFunction from lambda/<folder> with what every function here shares: the key, the Powertools
-        layer and settings, log retention/removal and (in private mode) the network placement."""
-        return SecureFunction(
+        layer and settings, log retention/removal and (in private mode) the network placement; and this
+        environment's acknowledgments of what it leaves off."""
+        function = SecureFunction(
             self,
             construct_id,
             code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=CODE_EXCLUDES),
@@ -269,6 +272,45 @@ class SecureServerlessStack(Stack):
             **self._network_placement(),
             **props,
         )
+        if self.network is None:
+            acknowledge(
+                function.function,
+                compliance_rules("LambdaInsideVPC"),
+                "This environment runs without the private network mode (DESIGN §10, off outside prod to avoid "
+                "interface-endpoint cost); the function reaches only AWS APIs over TLS with IAM auth.",
+            )
+        if props.get("reserved_concurrent_executions") is None:
+            acknowledge(
+                function.function,
+                ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"),
+                "Concurrency is bounded by the event source (SQS maximum concurrency) or API stage throttling in "
+                "this environment; reserving capacity per function is a prod-only choice.",
+            )
+        return function
+
+    def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
+        """What this environment's configuration turns off, acknowledged here (the library never does it for us)."""
+        if not config.waf_enabled:
+            acknowledge(
+                self.api.stage,
+                ("AwsSolutions-APIG3", "NIST.800.53.R5-APIGWAssociatedWithWAF", "PCI.DSS.321-APIGWAssociatedWithWAF"),
+                "WAF is a per-environment cost decision: on in prod; here every method still requires IAM auth "
+                "and the stage is throttled.",
+            )
+        if not config.threat_protection:
+            acknowledge(
+                self.identities.user_pool,
+                "AwsSolutions-COG8",
+                "Threat protection needs the Cognito Plus feature plan, billed per active user; this environment's "
+                "configuration leaves it off (prod turns it on).",
+            )
+        if config.mfa != "required":
+            acknowledge(
+                self.identities.user_pool,
+                "AwsSolutions-COG2",
+                "MFA is optional in this non-production environment by configuration so test users can sign in "
+                "from automation; prod requires TOTP MFA.",
+            )
 
     def _network_placement(self) -> dict[str, Any]:
         """SecureFunctionProps fields that put a function in the private network (none without it)."""

@@ -162,6 +162,12 @@ class EventPipeline(Construct):
                 report_batch_item_failures=True,
             )
             processor.add_event_source(self.event_source_mapping)
+            (mapping,) = [
+                child
+                for child in processor.node.children
+                if isinstance(child, lambda_.EventSourceMapping)
+                and child.event_source_mapping_id == self.event_source_mapping.event_source_mapping_id
+            ]
             acknowledge(
                 processor,
                 LAMBDA_DLQ_RULES,
@@ -169,7 +175,7 @@ class EventPipeline(Construct):
                 "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
             )
             acknowledge(
-                processor,
+                mapping,  # the mapping this construct created, not the caller's function
                 "Serverless-LambdaEventSourceMappingDestination",
                 "Lambda supports on-failure destinations only for stream and Kafka event sources; for this SQS source "
                 "the buffer's redrive policy moves a record that failed max_receive_count times to the DLQ.",

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from . import defaults
-from .nag import acknowledge, acknowledge_role_default_policy
+from .nag import acknowledge_role_default_policy
 from .naming import prefixed, validate_name_prefix
 from .secure_bucket import SecureBucket
 
@@ -33,7 +33,7 @@ class IdentityPool(Construct):
         self_sign_up: bool = False,
         mfa: cognito.Mfa = cognito.Mfa.REQUIRED,
         password_min_length: int = 14,
-        threat_protection: bool = False,
+        threat_protection: bool = True,
         removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
         deletion_protection: bool = True,
         existing_user_pool: cognito.IUserPool | None = None,
@@ -120,20 +120,6 @@ class IdentityPool(Construct):
             deletion_protection=deletion_protection,
             removal_policy=removal_policy,
         )
-        if not threat_protection:
-            acknowledge(
-                pool,
-                "AwsSolutions-COG8",
-                "Threat protection needs the Cognito Plus feature plan, billed per active user; this environment's "
-                "configuration leaves it off (prod turns it on).",
-            )
-        if mfa is not cognito.Mfa.REQUIRED:
-            acknowledge(
-                pool,
-                "AwsSolutions-COG2",
-                "MFA is optional in this non-production environment by configuration so test users can sign in "
-                "from automation; prod requires TOTP MFA.",
-            )
         return pool
 
     # ---------------------------------------------------------------- grants for authenticated identities

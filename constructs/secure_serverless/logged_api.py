@@ -113,7 +113,7 @@ class LoggedApi(Construct):
         throttle_burst_limit: int = 10,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
         log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
-        waf: bool = False,
+        waf: bool = True,
         waf_rate_limit: int = 1000,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -164,7 +164,7 @@ class LoggedApi(Construct):
         self._gateway_responses()
         self.methods = self._routes(handler, routes, authorization, user_pool)
         self.web_acl = self._waf(waf_rate_limit) if waf else None
-        self._acknowledge(handler, authorization, waf)
+        self._acknowledge(handler, authorization)
 
     # ---------------------------------------------------------------- pieces
     def _execution_log_group(self) -> logs.LogGroup:
@@ -291,7 +291,7 @@ class LoggedApi(Construct):
         )
         logging.node.add_dependency(group)
 
-    def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization, waf: bool) -> None:
+    def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization) -> None:
         acknowledge(
             self.stage,
             "Serverless-APIGWStructuredLogging",
@@ -311,17 +311,6 @@ class LoggedApi(Construct):
                 "AwsSolutions-COG4",
                 "Every method uses IAM (SigV4) authorization with temporary credentials from the Cognito identity "
                 "pool, which authenticates against the user pool; a user-pool authorizer would be redundant.",
-            )
-        if not waf:
-            acknowledge(
-                self.stage,
-                (
-                    "AwsSolutions-APIG3",
-                    "NIST.800.53.R5-APIGWAssociatedWithWAF",
-                    "PCI.DSS.321-APIGWAssociatedWithWAF",
-                ),
-                "WAF is a per-environment cost decision: on in prod; here every method still requires IAM auth "
-                "and the stage is throttled.",
             )
         acknowledge(
             self.stage,

@@ -63,11 +63,16 @@ LAMBDA_DLQ_RULES = ("Serverless-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ", "HIPAA.S
 INLINE_POLICY_RULES = compliance_rules("IAMNoInlinePolicy")
 
 
+INLINE_POLICY_REASON = (
+    "The role's policy is CDK's per-role default policy holding only this role's exact grants; it is "
+    "deliberately not a managed policy, so no other principal can ever be given the same permissions."
+)
+
+
 def acknowledge_role_default_policy(role: IConstruct) -> None:
-    """Acknowledge the compliance packs' no-inline-policy rule for a role's own CDK default policy."""
-    acknowledge(
-        role,
-        INLINE_POLICY_RULES,
-        "The role's policy is CDK's per-role default policy holding only this role's exact grants; it is "
-        "deliberately not a managed policy, so no other principal can ever be given the same permissions.",
-    )
+    """Acknowledge the compliance packs' no-inline-policy rule for a role's own CDK default policy.
+
+    The rule concerns the policy's kind (inline, not managed), never its statements: a statement added to the role
+    is still checked by every other rule (AwsSolutions-IAM5 included).
+    """
+    acknowledge(role, INLINE_POLICY_RULES, INLINE_POLICY_REASON)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Names, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,7 +14,13 @@ from constructs import Construct
 from . import defaults
 from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
-from .nag import acknowledge, acknowledge_role_default_policy, compliance_rules
+from .nag import (
+    INLINE_POLICY_REASON,
+    INLINE_POLICY_RULES,
+    acknowledge,
+    acknowledge_role_default_policy,
+    compliance_rules,
+)
 from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
 
 # Actions Lambda needs on the execution role to attach a function to a VPC; EC2 offers no resource-level scoping
@@ -136,12 +142,23 @@ class PrivateNetwork(Construct):
         """The isolated subnets functions are placed in."""
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
-    def grant_vpc_access(self, role: iam.IRole) -> None:
-        """Give a function's own role the network-interface actions Lambda needs to run it in this VPC."""
-        iam.Grant.add_to_principal(grantee=role, actions=list(VPC_ACCESS_ACTIONS), resource_arns=["*"])
+    def grant_vpc_access(self, role: iam.IRole) -> iam.Policy:
+        """Give a function's own role the network-interface actions Lambda needs to run it in this VPC.
+
+        The actions go into a dedicated policy (returned) whose acknowledgment of ``Resource: *`` covers only them,
+        never a statement added to the role later.
+        """
+        policy = iam.Policy(
+            self,
+            f"VpcAccess{Names.node_unique_id(role.node)}",
+            roles=[role],
+            statements=[iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"])],
+        )
         acknowledge(
-            role,
+            policy,
             "AwsSolutions-IAM5[Resource::*]",
             "Lambda's VPC networking needs ec2 network-interface actions that EC2 cannot scope (Describe*) or whose "
-            "interfaces do not exist yet; X-Ray Put* likewise has no resource-level permissions.",
+            "interfaces do not exist yet; this dedicated policy holds only those actions.",
         )
+        acknowledge(policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
+        return policy

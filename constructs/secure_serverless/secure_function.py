@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,19 +19,64 @@ from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
-from .nag import acknowledge, acknowledge_role_default_policy, compliance_rules
+from .nag import INLINE_POLICY_REASON, INLINE_POLICY_RULES, acknowledge, acknowledge_role_default_policy
 from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
+from .overrides import equals, merge_props
 
 TIMEOUT = Duration.seconds(30)  # default per-invocation timeout
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 
 class SecureFunction(Construct):
-    """A Lambda that logs to its own KMS-encrypted log group, traces with X-Ray, and holds no managed policy."""
+    """A Lambda that logs to its own KMS-encrypted log group, traces with X-Ray, and holds no managed policy.
 
-    function: lambda_.Function  # the function
-    role: iam.Role  # its execution role (only what is granted to it)
-    log_group: logs.LogGroup  # its log group
-    encryption_key: kms.IKey  # encrypts the log group and the environment (created when not given)
+    Minimal use: ``SecureFunction(self, "Worker", code=lambda_.Code.from_asset("lambda/worker"),
+    handler="worker.handler")``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        code: the function's code (required).
+        handler: the ``module.function`` entry point (required).
+        name_prefix: environment prefix; the log group is ``/<name_prefix>/<purpose>``. Default: None (the stack
+            name is the log-group namespace).
+        purpose: short name of what the function does, used in the log-group and alarm names. Default: the
+            construct id.
+        encryption_key: key for the log group and the environment variables. Default: None (a rotating key is
+            created, whose policy admits only this function's log group).
+        description: function description. Default: ``"<prefix> <purpose>"``.
+        environment: environment variables (encrypted with the key). Default: none.
+        layers: layers, e.g. Powertools. Default: none.
+        runtime: Lambda runtime. Default: ``Runtime.PYTHON_3_14``.
+        architecture: instruction set. Default: ``Architecture.ARM_64`` (Graviton).
+        memory_size: memory in MB. Default: 256.
+        timeout: per-invocation timeout. Default: 30 seconds.
+        reserved_concurrent_executions: concurrency cap. Default: None (unreserved).
+        log_retention: log-group retention. Default: ``RetentionDays.ONE_YEAR``.
+        log_removal_policy: log-group removal policy. Default: ``RemovalPolicy.RETAIN``.
+        dead_letter_queue: DLQ for asynchronous invocations. Default: None.
+        vpc: run inside this VPC. Default: None.
+        vpc_subnets: subnets within ``vpc``. Default: None (CDK's choice).
+        security_groups: security groups within ``vpc``. Default: none.
+        existing_log_group: log to this group instead of creating one (it must be encrypted by its owner).
+            Default: None.
+        function_props: further ``lambda_.Function`` keyword arguments, merged over the defaults. Refused:
+            ``tracing`` other than ACTIVE, and ``role``, ``log_group``, ``environment_encryption``, ``code``,
+            ``handler`` (set by the arguments above). Default: None.
+
+    Attributes:
+        function: the ``lambda_.Function``.
+        role: its own execution role, holding only what is granted to it.
+        log_group: its log group.
+        tracing_policy: the dedicated policy holding the X-Ray actions (the only ``Resource: *``).
+        encryption_key: the key of the log group and the environment.
+    """
+
+    function: lambda_.Function
+    role: iam.Role
+    log_group: logs.ILogGroup
+    tracing_policy: iam.Policy
+    encryption_key: kms.IKey
 
     def __init__(
         self,
@@ -56,6 +102,8 @@ class SecureFunction(Construct):
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
+        existing_log_group: logs.ILogGroup | None = None,
+        function_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
@@ -66,9 +114,12 @@ class SecureFunction(Construct):
         log_name = log_group_name(prefix, purpose)
         if encryption_key is None:
             encryption_key = own_key(self, log_removal_policy)
-            allow_cloudwatch_logs(encryption_key, log_group_arn(self, log_name), sid="AllowCloudWatchLogsForFunction")
+            if existing_log_group is None:
+                allow_cloudwatch_logs(
+                    encryption_key, log_group_arn(self, log_name), sid="AllowCloudWatchLogsForFunction"
+                )
         self.encryption_key = encryption_key
-        self.log_group = encrypted_log_group(
+        self.log_group = existing_log_group or encrypted_log_group(
             self,
             "Logs",
             name=log_name,
@@ -84,50 +135,71 @@ class SecureFunction(Construct):
         )
         # Instead of AWSLambdaBasicExecutionRole (any log group): write to this function's log group only.
         self.log_group.grant_write(self.role)
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            code=code,
-            handler=handler,
+        secure_defaults: dict[str, Any] = dict(
             runtime=runtime,
             architecture=architecture,
             description=description or f"{prefix} {purpose}",
             environment=dict(environment or {}),
-            environment_encryption=encryption_key,
             layers=list(layers),
             memory_size=memory_size,
             timeout=timeout,
             reserved_concurrent_executions=reserved_concurrent_executions,
-            role=self.role,
-            log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            tracing=lambda_.Tracing.ACTIVE,
             dead_letter_queue=dead_letter_queue,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) or None,
         )
+        merged = merge_props(
+            "function_props",
+            secure_defaults,
+            function_props,
+            guards={"tracing": equals(lambda_.Tracing.ACTIVE, "must stay Tracing.ACTIVE (every invocation is traced)")},
+            owned={
+                "role": "the function's own role (grant to `function` instead)",
+                "log_group": "existing_log_group",
+                "environment_encryption": "encryption_key",
+                "code": "code",
+                "handler": "handler",
+            },
+        )
+        merged.pop("tracing", None)  # ACTIVE is set below, with its permissions in a dedicated policy
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            code=code,
+            handler=handler,
+            environment_encryption=encryption_key,
+            role=self.role,
+            log_group=self.log_group,
+            **merged,
+        )
+        self.tracing_policy = self._active_tracing()
+        acknowledge_role_default_policy(self.role)
+
+    def _active_tracing(self) -> iam.Policy:
+        """Active X-Ray tracing with its Resource-'*' actions in a policy of their own, so that the acknowledgment
+        covers exactly those two actions and never a statement someone later adds to the role."""
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+        policy = iam.Policy(
+            self,
+            "TracingPolicy",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(actions=list(XRAY_ACTIONS), resources=["*"]),  # X-Ray offers nothing narrower
+            ],
+        )
+        self.function.node.add_dependency(policy)
         acknowledge(
-            self.role,
+            policy,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so active tracing "
-            "needs Resource '*'; these are the only actions on it.",
+            "needs Resource '*'; this dedicated policy holds only those two actions.",
         )
-        acknowledge_role_default_policy(self.role)
-        if vpc is None:
-            acknowledge(
-                self.function,
-                compliance_rules("LambdaInsideVPC"),
-                "This environment runs without the private network mode (DESIGN §10, off outside prod to avoid "
-                "interface-endpoint cost); the function reaches only AWS APIs over TLS with IAM auth.",
-            )
-        if reserved_concurrent_executions is None:
-            acknowledge(
-                self.function,
-                ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"),
-                "Concurrency is bounded by the event source (SQS maximum concurrency) or API stage throttling in "
-                "this environment; reserving capacity per function is a prod-only choice.",
-            )
+        acknowledge(policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
+        return policy
 
     def metric_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
         """Sum of invocation errors."""

@@ -324,7 +324,7 @@ def test_direct_delivery_invokes_lambda_async_with_scoped_permission(built: Buil
 def test_direct_delivery_grants_exactly_send_to_dlq(built: Built) -> None:
     template = built.templates["Direct"]
     ((dlq_id, _),) = resources_of(template, "AWS::SQS::Queue")
-    _, policy = single(template, "AWS::IAM::Policy")
+    _, policy = single(template, "AWS::IAM::Policy", lambda r: "DefaultPolicy" in r["Properties"]["PolicyName"])
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     send = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
     assert send and send[0]["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}

@@ -21,9 +21,13 @@ def _processor(template: dict) -> tuple[str, dict]:
 
 
 def _role_statements(template: dict, function: dict) -> list[dict]:
+    """Every statement of every identity policy attached to the function's role (its own default policy and the
+    dedicated X-Ray / VPC-access policies whose Resource '*' acknowledgments cover only them)."""
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    _, policy = single(template, "AWS::IAM::Policy", lambda r: {"Ref": role_id} in r["Properties"]["Roles"])
-    return policy["Properties"]["PolicyDocument"]["Statement"]
+    policies = [
+        p for _, p in resources_of(template, "AWS::IAM::Policy") if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    return [statement for policy in policies for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

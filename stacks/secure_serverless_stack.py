@@ -14,6 +14,7 @@ from aws_cdk import (
     CfnRuleAssertion,
     Duration,
     Fn,
+    RemovalPolicies,
     RemovalPolicy,
     Stack,
     Tags,
@@ -56,6 +57,14 @@ from stacks.layer import ensure_powertools_layer, layer_fingerprint
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
+# What the constructs retain by default (data, keys, logs, identities); the Powertools layer stays retained everywhere.
+STATEFUL_TYPES = (
+    "AWS::KMS::Key",
+    "AWS::S3::Bucket",
+    "AWS::DynamoDB::Table",
+    "AWS::Logs::LogGroup",
+    "AWS::Cognito::UserPool",
+)
 
 
 class SecureServerlessStack(Stack):
@@ -75,14 +84,15 @@ class SecureServerlessStack(Stack):
         self.config = config
         for key, value in config.tags.items():
             Tags.of(self).add(key, value)
-        removal = self._removal = RemovalPolicy.DESTROY if config.destroyable else RemovalPolicy.RETAIN
+        if config.destroyable:
+            # The constructs retain their stateful resources; a destroyable environment deletes them with the stack.
+            RemovalPolicies.of(self).destroy(apply_to_resource_types=list(STATEFUL_TYPES))
         log_retention = self._log_retention = retention_days(config.log_retention_days)
 
         self.key = EnvironmentKey(
             self,
             "Key",
             name_prefix=config.resource_prefix,
-            removal_policy=removal,
         )
         self.data = SecureBucket(
             self,
@@ -91,7 +101,6 @@ class SecureServerlessStack(Stack):
             encryption_key=self.key.key,
             noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
             access_log_expiration=Duration.days(config.access_log_retention_days),
-            removal_policy=removal,
         )
         string = dynamodb.AttributeType.STRING
         self.records = ScaledTable(
@@ -112,7 +121,6 @@ class SecureServerlessStack(Stack):
             write_capacity=CapacityRange(*config.table_write_capacity),
             target_utilization_percent=config.table_target_utilization_percent,
             deletion_protection=not config.destroyable,
-            removal_policy=removal,
         )
         self.network = (
             PrivateNetwork(
@@ -121,7 +129,6 @@ class SecureServerlessStack(Stack):
                 name_prefix=config.resource_prefix,
                 encryption_key=self.key.key,
                 flow_log_retention=log_retention,
-                log_removal_policy=removal,
                 # SQS: the processor delays its failed records (ChangeMessageVisibility) from inside the VPC.
                 interface_endpoints=(ec2.InterfaceVpcEndpointAwsService.XRAY, ec2.InterfaceVpcEndpointAwsService.SQS),
             )
@@ -183,7 +190,7 @@ class SecureServerlessStack(Stack):
         self.data.grant_list_objects(self.processor.function)
         self.records.grant_put_item(self.processor.function)
 
-        self._api_and_identity(config, removal, log_retention)
+        self._api_and_identity(config, log_retention)
         if self.network is not None:
             self._restrict_to_the_network(config)
         self._operations(config)
@@ -201,7 +208,7 @@ class SecureServerlessStack(Stack):
         stack bound to an account (`accounts` context) synthesizes without AWS credentials, like every other."""
         return [Fn.select(0, Fn.get_azs()), Fn.select(1, Fn.get_azs())]
 
-    def _api_and_identity(self, config: EnvironmentConfig, removal: RemovalPolicy, log_retention: Any) -> None:
+    def _api_and_identity(self, config: EnvironmentConfig, log_retention: Any) -> None:
         """The read API over the records and the identities allowed to call it (and to upload their own objects)."""
         self.api_handler = self._function(
             "ApiHandler",
@@ -225,7 +232,6 @@ class SecureServerlessStack(Stack):
             throttle_rate_limit=config.api_throttle_rate_limit,
             throttle_burst_limit=config.api_throttle_burst_limit,
             log_retention=log_retention,
-            log_removal_policy=removal,
             waf=config.waf_enabled,
         )
         self.identities = IdentityPool(
@@ -238,7 +244,6 @@ class SecureServerlessStack(Stack):
             ],
             threat_protection=config.threat_protection,
             deletion_protection=not config.destroyable,
-            removal_policy=removal,
         )
         self._acknowledge_environment_choices(config)
         self.api.grant_invoke(self.identities.authenticated_role)
@@ -255,7 +260,7 @@ class SecureServerlessStack(Stack):
         self, construct_id: str, *, folder: str, handler: str, environment: dict[str, str], **props: Any
     ) -> SecureFunction:
         """A SecureFunction from lambda/<folder> with what every function here shares: the key, the Powertools
-        layer and settings, log retention/removal and (in private mode) the network placement; and this
+        layer and settings, log retention and (in private mode) the network placement; and this
         environment's acknowledgments of what it leaves off."""
         function = SecureFunction(
             self,
@@ -268,7 +273,6 @@ class SecureServerlessStack(Stack):
             environment=self._powertools_environment(folder) | environment,
             layers=[self.powertools, self.runtime_layer],
             log_retention=self._log_retention,
-            log_removal_policy=self._removal,
             **self._network_placement(),
             **props,
         )

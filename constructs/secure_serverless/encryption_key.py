@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from . import defaults
 from .naming import log_group_arn, namespace, validate_name_prefix
+from .overrides import equals, merge_props
 
 
 class EnvironmentKey(Construct):
-    """A rotating customer-managed key with an alias carrying the environment prefix."""
+    """A rotating customer-managed KMS key whose key policy names each service that uses it.
 
-    key: kms.Key  # the KMS key
-    alias_name: str | None  # alias/<name_prefix> (None without a prefix)
-    log_group_prefix: str  # log groups whose names start with this may use the key
+    Minimal use: ``EnvironmentKey(self, "Key")``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        name_prefix: environment prefix: the alias is ``alias/<name_prefix>`` and CloudWatch Logs may use the key for
+            log groups under ``/<name_prefix>/``. Default: None (no alias; the log-group namespace is the stack name).
+        description: key description. Default: one naming the prefix.
+        pending_window: waiting period before a deleted key is gone. Default: 30 days.
+        allow_log_groups: let CloudWatch Logs use the key for this environment's log groups. Default: True.
+        key_props: further ``kms.Key`` keyword arguments, merged over the defaults. Refused: turning key rotation
+            off; setting ``alias`` or ``removal_policy`` (use name_prefix and ``RemovalPolicies.of``). Default: None.
+
+    Removal: the key is retained; use ``RemovalPolicies.of(key).destroy()`` for a disposable one.
+
+    Attributes:
+        key: the ``kms.Key``.
+        alias_name: ``alias/<name_prefix>``, None without a prefix.
+        log_group_prefix: log groups whose names start with this may use the key.
+    """
+
+    key: kms.Key
+    alias_name: str | None
+    log_group_prefix: str
 
     def __init__(
         self,
@@ -25,9 +50,9 @@ class EnvironmentKey(Construct):
         *,
         name_prefix: str | None = None,
         description: str | None = None,
-        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
         pending_window: Duration = defaults.KEY_PENDING_WINDOW,
         allow_log_groups: bool = True,
+        key_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
@@ -35,14 +60,23 @@ class EnvironmentKey(Construct):
         prefix = namespace(self, name_prefix)
         self.alias_name = f"alias/{name_prefix}" if name_prefix is not None else None
         self.log_group_prefix = f"/{prefix}/"
+        secure_defaults: dict[str, Any] = dict(
+            description=description or f"Customer-managed key of environment {prefix}",
+            enable_key_rotation=True,
+            pending_window=pending_window,
+        )
         self.key = kms.Key(
             self,
             "Key",
             alias=self.alias_name,
-            description=description or f"Customer-managed key of environment {prefix}",
-            enable_key_rotation=True,
-            pending_window=pending_window,
-            removal_policy=removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
+            **merge_props(
+                "key_props",
+                secure_defaults,
+                key_props,
+                guards={"enable_key_rotation": equals(True, "must stay True (the key rotates yearly)")},
+                owned={"alias": "name_prefix", "removal_policy": "RemovalPolicies.of(construct)"},
+            ),
         )
         if allow_log_groups:
             self._allow_cloudwatch_logs()
@@ -91,7 +125,7 @@ def allow_cloudwatch_logs(key: kms.IKey, log_group_arn_pattern: str, sid: str) -
     )
 
 
-def own_key(scope: Construct, removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY) -> kms.Key:
+def own_key(scope: Construct) -> kms.Key:
     """The key a construct creates for itself when the caller passes none: rotating, retained, no alias."""
     return kms.Key(
         scope,
@@ -99,5 +133,5 @@ def own_key(scope: Construct, removal_policy: RemovalPolicy = defaults.STATEFUL_
         description=f"Customer-managed key of {scope.node.path}",
         enable_key_rotation=True,
         pending_window=defaults.KEY_PENDING_WINDOW,
-        removal_policy=removal_policy,
+        removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
     )

@@ -7,6 +7,8 @@ each other. The rule matches this bucket's events on the default event bus.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import Any
 
 import jsii
 from aws_cdk import Duration, Names, RemovalPolicy, Stack
@@ -26,6 +28,7 @@ from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher, own_key
 from .nag import LAMBDA_DLQ_RULES, acknowledge
 from .naming import validate_name_prefix
+from .overrides import equals, merge_props
 from .queues import dead_letter_queue, encrypted_queue
 
 # Defaults of the keyword arguments (module constants: a default is evaluated once, and help() shows the name).
@@ -34,6 +37,8 @@ MAX_EVENT_AGE = Duration.hours(6)
 ASYNC_MAX_EVENT_AGE = Duration.hours(1)
 DEAD_LETTER_RETENTION = Duration.days(14)
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6x the function timeout for SQS event sources
+# The queues hold transient events (a DLQ alarms at once): deleted with the stack unless RemovalPolicies says otherwise.
+TRANSIENT_REMOVAL_POLICY = RemovalPolicy.DESTROY
 
 
 class Delivery(enum.Enum):
@@ -63,15 +68,58 @@ class _EncryptedQueueTarget:
 
 
 class EventPipeline(Construct):
-    """Delivers a bucket's Object Created events to a processor so that a failed event always ends in a DLQ."""
+    """Delivers a bucket's Object Created events to a processor so that a failed event always ends in a DLQ.
 
-    rule: events.Rule  # the EventBridge rule
-    buffer: sqs.Queue | None  # the SQS buffer (QUEUE delivery)
-    dead_letter_queue: sqs.Queue  # where every failed event ends
-    event_source_mapping: event_sources.SqsEventSource | None  # the buffer -> function mapping (QUEUE delivery)
-    delivery: Delivery  # the delivery mode in use
-    key_prefix: str  # the key prefix filter ("" for all keys)
-    encryption_key: kms.IKey  # encrypts the buffer and the DLQ (created when not given)
+    Minimal use: ``EventPipeline(self, "Pipeline", bucket=bucket, processor=function)`` (the bucket must have
+    EventBridge notifications on, as SecureBucket's have).
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        bucket: the bucket whose Object Created events are processed (required).
+        processor: the function that processes each event (required).
+        encryption_key: encrypts the buffer and the dead-letter queue; its key policy admits EventBridge for this
+            rule only. Default: None (a rotating key is created).
+        rule_name: physical rule name (the key policy is scoped to it). Default: None (derived from the construct
+            path, at most 64 characters).
+        key_prefix: only keys starting with this. Default: ``""`` (all keys).
+        key_suffix: only keys ending with this. Default: ``""``.
+        delivery: ``Delivery.QUEUE`` (rule -> encrypted SQS buffer -> function) or ``Delivery.DIRECT`` (rule ->
+            function asynchronously). Default: ``Delivery.QUEUE``.
+        batch_size: records per invocation (QUEUE). Default: 10.
+        max_batching_window: wait to fill a batch (QUEUE). Default: 5 seconds.
+        max_concurrency: concurrent invocations the event source may use, 2 to 1000 (QUEUE). Default: 2.
+        max_receive_count: receives before a message moves to the DLQ (QUEUE). Default: 3.
+        retry_attempts: EventBridge delivery retries to the target. Default: 8.
+        max_event_age: EventBridge gives up delivering after this. Default: 6 hours.
+        async_retry_attempts: Lambda asynchronous retries, 0 to 2 (DIRECT). Default: 2.
+        async_max_event_age: Lambda sends to the on-failure destination after this (DIRECT). Default: 1 hour.
+        dead_letter_retention: how long failed events stay in the DLQ. Default: 14 days.
+        existing_dead_letter_queue: use this queue as the DLQ (it must be encrypted with a key EventBridge may use
+            for this rule). Default: None.
+        buffer_props: further ``sqs.Queue`` keyword arguments for the buffer, merged over the defaults. Refused:
+            turning TLS-only or KMS encryption off; what an argument above controls. Default: None.
+
+    Removal: the queues hold transient events and are deleted with the stack; ``RemovalPolicies.of(pipeline)``
+    changes that.
+
+    Attributes:
+        rule: the EventBridge rule.
+        buffer: the SQS buffer (None with DIRECT delivery).
+        dead_letter_queue: where every failed event ends.
+        event_source_mapping: the buffer -> function event source (None with DIRECT delivery).
+        delivery: the delivery mode in use.
+        key_prefix: the key prefix filter (``""`` for all keys).
+        encryption_key: the key of the buffer and the DLQ.
+    """
+
+    rule: events.Rule
+    buffer: sqs.Queue | None
+    dead_letter_queue: sqs.IQueue
+    event_source_mapping: event_sources.SqsEventSource | None
+    delivery: Delivery
+    key_prefix: str
+    encryption_key: kms.IKey
 
     def __init__(
         self,
@@ -94,7 +142,8 @@ class EventPipeline(Construct):
         async_retry_attempts: int = 2,
         async_max_event_age: Duration = ASYNC_MAX_EVENT_AGE,
         dead_letter_retention: Duration = DEAD_LETTER_RETENTION,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        existing_dead_letter_queue: sqs.IQueue | None = None,
+        buffer_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # The key policy is scoped to the rule's ARN, built from its name (an attribute would make a cycle).
@@ -114,13 +163,13 @@ class EventPipeline(Construct):
         self.encryption_key = encryption_key = encryption_key or own_key(self)
         rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
 
-        self.dead_letter_queue = dead_letter_queue(
+        self.dead_letter_queue = existing_dead_letter_queue or dead_letter_queue(
             self,
             "DeadLetterQueue",
             encryption_key,
             "the pipeline (buffer redrive, rule target DLQ and Lambda on-failure destination)",
             retention_period=dead_letter_retention,
-            removal_policy=removal_policy,
+            removal_policy=TRANSIENT_REMOVAL_POLICY,
         )
         self.rule = events.Rule(
             self,
@@ -144,11 +193,11 @@ class EventPipeline(Construct):
                 self,
                 "Buffer",
                 encryption_key,
-                visibility_timeout=_visibility_timeout(processor),
                 dead_letter_queue=sqs.DeadLetterQueue(
                     queue=self.dead_letter_queue, max_receive_count=max_receive_count
                 ),
-                removal_policy=removal_policy,
+                removal_policy=TRANSIENT_REMOVAL_POLICY,
+                **_buffer_props(processor, buffer_props),
             )
             self._allow_rule_to_send(self.buffer)
             self.rule.add_target(
@@ -194,7 +243,7 @@ class EventPipeline(Construct):
             )
             self._on_failure_to_dead_letter_queue(processor, encryption_key, async_retry_attempts, async_max_event_age)
 
-    def _allow_rule_to_send(self, queue: sqs.Queue) -> None:
+    def _allow_rule_to_send(self, queue: sqs.IQueue) -> None:
         """Queue policy: events.amazonaws.com may SendMessage, only from this rule."""
         queue.add_to_resource_policy(
             iam.PolicyStatement(
@@ -332,6 +381,24 @@ def _visibility_timeout(processor: lambda_.Function) -> Duration:
     """At least 6x the function timeout, so a message is not redelivered while a batch is still being processed."""
     timeout = processor.timeout or Duration.seconds(3)
     return Duration.seconds(int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR)
+
+
+def _buffer_props(processor: lambda_.Function, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The buffer's queue arguments: a visibility timeout of 6x the function's, and the caller's overrides."""
+    merged = merge_props(
+        "buffer_props",
+        {"visibility_timeout": _visibility_timeout(processor)},
+        overrides,
+        guards={"enforce_ssl": equals(True, "must stay True (non-TLS requests are denied)")},
+        owned={
+            "encryption": "encryption_key",
+            "encryption_master_key": "encryption_key",
+            "dead_letter_queue": "existing_dead_letter_queue/max_receive_count",
+            "removal_policy": "RemovalPolicies.of(construct)",
+        },
+    )
+    merged.pop("enforce_ssl", None)  # always on (encrypted_queue)
+    return merged
 
 
 def _sid(rule_name: str) -> str:

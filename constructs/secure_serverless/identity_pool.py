@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_cognito_identitypool as identitypool
 from aws_cdk import aws_iam as iam
@@ -34,7 +34,6 @@ class IdentityPool(Construct):
         mfa: cognito.Mfa = cognito.Mfa.REQUIRED,
         password_min_length: int = 14,
         threat_protection: bool = True,
-        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
         deletion_protection: bool = True,
         existing_user_pool: cognito.IUserPool | None = None,
     ) -> None:
@@ -49,7 +48,6 @@ class IdentityPool(Construct):
             mfa=mfa,
             password_min_length=password_min_length,
             threat_protection=threat_protection,
-            removal_policy=removal_policy,
             deletion_protection=deletion_protection,
         )
         self.user_pool_client = cognito.UserPoolClient(
@@ -91,7 +89,6 @@ class IdentityPool(Construct):
         mfa: cognito.Mfa,
         password_min_length: int,
         threat_protection: bool,
-        removal_policy: RemovalPolicy,
         deletion_protection: bool,
     ) -> cognito.UserPool:
         pool = cognito.UserPool(
@@ -118,7 +115,7 @@ class IdentityPool(Construct):
             if threat_protection
             else None,
             deletion_protection=deletion_protection,
-            removal_policy=removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
         return pool
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Fn, RemovalPolicy
+from aws_cdk import Duration, Fn
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
@@ -112,7 +112,6 @@ class LoggedApi(Construct):
         throttle_rate_limit: float = 20,
         throttle_burst_limit: int = 10,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
-        log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
         waf: bool = True,
         waf_rate_limit: int = 1000,
     ) -> None:
@@ -124,10 +123,10 @@ class LoggedApi(Construct):
         if execution_log_level is apigw.MethodLoggingLevel.OFF:
             raise ValueError("invalid execution_log_level OFF: must be INFO or ERROR")
         prefix = self._prefix = namespace(self, name_prefix)
-        self._stage_name, self._log_retention, self._log_removal_policy = stage_name, log_retention, log_removal_policy
+        self._stage_name, self._log_retention = stage_name, log_retention
         access_log_name = log_group_name(prefix, "api-access")
         if encryption_key is None:
-            encryption_key = own_key(self, log_removal_policy)
+            encryption_key = own_key(self)
             allow_cloudwatch_logs(
                 encryption_key, log_group_arn(self, access_log_name), sid="AllowCloudWatchLogsForApiAccessLogs"
             )
@@ -138,7 +137,7 @@ class LoggedApi(Construct):
             name=access_log_name,
             key=encryption_key,
             retention=log_retention,
-            removal_policy=log_removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
         self.api = apigw.RestApi(
             self,
@@ -176,7 +175,7 @@ class LoggedApi(Construct):
             name=name,
             key=self.encryption_key,
             retention=self._log_retention,
-            removal_policy=self._log_removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
             key_policy_sid="AllowCloudWatchLogsForApiExecutionLogs",
         )
         self.stage.node.add_dependency(group)  # else API Gateway may create it first, unencrypted
@@ -276,7 +275,7 @@ class LoggedApi(Construct):
             name=name,
             key=self.encryption_key,
             retention=self._log_retention,
-            removal_policy=self._log_removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
             key_policy_sid="AllowCloudWatchLogsForWafLogs",
         )
         logging = wafv2.CfnLoggingConfiguration(

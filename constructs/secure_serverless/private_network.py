@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Names, RemovalPolicy
+from aws_cdk import Names
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -57,7 +57,6 @@ class PrivateNetwork(Construct):
         cidr: str = "10.64.0.0/16",
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
         flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
-        log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
@@ -66,7 +65,7 @@ class PrivateNetwork(Construct):
             raise ValueError(f"invalid max_azs {max_azs!r}: must be from 2 to 6")
         flow_log_name = log_group_name(namespace(self, name_prefix), "vpc-flow-logs")
         if encryption_key is None:
-            encryption_key = own_key(self, log_removal_policy)
+            encryption_key = own_key(self)
             allow_cloudwatch_logs(
                 encryption_key, log_group_arn(self, flow_log_name), sid="AllowCloudWatchLogsForFlowLogs"
             )
@@ -89,7 +88,7 @@ class PrivateNetwork(Construct):
             name=flow_log_name,
             key=encryption_key,
             retention=flow_log_retention,
-            removal_policy=log_removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
         flow_log = self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         acknowledge_role_default_policy(flow_log)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -16,6 +17,7 @@ from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import own_key
 from .nag import acknowledge, compliance_rules
+from .overrides import equals, merge_props
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,39 @@ class IndexSpec:
 
 
 class ScaledTable(Construct):
-    """A DynamoDB table whose every provisioned dimension (table and GSIs) tracks a utilisation target."""
+    """A DynamoDB table (customer-managed key, PITR, TTL) whose every provisioned dimension tracks a utilisation target.
 
-    table: dynamodb.Table  # the table
-    encryption_key: kms.IKey  # its key
-    index_names: list[str]  # names of its GSIs
+    Minimal use: ``ScaledTable(self, "Items", partition_key=dynamodb.Attribute(name="id",
+    type=dynamodb.AttributeType.STRING))``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        partition_key: the table's partition key (required).
+        encryption_key: customer-managed key for encryption at rest. Default: None (a rotating key is created).
+        sort_key: the table's sort key. Default: None.
+        indexes: global secondary indexes (projection ALL, each auto scaled like the table). Default: none.
+        on_demand: PAY_PER_REQUEST instead of provisioned capacity with auto scaling. Default: False.
+        read_capacity: read auto-scaling range (table and every index). Default: ``CapacityRange(1, 10)``.
+        write_capacity: write auto-scaling range (table and every index). Default: ``CapacityRange(1, 10)``.
+        target_utilization_percent: target-tracking utilisation, 20 to 90. Default: 70.
+        time_to_live_attribute: TTL attribute (epoch seconds); None disables TTL. Default: ``"expires_at"``.
+        point_in_time_recovery: continuous backups for 35 days. Default: True.
+        deletion_protection: refuse DeleteTable while on. Default: True.
+        table_props: further ``dynamodb.Table`` keyword arguments, merged over the defaults. Refused: encryption
+            other than the customer-managed key; what an argument above controls. Default: None.
+
+    Removal: the table is retained; use ``RemovalPolicies.of(table).destroy()`` for a disposable one.
+
+    Attributes:
+        table: the ``dynamodb.Table``.
+        encryption_key: its key.
+        index_names: the names of its global secondary indexes.
+    """
+
+    table: dynamodb.Table
+    encryption_key: kms.IKey
+    index_names: list[str]
 
     def __init__(
         self,
@@ -64,18 +94,29 @@ class ScaledTable(Construct):
         time_to_live_attribute: str | None = "expires_at",
         point_in_time_recovery: bool = True,
         deletion_protection: bool = True,
-        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
+        table_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not 20 <= target_utilization_percent <= 90:
             raise ValueError(
                 f"invalid target_utilization_percent {target_utilization_percent!r}: must be from 20 to 90"
             )
-        self.encryption_key = encryption_key or own_key(self, removal_policy)
+        self.encryption_key = encryption_key or own_key(self)
         self._read_capacity, self._write_capacity = read_capacity, write_capacity
         self._target_utilization_percent = target_utilization_percent
         self.index_names = [index.name for index in indexes]
         provisioned = not on_demand
+        owned = {
+            name: name
+            for name in ("partition_key", "sort_key", "encryption_key", "time_to_live_attribute", "deletion_protection")
+        }
+        owned |= {
+            "billing_mode": "on_demand",
+            "read_capacity": "read_capacity",
+            "write_capacity": "write_capacity",
+            "point_in_time_recovery_specification": "point_in_time_recovery",
+            "removal_policy": "RemovalPolicies.of(construct)",
+        }
         self.table = dynamodb.Table(
             self,
             "Table",
@@ -84,14 +125,24 @@ class ScaledTable(Construct):
             billing_mode=dynamodb.BillingMode.PROVISIONED if provisioned else dynamodb.BillingMode.PAY_PER_REQUEST,
             read_capacity=read_capacity.minimum if provisioned else None,
             write_capacity=write_capacity.minimum if provisioned else None,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.encryption_key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=point_in_time_recovery
             ),
             time_to_live_attribute=time_to_live_attribute,
             deletion_protection=deletion_protection,
-            removal_policy=removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
+            **merge_props(
+                "table_props",
+                {"encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED},
+                table_props,
+                guards={
+                    "encryption": equals(
+                        dynamodb.TableEncryption.CUSTOMER_MANAGED, "must stay CUSTOMER_MANAGED (the table's own key)"
+                    )
+                },
+                owned=owned,
+            ),
         )
         for index in indexes:
             self.table.add_global_secondary_index(

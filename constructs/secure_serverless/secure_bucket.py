@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from aws_cdk import Aws, Duration, Fn, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -14,6 +15,7 @@ from constructs import Construct
 from . import defaults
 from .nag import acknowledge, acknowledge_wildcard_resource, compliance_rules
 from .naming import prefixed, validate_bucket_prefix
+from .overrides import Guard, equals, merge_props, refuse_both
 
 # Object-level data actions that the optional VPC-endpoint guard restricts (bucket configuration stays manageable).
 VPCE_GUARDED_ACTIONS = (
@@ -35,13 +37,73 @@ class BucketNaming(enum.Enum):
     GLOBAL_WITH_ACCOUNT_REGION = "global"  # `<prefix>-<account>-<region>` in the global namespace (fallback)
 
 
-class SecureBucket(Construct):
-    """A private bucket that only accepts TLS and correctly encrypted writes, logs access, and emits events."""
+# What every bucket this module creates promises; a `*_props` override may not weaken it.
+BUCKET_GUARDS = {
+    "block_public_access": equals(s3.BlockPublicAccess.BLOCK_ALL, "must stay BLOCK_ALL (the bucket is private)"),
+    "public_read_access": Guard(lambda value: not value, "must stay off (the bucket is private)"),
+    "access_control": Guard(
+        lambda value: value in (None, s3.BucketAccessControl.PRIVATE), "must stay PRIVATE (no ACL grants)"
+    ),
+    "object_ownership": equals(s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, "must stay BUCKET_OWNER_ENFORCED (no ACLs)"),
+    "enforce_ssl": equals(True, "must stay True (non-TLS requests are denied)"),
+    "versioned": equals(True, "must stay True (the bucket promises versioning)"),
+    "encryption": Guard(
+        lambda value: value is not s3.BucketEncryption.UNENCRYPTED, "must not be UNENCRYPTED (encryption at rest)"
+    ),
+}
+BUCKET_OWNED = {
+    "bucket_name": "name_prefix/naming",
+    "bucket_name_prefix": "name_prefix/naming",
+    "bucket_namespace": "naming",
+    "encryption_key": "encryption_key",
+    "minimum_tls_version": "minimum_tls_version",
+    "removal_policy": "RemovalPolicies.of(construct)",
+    "server_access_logs_bucket": "existing_access_logs_bucket",
+}
 
-    bucket: s3.Bucket  # the data bucket
-    access_logs_bucket: s3.IBucket  # where server access logs go
-    encryption_key: kms.IKey | None  # the SSE-KMS key, None for SSE-S3
-    expected_bucket_owner: str  # account id to pass as ExpectedBucketOwner
+
+class SecureBucket(Construct):
+    """A private bucket that only accepts TLS and correctly encrypted writes, logs access, and emits events.
+
+    Minimal use: ``SecureBucket(self, "Uploads")``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        name_prefix: bucket-name prefix (at most 27 characters); the log bucket is ``<prefix>-logs``. Default:
+            None (CloudFormation generates both names).
+        naming: how a prefixed name resists squatting. Default: ``BucketNaming.ACCOUNT_REGIONAL``.
+        encryption_key: SSE-KMS with this key (bucket key on; writes with another key are denied). Default: None,
+            meaning SSE-S3 (AES256): the secure default that needs no key policy, and the only encryption S3 server
+            access logging and many AWS services can deliver into.
+        noncurrent_version_expiration: expire noncurrent versions after this. Default: 90 days.
+        abort_incomplete_multipart_upload_after: abort incomplete multipart uploads after this. Default: 7 days.
+        access_log_expiration: expire access logs after this. Default: 365 days.
+        existing_access_logs_bucket: send access logs to this bucket instead of a new log bucket. Default: None.
+        event_bridge_enabled: native EventBridge notifications (no helper Lambda). Default: True.
+        minimum_tls_version: deny requests below this TLS version (at least 1.2). Default: 1.2.
+        allowed_vpc_endpoint_ids: when set, object data access must come through these VPC endpoints.
+            Default: none.
+        vpce_exempt_principal_arns: principal ARN patterns exempt from the endpoint guard. Default: none.
+        bucket_props: further ``s3.Bucket`` keyword arguments for the data bucket, merged over the defaults.
+            Refused: turning off Block Public Access, public read, ACLs, TLS-only, versioning or encryption;
+            setting what an argument above controls. Default: None.
+        access_logs_bucket_props: the same for the access-log bucket (refused with existing_access_logs_bucket).
+            Default: None.
+
+    Removal: both buckets are retained; use ``RemovalPolicies.of(bucket).destroy()`` for a disposable one.
+
+    Attributes:
+        bucket: the data bucket.
+        access_logs_bucket: where server access logs go.
+        encryption_key: the SSE-KMS key, None for SSE-S3.
+        expected_bucket_owner: the account id to pass as ExpectedBucketOwner.
+    """
+
+    bucket: s3.Bucket
+    access_logs_bucket: s3.IBucket
+    encryption_key: kms.IKey | None
+    expected_bucket_owner: str
 
     def __init__(
         self,
@@ -51,16 +113,16 @@ class SecureBucket(Construct):
         name_prefix: str | None = None,
         naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL,
         encryption_key: kms.IKey | None = None,
-        versioned: bool = True,
         noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION,
         abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER,
         access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION,
         existing_access_logs_bucket: s3.IBucket | None = None,
         event_bridge_enabled: bool = True,
         minimum_tls_version: float = defaults.MINIMUM_TLS_VERSION,
-        removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
         allowed_vpc_endpoint_ids: Sequence[str] = (),
         vpce_exempt_principal_arns: Sequence[str] = (),
+        bucket_props: Mapping[str, Any] | None = None,
+        access_logs_bucket_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Log delivery by bucket policy, never the legacy LogDeliveryWrite ACL, even in apps without this flag.
@@ -69,6 +131,12 @@ class SecureBucket(Construct):
             validate_bucket_prefix("name_prefix", name_prefix)
         if minimum_tls_version < 1.2:
             raise ValueError(f"invalid minimum_tls_version {minimum_tls_version!r}: must be 1.2 or higher")
+        refuse_both(
+            "existing_access_logs_bucket",
+            existing_access_logs_bucket,
+            "access_logs_bucket_props",
+            access_logs_bucket_props,
+        )
         self.encryption_key = encryption_key
         self.expected_bucket_owner = Aws.ACCOUNT_ID
 
@@ -78,21 +146,15 @@ class SecureBucket(Construct):
             minimum_tls_version=minimum_tls_version,
             access_log_expiration=access_log_expiration,
             abort_incomplete_multipart_upload_after=abort_incomplete_multipart_upload_after,
-            removal_policy=removal_policy,
+            props=access_logs_bucket_props,
         )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            **_name_args(naming, name_prefix),
+        secure_defaults: dict[str, Any] = dict(
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
-            minimum_tls_version=minimum_tls_version,
             encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
-            encryption_key=encryption_key,
             bucket_key_enabled=True if encryption_key else None,
-            versioned=versioned,
-            server_access_logs_bucket=self.access_logs_bucket,
+            versioned=True,
             server_access_logs_prefix="access-logs/",
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -105,7 +167,23 @@ class SecureBucket(Construct):
                     expired_object_delete_marker=True,
                 ),
             ],
-            removal_policy=removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
+        )
+        encryption_guard = {} if encryption_key is None else {"encryption": _KMS_ONLY}
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            **_name_args(naming, name_prefix),
+            minimum_tls_version=minimum_tls_version,
+            encryption_key=encryption_key,
+            server_access_logs_bucket=self.access_logs_bucket,
+            **merge_props(
+                "bucket_props",
+                secure_defaults,
+                bucket_props,
+                guards={**BUCKET_GUARDS, **encryption_guard},
+                owned=BUCKET_OWNED,
+            ),
         )
         if event_bridge_enabled:
             # The bucket's own NotificationConfiguration, not CDK's BucketNotificationsHandler custom resource.
@@ -229,19 +307,13 @@ class SecureBucket(Construct):
         minimum_tls_version: float,
         access_log_expiration: Duration,
         abort_incomplete_multipart_upload_after: Duration,
-        removal_policy: RemovalPolicy,
+        props: Mapping[str, Any] | None,
     ) -> s3.Bucket:
         """A private, TLS-only, SSE-S3, versioned bucket for server access logs, with expiry."""
-        log_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            **_name_args(naming, prefixed(name_prefix, "logs")),
+        secure_defaults: dict[str, Any] = dict(
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
-            minimum_tls_version=minimum_tls_version,
-            # S3 server access logging delivers only to SSE-S3 buckets, never SSE-KMS.
-            encryption=s3.BucketEncryption.S3_MANAGED,
             versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -251,7 +323,22 @@ class SecureBucket(Construct):
                     abort_incomplete_multipart_upload_after=abort_incomplete_multipart_upload_after,
                 ),
             ],
-            removal_policy=removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
+        )
+        log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            **_name_args(naming, prefixed(name_prefix, "logs")),
+            minimum_tls_version=minimum_tls_version,
+            # S3 server access logging delivers only to SSE-S3 buckets, never SSE-KMS.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            **merge_props(
+                "access_logs_bucket_props",
+                secure_defaults,
+                props,
+                guards=BUCKET_GUARDS,
+                owned={**BUCKET_OWNED, "encryption": "S3 server access logging (SSE-S3 only)"},
+            ),
         )
         acknowledge(
             log_bucket,
@@ -270,6 +357,9 @@ class SecureBucket(Construct):
             "without a recovery need.",
         )
         return log_bucket
+
+
+_KMS_ONLY = equals(s3.BucketEncryption.KMS, "must stay KMS (encryption_key is given; writes are checked against it)")
 
 
 def _name_args(naming: BucketNaming, prefix: str | None) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -53,7 +53,6 @@ class SecureFunction(Construct):
         timeout: per-invocation timeout. Default: 30 seconds.
         reserved_concurrent_executions: concurrency cap. Default: None (unreserved).
         log_retention: log-group retention. Default: ``RetentionDays.ONE_YEAR``.
-        log_removal_policy: log-group removal policy. Default: ``RemovalPolicy.RETAIN``.
         dead_letter_queue: DLQ for asynchronous invocations. Default: None.
         vpc: run inside this VPC. Default: None.
         vpc_subnets: subnets within ``vpc``. Default: None (CDK's choice).
@@ -97,7 +96,6 @@ class SecureFunction(Construct):
         timeout: Duration = TIMEOUT,
         reserved_concurrent_executions: int | None = None,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
-        log_removal_policy: RemovalPolicy = defaults.STATEFUL_REMOVAL_POLICY,
         dead_letter_queue: sqs.IQueue | None = None,
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
@@ -113,7 +111,7 @@ class SecureFunction(Construct):
         self._purpose, self._timeout = purpose, timeout
         log_name = log_group_name(prefix, purpose)
         if encryption_key is None:
-            encryption_key = own_key(self, log_removal_policy)
+            encryption_key = own_key(self)
             if existing_log_group is None:
                 allow_cloudwatch_logs(
                     encryption_key, log_group_arn(self, log_name), sid="AllowCloudWatchLogsForFunction"
@@ -125,7 +123,7 @@ class SecureFunction(Construct):
             name=log_name,
             key=encryption_key,
             retention=log_retention,
-            removal_policy=log_removal_policy,
+            removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
         self.role = iam.Role(
             self,

@@ -70,8 +70,8 @@ class Built(StackSet):
             on_demand=True,
             time_to_live_attribute=None,
             deletion_protection=False,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
+        cdk.RemovalPolicies.of(self.on_demand).destroy()  # CDK's own way, instead of a removal prop
 
         for name, delivery in (("Queue", Delivery.QUEUE), ("Direct", Delivery.DIRECT)):
             stack = self._stack(name)

@@ -38,7 +38,9 @@ def _function_in_network(stack: cdk.Stack) -> iam.IRole:
 
 def _pipeline_processor(stack: cdk.Stack) -> iam.IRole:
     function = SecureFunction(stack, "Function", code=CODE, handler="index.handler")
-    EventPipeline(stack, "Pipeline", bucket=s3.Bucket.from_bucket_name(stack, "B", "uploads"), processor=function.function)
+    EventPipeline(
+        stack, "Pipeline", bucket=s3.Bucket.from_bucket_name(stack, "B", "uploads"), processor=function.function
+    )
     return function.role
 
 

@@ -63,7 +63,7 @@ class Built(StackSet):
             "Bucket",
             name_prefix="unit-existing",
             existing_access_logs_bucket=logs,
-            versioned=False,
+            bucket_props={"transfer_acceleration": True},  # a pass-through override that weakens nothing
         )
         self.synth()
 
@@ -169,7 +169,8 @@ def test_existing_access_log_bucket_is_used_and_no_new_one_created(built: Built)
     template = built.templates["ExistingLogs"]
     (bucket,) = [r for _, r in resources_of(template, "AWS::S3::Bucket")]
     assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == "central-access-logs"
-    assert "VersioningConfiguration" not in bucket["Properties"]
+    assert bucket["Properties"]["AccelerateConfiguration"] == {"AccelerationStatus": "Enabled"}
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}  # the defaults still apply
 
 
 @pytest.mark.parametrize(

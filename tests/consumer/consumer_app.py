@@ -7,7 +7,7 @@ import json
 import sys
 
 import aws_cdk as cdk
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from cdk_nag import AwsSolutionsChecks
 
@@ -22,7 +22,7 @@ from secure_serverless import (
 
 app = cdk.App(outdir=sys.argv[1], builtin_cloud_formation_validation=False)  # this checks nag, not CFN
 stack = cdk.Stack(app, "ConsumerStack")
-key = EnvironmentKey(stack, "Key", name_prefix="consumer-app", removal_policy=RemovalPolicy.DESTROY)
+key = EnvironmentKey(stack, "Key", name_prefix="consumer-app")
 bucket = SecureBucket(
     stack,
     "Uploads",
@@ -30,7 +30,6 @@ bucket = SecureBucket(
     naming=BucketNaming.GLOBAL_WITH_ACCOUNT_REGION,  # override: global-name fallback
     encryption_key=key.key,
     noncurrent_version_expiration=Duration.days(7),  # override
-    removal_policy=RemovalPolicy.DESTROY,
 )
 table = ScaledTable(
     stack,
@@ -39,8 +38,8 @@ table = ScaledTable(
     encryption_key=key.key,
     read_capacity=CapacityRange(2, 4),  # override
     deletion_protection=False,
-    removal_policy=RemovalPolicy.DESTROY,
 )
+cdk.RemovalPolicies.of(stack).destroy()  # a disposable consumer stack
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 assembly = app.synth()
 template = assembly.get_stack_by_name("ConsumerStack").template

@@ -233,6 +233,7 @@ class SecureServerlessStack(Stack):
             throttle_burst_limit=config.api_throttle_burst_limit,
             log_retention=log_retention,
             waf=config.waf_enabled,
+            api_props={"description": f"{config.resource_prefix} objects API"},
         )
         self.identities = IdentityPool(
             self,

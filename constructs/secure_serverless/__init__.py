@@ -8,6 +8,7 @@ from .event_pipeline import Delivery, EventPipeline
 from .identity_pool import IdentityPool
 from .logged_api import ApiAuthorization, LoggedApi, Route
 from .nag import acknowledge
+from .overrides import UnsafeOverrideError
 from .private_network import PrivateNetwork
 from .scaled_table import CapacityRange, IndexSpec, ScaledTable
 from .secure_bucket import BucketNaming, SecureBucket
@@ -35,6 +36,7 @@ __all__ = [
     "ScaledTable",
     "SecureBucket",
     "SecureFunction",
+    "UnsafeOverrideError",
     "__version__",
     "acknowledge",
     "allow_service_publisher",

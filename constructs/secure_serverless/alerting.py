@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -16,17 +17,44 @@ from constructs import Construct
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher, own_key
 from .naming import namespace, prefixed, validate_name_prefix
+from .overrides import equals, merge_props, refuse_both
 from .queues import dead_letter_queue
 
 
 class Alerting(Construct):
-    """Alarms that reach a human: each alarm notifies the topic on ALARM and on OK; the topic e-mails an address."""
+    """Alarms that reach a human: each alarm notifies an encrypted topic on ALARM and on OK; the topic e-mails.
 
-    topic: sns.Topic  # the alert topic (KMS-encrypted, TLS only)
-    subscription_dead_letter_queue: sqs.Queue | None  # undeliverable notifications (None without an e-mail)
-    encryption_key: kms.IKey  # encrypts the topic and the DLQ (created when not given)
-    alarms: list[cloudwatch.Alarm]  # every alarm added
-    dashboard: cloudwatch.Dashboard | None  # the operations dashboard
+    Minimal use: ``Alerting(self, "Alerting", email="ops@example.com")``, then
+    ``alerting.add_alarms(construct.recommended_alarms(AlarmThresholds()))`` for each construct.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        name_prefix: environment prefix of the topic, alarm and dashboard names; the key and topic policies admit
+            only alarms named ``<prefix>-*``. Default: None (the stack name).
+        encryption_key: encrypts the topic and the subscription's dead-letter queue. Default: None (a rotating key
+            is created).
+        email: the alert address (may be a CloudFormation parameter's value). Default: None (no subscription).
+        dashboard: build a dashboard with every alarm's metric and a status widget. Default: True.
+        existing_topic: notify this topic instead of creating one (its owner keeps it encrypted and TLS-only).
+            Default: None.
+        topic_props: further ``sns.Topic`` keyword arguments, merged over the defaults (refused with
+            existing_topic). Refused: turning TLS-only off; ``master_key`` and ``topic_name`` (set by the arguments
+            above). Default: None.
+
+    Attributes:
+        topic: the alert topic.
+        subscription_dead_letter_queue: undeliverable notifications (None without an e-mail).
+        encryption_key: the key of the topic and the DLQ.
+        alarms: every alarm added.
+        dashboard: the operations dashboard (None when dashboard is False).
+    """
+
+    topic: sns.ITopic
+    subscription_dead_letter_queue: sqs.Queue | None
+    encryption_key: kms.IKey
+    alarms: list[cloudwatch.Alarm]
+    dashboard: cloudwatch.Dashboard | None
 
     def __init__(
         self,
@@ -37,6 +65,8 @@ class Alerting(Construct):
         encryption_key: kms.IKey | None = None,
         email: str | None = None,
         dashboard: bool = True,
+        existing_topic: sns.ITopic | None = None,
+        topic_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
@@ -46,7 +76,20 @@ class Alerting(Construct):
         self.encryption_key = encryption_key = encryption_key or own_key(self)
         stack = Stack.of(self)
         topic_name = f"{prefix}-alerts"
-        self.topic = sns.Topic(self, "Topic", topic_name=topic_name, master_key=encryption_key, enforce_ssl=True)
+        refuse_both("existing_topic", existing_topic, "topic_props", topic_props)
+        self.topic = existing_topic or sns.Topic(
+            self,
+            "Topic",
+            topic_name=topic_name,
+            master_key=encryption_key,
+            **merge_props(
+                "topic_props",
+                {"enforce_ssl": True},
+                topic_props,
+                guards={"enforce_ssl": equals(True, "must stay True (non-TLS publishing is denied)")},
+                owned={"master_key": "encryption_key", "topic_name": "name_prefix"},
+            ),
+        )
         # CloudWatch publishes alarms into the encrypted topic: only alarms of this environment, in this account.
         alarm_arns = stack.format_arn(
             service="cloudwatch",
@@ -66,7 +109,12 @@ class Alerting(Construct):
         )
         self.subscription_dead_letter_queue = None
         if email is not None:
-            self.subscription_dead_letter_queue = self._email_subscription(topic_name, encryption_key, email)
+            self.subscription_dead_letter_queue = self._email_subscription(
+                # Built from the name for a topic created here: its ARN attribute in the key policy would make a cycle.
+                existing_topic.topic_arn if existing_topic else stack.format_arn(service="sns", resource=topic_name),
+                encryption_key,
+                email,
+            )
         self.alarms = []
         self.dashboard = (
             cloudwatch.Dashboard(self, "Dashboard", dashboard_name=prefixed(name_prefix, "operations"))
@@ -74,7 +122,7 @@ class Alerting(Construct):
             else None
         )
 
-    def _email_subscription(self, topic_name: str, encryption_key: kms.IKey, email: str) -> sqs.Queue:
+    def _email_subscription(self, topic_arn: str, encryption_key: kms.IKey, email: str) -> sqs.Queue:
         """The e-mail subscription, with a dead-letter queue only the topic may send to."""
         queue = dead_letter_queue(self, "SubscriptionDeadLetters", encryption_key, "the alert e-mail subscription")
         queue.add_to_resource_policy(
@@ -86,7 +134,6 @@ class Alerting(Construct):
                 conditions={"ArnEquals": {"aws:SourceArn": self.topic.topic_arn}},
             )
         )
-        topic_arn = Stack.of(self).format_arn(service="sns", resource=topic_name)
         allow_service_publisher(encryption_key, "sns.amazonaws.com", [topic_arn], "AllowAlertTopicDeadLetters")
         sns.Subscription(
             self,

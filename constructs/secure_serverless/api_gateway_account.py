@@ -17,10 +17,22 @@ from .nag import acknowledge
 
 
 class ApiGatewayAccountLogging(Construct):
-    """Sets API Gateway's account-level CloudWatch Logs role (retained, shared by every API in the account)."""
+    """Sets API Gateway's account-level CloudWatch Logs role (retained, shared by every API in the account).
 
-    role: iam.Role  # the role API Gateway assumes to write execution and access logs
-    account: apigw.CfnAccount  # the account setting
+    Minimal use: ``ApiGatewayAccountLogging(self, "ApiGatewayLogging")`` in one account-level stack.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+
+    Attributes:
+        role: the role API Gateway assumes to write execution and access logs (AWS managed policy
+            AmazonAPIGatewayPushToCloudWatchLogs).
+        account: the ``AWS::ApiGateway::Account`` setting.
+    """
+
+    role: iam.Role
+    account: apigw.CfnAccount
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

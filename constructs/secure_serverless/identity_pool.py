@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_cognito_identitypool as identitypool
@@ -11,18 +14,66 @@ from constructs import Construct
 from . import defaults
 from .nag import acknowledge_role_default_policy
 from .naming import prefixed, validate_name_prefix
+from .overrides import Guard, equals, merge_props, refuse_both
 from .secure_bucket import SecureBucket
 
+USER_POOL_OWNED = {
+    "self_sign_up_enabled": "self_sign_up",
+    "password_policy": "password_min_length",
+    "mfa": "mfa",
+    "mfa_second_factor": "mfa (TOTP only)",
+    "feature_plan": "threat_protection",
+    "standard_threat_protection_mode": "threat_protection",
+    "deletion_protection": "deletion_protection",
+    "removal_policy": "RemovalPolicies.of(construct)",
+}
+CLIENT_GUARDS = {
+    "generate_secret": equals(False, "must stay False (a public client cannot keep a secret)"),
+    "auth_flows": Guard(
+        lambda flows: not (getattr(flows, "user_password", None) or getattr(flows, "admin_user_password", None)),
+        "must not enable password auth flows (SRP only: the password never leaves the client)",
+    ),
+    "disable_o_auth": equals(True, "must stay True (SRP sign-in only, no OAuth callback URLs)"),
+}
 IDENTITY_ID = "${cognito-identity.amazonaws.com:sub}"  # IAM policy variable: the caller's identity id
 
 
 class IdentityPool(Construct):
-    """Sign-in (user pool + SRP app client) and AWS credentials (identity pool) for authenticated users only."""
+    """Sign-in (user pool + SRP app client) and AWS credentials (identity pool) for authenticated users only.
 
-    user_pool: cognito.IUserPool  # the user pool
-    user_pool_client: cognito.UserPoolClient  # the app client (no secret, SRP)
-    identity_pool: identitypool.IdentityPool  # the identity pool
-    authenticated_role: iam.IRole  # the role authenticated identities assume
+    Minimal use: ``IdentityPool(self, "Identity")``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        name_prefix: environment prefix for the pool and client names. Default: None (CloudFormation names them).
+        self_sign_up: users may register themselves. Default: False.
+        mfa: multi-factor authentication (TOTP only, never SMS). Default: ``Mfa.REQUIRED``.
+        password_min_length: minimum password length (12 or more), upper, lower, digit and symbol required.
+            Default: 14.
+        threat_protection: the Plus feature plan with threat protection enforced (billed per active user).
+            Default: True.
+        deletion_protection: refuse DeleteUserPool while on. Default: True.
+        existing_user_pool: use this user pool instead of creating one. Default: None.
+        user_pool_props: further ``cognito.UserPool`` keyword arguments, merged over the defaults (refused with
+            existing_user_pool). Refused: what an argument above controls (MFA, password policy, sign-up, threat
+            protection). Default: None.
+        user_pool_client_props: further ``cognito.UserPoolClient`` keyword arguments. Refused: a client secret,
+            password-based auth flows other than SRP, OAuth. Default: None.
+
+    Removal: a created user pool is retained; ``RemovalPolicies.of(identity_pool)`` changes that.
+
+    Attributes:
+        user_pool: the user pool.
+        user_pool_client: the app client (no secret, SRP only).
+        identity_pool: the identity pool (no unauthenticated identities, no classic flow).
+        authenticated_role: the role authenticated identities assume (trusted for this identity pool only).
+    """
+
+    user_pool: cognito.IUserPool
+    user_pool_client: cognito.UserPoolClient
+    identity_pool: identitypool.IdentityPool
+    authenticated_role: iam.IRole
 
     def __init__(
         self,
@@ -36,12 +87,15 @@ class IdentityPool(Construct):
         threat_protection: bool = True,
         deletion_protection: bool = True,
         existing_user_pool: cognito.IUserPool | None = None,
+        user_pool_props: Mapping[str, Any] | None = None,
+        user_pool_client_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
         if password_min_length < 12:
             raise ValueError(f"invalid password_min_length {password_min_length!r}: must be 12 or more")
+        refuse_both("existing_user_pool", existing_user_pool, "user_pool_props", user_pool_props)
         self.user_pool = existing_user_pool or self._new_user_pool(
             name_prefix=name_prefix,
             self_sign_up=self_sign_up,
@@ -49,11 +103,9 @@ class IdentityPool(Construct):
             password_min_length=password_min_length,
             threat_protection=threat_protection,
             deletion_protection=deletion_protection,
+            props=user_pool_props,
         )
-        self.user_pool_client = cognito.UserPoolClient(
-            self,
-            "WebClient",
-            user_pool=self.user_pool,
+        client_defaults: dict[str, Any] = dict(
             user_pool_client_name=prefixed(name_prefix, "web"),
             generate_secret=False,
             auth_flows=cognito.AuthFlow(user_srp=True),
@@ -63,6 +115,18 @@ class IdentityPool(Construct):
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(30),
+        )
+        self.user_pool_client = cognito.UserPoolClient(
+            self,
+            "WebClient",
+            user_pool=self.user_pool,
+            **merge_props(
+                "user_pool_client_props",
+                client_defaults,
+                user_pool_client_props,
+                guards=CLIENT_GUARDS,
+                owned={"user_pool": "existing_user_pool"},
+            ),
         )
         self.identity_pool = identitypool.IdentityPool(
             self,
@@ -90,15 +154,19 @@ class IdentityPool(Construct):
         password_min_length: int,
         threat_protection: bool,
         deletion_protection: bool,
+        props: Mapping[str, Any] | None,
     ) -> cognito.UserPool:
-        pool = cognito.UserPool(
-            self,
-            "Users",
+        secure_defaults: dict[str, Any] = dict(
             user_pool_name=prefixed(name_prefix, "users"),
-            self_sign_up_enabled=self_sign_up,
             sign_in_aliases=cognito.SignInAliases(email=True, username=False),
             sign_in_case_sensitive=False,
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+        )
+        pool = cognito.UserPool(
+            self,
+            "Users",
+            self_sign_up_enabled=self_sign_up,
             password_policy=cognito.PasswordPolicy(
                 min_length=password_min_length,
                 require_lowercase=True,
@@ -109,13 +177,13 @@ class IdentityPool(Construct):
             ),
             mfa=mfa,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False) if mfa is not cognito.Mfa.OFF else None,
-            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             feature_plan=cognito.FeaturePlan.PLUS if threat_protection else cognito.FeaturePlan.ESSENTIALS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION
             if threat_protection
             else None,
             deletion_protection=deletion_protection,
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
+            **merge_props("user_pool_props", secure_defaults, props, owned=USER_POOL_OWNED),
         )
         return pool
 

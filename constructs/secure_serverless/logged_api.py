@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, Fn
 from aws_cdk import aws_apigateway as apigw
@@ -24,6 +25,7 @@ from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
 from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource, compliance_rules
 from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
+from .overrides import merge_props
 
 # What every access-log line records (JSON). API Gateway substitutes these variables into the line as they are,
 # without JSON escaping, so a value the caller chooses could close its string and forge fields (a User-Agent of
@@ -86,15 +88,52 @@ class Route:
 
 
 class LoggedApi(Construct):
-    """A REST API whose every request is logged, traced, throttled, validated and authorised."""
+    """A REST API whose every request is logged, traced, throttled, validated and authorised.
 
-    api: apigw.RestApi  # the REST API
-    stage: apigw.Stage  # its stage
-    access_log_group: logs.LogGroup  # JSON access log
-    execution_log_group: logs.LogGroup  # API Gateway execution log (pre-created: encrypted, with retention)
-    web_acl: wafv2.CfnWebACL | None  # WAF web ACL when enabled
-    methods: list[apigw.Method]  # every method created
-    encryption_key: kms.IKey  # encrypts the log groups (created when not given)
+    Minimal use: ``LoggedApi(self, "Api", handler=function, routes=[Route("/items")])``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        handler: the Lambda proxy integration serving every route (required).
+        routes: the GET routes with their query-string parameters (required).
+        name_prefix: environment prefix for the API, log-group and WAF names. Default: None (the stack name is the
+            log-group namespace; the API is named after the construct id).
+        stage_name: the stage. Default: ``"prod"`` (CDK's default).
+        encryption_key: encrypts the access, execution and WAF log groups. Default: None (a rotating key is created).
+        authorization: ``ApiAuthorization.IAM`` (SigV4) or ``ApiAuthorization.COGNITO`` on every method.
+            Default: ``ApiAuthorization.IAM``.
+        user_pool: the user pool for COGNITO authorization. Default: None.
+        execution_log_level: execution logging, INFO or ERROR (OFF is refused). Default: ERROR.
+        throttle_rate_limit: steady requests per second for the stage. Default: 20.
+        throttle_burst_limit: burst for the stage. Default: 10.
+        log_retention: retention of every log group. Default: ``RetentionDays.ONE_YEAR``.
+        waf: attach a WAF web ACL (AWS managed rule groups, per-IP rate limit, logging). Default: True.
+        waf_rate_limit: requests per 5 minutes per IP before WAF blocks. Default: 1000.
+        existing_access_log_group: write access logs to this group instead of creating one. Default: None.
+        api_props: further ``apigw.RestApi`` keyword arguments, merged over the defaults. Refused: the
+            account-wide ``cloud_watch_role``; ``deploy_options``, ``default_method_options`` and what an argument
+            above controls. Default: None.
+
+    Removal: the log groups are retained; ``RemovalPolicies.of(api)`` changes that.
+
+    Attributes:
+        api: the ``apigw.RestApi``.
+        stage: its stage.
+        access_log_group: the JSON access log.
+        execution_log_group: API Gateway's execution log (pre-created: encrypted, with retention).
+        web_acl: the WAF web ACL (None when waf is False).
+        methods: every method created.
+        encryption_key: the key of the log groups.
+    """
+
+    api: apigw.RestApi
+    stage: apigw.Stage
+    access_log_group: logs.ILogGroup
+    execution_log_group: logs.LogGroup
+    web_acl: wafv2.CfnWebACL | None
+    methods: list[apigw.Method]
+    encryption_key: kms.IKey
 
     def __init__(
         self,
@@ -114,6 +153,8 @@ class LoggedApi(Construct):
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
         waf: bool = True,
         waf_rate_limit: int = 1000,
+        existing_access_log_group: logs.ILogGroup | None = None,
+        api_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
@@ -127,11 +168,12 @@ class LoggedApi(Construct):
         access_log_name = log_group_name(prefix, "api-access")
         if encryption_key is None:
             encryption_key = own_key(self)
-            allow_cloudwatch_logs(
-                encryption_key, log_group_arn(self, access_log_name), sid="AllowCloudWatchLogsForApiAccessLogs"
-            )
+            if existing_access_log_group is None:
+                allow_cloudwatch_logs(
+                    encryption_key, log_group_arn(self, access_log_name), sid="AllowCloudWatchLogsForApiAccessLogs"
+                )
         self.encryption_key = encryption_key
-        self.access_log_group = encrypted_log_group(
+        self.access_log_group = existing_access_log_group or encrypted_log_group(
             self,
             "AccessLogs",
             name=access_log_name,
@@ -142,10 +184,21 @@ class LoggedApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
-            rest_api_name=prefixed(name_prefix, "api") or construct_id,
-            description=f"{prefix} objects API",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,  # account-wide singleton: see ApiGatewayAccount
+            cloud_watch_role=False,  # account-wide singleton: see ApiGatewayAccountLogging
+            **merge_props(
+                "api_props",
+                {
+                    "rest_api_name": prefixed(name_prefix, "api") or construct_id,
+                    "description": f"{prefix} API",
+                    "endpoint_types": [apigw.EndpointType.REGIONAL],
+                },
+                api_props,
+                owned={
+                    "cloud_watch_role": "ApiGatewayAccountLogging (an account-wide singleton)",
+                    "deploy_options": "stage_name/execution_log_level/throttle_*",
+                    "default_method_options": "authorization",
+                },
+            ),
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),

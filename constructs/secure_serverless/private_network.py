@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Names
 from aws_cdk import aws_ec2 as ec2
@@ -22,9 +23,18 @@ from .nag import (
     compliance_rules,
 )
 from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
+from .overrides import Guard, merge_props
 
 # Actions Lambda needs on the execution role to attach a function to a VPC; EC2 offers no resource-level scoping
 # for DescribeNetworkInterfaces, and Lambda creates the interfaces before their ARNs exist.
+VPC_GUARDS = {
+    "nat_gateways": Guard(lambda value: not value, "must stay 0 (the network has no route to the internet)"),
+    "subnet_configuration": Guard(
+        lambda subnets: all(subnet.subnet_type is ec2.SubnetType.PRIVATE_ISOLATED for subnet in subnets),
+        "must list PRIVATE_ISOLATED subnets only (no internet route)",
+    ),
+}
+VPC_OWNED = {"max_azs": "max_azs", "ip_addresses": "cidr", "cidr": "cidr"}
 VPC_ACCESS_ACTIONS = (
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
@@ -36,15 +46,45 @@ VPC_ACCESS_ACTIONS = (
 
 
 class PrivateNetwork(Construct):
-    """Functions placed here reach S3/DynamoDB through gateway endpoints and other AWS APIs through interface ones."""
+    """An isolated VPC (no NAT, no internet route): functions placed here reach S3/DynamoDB through gateway endpoints
+    and other AWS APIs through interface endpoints; flow logs go to an encrypted log group.
 
-    vpc: ec2.Vpc  # the VPC
-    function_security_group: ec2.SecurityGroup  # for the functions: egress 443 only
-    endpoint_security_group: ec2.SecurityGroup  # for interface endpoints: ingress 443 from functions only
-    s3_endpoint: ec2.GatewayVpcEndpoint  # S3 gateway endpoint (its id feeds the bucket's aws:SourceVpce guard)
-    dynamodb_endpoint: ec2.GatewayVpcEndpoint  # DynamoDB gateway endpoint
-    interface_endpoints: list[ec2.InterfaceVpcEndpoint]  # interface endpoints, private DNS on
-    encryption_key: kms.IKey  # encrypts the flow-log group (created when not given)
+    Minimal use: ``PrivateNetwork(self, "Network")``; then pass ``vpc``, ``function_subnets`` and
+    ``[function_security_group]`` to SecureFunction and call ``grant_vpc_access(function.role)``.
+
+    Args:
+        scope: the parent construct.
+        construct_id: the construct id.
+        name_prefix: environment prefix of the flow-log group. Default: None (the stack name).
+        encryption_key: encrypts the flow-log group. Default: None (a rotating key is created).
+        max_azs: availability zones, 2 to 6 (an isolated subnet in each). Default: 2.
+        cidr: the VPC address range. Default: ``"10.64.0.0/16"``.
+        interface_endpoints: services the functions call from inside the VPC. Default: X-Ray only.
+        flow_log_retention: flow-log retention. Default: ``RetentionDays.ONE_YEAR``.
+        vpc_props: further ``ec2.Vpc`` keyword arguments, merged over the defaults. Refused: NAT gateways, subnets
+            that are not PRIVATE_ISOLATED; ``max_azs`` and ``ip_addresses`` (set by the arguments above).
+            Default: None.
+
+    Removal: the flow-log group is retained; ``RemovalPolicies.of(network)`` changes that.
+
+    Attributes:
+        vpc: the VPC.
+        function_security_group: for the functions: HTTPS out only.
+        endpoint_security_group: for the interface endpoints: HTTPS in from the functions only.
+        s3_endpoint: the S3 gateway endpoint (its id feeds SecureBucket's ``aws:SourceVpce`` guard).
+        dynamodb_endpoint: the DynamoDB gateway endpoint.
+        interface_endpoints: the interface endpoints (private DNS on).
+        encryption_key: the key of the flow-log group.
+        function_subnets: the isolated subnets functions are placed in.
+    """
+
+    vpc: ec2.Vpc
+    function_security_group: ec2.SecurityGroup
+    endpoint_security_group: ec2.SecurityGroup
+    s3_endpoint: ec2.GatewayVpcEndpoint
+    dynamodb_endpoint: ec2.GatewayVpcEndpoint
+    interface_endpoints: list[ec2.InterfaceVpcEndpoint]
+    encryption_key: kms.IKey
 
     def __init__(
         self,
@@ -57,6 +97,7 @@ class PrivateNetwork(Construct):
         cidr: str = "10.64.0.0/16",
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
         flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
+        vpc_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if name_prefix is not None:
@@ -70,17 +111,20 @@ class PrivateNetwork(Construct):
                 encryption_key, log_group_arn(self, flow_log_name), sid="AllowCloudWatchLogsForFlowLogs"
             )
         self.encryption_key = encryption_key
-        self.vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cidr),
-            max_azs=max_azs,
+        secure_defaults: dict[str, Any] = dict(
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24)
             ],
             # Closing the default security group needs a custom-resource Lambda; nothing here uses it.
             restrict_default_security_group=False,
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            max_azs=max_azs,
+            **merge_props("vpc_props", secure_defaults, vpc_props, guards=VPC_GUARDS, owned=VPC_OWNED),
         )
         flow_logs = encrypted_log_group(
             self,

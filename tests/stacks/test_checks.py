@@ -5,6 +5,7 @@ Snapshots are per construct (tests/constructs/test_snapshots.py), small enough t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path

@@ -82,16 +82,10 @@ CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
     ),
     CheckovSkip(
         "CKV_AWS_111",
-        "ApiHandlerRoleDefaultPolicy",
+        "NetworkVpcAccess",
         frozenset({"staging", "prod"}),
-        "Only the Lambda VPC network-interface actions (ec2:CreateNetworkInterface, ...) and X-Ray Put* carry "
-        "Resource '*': neither service offers a narrower resource; every other grant names exact ARNs.",
-    ),
-    CheckovSkip(
-        "CKV_AWS_111",
-        "ProcessorRoleDefaultPolicy",
-        frozenset({"staging", "prod"}),
-        "Only the Lambda VPC network-interface actions (ec2:CreateNetworkInterface, ...) and X-Ray Put* carry "
-        "Resource '*': neither service offers a narrower resource; every other grant names exact ARNs.",
+        "The dedicated VPC-access policy PrivateNetwork attaches to each function role holds only the Lambda "
+        "network-interface actions (ec2:CreateNetworkInterface, ...): EC2 offers no narrower resource for them; "
+        "every other grant names exact ARNs.",
     ),
 )

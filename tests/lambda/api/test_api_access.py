@@ -29,8 +29,10 @@ def test_identity_block_missing_entirely_is_403(call: Any, make_event: Any, tabl
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("cognitoIdentityPoolId", "eu-west-1:88888888-8888-4888-8888-888888888888"),
-     ("cognitoAuthenticationType", "unauthenticated")],
+    [
+        ("cognitoIdentityPoolId", "eu-west-1:88888888-8888-4888-8888-888888888888"),
+        ("cognitoAuthenticationType", "unauthenticated"),
+    ],
 )
 def test_identity_from_another_pool_or_unauthenticated_is_403(
     call: Any, make_event: Any, seed: Any, field: str, value: str
@@ -127,6 +129,32 @@ def test_throttled_table_is_503(call: Any, make_event: Any, table: Any, alice: s
     assert response.status == 503
     assert response.headers["retry-after"] == "1"
     assert response.body["error"]["code"] == "service_unavailable"
+
+
+def test_table_that_does_not_answer_in_time_is_503_with_retry_after(
+    call: Any, make_event: Any, table: Any, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    from objects_api import store
+    from tests.support.pipeline_sim import SimClock
+
+    clock = SimClock()
+    clock.install(monkeypatch)  # botocore's retry backoff advances the simulated clock instead of sleeping
+    attempts = []
+
+    def never_answers(request: Any, **_: Any) -> None:
+        attempts.append(request.url)
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    store._client().meta.events.register_first("before-send.dynamodb.Query", never_answers)
+    response = call(make_event(identity=alice))
+
+    assert response.status == 503
+    assert response.headers["retry-after"] == str(store.TIMED_OUT_RETRY_AFTER_SECONDS)
+    assert response.body["error"]["code"] == "service_unavailable"
+    assert len(attempts) == store.QUERY_BUDGET.total_max_attempts
+    assert clock.elapsed <= store.QUERY_BUDGET.worst_case_seconds
 
 
 def test_start_key_refused_by_dynamodb_is_400_cursor(call: Any, make_event: Any, table: Any, alice: str) -> None:

@@ -6,7 +6,8 @@
   raises, so Lambda retries it and then sends it to the on-failure destination / DLQ.
 
 Deadline: the batch loop takes a record only while the invocation's remaining time covers that record's worst case
-(`store.RECORD_WORST_CASE_SECONDS`) plus the closing ChangeMessageVisibility call; later records are reported
+(`store.record_worst_case_seconds`: one HeadObject per key candidate, one PutItem) plus the closing
+ChangeMessageVisibility call; later records are reported
 failed untried. Failed records are delayed in the buffer by kind (see `backoff`): throttled or timed-out ones by
 receive count, malformed ones briefly, untried ones not at all.
 
@@ -162,17 +163,21 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     count = len(records) if isinstance(records, list) else 0
     deadline = Deadline.of(context, default_seconds=DEFAULT_TIMEOUT_SECONDS)
     closing = math.ceil(count / store.VISIBILITY_BATCH_MAX) * store.QUEUE_BUDGET.worst_case_seconds
-    needed = store.RECORD_WORST_CASE_SECONDS + closing + SAFETY_MARGIN_SECONDS
+    reserve = closing + SAFETY_MARGIN_SECONDS
     delays: dict[str, int] = {}  # messageId -> seconds until the failed record is visible again
 
     def record_handler(record: Mapping[str, Any]) -> str:
         message_id = str(record.get("messageId"))
-        if not deadline.covers(needed):
+        try:
+            parsed = parse_json_event(record.get("body"))  # no AWS call: always affordable
+            needed = store.record_worst_case_seconds(len(key_candidates(parsed.key))) + reserve
+            if not deadline.covers(needed):
+                raise Untried(f"{deadline.remaining_seconds:.1f} s left, this record may need {needed:.1f} s")
+            outcome = record_object(parsed, settings)
+        except Untried:
             counts[RECORDS_DEFERRED] += 1
             delays[message_id] = backoff.UNTRIED_RETRY_SECONDS
-            raise Untried(f"{deadline.remaining_seconds:.1f} s left, a record may need {needed:.1f} s")
-        try:
-            outcome = record_object(parse_json_event(record.get("body")), settings)
+            raise
         except Exception as error:
             kind, delays[message_id] = _retry_delay(error, record)
             counts[kind] += 1

@@ -1,7 +1,7 @@
 """The few AWS calls of the processor: HeadObject, a conditional PutItem, and delaying failed buffer records.
 
 Clients come from `shared_runtime.clients` (created on first use, one cache per execution environment). Their
-timeouts and retry budgets are below; `RECORD_WORST_CASE_SECONDS` is what one record can cost at worst, so the
+timeouts and retry budgets are below; `record_worst_case_seconds` is what one record can cost at worst, so the
 batch loop knows when the invocation can no longer afford another record.
 """
 
@@ -42,8 +42,15 @@ THROTTLING_CODES = frozenset(
 DATA_BUDGET = CallBudget(connect_timeout=1, read_timeout=2, total_max_attempts=2)
 # ChangeMessageVisibilityBatch after the loop: best effort (the queue's own visibility timeout is the fallback).
 QUEUE_BUDGET = CallBudget(connect_timeout=1, read_timeout=1, total_max_attempts=2)
-RECORD_WORST_CASE_SECONDS = 2 * DATA_BUDGET.worst_case_seconds  # HeadObject + PutItem
 VISIBILITY_BATCH_MAX = 10  # entries per ChangeMessageVisibilityBatch
+
+
+def record_worst_case_seconds(key_candidates: int) -> float:
+    """One HeadObject per key candidate (at most 2: as delivered, URL-decoded) and one PutItem, each at its worst."""
+    return (key_candidates + 1) * DATA_BUDGET.worst_case_seconds
+
+
+MAX_RECORD_WORST_CASE_SECONDS = record_worst_case_seconds(2)  # 21 s: fits a fresh 30 s invocation with the reserve
 
 
 def client(service: str) -> Any:

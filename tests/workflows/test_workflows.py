@@ -260,3 +260,32 @@ def test_the_pr_diff_goes_into_the_job_summary() -> None:
     assert runs[1].startswith('make diff ENV="$PR_ENV"') and '>> "$GITHUB_STEP_SUMMARY"' in runs[1]
     for job_id in ("diff", "deploy", "destroy"):  # no AWS job before the repository is set up for it
         assert "vars.AWS_PR_ROLE_ARN != ''" in LOADED["pull-request.yml"]["jobs"][job_id]["if"], job_id
+
+
+def _make_dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+    # -n prints the recipes without running them; setup is a prerequisite, so its stamps must exist (make test ran it).
+    return subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        ("diff", "cdk diff --no-notices -c env=pr-7 -o cdk.out  SecureServerless-pr-7"),
+        ("deploy", "cdk deploy --no-notices -c env=pr-7 -o cdk.out --require-approval never --progress events"),
+        ("smoke", "python -m tools.smoke --env pr-7"),
+        ("destroy", "python -m tools.empty_buckets --env pr-7"),
+    ],
+)
+def test_delivery_targets_act_on_exactly_one_environment(target: str, expected: str) -> None:
+    result = _make_dry_run(target, "ENV=pr-7")
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    assert "SecureServerless-dev" not in result.stdout and "--all" not in result.stdout
+
+
+@pytest.mark.parametrize("env", ["dev,prod", ""])
+def test_delivery_targets_refuse_several_or_no_environments(env: str) -> None:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "one-env", f"ENV={env}"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "ENV must name one environment" in result.stderr

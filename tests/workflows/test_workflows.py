@@ -80,7 +80,10 @@ def test_there_are_a_pull_request_and_a_main_workflow() -> None:
 
 def test_actionlint_reports_nothing() -> None:
     result = subprocess.run(
-        [str(BIN / "actionlint"), "-no-color", *map(str, WORKFLOW_FILES)], cwd=ROOT, capture_output=True, text=True
+        [str(BIN / "actionlint"), "-no-color", f"-shellcheck={BIN / 'shellcheck'}", *map(str, WORKFLOW_FILES)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
@@ -88,10 +91,15 @@ def test_actionlint_reports_nothing() -> None:
 def test_actionlint_really_checks(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text(
-        "on: push\njobs:\n  j:\n    needs: missing\n    runs-on: ubuntu-99\n    steps:\n      - run: 'true'\n"
+        "on: push\njobs:\n  j:\n    needs: missing\n    runs-on: ubuntu-99\n    steps:\n      - run: cat $F\n"
     )
-    result = subprocess.run([str(BIN / "actionlint"), "-no-color", str(bad)], capture_output=True, text=True)
-    assert result.returncode == 1 and "[runner-label]" in result.stdout and "[job-needs]" in result.stdout
+    result = subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", f"-shellcheck={BIN / 'shellcheck'}", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "[runner-label]" in result.stdout and "[job-needs]" in result.stdout and "SC2086" in result.stdout
 
 
 def zizmor_findings(path: Path, persona: str = "auditor") -> list[str]:

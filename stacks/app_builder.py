@@ -10,6 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
 from stacks.ci_stack import CiStack
@@ -72,8 +73,15 @@ def add_nag_packs(app: cdk.App) -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
 
 
+def add_guard_rules(app: cdk.App) -> None:
+    """cfn-guard with AWS Control Tower's proactive-control rules, a second policy-validation plugin: any failing
+    rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason)."""
+    cdk.Validations.of(app).add_plugins(CfnGuardValidator(control_tower_rules_enabled=True))
+
+
 def build_app(app: cdk.App) -> cdk.App:
-    """Stacks for every `-c env=` suffix and the CI deploy-role stack, all validated first, plus the nag packs."""
+    """Stacks for every `-c env=` suffix and the CI deploy-role stack, all validated first, plus the nag packs
+    and the Control Tower rules (cfn-guard)."""
     configs = configs_from_context(app.node.try_get_context)
     targets = account_targets(app)
     ci_settings = ci_settings_from_context(app.node.try_get_context)
@@ -81,6 +89,7 @@ def build_app(app: cdk.App) -> cdk.App:
     # Deployed once per account by an administrator (`cdk deploy SecureServerless-ci`), into the CLI's account.
     CiStack(app, ci_settings, env=deployment_environment())
     add_nag_packs(app)
+    add_guard_rules(app)
     return app
 
 

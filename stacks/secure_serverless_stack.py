@@ -25,6 +25,7 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from secure_serverless import (
@@ -44,7 +45,7 @@ from secure_serverless import (
     SecureFunction,
 )
 from secure_serverless.defaults import retention_days
-from secure_serverless.nag import acknowledge, compliance_rules
+from secure_serverless.nag import acknowledge, acknowledge_guard, compliance_rules
 from stacks import records_schema as schema
 from stacks.config import (
     EMAIL_PATTERN,
@@ -201,6 +202,7 @@ class SecureServerlessStack(Stack):
         if self.pipeline.buffer is not None:  # read by tools/redrive.py and tools/reconcile.py
             CfnOutput(self, "PipelineBufferUrl", value=self.pipeline.buffer.queue_url, description="Upload events")
         CfnOutput(self, "PipelineDeadLetterQueueUrl", value=self.pipeline.dead_letter_queue.queue_url)
+        self._acknowledge_environment_trade_offs(config)
 
     @property
     def availability_zones(self) -> list[str]:
@@ -408,6 +410,35 @@ class SecureServerlessStack(Stack):
                 "uploads are queuing faster than they drain.",
             ),
         ]
+
+    def _acknowledge_environment_trade_offs(self, config: EnvironmentConfig) -> None:
+        """Control Tower rules this environment's configuration fails on purpose, each on its own resource."""
+        for node in self.node.find_all():
+            if isinstance(node, logs.CfnLogGroup) and (node.retention_in_days or 0) < 365:
+                acknowledge_guard(
+                    node,
+                    "cloudwatch_log_group_retention_period_check",
+                    "CT.CLOUDWATCH.PR.2",
+                    f"{config.preset} preset: this log group keeps {node.retention_in_days} days "
+                    "(log_retention_days / access_log_retention_days) to bound cost in a destroyable environment; "
+                    "prod keeps every log group for 365 days.",
+                )
+        if self.network is None:
+            for function in (self.processor, self.api_handler):
+                acknowledge_guard(
+                    function.function,
+                    "lambda_inside_vpc_check",
+                    "CT.LAMBDA.PR.3",
+                    f"{config.preset} preset: private network mode is off (interface endpoints cost money every "
+                    "hour); staging and prod run this function in isolated subnets behind VPC endpoints.",
+                )
+        acknowledge_guard(
+            self.data.bucket,
+            "s3_bucket_object_lock_enabled_check",
+            "CT.S3.PR.9",
+            "Users overwrite and delete their own uploads and destroyable environments must be deletable; "
+            "versioning with noncurrent-version expiry and RETAIN in prod keep recoverable history instead of WORM.",
+        )
 
     def _powertools_environment(self, service: str) -> dict[str, str]:
         """Powertools settings shared by every function; the metrics namespace carries the suffix."""

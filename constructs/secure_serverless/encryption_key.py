@@ -78,6 +78,7 @@ class EnvironmentKey(Construct):
                 owned={"alias": "name_prefix", "removal_policy": "RemovalPolicies.of(construct)"},
             ),
         )
+        deny_grants_except_for_aws_resources(self.key)
         if allow_log_groups:
             self._allow_cloudwatch_logs()
 
@@ -125,9 +126,26 @@ def allow_cloudwatch_logs(key: kms.IKey, log_group_arn_pattern: str, sid: str) -
     )
 
 
+def deny_grants_except_for_aws_resources(key: kms.IKey) -> None:
+    """Key policy: nobody creates a grant on `key` unless it is for an AWS resource (Lambda, DynamoDB, ... create
+    their grants through the service) or the caller is an AWS service. The account delegation (`kms:*` for the
+    account root) would otherwise let any IAM principal with kms:CreateGrant hand the key to anyone
+    (Control Tower CT.KMS.PR.3)."""
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="DenyGrantsExceptForAwsResources",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["kms:CreateGrant"],
+            resources=["*"],  # in a key policy "*" means this key
+            conditions={"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+        )
+    )
+
+
 def own_key(scope: Construct) -> kms.Key:
     """The key a construct creates for itself when the caller passes none: rotating, retained, no alias."""
-    return kms.Key(
+    key = kms.Key(
         scope,
         "Key",
         description=f"Customer-managed key of {scope.node.path}",
@@ -135,3 +153,5 @@ def own_key(scope: Construct) -> kms.Key:
         pending_window=defaults.KEY_PENDING_WINDOW,
         removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
     )
+    deny_grants_except_for_aws_resources(key)
+    return key

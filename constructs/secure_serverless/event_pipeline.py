@@ -7,11 +7,12 @@ each other. The rule matches this bucket's events on the default event bus.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import jsii
-from aws_cdk import Duration, Names, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -163,11 +164,19 @@ class EventPipeline(Construct):
         self.encryption_key = encryption_key = encryption_key or own_key(self)
         rule_arn_pattern = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
 
+        # The buffer is named, so the DLQ's RedriveAllowPolicy can name it without a reference (which would make
+        # a cycle: the buffer's RedrivePolicy already references the DLQ).
+        buffer_name = re.sub(r"[^A-Za-z0-9_-]", "-", rule_name) + "-buffer"  # queue names allow no dots
         self.dead_letter_queue = existing_dead_letter_queue or dead_letter_queue(
             self,
             "DeadLetterQueue",
             encryption_key,
             "the pipeline (buffer redrive, rule target DLQ and Lambda on-failure destination)",
+            redrive_source_arns=(
+                [Stack.of(self).format_arn(service="sqs", resource=buffer_name, arn_format=ArnFormat.NO_RESOURCE_NAME)]
+                if delivery is Delivery.QUEUE
+                else []
+            ),
             retention_period=dead_letter_retention,
             removal_policy=TRANSIENT_REMOVAL_POLICY,
         )
@@ -193,11 +202,12 @@ class EventPipeline(Construct):
                 self,
                 "Buffer",
                 encryption_key,
+                queue_name=buffer_name,
                 dead_letter_queue=sqs.DeadLetterQueue(
                     queue=self.dead_letter_queue, max_receive_count=max_receive_count
                 ),
                 removal_policy=TRANSIENT_REMOVAL_POLICY,
-                **_buffer_props(processor, buffer_props),
+                **_buffer_props(processor, buffer_props, dead_letter_retention),
             )
             self._allow_rule_to_send(self.buffer)
             self.rule.add_target(
@@ -383,11 +393,15 @@ def _visibility_timeout(processor: lambda_.Function) -> Duration:
     return Duration.seconds(int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR)
 
 
-def _buffer_props(processor: lambda_.Function, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The buffer's queue arguments: a visibility timeout of 6x the function's, and the caller's overrides."""
+def _buffer_props(
+    processor: lambda_.Function, overrides: Mapping[str, Any] | None, retention: Duration
+) -> dict[str, Any]:
+    """The buffer's queue arguments: a visibility timeout of 6x the function's, the DLQ's retention (a standard
+    queue's message keeps its original enqueue time in the DLQ: the buffer must keep it as long as the DLQ does,
+    not SQS's 4-day default), and the caller's overrides."""
     merged = merge_props(
         "buffer_props",
-        {"visibility_timeout": _visibility_timeout(processor)},
+        {"visibility_timeout": _visibility_timeout(processor), "retention_period": retention},
         overrides,
         guards={"enforce_ssl": equals(True, "must stay True (non-TLS requests are denied)")},
         owned={
@@ -395,6 +409,7 @@ def _buffer_props(processor: lambda_.Function, overrides: Mapping[str, Any] | No
             "encryption_master_key": "encryption_key",
             "dead_letter_queue": "existing_dead_letter_queue/max_receive_count",
             "removal_policy": "RemovalPolicies.of(construct)",
+            "queue_name": "rule_name (the DLQ's RedriveAllowPolicy names the buffer by it)",
         },
     )
     merged.pop("enforce_ssl", None)  # always on (encrypted_queue)

@@ -23,7 +23,7 @@ from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
-from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_wildcard_resource, compliance_rules
+from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
 from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
 from .overrides import merge_props
 
@@ -252,7 +252,9 @@ class LoggedApi(Construct):
         validator = self.api.add_request_validator(
             "Validate", validate_request_parameters=True, validate_request_body=True
         )
-        integration = apigw.LambdaIntegration(handler, proxy=True)
+        # No test-invoke-stage permission: the console's "Test" button would invoke the handler outside any stage's
+        # throttling, logging and WAF.
+        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
         authorizer = (
             apigw.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[user_pool])
             if authorization is ApiAuthorization.COGNITO and user_pool is not None
@@ -344,6 +346,14 @@ class LoggedApi(Construct):
         logging.node.add_dependency(group)
 
     def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization) -> None:
+        acknowledge_guard(
+            self.api,
+            "lambda_function_public_access_prohibited_check",
+            "CT.LAMBDA.PR.2",
+            "Each Lambda permission of the API names apigateway.amazonaws.com with a SourceArn of this API's "
+            "execute-api ARN (stage, method and path); the rule accepts only a literal or a Ref/GetAtt, and CDK "
+            "builds the ARN with Fn::Join from the API id, region and account.",
+        )
         acknowledge(
             self.stage,
             "Serverless-APIGWStructuredLogging",

@@ -76,3 +76,20 @@ def acknowledge_role_default_policy(role: IConstruct) -> None:
     is still checked by every other rule (AwsSolutions-IAM5 included).
     """
     acknowledge(role, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
+
+
+# cfn-guard (cdklabs.cdk-validator-cfnguard, Control Tower rules): findings print as `[CT.X.PR.n] <rule name>` and
+# are acknowledged as `cdk-validator-cfnguard::<rule name>`, exactly like a nag finding.
+GUARD_PLUGIN = "cdk-validator-cfnguard"
+
+
+def acknowledge_guard(scope: IConstruct, rule: str, control: str, reason: str) -> None:
+    """Acknowledge the cfn-guard rule `rule` (Control Tower control `control`, e.g. CT.S3.PR.9) on `scope` and
+    everything below it, with a reviewer-grade reason that names the control."""
+    if "::" in rule or not re.fullmatch(r"[a-z0-9_]+", rule):
+        raise ValueError(f"cfn-guard rule {rule!r}: use the bare rule name, e.g. 'sqs_dlq_check'")
+    if not re.fullmatch(r"CT\.[A-Z0-9]+\.PR\.\d+", control):
+        raise ValueError(f"cfn-guard control {control!r}: must look like CT.S3.PR.9")
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValueError(f"cfn-guard rule {rule!r}: reason must be at least {MIN_REASON_LENGTH} characters")
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"{GUARD_PLUGIN}::{rule}", reason=f"[{control}] {reason}"))

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
-from .nag import acknowledge, acknowledge_wildcard_resource, compliance_rules
+from .nag import acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
 from .naming import prefixed, validate_bucket_prefix
 from .overrides import Guard, equals, merge_props, refuse_both
 
@@ -356,6 +356,31 @@ class SecureBucket(Construct):
             "Access logs are operational data with an expiry; replicating them to another region adds cost "
             "without a recovery need.",
         )
+        for rule, control, reason in (
+            (
+                "s3_bucket_logging_enabled_check",
+                "CT.S3.PR.2",
+                "This is the server-access-log target bucket; logging its own access would recurse into itself.",
+            ),
+            (
+                "s3_bucket_default_encryption_kms_check",
+                "CT.S3.PR.10",
+                "S3 server access logging can only deliver to buckets encrypted with SSE-S3 (AES256), not SSE-KMS.",
+            ),
+            (
+                "s3_event_notifications_enabled_check",
+                "CT.S3.PR.4",
+                "Only S3's log delivery writes here; nothing processes access-log objects, so events would go "
+                "nowhere. The data bucket sends its events to EventBridge.",
+            ),
+            (
+                "s3_bucket_object_lock_enabled_check",
+                "CT.S3.PR.9",
+                "Access logs expire by lifecycle (access_log_expiration); Object Lock retention would keep them "
+                "past it and make destroyable environments undeletable. Only S3's log delivery may write here.",
+            ),
+        ):
+            acknowledge_guard(log_bucket, rule, control, reason)
         return log_bucket
 
 

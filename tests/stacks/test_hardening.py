@@ -1,0 +1,101 @@
+"""Hardening from the adversarial review (issue 11), asserted on every synthesized environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_sqs as sqs
+
+from stacks.app_builder import add_guard_rules, cdk_json_context
+from tests.support.synth import Synthesized
+from tests.support.template import resources_of
+
+SUFFIXES = ("dev", "staging", "prod", "pr-7")
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = "cdk-validator-cfnguard"
+
+
+def _guard_report(outdir: Path) -> dict:
+    report = json.loads((outdir / "validation-report.json").read_text())
+    (guard,) = [p for p in report["pluginReports"] if p["pluginName"] == GUARD]
+    return guard
+
+
+# ------------------------------------------------------------------------------------------------ gate (item 19)
+def test_control_tower_rules_have_no_unsuppressed_finding(synthesized: Synthesized) -> None:
+    guard = _guard_report(synthesized.outdir)
+    assert guard["violations"] == []
+    for violation in guard["suppressedViolations"]:
+        control = violation["description"].split("]", 1)[0] + "]"  # e.g. [CT.S3.PR.9]
+        assert violation["violatingConstructs"], violation["ruleName"]
+        for construct in violation["violatingConstructs"]:
+            assert construct["constructPath"], violation["ruleName"]  # names its resource
+        assert violation["reason"].startswith(control), (violation["ruleName"], violation["reason"])
+        assert len(violation["reason"]) >= 80, violation["reason"]
+
+
+def test_guard_wiring_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
+    app = cdk.App(outdir=str(tmp_path), context=cdk_json_context(), builtin_cloud_formation_validation=False)
+    sqs.Queue(cdk.Stack(app, "Canary"), "QueueWithoutDlq")
+    add_guard_rules(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    assert {v["ruleName"] for v in _guard_report(tmp_path)["violations"]} >= {"sqs_dlq_check"}
+
+
+def test_readme_lists_every_control_tower_suppression(synthesized: Synthesized) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Acknowledged Control Tower (cfn-guard) findings") :]
+    section = section[: section.index("\n## ")]
+    for violation in _guard_report(synthesized.outdir)["suppressedViolations"]:
+        assert f"`{violation['ruleName']}`" in section, violation["ruleName"]
+
+
+# ------------------------------------------------------------------------------------------------ key (item 9)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_key_grants_only_for_aws_resources(templates: dict, suffix: str) -> None:
+    for _, key in resources_of(templates[suffix], "AWS::KMS::Key"):
+        statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+        assert statements["DenyGrantsExceptForAwsResources"] == {
+            "Sid": "DenyGrantsExceptForAwsResources",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+        }
+
+
+# ------------------------------------------------------------------------------------------------ queues (item 10)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_dead_letter_queues_name_their_sources_and_the_buffer_keeps_messages_as_long(
+    templates: dict, suffix: str
+) -> None:
+    template = templates[suffix]
+    queues = dict(resources_of(template, "AWS::SQS::Queue"))
+    (buffer_id,) = [lid for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]]
+    buffer = queues[buffer_id]["Properties"]
+    dlq_id = buffer["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert buffer["QueueName"] == f"secure-serverless-{suffix}-object-created-buffer"
+    assert buffer["MessageRetentionPeriod"] == queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    allow = queues[dlq_id]["Properties"]["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    (source,) = allow["sourceQueueArns"]
+    assert buffer["QueueName"] in json.dumps(source) and ":sqs:" in json.dumps(source)
+    for lid, queue in queues.items():  # every other DLQ (SNS subscription's) accepts no SQS source at all
+        if lid not in (buffer_id, dlq_id):
+            assert queue["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}
+
+
+# ------------------------------------------------------------------------------------------------ API (item 14)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_no_test_invoke_permission_on_the_handler(templates: dict, suffix: str) -> None:
+    permissions = [p["Properties"] for _, p in resources_of(templates[suffix], "AWS::Lambda::Permission")]
+    api_permissions = [p for p in permissions if p["Principal"] == "apigateway.amazonaws.com"]
+    assert len(api_permissions) == 2  # one per route, on the deployed stage only
+    for permission in api_permissions:
+        source = json.dumps(permission["SourceArn"])
+        assert "test-invoke-stage" not in source

@@ -107,7 +107,13 @@ class EnvironmentConfig:
     private_network: bool = False
     # Principals (ARN patterns, ${AWS::...} allowed) never locked out by the bucket's VPC-endpoint guard.
     admin_principal_arn_patterns: tuple[str, ...] = (
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_AdministratorAccess_*",
+        # IAM Identity Center's role for the AdministratorAccess permission set: `AWSReservedSSO_<set>_<16 hex>`,
+        # under aws-reserved/sso.amazonaws.com/ (with the Identity Center region in the path outside us-east-1).
+        # The aws-reserved path cannot be used by CreateRole, so no one else can make a role that matches.
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-reserved/sso.amazonaws.com/"
+        "AWSReservedSSO_AdministratorAccess_????????????????",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-reserved/sso.amazonaws.com/*/"
+        "AWSReservedSSO_AdministratorAccess_????????????????",
     )
     alarm_period_minutes: int = 5
     api_p99_latency_threshold_ms: int = 3000

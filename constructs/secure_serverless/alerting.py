@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack
+import jsii
+from aws_cdk import ArnFormat, IStableListProducer, Lazy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -90,21 +91,19 @@ class Alerting(Construct):
                 owned={"master_key": "encryption_key", "topic_name": "name_prefix"},
             ),
         )
-        # CloudWatch publishes alarms into the encrypted topic: only alarms of this environment, in this account.
-        alarm_arns = stack.format_arn(
-            service="cloudwatch",
-            resource="alarm",
-            resource_name=f"{prefix}-*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        allow_service_publisher(encryption_key, "cloudwatch.amazonaws.com", [alarm_arns], "AllowCloudWatchAlarms")
+        # CloudWatch publishes alarms into the encrypted topic: only the exact alarms added here (a `<prefix>-*`
+        # pattern would also match another environment's `<prefix>-x-...` alarms). Built from the alarm names,
+        # lazily, once every add_alarms call is done: an alarm attribute would make the key depend on the alarm.
+        self._alarm_names: list[str] = []
+        alarm_arns = Lazy.list(_ExactAlarmArns(self, prefix))
+        allow_service_publisher(encryption_key, "cloudwatch.amazonaws.com", alarm_arns, "AllowCloudWatchAlarms")
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisEnvironmentsAlarms",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[self.topic.topic_arn],
-                conditions={"ArnLike": {"aws:SourceArn": alarm_arns}},
+                conditions={"ArnEquals": {"aws:SourceArn": alarm_arns}},
             )
         )
         self.subscription_dead_letter_queue = None
@@ -150,10 +149,11 @@ class Alerting(Construct):
         created = []
         action = actions.SnsAction(self.topic)
         for spec in specs:
+            self._alarm_names.append(f"{self._prefix}-{spec.name}")
             alarm = cloudwatch.Alarm(
                 self,
                 f"Alarm-{spec.name}",
-                alarm_name=f"{self._prefix}-{spec.name}",
+                alarm_name=self._alarm_names[-1],
                 alarm_description=spec.description,
                 metric=spec.metric,
                 threshold=spec.threshold,
@@ -191,4 +191,22 @@ class Alerting(Construct):
                 threshold=thresholds.dead_letters,
                 description="Alert notifications could not be delivered to the e-mail subscription.",
             )
+        ]
+
+
+@jsii.implements(IStableListProducer)
+class _ExactAlarmArns:
+    """The ARNs of the alarms an Alerting has created, resolved at synthesis (after every add_alarms)."""
+
+    def __init__(self, alerting: Alerting, prefix: str) -> None:
+        self._alerting, self._prefix = alerting, prefix
+
+    def produce(self) -> list[str]:
+        # No alarm yet: an ARN no alarm of this construct has, rather than an empty (invalid) condition.
+        names = self._alerting._alarm_names or [f"{self._prefix}-no-alarm"]
+        return [
+            Stack.of(self._alerting).format_arn(
+                service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+            for name in names
         ]

@@ -14,9 +14,6 @@ LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 STATEFUL_REMOVAL_POLICY = RemovalPolicy.RETAIN
 KEY_PENDING_WINDOW = Duration.days(30)
 
-# CDK bootstrap's CloudFormation execution role: exempted from data-access guards so deployments keep working.
-CDK_CFN_EXEC_ROLE_PATTERN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-*-cfn-exec-role-*"
-
 # KMS actions, exact names only (no wildcards): what a service needs to encrypt/decrypt with the key.
 KMS_LOGS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey")
 KMS_PUBLISHER_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")

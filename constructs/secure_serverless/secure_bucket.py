@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Aws, Duration, Fn
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -26,6 +26,8 @@ VPCE_GUARDED_ACTIONS = (
     "s3:DeleteObjectVersion",
 )
 SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+# Listing reveals every key (for uploads: every identity id and file name); guarded like data access.
+VPCE_GUARDED_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 PUT_OBJECT_ACTIONS = ("s3:PutObject",)
 
@@ -208,8 +210,7 @@ class SecureBucket(Construct):
 
     def grant_read_objects(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
         """Allow s3:GetObject and s3:GetObjectVersion on objects under `prefix` (and kms:Decrypt on the key)."""
-        if self.encryption_key is not None:
-            self.encryption_key.grant(grantee, "kms:Decrypt")
+        self._grant_key_through_s3(grantee, ["kms:Decrypt"], prefix)
         return self._grant(grantee, READ_OBJECT_ACTIONS, prefix)
 
     def grant_list_objects(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -219,10 +220,28 @@ class SecureBucket(Construct):
         )
 
     def grant_put_objects(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
-        """Allow s3:PutObject on objects under `prefix` (and kms:GenerateDataKey on the key)."""
-        if self.encryption_key is not None:
-            self.encryption_key.grant(grantee, "kms:GenerateDataKey")
+        """Allow s3:PutObject on objects under `prefix`, single-part or multipart (and, under SSE-KMS,
+        kms:GenerateDataKey plus kms:Decrypt, which multipart uploads need: see _deny_unencrypted_uploads)."""
+        self._grant_key_through_s3(grantee, ["kms:GenerateDataKey", "kms:Decrypt"], prefix)
         return self._grant(grantee, PUT_OBJECT_ACTIONS, prefix)
+
+    def _grant_key_through_s3(self, grantee: iam.IGrantable, actions: list[str], prefix: str) -> None:
+        """Key actions usable only by S3 in this region, for this bucket: nobody can call KMS directly with them
+        (which would spend the account's shared KMS request quota). With S3 Bucket Keys the encryption context
+        is the bucket ARN; without, the object ARN (both listed)."""
+        if self.encryption_key is None:
+            return
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=actions,
+            resource_arns=[self.encryption_key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:s3:arn": [self.bucket.bucket_arn, self.arn_for_prefix(prefix)]
+                },
+            },
+        )
 
     def _grant(self, grantee: iam.IGrantable, actions: Sequence[str], prefix: str) -> iam.Grant:
         grant = iam.Grant.add_to_principal_or_resource(
@@ -243,61 +262,82 @@ class SecureBucket(Construct):
 
     # ---------------------------------------------------------------- policy
     def _deny_unencrypted_uploads(self) -> None:
-        """Deny PutObject with a wrong encryption header, or with none at all."""
+        """Deny uploads that ask for another encryption than the bucket's, without breaking multipart uploads.
+
+        What S3 evaluates, from AWS's documentation:
+        - CreateMultipartUpload, UploadPart, UploadPartCopy and CompleteMultipartUpload are all authorized as
+          s3:PutObject (Amazon S3 User Guide, "Multipart upload API and permissions":
+          https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions), so every Deny
+          on s3:PutObject here is evaluated for each part and for the completion.
+        - Only PutObject and CreateMultipartUpload accept x-amz-server-side-encryption[-aws-kms-key-id]; UploadPart
+          and CompleteMultipartUpload take only the SSE-C headers (API Reference: API_UploadPart.html,
+          API_CompleteMultipartUpload.html), so for them the s3:x-amz-server-side-encryption* condition keys are
+          absent from the request context.
+        - A negated operator (StringNotEquals) and `Null: true` are both true for an absent key (IAM User Guide,
+          "Condition operators" / "Null condition operator":
+          https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
+          a "wrong header" or "missing header" Deny without a guard therefore denies every UploadPart.
+        So each Deny applies only when the header is present (`Null: false`). A request without it gets the
+        bucket's default encryption (this key, or SSE-S3): nothing is ever stored unencrypted or under another
+        key. `aws:kms` without a key id would make S3 use the AWS managed key aws/s3: denied too.
+        Under SSE-KMS the uploader also needs kms:Decrypt, not only kms:GenerateDataKey (API Reference,
+        API_CreateMultipartUpload.html, "Permissions": S3 decrypts the parts' data keys to complete the upload);
+        see grant_put_objects.
+        """
         objects = self.bucket.arn_for_objects("*")
         header = "s3:x-amz-server-side-encryption"
+        key_id = f"{header}-aws-kms-key-id"
         expected = "aws:kms" if self.encryption_key else "AES256"
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyWrongEncryptionHeader",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[objects],
-                conditions={"StringNotEquals": {header: expected}},
-            )
-        )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyMissingEncryptionHeader",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[objects],
-                conditions={"Null": {header: "true"}},
-            )
-        )
+        denies: list[tuple[str, dict[str, object]]] = [
+            ("DenyWrongEncryptionHeader", {"StringNotEquals": {header: expected}, "Null": {header: "false"}}),
+        ]
         if self.encryption_key is not None:
+            denies += [
+                (
+                    "DenyOtherKmsKey",
+                    {"StringNotEquals": {key_id: self.encryption_key.key_arn}, "Null": {key_id: "false"}},
+                ),
+                ("DenyAwsManagedKmsKey", {"StringEquals": {header: "aws:kms"}, "Null": {key_id: "true"}}),
+            ]
+        for sid, conditions in denies:
             self.bucket.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid="DenyOtherKmsKey",
+                    sid=sid,
                     effect=iam.Effect.DENY,
                     principals=[iam.AnyPrincipal()],
                     actions=["s3:PutObject"],
                     resources=[objects],
-                    conditions={
-                        "StringNotEquals": {f"{header}-aws-kms-key-id": self.encryption_key.key_arn},
-                    },
+                    conditions=conditions,
                 )
             )
 
     def require_vpc_endpoint(self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str] = ()) -> None:
-        """Deny object data access that does not come through one of `endpoint_ids`, except for exempt principals."""
-        exempt = [Fn.sub(defaults.CDK_CFN_EXEC_ROLE_PATTERN), *exempt_arns]
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyDataAccessOutsideVpcEndpoints",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=list(VPCE_GUARDED_ACTIONS),
-                resources=[self.bucket.arn_for_objects("*")],
-                conditions={
-                    "StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)},
-                    "ArnNotLike": {"aws:PrincipalArn": exempt},
-                    "BoolIfExists": {"aws:ViaAWSService": "false"},
-                },
+        """Deny object data access, and listing, that does not come through one of `endpoint_ids`, except for the
+        exact principals `exempt_arns` (ARNs or ARN patterns) and AWS services acting for a caller.
+
+        CloudFormation is not exempt: it never reads or writes objects here (no auto-delete or deployment helper;
+        a bucket is deleted only once emptied by an operator).
+        """
+        outside = {
+            "StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)},
+            "BoolIfExists": {"aws:ViaAWSService": "false"},
+        }
+        if exempt_arns:
+            outside["ArnNotLike"] = {"aws:PrincipalArn": list(exempt_arns)}
+        for sid, actions, resource in (
+            ("DenyDataAccessOutsideVpcEndpoints", VPCE_GUARDED_ACTIONS, self.bucket.arn_for_objects("*")),
+            ("DenyListingOutsideVpcEndpoints", VPCE_GUARDED_LIST_ACTIONS, self.bucket.bucket_arn),
+        ):
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(actions),
+                    resources=[resource],
+                    conditions=outside,
+                )
             )
-        )
 
     def _new_log_bucket(
         self,

@@ -87,11 +87,10 @@ def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
     template = built.templates["SseS3"]
     statements = statements_by_sid(_bucket_policy(template))
     assert statements["DenyWrongEncryptionHeader"]["Condition"] == {
-        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+        "Null": {"s3:x-amz-server-side-encryption": "false"},  # only when given: UploadPart never carries it
     }
-    assert statements["DenyMissingEncryptionHeader"]["Condition"] == {
-        "Null": {"s3:x-amz-server-side-encryption": "true"}
-    }
+    assert "DenyMissingEncryptionHeader" not in statements  # it denied every UploadPart (see the upload tests)
     assert "DenyOtherKmsKey" not in statements
     _, bucket = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"] == "unit-sse-s3")
     assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
@@ -109,12 +108,83 @@ def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
     assert statements[("s3:ListBucket",)]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
 
 
-def test_put_grant_is_exact_and_includes_only_generate_data_key(built: Built) -> None:
+def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) -> None:
     template = built.templates["Kms"]
     _, policy = single(template, "AWS::IAM::Policy")
-    actions = sorted(a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"]))
-    assert actions == ["kms:GenerateDataKey", "s3:PutObject"]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    actions = sorted(a for s in statements for a in as_list(s["Action"]))
+    # kms:Decrypt too: S3 decrypts the parts' data keys to complete a multipart upload.
+    assert actions == ["kms:Decrypt", "kms:GenerateDataKey", "s3:PutObject"]
     assert "uploads/*" in json.dumps(policy)
+    (kms_statement,) = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
+    condition = kms_statement["Condition"]
+    assert json.dumps(condition["StringEquals"]["kms:ViaService"]) == json.dumps(
+        {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    )
+    contexts = json.dumps(condition["StringLike"]["kms:EncryptionContext:aws:s3:arn"])
+    bucket_id = single(template, "AWS::S3::Bucket", lambda r: r["Properties"].get("BucketNamePrefix") == "unit-kms")[0]
+    assert bucket_id in contexts and "uploads/*" in contexts
+
+
+# What S3 puts in the request context of each upload request (see SecureBucket._deny_unencrypted_uploads for the
+# AWS documentation): every multipart request is authorized as s3:PutObject; only PutObject and
+# CreateMultipartUpload may carry the encryption headers.
+HEADER = "s3:x-amz-server-side-encryption"
+KEY_ID = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+THIS_KEY = object()  # replaced by the template's key ARN
+OTHER_KEY = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"
+UPLOADS = {
+    "PutObject without header (bucket default)": ({}, True),
+    "PutObject aws:kms with this key": ({HEADER: "aws:kms", KEY_ID: THIS_KEY}, True),
+    "PutObject aws:kms without key id (aws/s3)": ({HEADER: "aws:kms"}, False),
+    "PutObject aws:kms with another key": ({HEADER: "aws:kms", KEY_ID: OTHER_KEY}, False),
+    "PutObject AES256": ({HEADER: "AES256"}, False),
+    "CreateMultipartUpload aws:kms with this key": ({HEADER: "aws:kms", KEY_ID: THIS_KEY}, True),
+    "CreateMultipartUpload without header": ({}, True),
+    "CreateMultipartUpload AES256": ({HEADER: "AES256"}, False),
+    "UploadPart": ({}, True),
+    "CompleteMultipartUpload": ({}, True),
+}
+
+
+def _condition_holds(conditions: dict, context: dict) -> bool:
+    """IAM semantics for the operators these statements use; an absent key makes StringNotEquals true."""
+    for operator, entries in conditions.items():
+        for key, expected in entries.items():
+            values, present = as_list(expected), key in context
+            if operator == "Null":
+                holds = (not present) is (values == ["true"])
+            elif operator == "StringEquals":
+                holds = present and context[key] in values
+            elif operator == "StringNotEquals":
+                holds = not present or context[key] not in values
+            elif operator == "Bool":
+                holds = present and context[key] in values
+            else:
+                raise AssertionError(f"operator {operator} not modelled")
+            if not holds:
+                return False
+    return True
+
+
+def _denied(statements: list[dict], context: dict) -> list[str]:
+    return [
+        s.get("Sid", "?")
+        for s in statements
+        if s["Effect"] == "Deny"
+        and "s3:PutObject" in as_list(s["Action"])
+        and _condition_holds(s.get("Condition", {}), context)
+    ]
+
+
+@pytest.mark.parametrize("request_name", list(UPLOADS))
+def test_bucket_policy_allows_single_and_multipart_uploads_only_with_this_key(built: Built, request_name: str) -> None:
+    template = built.templates["Kms"]
+    key_arn = {"Fn::GetAtt": [single(template, "AWS::KMS::Key")[0], "Arn"]}
+    headers, allowed = UPLOADS[request_name]
+    context = {k: (key_arn if v is THIS_KEY else v) for k, v in headers.items()} | {"aws:SecureTransport": "true"}
+    denied_by = _denied(_bucket_policy(template), context)
+    assert (denied_by == []) is allowed, denied_by
 
 
 def test_no_granted_action_has_a_wildcard(built: Built) -> None:
@@ -150,17 +220,22 @@ def test_global_fallback_name_contains_account_and_region(built: Built) -> None:
         assert "BucketNamespace" not in resource["Properties"]
 
 
-def test_vpc_endpoint_guard_exempts_admins_and_cloudformation(built: Built) -> None:
-    statement = statements_by_sid(_bucket_policy(built.templates["Vpce"]))["DenyDataAccessOutsideVpcEndpoints"]
+def test_vpc_endpoint_guard_exempts_exactly_the_given_principals(built: Built) -> None:
+    statements = statements_by_sid(_bucket_policy(built.templates["Vpce"]))
+    statement = statements["DenyDataAccessOutsideVpcEndpoints"]
     assert statement["Effect"] == "Deny"
     assert sorted(statement["Action"]) == sorted(
         ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
     )
     condition = statement["Condition"]
     assert as_list(condition["StringNotEquals"]["aws:SourceVpce"]) == ["vpce-0123456789abcdef0"]
-    exempt = json.dumps(condition["ArnNotLike"]["aws:PrincipalArn"])
-    assert "cfn-exec-role" in exempt and "arn:aws:iam::111122223333:role/Admin" in exempt
+    # CloudFormation never touches objects here: no exemption for it, only the caller's exact principals.
+    assert as_list(condition["ArnNotLike"]["aws:PrincipalArn"]) == ["arn:aws:iam::111122223333:role/Admin"]
     assert condition["BoolIfExists"] == {"aws:ViaAWSService": "false"}
+    listing = statements["DenyListingOutsideVpcEndpoints"]  # listing reveals every key: guarded the same way
+    assert sorted(as_list(listing["Action"])) == ["s3:ListBucket", "s3:ListBucketVersions"]
+    assert listing["Condition"] == condition and listing["Effect"] == "Deny"
+    assert "/*" not in json.dumps(listing["Resource"])  # the bucket ARN itself
     # Bucket configuration actions are not guarded, so CloudFormation can still manage and delete the bucket.
     assert "s3:*" not in as_list(statement["Action"])
 

@@ -101,7 +101,33 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
         ("execute-api:Invoke", route("/objects/*")),
         ("s3:PutObject", json.dumps(own_prefix, sort_keys=True)),
         ("kms:GenerateDataKey", json.dumps({"Fn::GetAtt": [key_id, "Arn"]}, sort_keys=True)),
+        ("kms:Decrypt", json.dumps({"Fn::GetAtt": [key_id, "Arn"]}, sort_keys=True)),  # multipart uploads
     }
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_signed_in_users_can_use_the_key_only_through_s3_uploads_to_this_bucket(templates: dict, suffix: str) -> None:
+    # Without these conditions any user could call KMS directly and burn the account's shared request quota.
+    template = templates[suffix]
+    _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
+    role_id = attachment["Properties"]["Roles"]["authenticated"]["Fn::GetAtt"][0]
+    bucket_id = _id(template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs"))
+    kms_statements = [
+        statement
+        for _, policy in resources_of(template, "AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
+    ]
+    assert kms_statements
+    for statement in kms_statements:
+        condition = statement["Condition"]
+        assert condition["StringEquals"]["kms:ViaService"] == {
+            "Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+        }
+        contexts = as_list(condition["StringLike"]["kms:EncryptionContext:aws:s3:arn"])
+        assert contexts[0] == {"Fn::GetAtt": [bucket_id, "Arn"]}  # S3 Bucket Keys: the bucket ARN
+        assert "/uploads/${cognito-identity.amazonaws.com:sub}/*" in json.dumps(contexts[1])
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

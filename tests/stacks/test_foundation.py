@@ -153,16 +153,26 @@ def test_data_bucket_policy_denies_puts_without_this_keys_encryption(templates: 
         {"AWS": "*"},
         objects,
     )
-    assert wrong["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
-
-    missing = statements["DenyMissingEncryptionHeader"]
-    assert (missing["Effect"], missing["Action"], missing["Resource"]) == ("Deny", "s3:PutObject", objects)
-    assert missing["Condition"] == {"Null": {"s3:x-amz-server-side-encryption": "true"}}
+    # Each deny applies only when the header is given: UploadPart/CompleteMultipartUpload never carry it, and a
+    # request without it gets the bucket's default encryption (this key). See tests/constructs for the logic.
+    header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    assert wrong["Condition"] == {"StringNotEquals": {header: "aws:kms"}, "Null": {header: "false"}}
+    assert "DenyMissingEncryptionHeader" not in statements
 
     other_key = statements["DenyOtherKmsKey"]
     assert other_key["Effect"] == "Deny"
     assert other_key["Condition"] == {
-        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": {"Fn::GetAtt": [key_id, "Arn"]}}
+        "StringNotEquals": {key_header: {"Fn::GetAtt": [key_id, "Arn"]}},
+        "Null": {key_header: "false"},
+    }
+    managed = statements["DenyAwsManagedKmsKey"]  # aws:kms without a key id means aws/s3
+    assert managed["Effect"] == "Deny"
+    assert managed["Condition"] == {"StringEquals": {header: "aws:kms"}, "Null": {key_header: "true"}}
+    _, bucket = _data_bucket(template)
+    default = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert default["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
     }
 
 

@@ -99,3 +99,32 @@ def test_no_test_invoke_permission_on_the_handler(templates: dict, suffix: str) 
     for permission in api_permissions:
         source = json.dumps(permission["SourceArn"])
         assert "test-invoke-stage" not in source
+
+
+# ------------------------------------------------------------------------------------------------ alarms (item 6)
+def _alarm_arn_names(arns: object) -> set[str]:
+    names = set()
+    for arn in arns if isinstance(arns, list) else [arns]:
+        text = json.dumps(arn)
+        assert "*" not in text, arn  # no pattern: `prod-*` would also match `prod-x` alarms
+        names.add(arn["Fn::Join"][1][-1].removeprefix(":alarm:"))
+    return names
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_only_this_environments_exact_alarms_may_publish(templates: dict, suffix: str) -> None:
+    template = templates[suffix]
+    alarm_names = {a["Properties"]["AlarmName"] for _, a in resources_of(template, "AWS::CloudWatch::Alarm")}
+    assert len(alarm_names) > 5
+    (key,) = [k for _, k in resources_of(template, "AWS::KMS::Key")]
+    (key_statement,) = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowCloudWatchAlarms"
+    ]
+    assert _alarm_arn_names(key_statement["Condition"]["ArnLike"]["aws:SourceArn"]) == alarm_names
+    (topic_policy,) = [p for _, p in resources_of(template, "AWS::SNS::TopicPolicy")]
+    (publish,) = [
+        s
+        for s in topic_policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "AllowThisEnvironmentsAlarms"
+    ]
+    assert _alarm_arn_names(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == alarm_names

@@ -40,7 +40,8 @@ def test_alert_topic_is_encrypted_and_only_this_environments_alarms_publish(temp
     publish = statements["AllowThisEnvironmentsAlarms"]
     assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert publish["Action"] == "sns:Publish" and publish["Resource"] == topic_ref
-    assert f":alarm:secure-serverless-{suffix}-*" in json.dumps(publish["Condition"]["ArnLike"]["aws:SourceArn"])
+    arns = json.dumps(publish["Condition"]["ArnEquals"]["aws:SourceArn"])  # exact ARNs: see test_hardening
+    assert f":alarm:secure-serverless-{suffix}-alerts-undeliverable" in arns and "*" not in arns
     denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
@@ -51,7 +52,8 @@ def test_key_policy_lets_cloudwatch_use_the_key_only_for_this_environments_alarm
     statement = statements_by_sid(key["Properties"]["KeyPolicy"]["Statement"])["AllowCloudWatchAlarms"]
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert f":alarm:secure-serverless-{suffix}-*" in json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+    arns = json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])  # exact ARNs: see test_hardening
+    assert f":alarm:secure-serverless-{suffix}-alerts-undeliverable" in arns and "*" not in arns
     assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
@@ -318,7 +320,11 @@ def test_bucket_requires_the_s3_endpoint_without_locking_out_uploaders_admins_or
     exempt = json.dumps(guard["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
     _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
     assert json.dumps(attachment["Properties"]["Roles"]["authenticated"]) in exempt
-    assert "cfn-exec-role" in exempt and "AWSReservedSSO_AdministratorAccess" in exempt
+    assert "cfn-exec-role" not in exempt  # CloudFormation never reads or writes objects
+    sso = [
+        p for p in as_list(guard["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) if "AWSReservedSSO" in json.dumps(p)
+    ]
+    assert len(sso) == 2 and all(json.dumps(p).endswith("AdministratorAccess_" + "?" * 16 + '"}') for p in sso)
     assert "s3:*" not in as_list(guard["Action"])  # bucket configuration stays manageable
 
 

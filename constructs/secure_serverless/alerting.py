@@ -75,7 +75,6 @@ class Alerting(Construct):
         # Alarm and topic names are matched by the key and topic policies before they exist: always named.
         self._prefix = prefix = namespace(self, name_prefix)
         self.encryption_key = encryption_key = encryption_key or own_key(self)
-        stack = Stack.of(self)
         topic_name = f"{prefix}-alerts"
         refuse_both("existing_topic", existing_topic, "topic_props", topic_props)
         self.topic = existing_topic or sns.Topic(

@@ -109,7 +109,9 @@ class Alerting(Construct):
         if email is not None:
             self.subscription_dead_letter_queue = self._email_subscription(
                 # Built from the name for a topic created here: its ARN attribute in the key policy would make a cycle.
-                existing_topic.topic_arn if existing_topic else stack.format_arn(service="sns", resource=topic_name),
+                existing_topic.topic_arn
+                if existing_topic
+                else Stack.of(self).format_arn(service="sns", resource=topic_name),
                 encryption_key,
                 email,
             )

@@ -174,7 +174,7 @@ class TokenBucket:
         return False
 
 
-def load_run(preset: str, factor: int) -> float:
+def load_run(preset: str, factor: int, uploads: int | None = None) -> float:
     """Returns the measured own-code seconds per record (handler against moto, calls faked) for the cost model."""
     os.environ.update(
         {
@@ -195,7 +195,11 @@ def load_run(preset: str, factor: int) -> float:
     from tests.support.pipeline_sim import Pump, SimClock, count_messages
 
     config = build_config(preset)
-    uploads = factor * config.table_write_capacity[0] * 60
+    label = f"{factor}x its resting {config.table_write_capacity[0]} WCU for 60 s"
+    if uploads is None:
+        uploads = factor * config.table_write_capacity[0] * 60
+    else:
+        label = f"the target, {uploads:,} in 60 s"
     clock = SimClock()
 
     class _Patch:  # the pieces of pytest's monkeypatch SimClock.install needs
@@ -258,7 +262,8 @@ def load_run(preset: str, factor: int) -> float:
                 if clock.elapsed > 6 * 3600:
                     break
             wall = time.perf_counter() - started
-            recorded = dynamodb.scan(TableName="bench-burst", Select="COUNT")["Count"]
+            pages = dynamodb.get_paginator("scan").paginate(TableName="bench-burst", Select="COUNT")
+            recorded = sum(page["Count"] for page in pages)
             in_dlq = count_messages(sqs, dlq)
             receives = [int(r) for _, r, _ in pump.log]
     finally:
@@ -267,8 +272,8 @@ def load_run(preset: str, factor: int) -> float:
         store.reset_clients(drop_session=True)
     drained = pump.log[-1][0] if pump.log else 0.0
     print(
-        f"burst load run ({preset}: {factor}x its resting {config.table_write_capacity[0]} WCU for 60 s = "
-        f"{uploads:,} uploads, real handler against moto, PutItem throttled by the capacity model):"
+        f"burst load run ({preset}: {label} = {uploads:,} uploads, real handler against moto, "
+        f"PutItem throttled by the capacity model{' (on demand: never)' if config.table_on_demand else ''}):"
     )
     print(f"  recorded {recorded:,}/{uploads:,}; valid events in the DLQ: {in_dlq} (target 0); "
           f"PutItem throttled {bucket.throttled:,} times; drained after {drained / 60:.1f} simulated min "
@@ -357,8 +362,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--burst-preset", default="dev", choices=PRESETS)
     parser.add_argument("--burst-factor", type=int, default=10)
+    parser.add_argument("--prod-target", action="store_true", help="also push 10,000 uploads in 60 s through prod")
     args = parser.parse_args()
     own = load_run(args.burst_preset, args.burst_factor)
+    if args.prod_target:
+        load_run("prod", args.burst_factor, uploads=TARGET_BURST)
     per_record = own + ASSUME["aws_call_latency_ms_per_record"] / 1000
     capacity_table(per_record)
     cost_per_million(own)

@@ -125,7 +125,8 @@ def deployment(aws: Aws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     cdk("bootstrap", f"aws://{ACCOUNT}/{REGION}", *context, "-o", str(out_dir))
     report(f"cdk bootstrap: {time.monotonic() - started:.1f} s")
     started = time.monotonic()
-    output = cdk("deploy", *context, "--all", "--require-approval", "never", "--concurrency", "1", "-o", str(out_dir))
+    # The stacks by name, not --all: the app holds other stacks (e.g. the CI access stack) this run does not check.
+    output = cdk("deploy", *context, *STACKS, "--require-approval", "never", "--concurrency", "1", "-o", str(out_dir))
     deployment = Deployment(out_dir)
     # "✅  SecureServerless-pr-9" ... "✨  Deployment time: 5.11s" per stack, in deploy order.
     for stack, seconds in re.findall(r"✅\s+(\S+)(?:\s+\(no changes\))?\s+✨\s+Deployment time: ([\d.]+)s", output):
@@ -143,7 +144,7 @@ def deployment(aws: Aws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
         StackName="SecureServerless-prod", EnableTerminationProtection=False
     )
     started = time.monotonic()
-    cdk("destroy", *context, "--all", "--force", "-o", str(out_dir))
+    cdk("destroy", *context, *STACKS, "--force", "-o", str(out_dir))
     remaining = [
         s["StackName"]
         for s in aws.cloudformation.list_stacks()["StackSummaries"]

@@ -2,6 +2,7 @@
 #   make synth [ENV=dev|prod|pr-7|dev,staging,prod]   set up, then `cdk synth` (default environment: dev)
 #   make test                                          set up, then the whole test suite
 #   make bench                                         set up, then print the performance figures
+#   make lint                                          set up, then ruff and mypy --strict (mypy.ini)
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
 #   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
 # Set-up is incremental: a second run with nothing changed skips the installs.
@@ -59,6 +60,7 @@ bench: setup
 
 lint: setup
 	ruff check .
+	mypy --config-file mypy.ini
 
 diagram: setup
 	python tools/diagram.py --update-readme

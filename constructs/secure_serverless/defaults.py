@@ -49,7 +49,8 @@ def retention_days(days: int) -> logs.RetentionDays:
     """The CloudWatch Logs retention for a day count; raises ValueError for a count CloudWatch does not offer."""
     if days not in _RETENTION_BY_DAYS:
         raise ValueError(f"invalid log retention {days!r}: must be one of {sorted(_RETENTION_BY_DAYS)} days")
-    return getattr(logs.RetentionDays, _RETENTION_BY_DAYS[days])
+    retention: logs.RetentionDays = logs.RetentionDays[_RETENTION_BY_DAYS[days]]
+    return retention
 
 
 METRIC_PERIOD = Duration.minutes(5)  # default period of the metrics the constructs expose

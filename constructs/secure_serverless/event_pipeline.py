@@ -22,6 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from . import defaults
@@ -56,7 +57,7 @@ class _EncryptedQueueTarget:
     def __init__(self, queue: sqs.Queue, dead_letter_queue: sqs.IQueue, retry_attempts: int, max_age: Duration):
         self._queue, self._dlq, self._retry_attempts, self._max_age = queue, dead_letter_queue, retry_attempts, max_age
 
-    def bind(self, rule: events.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii name)
+    def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii name)
         return events.RuleTargetConfig(
             arn=self._queue.queue_arn,
             dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._dlq.queue_arn),
@@ -371,9 +372,9 @@ def _validate(
     for name, value, ok, rule in checks:
         if not ok:
             raise ValueError(f"invalid {name} {value!r}: must be {rule}")
-    for name, value in (("key_prefix", key_prefix), ("key_suffix", key_suffix)):
-        if "*" in value:
-            raise ValueError(f"invalid {name} {value!r}: must not contain '*' (it is matched literally)")
+    for field, pattern in (("key_prefix", key_prefix), ("key_suffix", key_suffix)):
+        if "*" in pattern:
+            raise ValueError(f"invalid {field} {pattern!r}: must not contain '*' (it is matched literally)")
 
 
 def _key_filter(key_prefix: str, key_suffix: str) -> dict[str, object]:

@@ -53,7 +53,7 @@ def _render(node: object) -> str:
             return f"<{argument[0]}.{argument[1]}>"
         if function == "Fn::Join":
             separator, parts = argument
-            return separator.join(_render(part) for part in parts)
+            return str(separator).join(_render(part) for part in parts)
     raise ValueError(f"cannot render {node!r} as a cdk-nag finding id")
 
 

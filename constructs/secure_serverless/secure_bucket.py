@@ -189,7 +189,8 @@ class SecureBucket(Construct):
         )
         if event_bridge_enabled:
             # The bucket's own NotificationConfiguration, not CDK's BucketNotificationsHandler custom resource.
-            cfn_bucket: s3.CfnBucket = self.bucket.node.default_child  # type: ignore[assignment]
+            cfn_bucket = self.bucket.node.default_child
+            assert isinstance(cfn_bucket, s3.CfnBucket)
             cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
                 event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
             )
@@ -427,7 +428,7 @@ class SecureBucket(Construct):
 _KMS_ONLY = equals(s3.BucketEncryption.KMS, "must stay KMS (encryption_key is given; writes are checked against it)")
 
 
-def _name_args(naming: BucketNaming, prefix: str | None) -> dict[str, object]:
+def _name_args(naming: BucketNaming, prefix: str | None) -> dict[str, Any]:
     """Bucket-name arguments for `naming`: the account-regional namespace, or a global name with account+region;
     none without a prefix (CloudFormation generates a unique name)."""
     if prefix is None:

@@ -33,7 +33,7 @@ _ALLOWED_METHODS = "GET"
 _OWN_PATHS = re.compile(r"/objects(?:/.*)?", re.DOTALL)
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -42,7 +42,7 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return _json(status, domain.error_body(code, message), headers)
 
 
@@ -68,7 +68,7 @@ def _query_value(name: str) -> str | None:
 
 
 @app.get("/objects")
-def list_objects() -> Response:
+def list_objects() -> Response[dict[str, Any]]:
     identity = _caller()
     limit = domain.parse_limit(_query_value("limit"))
     raw_cursor = _query_value("cursor")
@@ -83,7 +83,7 @@ def list_objects() -> Response:
 # Catch-all below /objects/: the name may hold `/`, spaces, `+` or any unicode. The name itself is read from
 # pathParameters (decoded by API Gateway), not from the raw path.
 @app.get(r"/objects/[\s\S]+")
-def get_object() -> Response:
+def get_object() -> Response[dict[str, Any]]:
     identity = _caller()
     path_parameters = app.current_event.raw_event.get("pathParameters")
     raw_name = path_parameters.get("key") if isinstance(path_parameters, dict) else None
@@ -95,7 +95,7 @@ def get_object() -> Response:
 
 
 @app.not_found
-def _no_route(_: NotFoundError) -> Response:
+def _no_route(_: NotFoundError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     event = app.current_event
     method = (event.http_method or "").upper()
@@ -110,20 +110,20 @@ def _no_route(_: NotFoundError) -> Response:
 
 
 @app.exception_handler(domain.ApiError)
-def _api_error(error: domain.ApiError) -> Response:
+def _api_error(error: domain.ApiError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     logger.info("request rejected", extra={"status": error.status, "error_code": error.code})
     return _error(error.status, error.code, error.message)
 
 
 @app.exception_handler(store.InvalidStartKey)
-def _invalid_start_key(_: store.InvalidStartKey) -> Response:
+def _invalid_start_key(_: store.InvalidStartKey) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     return _error(400, "invalid_cursor", domain.CURSOR_RULE)
 
 
 @app.exception_handler(store.StoreBusy)
-def _store_busy(error: store.StoreBusy) -> Response:
+def _store_busy(error: store.StoreBusy) -> Response[dict[str, Any]]:
     metrics.add_metric(name="ThrottledReads", unit=MetricUnit.Count, value=1)
     logger.warning("table read throttled or timed out", extra={"error_code": str(error)})
     return _error(
@@ -135,7 +135,7 @@ def _store_busy(error: store.StoreBusy) -> Response:
 
 
 @app.exception_handler(Exception)
-def _unexpected(_: Exception) -> Response:
+def _unexpected(_: Exception) -> Response[dict[str, Any]]:
     metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
     logger.exception("unhandled error")
     return _error(500, "internal_error", "internal error")

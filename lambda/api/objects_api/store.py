@@ -74,7 +74,8 @@ def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def _query(params: dict[str, Any]) -> dict[str, Any]:
     try:
-        return _client().query(**params)
+        page: dict[str, Any] = _client().query(**params)
+        return page
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code in _THROTTLING_CODES:

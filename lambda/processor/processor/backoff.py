@@ -22,7 +22,7 @@ UNTRIED_RETRY_SECONDS = 0
 def nominal_delay(receive_count: int) -> int:
     """The un-jittered delay after the `receive_count`-th (1-based) failed receive."""
     exponent = max(receive_count, 1) - 1
-    return min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** min(exponent, 30))
+    return int(min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** min(exponent, 30)))
 
 
 def retry_delay(receive_count: int, uniform: Callable[[float, float], float] = random.uniform) -> int:

@@ -196,7 +196,7 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     finally:
         _add_metrics(counts)
     _delay_failed_records(records if isinstance(records, list) else [], delays)
-    return response
+    return dict(response)
 
 
 def _retry_delay(error: Exception, record: Mapping[str, Any]) -> tuple[str, int]:

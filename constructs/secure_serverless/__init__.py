@@ -1,5 +1,7 @@
 """secure_serverless: secure-by-default AWS CDK L3 constructs."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .alarms import AlarmSpec, AlarmThresholds
 from .alerting import Alerting
 from .api_gateway_account import ApiGatewayAccountLogging
@@ -14,7 +16,10 @@ from .scaled_table import CapacityRange, IndexSpec, ScaledTable
 from .secure_bucket import BucketNaming, SecureBucket
 from .secure_function import SecureFunction
 
-__version__ = "0.1.0"
+try:  # single source: the distribution's metadata, i.e. constructs/pyproject.toml
+    __version__ = version("secure-serverless-constructs")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AlarmSpec",

@@ -9,6 +9,7 @@ import sys
 import sysconfig
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,21 +62,46 @@ def test_every_public_name_is_documented() -> None:
         assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
 
 
-def test_consumer_app_outside_the_repo_synthesizes_and_passes_awssolutions(consumer_venv: Path, tmp_path: Path) -> None:
+def _run_consumer(venv: Path, tmp_path: Path, mode: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run consumer_app.py with the wheel's interpreter, from outside the repository; (facts, nag violations)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env['PATH']}"
+    outdir = tmp_path / mode
     result = subprocess.run(
-        [consumer_venv / "bin" / "python", str(Path(__file__).with_name("consumer_app.py")), str(tmp_path / "out")],
+        [venv / "bin" / "python", str(Path(__file__).with_name("consumer_app.py")), str(outdir), mode],
         cwd=tmp_path,  # outside the repository
         env=env,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    facts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert str(consumer_venv) in facts["module"]  # the installed wheel, not this checkout
+    facts: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert str(venv) in facts["module"]  # the installed wheel, not this checkout
     assert ROOT.as_posix() not in facts["module"]
-    assert {"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::KMS::Key"} <= set(facts["types"])
-    # An unacknowledged AwsSolutions finding would have failed the synth (exit 1); the report agrees.
-    report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
-    assert [v for plugin in report["pluginReports"] for v in plugin["violations"]] == []
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return facts, [v for plugin in report["pluginReports"] for v in plugin["violations"]]
+
+
+def test_consumer_app_zero_config_and_composed_passes_awssolutions_and_serverless(
+    consumer_venv: Path, tmp_path: Path
+) -> None:
+    """SecureBucket, EnvironmentKey, ScaledTable(partition_key=...) and IdentityPool with no other argument, and
+    every construct composed with plain L2 resources passed as existing_*: nag-clean under both packs."""
+    facts, violations = _run_consumer(consumer_venv, tmp_path, "clean")
+    assert violations == []
+    assert facts["synthesized"] is True
+    zero = set(facts["types"]["ZeroConfig"])
+    assert {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::Cognito::UserPool"} <= zero
+    assert {"AWS::Events::Rule", "AWS::ApiGateway::RestApi", "AWS::EC2::VPC"} <= set(facts["types"]["Composed"])
+
+
+def test_a_consumer_wildcard_on_any_construct_role_fails_awssolutions(consumer_venv: Path, tmp_path: Path) -> None:
+    facts, violations = _run_consumer(consumer_venv, tmp_path, "wildcard")
+    assert facts["synthesized"] is False
+    flagged = {
+        path.split("/")[0]
+        for violation in violations
+        if violation["ruleName"] == "AwsSolutions-IAM5[Resource::*]"
+        for path in (c["constructPath"] for c in violation["violatingConstructs"])
+    }
+    assert flagged == {"WildcardFunction", "WildcardIdentity", "WildcardApiGatewayLogging"}

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 try:
-    from tools.stack_outputs import ToolError, add_common_arguments, resolve, session
+    from tools.stack_outputs import ToolError, resolve, session, tool_parser
 except ModuleNotFoundError:  # run as a script: tools/ is on sys.path
-    from stack_outputs import ToolError, add_common_arguments, resolve, session  # type: ignore[no-redef]
+    from stack_outputs import ToolError, resolve, session, tool_parser  # type: ignore[no-redef]
 
 UNVERSIONED = "null"  # S3's version id of objects written while versioning was off; also the record's sort key
 _EVENT_NAMESPACE = uuid.UUID("0f3a8f52-6d0e-4a53-9d8e-2a4f2d1c5b71")
@@ -53,11 +53,7 @@ def parse_time(text: str) -> datetime:
 
 
 def parser() -> argparse.ArgumentParser:
-    result = argparse.ArgumentParser(
-        prog="reconcile.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )  # fmt: skip
-    add_common_arguments(result)
+    result = tool_parser("reconcile.py", __doc__)
     result.add_argument("--since", type=parse_time, help="only versions modified at or after this ISO-8601 time")
     result.add_argument("--repair", action="store_true", help="re-emit an event for each missing version")
     result.add_argument("--prefix", default="uploads/", help="key prefix to check (default uploads/)")

@@ -24,19 +24,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 try:
-    from tools.stack_outputs import ToolError, add_common_arguments, resolve, session
+    from tools.stack_outputs import ToolError, resolve, session, tool_parser
 except ModuleNotFoundError:  # run as a script: tools/ is on sys.path
-    from stack_outputs import ToolError, add_common_arguments, resolve, session  # type: ignore[no-redef]
+    from stack_outputs import ToolError, resolve, session, tool_parser  # type: ignore[no-redef]
 
 TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
 
 
 def parser() -> argparse.ArgumentParser:
-    result = argparse.ArgumentParser(
-        prog="redrive.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )  # fmt: skip
-    add_common_arguments(result)
+    result = tool_parser("redrive.py", __doc__)
     result.add_argument(
         "--mode", choices=("move-task", "copy"), default="move-task", help="how to move (default move-task)"
     )

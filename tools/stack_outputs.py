@@ -16,6 +16,18 @@ class ToolError(Exception):
     """A usage, lookup or AWS problem: reported on stderr with exit status 2."""
 
 
+def tool_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A tool's parser: the docstring's first paragraph as description, the rest as epilog, the common arguments."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=doc.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split("\n\n", 1)[1],
+    )
+    add_common_arguments(parser)
+    return parser
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("env", metavar="ENV", help="environment suffix: the stack is SecureServerless-ENV")
     parser.add_argument("--region", help="AWS region (default: the credential chain's)")

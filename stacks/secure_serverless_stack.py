@@ -297,6 +297,18 @@ class SecureServerlessStack(Stack):
 
     def _acknowledge_environment_choices(self, config: EnvironmentConfig) -> None:
         """What this environment's configuration turns off, acknowledged here (the library never does it for us)."""
+        acknowledge(
+            self.data.bucket,
+            compliance_rules("S3BucketReplicationEnabled"),
+            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
+            "point-in-time data in DynamoDB covers this system's recovery objectives.",
+        )
+        acknowledge(
+            self.records.table,
+            compliance_rules("DynamoDBInBackupPlan"),
+            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
+            "organisation-level choice outside this stack.",
+        )
         if not config.waf_enabled:
             acknowledge(
                 self.api.stage,

@@ -377,8 +377,8 @@ class LoggedApi(Construct):
         acknowledge(
             self.stage,
             compliance_rules("APIGWCacheEnabledAndEncrypted"),
-            "Stage caching is deliberately off: responses are per-identity records, and a cache keyed on path "
-            "would serve one user's records to another.",
+            "The construct leaves stage caching off: every method is authorised per caller, and a cache keyed on "
+            "the path alone would serve one caller's authorised response to another.",
         )
         acknowledge(
             self.stage,

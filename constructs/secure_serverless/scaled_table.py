@@ -16,7 +16,6 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import own_key
-from .nag import acknowledge, compliance_rules
 from .overrides import equals, merge_props
 
 
@@ -155,12 +154,6 @@ class ScaledTable(Construct):
             )
         if provisioned:
             self._auto_scale()
-        acknowledge(
-            self.table,
-            compliance_rules("DynamoDBInBackupPlan"),
-            "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
-            "organisation-level choice outside this stack.",
-        )
 
     def _auto_scale(self) -> None:
         """A ScalableTarget per dimension with a TargetTrackingScaling policy that references it by id only."""

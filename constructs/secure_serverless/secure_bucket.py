@@ -197,12 +197,6 @@ class SecureBucket(Construct):
         self._deny_unencrypted_uploads()
         if allowed_vpc_endpoint_ids:
             self.require_vpc_endpoint(allowed_vpc_endpoint_ids, vpce_exempt_principal_arns)
-        acknowledge(
-            self.bucket,
-            compliance_rules("S3BucketReplicationEnabled"),
-            "Cross-region replication is a disaster-recovery choice with its own cost; versioning plus "
-            "point-in-time data in DynamoDB covers this system's recovery objectives.",
-        )
 
     # ---------------------------------------------------------------- grants
     def arn_for_prefix(self, prefix: str = "") -> str:

@@ -57,6 +57,8 @@ from stacks.config import (
 from stacks.layer import ensure_powertools_layer, layer_fingerprint
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+# The processor's Powertools metric for records it fails in a partial batch response (lambda/processor handler).
+PROCESSOR_RECORDS_FAILED_METRIC = "RecordsFailed"
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
 # What the constructs retain by default (data, keys, logs, identities); the Powertools layer stays retained everywhere.
 STATEFUL_TYPES = (
@@ -146,8 +148,10 @@ class SecureServerlessStack(Stack):
             ),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
             compatible_architectures=[lambda_.Architecture.ARM_64],
+            layer_version_name=f"{config.resource_prefix}-powertools",
             description="Powertools for AWS Lambda (Python) and the X-Ray SDK, pinned in lambda/layer-requirements.txt",
-            removal_policy=RemovalPolicy.RETAIN,  # old versions stay usable by in-flight deployments
+            # prod keeps old versions usable by in-flight deployments; destroyable environments leave nothing.
+            removal_policy=RemovalPolicy.DESTROY if config.destroyable else RemovalPolicy.RETAIN,
         )
         # One source for both functions' runtime idiom (lambda/shared/python/shared_runtime), shipped once.
         self.runtime_layer = lambda_.LayerVersion(
@@ -156,8 +160,9 @@ class SecureServerlessStack(Stack):
             code=lambda_.Code.from_asset(str(LAMBDA_DIR / "shared"), exclude=CODE_EXCLUDES),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
             compatible_architectures=[lambda_.Architecture.ARM_64],
+            layer_version_name=f"{config.resource_prefix}-shared-runtime",
             description="shared_runtime: call budgets, client cache, settings and Tracer set-up of every function",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.DESTROY if config.destroyable else RemovalPolicy.RETAIN,
         )
         self.processor = self._function(
             "Processor",
@@ -391,8 +396,27 @@ class SecureServerlessStack(Stack):
         for source in (self.processor, self.api_handler, self.pipeline, self.records, self.api, self.alerting):
             self.alerting.add_alarms(source.recommended_alarms(thresholds))
         self.alerting.add_alarms(self._quota_alarms(config, thresholds))
+        self.alerting.add_alarms([self._records_failed_alarm(config, thresholds)])
         self.alerting.add_status_widget()
         CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn, description="Alarm notifications")
+
+    def _records_failed_alarm(self, config: EnvironmentConfig, thresholds: AlarmThresholds) -> AlarmSpec:
+        """Records the processor reported as failed in a partial batch response: the invocation succeeds, so
+        Lambda's Errors metric never sees them (they are retried, then dead-lettered)."""
+        return AlarmSpec(
+            name="processor-records-failed",
+            metric=cloudwatch.Metric(
+                namespace=self._powertools_environment("processor")["POWERTOOLS_METRICS_NAMESPACE"],
+                metric_name=PROCESSOR_RECORDS_FAILED_METRIC,
+                dimensions_map={"service": "processor"},  # Powertools' default dimension: POWERTOOLS_SERVICE_NAME
+                statistic="Sum",
+                period=thresholds.period,
+            ),
+            threshold=1,
+            evaluation_periods=thresholds.evaluation_periods,
+            description="The processor reported records as failed (partial batch response): they are retried and "
+            "then dead-lettered; Lambda's Errors alarm does not see them.",
+        )
 
     def _quota_alarms(self, config: EnvironmentConfig, thresholds: AlarmThresholds) -> list[AlarmSpec]:
         """The account's concurrent executions near its quota; the processor at its concurrency ceiling for long."""

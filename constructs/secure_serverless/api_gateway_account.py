@@ -8,7 +8,7 @@ deleting that stack (or any environment) never breaks another API's logging.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -39,7 +39,11 @@ class ApiGatewayAccountLogging(Construct):
         self.role = iam.Role(
             self,
             "CloudWatchRole",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            # Only API Gateway acting for this account may assume it (confused deputy); the role serves every API
+            # of the account, so no narrower aws:SourceArn applies.
+            assumed_by=iam.ServicePrincipal(
+                "apigateway.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
             description="API Gateway account-wide CloudWatch Logs role (shared by every API in this account/region)",
             managed_policies=[
                 iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")

@@ -115,6 +115,9 @@ class IdentityPool(Construct):
             access_token_validity=Duration.hours(1),
             id_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(30),
+            # The app may write the user's name, never `email`: the sign-in address changes only through Cognito's
+            # verified-attribute flow (keep_original on the pool).
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(fullname=True),
         )
         self.user_pool_client = cognito.UserPoolClient(
             self,
@@ -161,6 +164,9 @@ class IdentityPool(Construct):
             sign_in_aliases=cognito.SignInAliases(email=True, username=False),
             sign_in_case_sensitive=False,
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            # A changed e-mail takes effect only once verified: until then the user keeps signing in (and recovers
+            # the account) with the original, so nobody can move an account to an address they do not own.
+            keep_original=cognito.KeepOriginalAttrs(email=True),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
         )
         pool = cognito.UserPool(

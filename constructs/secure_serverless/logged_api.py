@@ -65,6 +65,7 @@ def access_log_format() -> str:
 
 
 ERROR_BODY = '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
+COMMON_RULE_SET_SIZE_RULES = ("SizeRestrictions_URIPATH", "SizeRestrictions_QUERYSTRING")
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
@@ -110,6 +111,12 @@ class LoggedApi(Construct):
         log_retention: retention of every log group. Default: ``RetentionDays.ONE_YEAR``.
         waf: attach a WAF web ACL (AWS managed rule groups, per-IP rate limit, logging). Default: True.
         waf_rate_limit: requests per 5 minutes per IP before WAF blocks. Default: 1000.
+        waf_identity_rate_limit: requests per 5 minutes per set of temporary credentials (the SigV4
+            x-amz-security-token header: one signed-in identity's session) before WAF blocks. Default: 300.
+        waf_max_uri_path_bytes: longest URI path WAF lets through; the managed common rule set's own limit
+            (SizeRestrictions_URIPATH, 1,024 bytes) is counted, not enforced. Default: 4096.
+        waf_max_query_string_bytes: longest query string WAF lets through, likewise replacing
+            SizeRestrictions_QUERYSTRING (2,048 bytes). Default: 12288.
         existing_access_log_group: write access logs to this group instead of creating one. Default: None.
         api_props: further ``apigw.RestApi`` keyword arguments, merged over the defaults. Refused: the
             account-wide ``cloud_watch_role``; ``deploy_options``, ``default_method_options`` and what an argument
@@ -153,6 +160,9 @@ class LoggedApi(Construct):
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
         waf: bool = True,
         waf_rate_limit: int = 1000,
+        waf_identity_rate_limit: int = 300,
+        waf_max_uri_path_bytes: int = 4096,
+        waf_max_query_string_bytes: int = 12288,
         existing_access_log_group: logs.ILogGroup | None = None,
         api_props: Mapping[str, Any] | None = None,
     ) -> None:
@@ -215,7 +225,11 @@ class LoggedApi(Construct):
         self.execution_log_group = self._execution_log_group()
         self._gateway_responses()
         self.methods = self._routes(handler, routes, authorization, user_pool)
-        self.web_acl = self._waf(waf_rate_limit) if waf else None
+        self.web_acl = (
+            self._waf(waf_rate_limit, waf_identity_rate_limit, waf_max_uri_path_bytes, waf_max_query_string_bytes)
+            if waf
+            else None
+        )
         self._acknowledge(handler, authorization)
 
     # ---------------------------------------------------------------- pieces
@@ -277,8 +291,11 @@ class LoggedApi(Construct):
             )
         return methods
 
-    def _waf(self, waf_rate_limit: int) -> wafv2.CfnWebACL:
-        """A regional web ACL: AWS managed rule groups and a per-IP rate limit, associated with the stage."""
+    def _waf(
+        self, waf_rate_limit: int, identity_rate_limit: int, max_uri_path_bytes: int, max_query_string_bytes: int
+    ) -> wafv2.CfnWebACL:
+        """A regional web ACL: AWS managed rule groups, size limits that agree with the API's own, a per-IP and a
+        per-identity rate limit, associated with the stage."""
         rules = [
             wafv2.CfnWebACL.RuleProperty(
                 name=group,
@@ -286,13 +303,71 @@ class LoggedApi(Construct):
                 override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
                 statement=wafv2.CfnWebACL.StatementProperty(
                     managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS", name=group
+                        vendor_name="AWS",
+                        name=group,
+                        # The common rule set blocks URI paths over 1,024 bytes and query strings over 2,048: below
+                        # what the API accepts (1,024-byte object names, percent-encoded, and long cursors). Those
+                        # two rules only count; the size rules below enforce the API's real limits.
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                            )
+                            for rule in COMMON_RULE_SET_SIZE_RULES
+                        ]
+                        if group == "AWSManagedRulesCommonRuleSet"
+                        else None,
                     )
                 ),
                 visibility_config=_visibility(f"{self._prefix}-{group}"),
             )
             for priority, group in enumerate(MANAGED_RULE_GROUPS)
         ]
+        for name, field, limit in (
+            ("UriPathTooLong", wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}), max_uri_path_bytes),
+            ("QueryStringTooLong", wafv2.CfnWebACL.FieldToMatchProperty(query_string={}), max_query_string_bytes),
+        ):
+            rules.append(
+                wafv2.CfnWebACL.RuleProperty(
+                    name=name,
+                    priority=len(rules),
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                            field_to_match=field,
+                            comparison_operator="GT",
+                            size=limit,
+                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                        )
+                    ),
+                    visibility_config=_visibility(f"{self._prefix}-{name}"),
+                )
+            )
+        # One signed-in identity cannot use up everyone's capacity: its temporary credentials (the SigV4 session
+        # token) are rate limited apart from its IP. New credentials need a new sign-in or token refresh.
+        rules.append(
+            wafv2.CfnWebACL.RuleProperty(
+                name="RateLimitPerIdentity",
+                priority=len(rules),
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=identity_rate_limit,
+                        aggregate_key_type="CUSTOM_KEYS",
+                        custom_keys=[
+                            wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
+                                header=wafv2.CfnWebACL.RateLimitHeaderProperty(
+                                    name="x-amz-security-token",
+                                    text_transformations=[
+                                        wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                    ],
+                                )
+                            )
+                        ],
+                    )
+                ),
+                visibility_config=_visibility(f"{self._prefix}-identity-rate-limit"),
+            )
+        )
         rules.append(
             wafv2.CfnWebACL.RuleProperty(
                 name="RateLimitPerIp",

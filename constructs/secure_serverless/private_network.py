@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Names
+from aws_cdk import Aws, Names, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -43,6 +43,38 @@ VPC_ACCESS_ACTIONS = (
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 )
+
+
+# What the functions do through each endpoint (exact actions): read/write objects, read/write items, send traces.
+S3_ENDPOINT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket")
+DYNAMODB_ENDPOINT_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+)
+XRAY_ENDPOINT_ACTIONS = (
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+)
+SQS_ENDPOINT_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:SendMessage",
+)
+# Interface endpoints this construct knows the callers' actions for: (actions, conditions) by service short name.
+# X-Ray has no resources to own, so only the caller's account is checked there.
+INTERFACE_ENDPOINT_POLICIES = {
+    "xray": lambda account: (XRAY_ENDPOINT_ACTIONS, account),
+    "sqs": lambda account: (SQS_ENDPOINT_ACTIONS, account | {"aws:ResourceAccount": Aws.ACCOUNT_ID}),
+}
 
 
 class PrivateNetwork(Construct):
@@ -134,8 +166,27 @@ class PrivateNetwork(Construct):
             retention=flow_log_retention,
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
-        flow_log = self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
-        acknowledge_role_default_policy(flow_log)
+        # The flow-log service may assume the role only for flow logs of this account (confused deputy).
+        flow_log_role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="ec2", resource="vpc-flow-log", resource_name="*"
+                        )
+                    },
+                },
+            ),
+            description="VPC flow logs to this network's log group",
+        )
+        self.vpc.add_flow_log(
+            "FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_log_role)
+        )
+        acknowledge_role_default_policy(flow_log_role)
         isolated = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[isolated]
@@ -173,12 +224,48 @@ class PrivateNetwork(Construct):
             )
             for index, service in enumerate(interface_endpoints)
         ]
+        self._interface_services = list(interface_endpoints)
+        self._limit_endpoints_to_this_account()
         acknowledge(
             self.vpc,
             compliance_rules("VPCDefaultSecurityGroupClosed"),
             "No resource is ever placed in the default security group (functions and endpoints have their own); "
             "closing it would need CDK's custom-resource Lambda, which this project keeps out of its templates.",
         )
+
+    def _limit_endpoints_to_this_account(self) -> None:
+        """Endpoint policies: a compromised function cannot use the endpoints to reach another account's buckets
+        or tables (exfiltration), nor can another account's credentials be used through them. Exact actions only.
+        """
+        this_account = {"aws:PrincipalAccount": Aws.ACCOUNT_ID}
+        for endpoint, sid, actions, conditions in (
+            (
+                self.s3_endpoint,
+                "ThisAccountsBuckets",
+                S3_ENDPOINT_ACTIONS,
+                this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID},
+            ),
+            (
+                self.dynamodb_endpoint,
+                "ThisAccountsTables",
+                DYNAMODB_ENDPOINT_ACTIONS,
+                this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID},
+            ),
+            *(
+                (endpoint, "ThisAccountsCallers", *INTERFACE_ENDPOINT_POLICIES[service.short_name](this_account))
+                for endpoint, service in zip(self.interface_endpoints, self._interface_services, strict=True)
+                if service.short_name in INTERFACE_ENDPOINT_POLICIES  # others keep the default (actions unknown)
+            ),
+        ):
+            endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.AnyPrincipal()],
+                    actions=list(actions),
+                    resources=["*"],  # narrowed by the account conditions
+                    conditions={"StringEquals": conditions},
+                )
+            )
 
     @property
     def function_subnets(self) -> ec2.SubnetSelection:

@@ -128,3 +128,131 @@ def test_only_this_environments_exact_alarms_may_publish(templates: dict, suffix
         if s.get("Sid") == "AllowThisEnvironmentsAlarms"
     ]
     assert _alarm_arn_names(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == alarm_names
+
+
+# ------------------------------------------------------------------------------------------------ trusts (item 8)
+def _trust(role: dict) -> dict:
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    return statement
+
+
+@pytest.mark.parametrize("suffix", ["staging", "prod"])
+def test_flow_log_role_trusts_the_service_only_for_this_account(templates: dict, suffix: str) -> None:
+    (role,) = [
+        r
+        for _, r in resources_of(templates[suffix], "AWS::IAM::Role")
+        if _trust(r)["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    ]
+    condition = _trust(role)["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert ":vpc-flow-log/*" in json.dumps(condition["ArnLike"]["aws:SourceArn"])
+
+
+def test_api_gateway_account_role_trusts_the_service_only_for_this_account(synthesized: Synthesized) -> None:
+    assert synthesized.account_template is not None
+    (role,) = [r for _, r in resources_of(synthesized.account_template, "AWS::IAM::Role")]
+    statement = _trust(role)
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+# ------------------------------------------------------------------------------------------------ endpoints (item 3)
+@pytest.mark.parametrize("suffix", ["staging", "prod"])
+def test_vpc_endpoints_serve_only_this_accounts_principals_and_resources(templates: dict, suffix: str) -> None:
+    endpoints = [e["Properties"] for _, e in resources_of(templates[suffix], "AWS::EC2::VPCEndpoint")]
+    assert len(endpoints) == 4  # S3, DynamoDB, X-Ray, SQS
+    account = {"Ref": "AWS::AccountId"}
+    for endpoint in endpoints:
+        (statement,) = endpoint["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        assert all("*" not in action for action in statement["Action"])  # exact actions
+        conditions = statement["Condition"]["StringEquals"]
+        assert conditions["aws:PrincipalAccount"] == account
+        if not json.dumps(endpoint["ServiceName"]).endswith('.xray"]]}'):  # X-Ray has no resources to own
+            assert conditions["aws:ResourceAccount"] == account
+
+
+# ------------------------------------------------------------------------------------------------ Cognito (item 11)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_sign_in_email_changes_only_once_verified(templates: dict, suffix: str) -> None:
+    (pool,) = [p["Properties"] for _, p in resources_of(templates[suffix], "AWS::Cognito::UserPool")]
+    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+    (client,) = [c["Properties"] for _, c in resources_of(templates[suffix], "AWS::Cognito::UserPoolClient")]
+    assert client["WriteAttributes"] and "email" not in client["WriteAttributes"]
+
+
+# ------------------------------------------------------------------------------------------------ layers (item 15)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_layers_are_named_per_environment_and_left_only_by_prod(templates: dict, suffix: str) -> None:
+    layers = list(resources_of(templates[suffix], "AWS::Lambda::LayerVersion"))
+    assert layers
+    for _, layer in layers:
+        assert layer["Properties"]["LayerName"].startswith(f"secure-serverless-{suffix}-")
+        expected = "Retain" if suffix == "prod" else "Delete"
+        assert layer.get("DeletionPolicy", "Delete") == expected
+        assert layer.get("UpdateReplacePolicy", "Delete") == expected
+
+
+# ------------------------------------------------------------------------------------------------ alarm (item 16)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_records_failed_in_partial_batch_responses_raise_an_alarm(templates: dict, suffix: str) -> None:
+    template = templates[suffix]
+    (alarm,) = [
+        a["Properties"]
+        for _, a in resources_of(template, "AWS::CloudWatch::Alarm")
+        if a["Properties"].get("MetricName") == "RecordsFailed"
+    ]
+    assert alarm["AlarmName"] == f"secure-serverless-{suffix}-processor-records-failed"
+    assert alarm["Namespace"] == f"SecureServerless/{suffix}"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "processor"}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+    assert alarm["AlarmActions"] and alarm["AlarmActions"] == alarm["OKActions"]
+    # The metric the processor emits under that namespace and service (lambda/processor handler).
+    (processor,) = [
+        f["Properties"]["Environment"]["Variables"]
+        for _, f in resources_of(template, "AWS::Lambda::Function")
+        if f["Properties"]["Handler"].startswith("processor.")
+    ]
+    assert processor["POWERTOOLS_METRICS_NAMESPACE"] == alarm["Namespace"]
+    assert processor["POWERTOOLS_SERVICE_NAME"] == "processor"
+    from processor import handler
+
+    assert handler.RECORDS_FAILED == "RecordsFailed"
+
+
+# ------------------------------------------------------------------------------------------------ WAF (items 18, 2)
+def _waf_rules(template: dict) -> dict[str, dict]:
+    (acl,) = [a["Properties"] for _, a in resources_of(template, "AWS::WAFv2::WebACL")]
+    return {rule["Name"]: rule for rule in acl["Rules"]}
+
+
+@pytest.mark.parametrize("suffix", ["staging", "prod"])
+def test_waf_size_limits_admit_every_request_the_api_accepts(templates: dict, suffix: str) -> None:
+    from objects_api import domain
+
+    rules = _waf_rules(templates[suffix])
+    overrides = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+    assert {(o["Name"], json.dumps(o["ActionToUse"])) for o in overrides} == {
+        ("SizeRestrictions_URIPATH", '{"Count": {}}'),
+        ("SizeRestrictions_QUERYSTRING", '{"Count": {}}'),
+    }
+    # The longest request the API accepts: a 1,024-byte name, every byte percent-encoded, under the stage; the
+    # longest cursor with the largest limit.
+    longest_path = len(f"/{suffix}/objects/") + 3 * domain.MAX_NAME_BYTES
+    longest_query = len(f"limit={domain.MAX_LIMIT}&cursor=") + domain.MAX_CURSOR_CHARS
+    for name, longest in (("UriPathTooLong", longest_path), ("QueryStringTooLong", longest_query)):
+        size = rules[name]["Statement"]["SizeConstraintStatement"]
+        assert (size["ComparisonOperator"], rules[name]["Action"]) == ("GT", {"Block": {}})
+        assert longest <= size["Size"] <= 2 * longest, (name, longest, size["Size"])
+
+
+@pytest.mark.parametrize("suffix", ["staging", "prod"])
+def test_waf_limits_each_identitys_credentials_apart_from_its_ip(templates: dict, suffix: str) -> None:
+    rules = _waf_rules(templates[suffix])
+    statement = rules["RateLimitPerIdentity"]["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
+    assert statement["CustomKeys"] == [
+        {"Header": {"Name": "x-amz-security-token", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    ]
+    assert rules["RateLimitPerIdentity"]["Action"] == {"Block": {}}
+    assert statement["Limit"] < rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]["Limit"]

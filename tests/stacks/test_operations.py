@@ -170,6 +170,7 @@ def test_every_signal_has_an_alarm_wired_to_the_topic(templates: dict, suffix: s
         "pipeline-dead-letters", "pipeline-oldest-event-age", "pipeline-failed-deliveries",
         "alerts-undeliverable",
         "account-concurrency-near-quota", "processor-concurrency-at-limit",
+        "processor-records-failed",
     }  # fmt: skip
     assert set(alarms) == {prefix + name for name in expected}
     for name, alarm in alarms.items():

@@ -322,65 +322,62 @@ class LoggedApi(Construct):
             )
             for priority, group in enumerate(MANAGED_RULE_GROUPS)
         ]
-        for name, field, limit in (
-            ("UriPathTooLong", wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}), max_uri_path_bytes),
-            ("QueryStringTooLong", wafv2.CfnWebACL.FieldToMatchProperty(query_string={}), max_query_string_bytes),
-        ):
+        no_transformation = [wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")]
+        blocking: list[tuple[str, str, wafv2.CfnWebACL.StatementProperty]] = [
+            (
+                name,
+                name,
+                wafv2.CfnWebACL.StatementProperty(
+                    size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                        field_to_match=field,
+                        comparison_operator="GT",
+                        size=limit,
+                        text_transformations=no_transformation,
+                    )
+                ),
+            )
+            for name, field, limit in (
+                ("UriPathTooLong", wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}), max_uri_path_bytes),
+                ("QueryStringTooLong", wafv2.CfnWebACL.FieldToMatchProperty(query_string={}), max_query_string_bytes),
+            )
+        ]
+        # One signed-in identity cannot use up everyone's capacity: its temporary credentials (the SigV4 session
+        # token) are rate limited apart from its IP. New credentials need a new sign-in or token refresh.
+        identity_key = wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
+            header=wafv2.CfnWebACL.RateLimitHeaderProperty(
+                name="x-amz-security-token", text_transformations=no_transformation
+            )
+        )
+        blocking += [
+            (
+                "RateLimitPerIdentity",
+                "identity-rate-limit",
+                wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=identity_rate_limit, aggregate_key_type="CUSTOM_KEYS", custom_keys=[identity_key]
+                    )
+                ),
+            ),
+            (
+                "RateLimitPerIp",
+                "rate-limit",
+                wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=waf_rate_limit, aggregate_key_type="IP"
+                    )
+                ),
+            ),
+        ]
+        for name, metric, statement in blocking:
             rules.append(
                 wafv2.CfnWebACL.RuleProperty(
                     name=name,
                     priority=len(rules),
                     action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
-                            field_to_match=field,
-                            comparison_operator="GT",
-                            size=limit,
-                            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
-                        )
-                    ),
-                    visibility_config=_visibility(f"{self._prefix}-{name}"),
+                    statement=statement,
+                    visibility_config=_visibility(f"{self._prefix}-{metric}"),
                 )
             )
-        # One signed-in identity cannot use up everyone's capacity: its temporary credentials (the SigV4 session
-        # token) are rate limited apart from its IP. New credentials need a new sign-in or token refresh.
-        rules.append(
-            wafv2.CfnWebACL.RuleProperty(
-                name="RateLimitPerIdentity",
-                priority=len(rules),
-                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                        limit=identity_rate_limit,
-                        aggregate_key_type="CUSTOM_KEYS",
-                        custom_keys=[
-                            wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
-                                header=wafv2.CfnWebACL.RateLimitHeaderProperty(
-                                    name="x-amz-security-token",
-                                    text_transformations=[
-                                        wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
-                                    ],
-                                )
-                            )
-                        ],
-                    )
-                ),
-                visibility_config=_visibility(f"{self._prefix}-identity-rate-limit"),
-            )
-        )
-        rules.append(
-            wafv2.CfnWebACL.RuleProperty(
-                name="RateLimitPerIp",
-                priority=len(rules),
-                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                        limit=waf_rate_limit, aggregate_key_type="IP"
-                    )
-                ),
-                visibility_config=_visibility(f"{self._prefix}-rate-limit"),
-            )
-        )
         acl = wafv2.CfnWebACL(
             self,
             "WebAcl",

@@ -69,11 +69,11 @@ SQS_ENDPOINT_ACTIONS = (
     "sqs:GetQueueUrl",
     "sqs:SendMessage",
 )
-# Interface endpoints this construct knows the callers' actions for: (actions, conditions) by service short name.
-# X-Ray has no resources to own, so only the caller's account is checked there.
-INTERFACE_ENDPOINT_POLICIES = {
-    "xray": lambda account: (XRAY_ENDPOINT_ACTIONS, account),
-    "sqs": lambda account: (SQS_ENDPOINT_ACTIONS, account | {"aws:ResourceAccount": Aws.ACCOUNT_ID}),
+# Interface endpoints this construct knows the callers' actions for, by service short name: (actions, whether the
+# resource's account is checked too). X-Ray has no resources to own, so only the caller's account is checked there.
+INTERFACE_ENDPOINT_POLICIES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "xray": (XRAY_ENDPOINT_ACTIONS, False),
+    "sqs": (SQS_ENDPOINT_ACTIONS, True),
 }
 
 
@@ -238,21 +238,27 @@ class PrivateNetwork(Construct):
         or tables (exfiltration), nor can another account's credentials be used through them. Exact actions only.
         """
         this_account = {"aws:PrincipalAccount": Aws.ACCOUNT_ID}
+        own_resources = this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID}
         for endpoint, sid, actions, conditions in (
             (
                 self.s3_endpoint,
                 "ThisAccountsBuckets",
                 S3_ENDPOINT_ACTIONS,
-                this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID},
+                own_resources,
             ),
             (
                 self.dynamodb_endpoint,
                 "ThisAccountsTables",
                 DYNAMODB_ENDPOINT_ACTIONS,
-                this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID},
+                own_resources,
             ),
             *(
-                (endpoint, "ThisAccountsCallers", *INTERFACE_ENDPOINT_POLICIES[service.short_name](this_account))
+                (
+                    endpoint,
+                    "ThisAccountsCallers",
+                    INTERFACE_ENDPOINT_POLICIES[service.short_name][0],
+                    own_resources if INTERFACE_ENDPOINT_POLICIES[service.short_name][1] else this_account,
+                )
                 for endpoint, service in zip(self.interface_endpoints, self._interface_services, strict=True)
                 if service.short_name in INTERFACE_ENDPOINT_POLICIES  # others keep the default (actions unknown)
             ),

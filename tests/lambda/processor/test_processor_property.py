@@ -16,8 +16,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from processor.domain import key_candidates
 
 FAIL, RECORDED, DUPLICATE, SKIPPED = "fail", "recorded", "duplicate", "skipped"
 UPLOAD_RE = re.compile(r"^uploads/([^/]+)/(.+)$", re.DOTALL)
@@ -183,7 +185,10 @@ def _materialize(specs: list[tuple], duplicates: list[int], uid: str, events: An
             body = _mutate(copy.deepcopy(event), spec[2])
             expected.append(Expected(message_id, body, FAIL, key=key))
             continue
-        outcome = RECORDED if kind == "existing" else SKIPPED
+        # A missing version is "deleted" (skipped) only when the key cannot be a URL encoding of another key;
+        # otherwise the processor cannot tell a deleted object from a misread key and fails the record (issue 9).
+        missing = SKIPPED if len(key_candidates(key)) == 1 else FAIL
+        outcome = RECORDED if kind == "existing" else missing
         record_version = version_id if version_id is not None else "null"
         expected.append(Expected(message_id, json.dumps(event), outcome, key, record_version, len(content)))
     for number, position in enumerate(duplicates):
@@ -201,6 +206,15 @@ def _materialize(specs: list[tuple], duplicates: list[int], uid: str, events: An
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(specs=st.lists(RECORD_SPECS, min_size=1, max_size=8), duplicates=st.lists(st.integers(0, 7), max_size=3))
+# The edge Hypothesis found only now and then: a deleted version whose key could be URL-encoded (`+`) must fail.
+@example(
+    specs=[
+        ("deleted_version", {"prefix": "uploads/id/deep/er/", "name": name, "content": b"x", "drop_version": False,
+                             "drop_optional": set(), "extra": {}})
+        for name in ("+", "a b", "%41")
+    ],
+    duplicates=[],
+)
 def test_every_record_is_failed_or_accounted_for(
     handler_module, events, s3, dynamodb, emf, lambda_context, specs, duplicates
 ) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Capture, Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -18,7 +16,7 @@ from secure_serverless import (
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import as_list, resources_of, single, statements_by_sid
+from tests.support.template import as_list
 
 
 class Built(StackSet):
@@ -73,57 +71,118 @@ def built() -> Built:
     return Built()
 
 
-def _bucket_policy(template: dict) -> list[dict]:
-    """Statements of the data bucket's policy (not the access-log bucket's)."""
-    _, policy = single(
-        template,
-        "AWS::S3::BucketPolicy",
-        lambda r: "AccessLogs" not in r["Properties"]["Bucket"]["Ref"],
-    )
-    return policy["Properties"]["PolicyDocument"]["Statement"]
+def _bucket_id(template: Template, name_prefix: str) -> str:
+    """Logical id of the one bucket named with `name_prefix` (fails unless exactly one)."""
+    (logical_id,) = template.find_resources("AWS::S3::Bucket", {"Properties": {"BucketNamePrefix": name_prefix}})
+    return logical_id
+
+
+def _arn(logical_id: str) -> dict:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _objects(logical_id: str, prefix: str = "") -> dict:
+    return {"Fn::Join": ["", [_arn(logical_id), f"/{prefix}*"]]}
+
+
+def _has_statement(**fields: object) -> Match:
+    return Match.array_with([Match.object_like(fields)])
 
 
 def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
-    template = built.templates["SseS3"]
-    statements = statements_by_sid(_bucket_policy(template))
-    assert statements["DenyWrongEncryptionHeader"]["Condition"] == {
-        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
-        "Null": {"s3:x-amz-server-side-encryption": "false"},  # only when given: UploadPart never carries it
-    }
-    assert "DenyMissingEncryptionHeader" not in statements  # it denied every UploadPart (see the upload tests)
-    assert "DenyOtherKmsKey" not in statements
-    _, bucket = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"] == "unit-sse-s3")
-    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
-        "ServerSideEncryptionByDefault"
-    ] == {"SSEAlgorithm": "AES256"}
+    template = built.template("SseS3")
+    bucket = {"Ref": _bucket_id(template, "unit-sse-s3")}
+    wrong_header = Match.exact(
+        {
+            "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+            "Null": {"s3:x-amz-server-side-encryption": "false"},  # only when given: UploadPart never carries it
+        }
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": bucket,
+            "PolicyDocument": {"Statement": _has_statement(Sid="DenyWrongEncryptionHeader", Condition=wrong_header)},
+        },
+    )
+    # DenyMissingEncryptionHeader denied every UploadPart (see the upload tests); DenyOtherKmsKey has no key here.
+    for sid in ("DenyMissingEncryptionHeader", "DenyOtherKmsKey"):
+        template.has_resource_properties(
+            "AWS::S3::BucketPolicy",
+            {"Bucket": bucket, "PolicyDocument": {"Statement": Match.not_(_has_statement(Sid=sid))}},
+        )
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketNamePrefix": "unit-sse-s3",
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": Match.exact({"SSEAlgorithm": "AES256"})}
+                ]
+            },
+        },
+    )
 
 
 def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
-    template = built.templates["SseS3"]
-    _, policy = single(template, "AWS::IAM::Policy")
-    statements = {tuple(sorted(as_list(s["Action"]))): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    assert set(statements) == {("s3:GetObject", "s3:GetObjectVersion"), ("s3:ListBucket",)}
-    assert "incoming/*" in json.dumps(statements[("s3:GetObject", "s3:GetObjectVersion")]["Resource"])
-    bucket_id = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"] == "unit-sse-s3")[0]
-    assert statements[("s3:ListBucket",)]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    template = built.template("SseS3")
+    bucket_id = _bucket_id(template, "unit-sse-s3")
+    template.resource_count_is("AWS::IAM::Policy", 1)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.exact(
+                    [
+                        {
+                            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                            "Effect": "Allow",
+                            "Resource": _objects(bucket_id, "incoming/"),
+                        },
+                        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": _arn(bucket_id)},
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) -> None:
-    template = built.templates["Kms"]
-    _, policy = single(template, "AWS::IAM::Policy")
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    actions = sorted(a for s in statements for a in as_list(s["Action"]))
-    # kms:Decrypt too: S3 decrypts the parts' data keys to complete a multipart upload.
-    assert actions == ["kms:Decrypt", "kms:GenerateDataKey", "s3:PutObject"]
-    assert "uploads/*" in json.dumps(policy)
-    (kms_statement,) = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
-    condition = kms_statement["Condition"]
-    assert json.dumps(condition["StringEquals"]["kms:ViaService"]) == json.dumps(
-        {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    template = built.template("Kms")
+    bucket_id = _bucket_id(template, "unit-kms")
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    template.resource_count_is("AWS::IAM::Policy", 1)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.exact(
+                    [
+                        {
+                            # kms:Decrypt too: S3 decrypts the parts' data keys to complete a multipart upload.
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Condition": {
+                                "StringEquals": {
+                                    "kms:ViaService": {
+                                        "Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+                                    }
+                                },
+                                "StringLike": {
+                                    "kms:EncryptionContext:aws:s3:arn": [
+                                        _arn(bucket_id),
+                                        _objects(bucket_id, "uploads/"),
+                                    ]
+                                },
+                            },
+                            "Effect": "Allow",
+                            "Resource": _arn(key_id),
+                        },
+                        {"Action": "s3:PutObject", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")},
+                    ]
+                )
+            }
+        },
     )
-    contexts = json.dumps(condition["StringLike"]["kms:EncryptionContext:aws:s3:arn"])
-    bucket_id = single(template, "AWS::S3::Bucket", lambda r: r["Properties"].get("BucketNamePrefix") == "unit-kms")[0]
-    assert bucket_id in contexts and "uploads/*" in contexts
 
 
 # What S3 puts in the request context of each upload request (see SecureBucket._deny_unencrypted_uploads for the
@@ -179,19 +238,30 @@ def _denied(statements: list[dict], context: dict) -> list[str]:
 
 @pytest.mark.parametrize("request_name", list(UPLOADS))
 def test_bucket_policy_allows_single_and_multipart_uploads_only_with_this_key(built: Built, request_name: str) -> None:
-    template = built.templates["Kms"]
-    key_arn = {"Fn::GetAtt": [single(template, "AWS::KMS::Key")[0], "Arn"]}
+    template = built.template("Kms")
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    statements = Capture()  # evaluated below with IAM semantics: a pattern cannot say "this request is allowed"
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {"Bucket": {"Ref": _bucket_id(template, "unit-kms")}, "PolicyDocument": {"Statement": statements}},
+    )
     headers, allowed = UPLOADS[request_name]
-    context = {k: (key_arn if v is THIS_KEY else v) for k, v in headers.items()} | {"aws:SecureTransport": "true"}
-    denied_by = _denied(_bucket_policy(template), context)
+    context = {k: (_arn(key_id) if v is THIS_KEY else v) for k, v in headers.items()} | {"aws:SecureTransport": "true"}
+    denied_by = _denied(statements.as_array(), context)
     assert (denied_by == []) is allowed, denied_by
 
 
-def test_no_granted_action_has_a_wildcard(built: Built) -> None:
-    for name, template in built.templates.items():
-        for _, policy in resources_of(template, "AWS::IAM::Policy"):
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                assert not [a for a in as_list(statement["Action"]) if "*" in a], (name, statement)
+WILDCARD = Match.string_like_regexp(r"\*")
+
+
+@pytest.mark.parametrize("action", [WILDCARD, Match.array_with([WILDCARD])], ids=["single", "list"])
+def test_no_granted_action_has_a_wildcard(built: Built, action: Match) -> None:
+    for name in built.templates:
+        template = built.template(name)
+        if template.find_resources("AWS::IAM::Policy"):
+            template.all_resources_properties(
+                "AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.not_(_has_statement(Action=action))}}
+            )
 
 
 def test_key_alias_and_rotation(built: Built) -> None:
@@ -202,50 +272,85 @@ def test_key_alias_and_rotation(built: Built) -> None:
     assert built.key.log_group_prefix == "/unit-env/"
 
 
-def test_defaults_retain_stateful_resources(built: Built) -> None:
-    for name in ("SseS3", "Kms"):
-        for rtype in ("AWS::S3::Bucket", "AWS::KMS::Key"):
-            for _, resource in resources_of(built.templates[name], rtype):
-                assert resource["DeletionPolicy"] == "Retain", (name, rtype)
+@pytest.mark.parametrize(("name", "resource_type", "count"), [
+    ("SseS3", "AWS::S3::Bucket", 2), ("Kms", "AWS::S3::Bucket", 2), ("Kms", "AWS::KMS::Key", 1)
+])  # fmt: skip
+def test_defaults_retain_stateful_resources(built: Built, name: str, resource_type: str, count: int) -> None:
+    template = built.template(name)
+    template.resource_count_is(resource_type, count)
+    template.all_resources(resource_type, {"DeletionPolicy": "Retain"})
 
 
 def test_global_fallback_name_contains_account_and_region(built: Built) -> None:
-    names = [r["Properties"]["BucketName"] for _, r in resources_of(built.templates["Global"], "AWS::S3::Bucket")]
-    assert len(names) == 2
-    for name in names:
-        text = json.dumps(name)
-        assert '"Ref": "AWS::AccountId"' in text and '"Ref": "AWS::Region"' in text
-    assert any("unit-global-logs-" in json.dumps(n) for n in names)
-    for _, resource in resources_of(built.templates["Global"], "AWS::S3::Bucket"):
-        assert "BucketNamespace" not in resource["Properties"]
+    template = built.template("Global")
+    template.resource_count_is("AWS::S3::Bucket", 2)
+    template.all_resources_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": {"Fn::Join": ["", Match.array_with([{"Ref": "AWS::AccountId"}, {"Ref": "AWS::Region"}])]},
+            "BucketNamespace": Match.absent(),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::Bucket", {"BucketName": {"Fn::Join": ["", Match.array_with(["unit-global-logs-"])]}}
+    )
 
 
 def test_vpc_endpoint_guard_exempts_exactly_the_given_principals(built: Built) -> None:
-    statements = statements_by_sid(_bucket_policy(built.templates["Vpce"]))
-    statement = statements["DenyDataAccessOutsideVpcEndpoints"]
-    assert statement["Effect"] == "Deny"
-    assert sorted(statement["Action"]) == sorted(
-        ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    template = built.template("Vpce")
+    bucket_id = _bucket_id(template, "unit-vpce")
+    guard = Match.exact(
+        {
+            "StringNotEquals": {"aws:SourceVpce": ["vpce-0123456789abcdef0"]},
+            # CloudFormation never touches objects here: no exemption for it, only the caller's exact principals.
+            "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/Admin"]},
+            "BoolIfExists": {"aws:ViaAWSService": "false"},
+        }
     )
-    condition = statement["Condition"]
-    assert as_list(condition["StringNotEquals"]["aws:SourceVpce"]) == ["vpce-0123456789abcdef0"]
-    # CloudFormation never touches objects here: no exemption for it, only the caller's exact principals.
-    assert as_list(condition["ArnNotLike"]["aws:PrincipalArn"]) == ["arn:aws:iam::111122223333:role/Admin"]
-    assert condition["BoolIfExists"] == {"aws:ViaAWSService": "false"}
-    listing = statements["DenyListingOutsideVpcEndpoints"]  # listing reveals every key: guarded the same way
-    assert sorted(as_list(listing["Action"])) == ["s3:ListBucket", "s3:ListBucketVersions"]
-    assert listing["Condition"] == condition and listing["Effect"] == "Deny"
-    assert "/*" not in json.dumps(listing["Resource"])  # the bucket ARN itself
-    # Bucket configuration actions are not guarded, so CloudFormation can still manage and delete the bucket.
-    assert "s3:*" not in as_list(statement["Action"])
+    # Bucket configuration actions (s3:*) are not guarded, so CloudFormation can still manage and delete the bucket.
+    data = Match.exact(
+        {
+            "Sid": "DenyDataAccessOutsideVpcEndpoints",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": [
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:PutObject",
+            ],
+            "Condition": guard,
+            "Resource": _objects(bucket_id),
+        }
+    )
+    listing = Match.exact(  # listing reveals every key: guarded the same way, on the bucket ARN itself
+        {
+            "Sid": "DenyListingOutsideVpcEndpoints",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Condition": guard,
+            "Resource": _arn(bucket_id),
+        }
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {"Bucket": {"Ref": bucket_id}, "PolicyDocument": {"Statement": Match.array_with([data, listing])}},
+    )
 
 
 def test_existing_access_log_bucket_is_used_and_no_new_one_created(built: Built) -> None:
-    template = built.templates["ExistingLogs"]
-    (bucket,) = [r for _, r in resources_of(template, "AWS::S3::Bucket")]
-    assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == "central-access-logs"
-    assert bucket["Properties"]["AccelerateConfiguration"] == {"AccelerationStatus": "Enabled"}
-    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}  # the defaults still apply
+    template = built.template("ExistingLogs")
+    template.resource_count_is("AWS::S3::Bucket", 1)
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LoggingConfiguration": {"DestinationBucketName": "central-access-logs"},
+            "AccelerateConfiguration": Match.exact({"AccelerationStatus": "Enabled"}),
+            "VersioningConfiguration": Match.exact({"Status": "Enabled"}),  # the defaults still apply
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -285,10 +390,17 @@ def test_log_delivery_uses_a_bucket_policy_even_without_the_feature_flag() -> No
     app = cdk.App(builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "NoFlags")
     SecureBucket(stack, "Bucket", name_prefix="noflags")
-    template = Template.from_stack(stack).to_json()
-    for _, bucket in resources_of(template, "AWS::S3::Bucket"):
-        assert "AccessControl" not in bucket["Properties"]
-    log_id, _ = single(template, "AWS::S3::Bucket", lambda r: r["Properties"]["BucketNamePrefix"].endswith("-logs"))
-    _, policy = single(template, "AWS::S3::BucketPolicy", lambda r: r["Properties"]["Bucket"] == {"Ref": log_id})
-    principals = [s.get("Principal") for s in policy["Properties"]["PolicyDocument"]["Statement"]]
-    assert {"Service": "logging.s3.amazonaws.com"} in principals
+    template = Template.from_stack(stack)
+    template.all_resources_properties("AWS::S3::Bucket", {"AccessControl": Match.absent()})
+    (log_id,) = template.find_resources(
+        "AWS::S3::Bucket", {"Properties": {"BucketNamePrefix": Match.string_like_regexp("-logs$")}}
+    )
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": log_id},
+            "PolicyDocument": {
+                "Statement": _has_statement(Principal=Match.exact({"Service": "logging.s3.amazonaws.com"}))
+            },
+        },
+    )

@@ -9,12 +9,16 @@ from stacks.app_builder import cdk_json_context
 
 
 class StackSet:
-    """Named stacks in one app with the project's feature flags; call `synth()` once, then read `templates`."""
+    """Named stacks in one app with the project's feature flags; call `synth()` once, then assert on `template(name)`.
+
+    `templates` keeps the raw JSON for the few checks that evaluate a policy document rather than match it.
+    """
 
     def __init__(self) -> None:
         self.app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
         self.stacks: dict[str, cdk.Stack] = {}
         self.templates: dict[str, dict] = {}
+        self._assertions: dict[str, Template] = {}
 
     def _stack(self, name: str) -> cdk.Stack:
         self.stacks[name] = cdk.Stack(self.app, name)
@@ -22,4 +26,9 @@ class StackSet:
 
     def synth(self) -> None:
         self.app.synth()
-        self.templates = {name: Template.from_stack(stack).to_json() for name, stack in self.stacks.items()}
+        self._assertions = {name: Template.from_stack(stack) for name, stack in self.stacks.items()}
+        self.templates = {name: template.to_json() for name, template in self._assertions.items()}
+
+    def template(self, name: str) -> Template:
+        """The aws_cdk.assertions Template of stack `name`, from the one synthesis (no second synth)."""
+        return self._assertions[name]

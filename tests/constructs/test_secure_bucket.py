@@ -16,7 +16,7 @@ from secure_serverless import (
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import as_list
+from tests.support.template import WILDCARD_ACTIONS, arn_of, as_list, has_statement, logical_id
 
 
 class Built(StackSet):
@@ -72,21 +72,11 @@ def built() -> Built:
 
 
 def _bucket_id(template: Template, name_prefix: str) -> str:
-    """Logical id of the one bucket named with `name_prefix` (fails unless exactly one)."""
-    (logical_id,) = template.find_resources("AWS::S3::Bucket", {"Properties": {"BucketNamePrefix": name_prefix}})
-    return logical_id
-
-
-def _arn(logical_id: str) -> dict:
-    return {"Fn::GetAtt": [logical_id, "Arn"]}
+    return logical_id(template, "AWS::S3::Bucket", {"BucketNamePrefix": name_prefix})
 
 
 def _objects(logical_id: str, prefix: str = "") -> dict:
-    return {"Fn::Join": ["", [_arn(logical_id), f"/{prefix}*"]]}
-
-
-def _has_statement(**fields: object) -> Match:
-    return Match.array_with([Match.object_like(fields)])
+    return {"Fn::Join": ["", [arn_of(logical_id), f"/{prefix}*"]]}
 
 
 def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
@@ -102,14 +92,14 @@ def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
         "AWS::S3::BucketPolicy",
         {
             "Bucket": bucket,
-            "PolicyDocument": {"Statement": _has_statement(Sid="DenyWrongEncryptionHeader", Condition=wrong_header)},
+            "PolicyDocument": {"Statement": has_statement(Sid="DenyWrongEncryptionHeader", Condition=wrong_header)},
         },
     )
     # DenyMissingEncryptionHeader denied every UploadPart (see the upload tests); DenyOtherKmsKey has no key here.
     for sid in ("DenyMissingEncryptionHeader", "DenyOtherKmsKey"):
         template.has_resource_properties(
             "AWS::S3::BucketPolicy",
-            {"Bucket": bucket, "PolicyDocument": {"Statement": Match.not_(_has_statement(Sid=sid))}},
+            {"Bucket": bucket, "PolicyDocument": {"Statement": Match.not_(has_statement(Sid=sid))}},
         )
     template.has_resource_properties(
         "AWS::S3::Bucket",
@@ -139,7 +129,7 @@ def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
                             "Effect": "Allow",
                             "Resource": _objects(bucket_id, "incoming/"),
                         },
-                        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": _arn(bucket_id)},
+                        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": arn_of(bucket_id)},
                     ]
                 )
             }
@@ -150,7 +140,7 @@ def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
 def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) -> None:
     template = built.template("Kms")
     bucket_id = _bucket_id(template, "unit-kms")
-    (key_id,) = template.find_resources("AWS::KMS::Key")
+    key_id = logical_id(template, "AWS::KMS::Key")
     template.resource_count_is("AWS::IAM::Policy", 1)
     template.has_resource_properties(
         "AWS::IAM::Policy",
@@ -169,13 +159,13 @@ def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) ->
                                 },
                                 "StringLike": {
                                     "kms:EncryptionContext:aws:s3:arn": [
-                                        _arn(bucket_id),
+                                        arn_of(bucket_id),
                                         _objects(bucket_id, "uploads/"),
                                     ]
                                 },
                             },
                             "Effect": "Allow",
-                            "Resource": _arn(key_id),
+                            "Resource": arn_of(key_id),
                         },
                         {"Action": "s3:PutObject", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")},
                     ]
@@ -239,28 +229,27 @@ def _denied(statements: list[dict], context: dict) -> list[str]:
 @pytest.mark.parametrize("request_name", list(UPLOADS))
 def test_bucket_policy_allows_single_and_multipart_uploads_only_with_this_key(built: Built, request_name: str) -> None:
     template = built.template("Kms")
-    (key_id,) = template.find_resources("AWS::KMS::Key")
+    key_id = logical_id(template, "AWS::KMS::Key")
     statements = Capture()  # evaluated below with IAM semantics: a pattern cannot say "this request is allowed"
     template.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {"Bucket": {"Ref": _bucket_id(template, "unit-kms")}, "PolicyDocument": {"Statement": statements}},
     )
     headers, allowed = UPLOADS[request_name]
-    context = {k: (_arn(key_id) if v is THIS_KEY else v) for k, v in headers.items()} | {"aws:SecureTransport": "true"}
+    context = {k: (arn_of(key_id) if v is THIS_KEY else v) for k, v in headers.items()} | {
+        "aws:SecureTransport": "true"
+    }
     denied_by = _denied(statements.as_array(), context)
     assert (denied_by == []) is allowed, denied_by
 
 
-WILDCARD = Match.string_like_regexp(r"\*")
-
-
-@pytest.mark.parametrize("action", [WILDCARD, Match.array_with([WILDCARD])], ids=["single", "list"])
+@pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])
 def test_no_granted_action_has_a_wildcard(built: Built, action: Match) -> None:
     for name in built.templates:
         template = built.template(name)
         if template.find_resources("AWS::IAM::Policy"):
             template.all_resources_properties(
-                "AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.not_(_has_statement(Action=action))}}
+                "AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.not_(has_statement(Action=action))}}
             )
 
 
@@ -331,7 +320,7 @@ def test_vpc_endpoint_guard_exempts_exactly_the_given_principals(built: Built) -
             "Principal": {"AWS": "*"},
             "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
             "Condition": guard,
-            "Resource": _arn(bucket_id),
+            "Resource": arn_of(bucket_id),
         }
     )
     template.has_resource_properties(
@@ -392,15 +381,13 @@ def test_log_delivery_uses_a_bucket_policy_even_without_the_feature_flag() -> No
     SecureBucket(stack, "Bucket", name_prefix="noflags")
     template = Template.from_stack(stack)
     template.all_resources_properties("AWS::S3::Bucket", {"AccessControl": Match.absent()})
-    (log_id,) = template.find_resources(
-        "AWS::S3::Bucket", {"Properties": {"BucketNamePrefix": Match.string_like_regexp("-logs$")}}
-    )
+    log_id = logical_id(template, "AWS::S3::Bucket", {"BucketNamePrefix": Match.string_like_regexp("-logs$")})
     template.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
             "Bucket": {"Ref": log_id},
             "PolicyDocument": {
-                "Statement": _has_statement(Principal=Match.exact({"Service": "logging.s3.amazonaws.com"}))
+                "Statement": has_statement(Principal=Match.exact({"Service": "logging.s3.amazonaws.com"}))
             },
         },
     )

@@ -1,9 +1,11 @@
-"""Small readers over template JSON used by the assertions (they select; they never assert)."""
+"""Readers over template JSON (older stack tests) and matcher builders for aws_cdk.assertions (construct tests)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from aws_cdk.assertions import Match, Matcher, Template
 
 Resource = dict[str, Any]
 
@@ -33,3 +35,28 @@ def statements_by_sid(statements: list[dict]) -> dict[str, dict]:
 def as_list(value: Any) -> list:
     """A policy field that may be a scalar or a list, as a list."""
     return value if isinstance(value, list) else [value]
+
+
+# ---- small builders for aws_cdk.assertions patterns (they select or build matchers; the Template asserts)
+
+
+def logical_id(template: Template, resource_type: str, properties: Any = None) -> str:
+    """Logical id of the one `resource_type` whose Properties match `properties`; fails unless exactly one."""
+    found = template.find_resources(resource_type, {"Properties": properties} if properties is not None else None)
+    assert len(found) == 1, f"expected one {resource_type} matching {properties}, found {sorted(found)}"
+    return next(iter(found))
+
+
+def arn_of(resource_logical_id: str) -> dict:
+    """The template's reference to a resource's ARN."""
+    return {"Fn::GetAtt": [resource_logical_id, "Arn"]}
+
+
+def has_statement(**fields: Any) -> Matcher:
+    """A policy's Statement list containing a statement that has (at least) `fields`."""
+    return Match.array_with([Match.object_like(fields)])
+
+
+_WILDCARD = Match.string_like_regexp(r"\*")
+# An Action is a string or a list of strings: a wildcard action is either form.
+WILDCARD_ACTIONS = (_WILDCARD, Match.array_with([_WILDCARD]))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -23,7 +22,7 @@ from secure_serverless import (
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import as_list, resources_of, single, statements_by_sid
+from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id
 
 STRING = dynamodb.AttributeType.STRING
 INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
@@ -104,72 +103,98 @@ def built() -> Built:
 
 
 # ---------------------------------------------------------------------------------------------------------- ScaledTable
+SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
+SCALING_POLICY = "AWS::ApplicationAutoScaling::ScalingPolicy"
+
+
 def test_table_is_cmk_encrypted_with_pitr_ttl_and_deletion_protection(built: Built) -> None:
-    template = built.templates["Provisioned"]
-    key_id, _ = single(template, "AWS::KMS::Key")
-    _, table = single(template, "AWS::DynamoDB::Table")
-    props = table["Properties"]
-    assert props["SSESpecification"] == {
-        "KMSMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
-        "SSEEnabled": True,
-        "SSEType": "KMS",
-    }
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert props["DeletionProtectionEnabled"] is True
-    assert props["ProvisionedThroughput"] == {"ReadCapacityUnits": 2, "WriteCapacityUnits": 3}
-    assert table["DeletionPolicy"] == "Retain"
+    template = built.template("Provisioned")
+    key_id = logical_id(template, "AWS::KMS::Key")
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": {
+                "SSESpecification": Match.exact(
+                    {"KMSMasterKeyId": arn_of(key_id), "SSEEnabled": True, "SSEType": "KMS"}
+                ),
+                "PointInTimeRecoverySpecification": Match.exact({"PointInTimeRecoveryEnabled": True}),
+                "TimeToLiveSpecification": Match.exact({"AttributeName": "expires_at", "Enabled": True}),
+                "DeletionProtectionEnabled": True,
+                "ProvisionedThroughput": Match.exact({"ReadCapacityUnits": 2, "WriteCapacityUnits": 3}),
+            },
+        },
+    )
 
 
 def test_every_dimension_of_table_and_indexes_has_a_scalable_target(built: Built) -> None:
-    template = built.templates["Provisioned"]
-    table_id, _ = single(template, "AWS::DynamoDB::Table")
-    dimensions = {}
-    for _, target in resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget"):
-        props = target["Properties"]
-        dimensions[(props["ScalableDimension"], json.dumps(props["ResourceId"]))] = (
-            props["MinCapacity"],
-            props["MaxCapacity"],
-        )
-    table_dims = [d for d in dimensions if d[0].startswith("dynamodb:table:")]
-    index_dims = [d for d in dimensions if d[0].startswith("dynamodb:index:")]
-    assert len(table_dims) == 2 and len(index_dims) == 4
-    for (dimension, resource_id), (low, high) in dimensions.items():
-        assert table_id in resource_id
-        expected = (2, 20) if dimension.endswith("ReadCapacityUnits") else (3, 30)
-        assert (low, high) == expected, dimension
-    assert sum("/index/by-a" in rid for _, rid in dimensions) == 2
-    assert sum("/index/by-b" in rid for _, rid in dimensions) == 2
+    template = built.template("Provisioned")
+    table = {"Ref": logical_id(template, "AWS::DynamoDB::Table")}
+    # Six targets and six mutually exclusive patterns: each target is exactly one of them.
+    template.resource_count_is(SCALABLE_TARGET, 6)
+    for kind, index in (("table", []), ("index", ["/index/by-a"]), ("index", ["/index/by-b"])):
+        for dimension, low, high in (("Read", 2, 20), ("Write", 3, 30)):
+            template.has_resource_properties(
+                SCALABLE_TARGET,
+                {
+                    "ScalableDimension": f"dynamodb:{kind}:{dimension}CapacityUnits",
+                    "ResourceId": {"Fn::Join": ["", ["table/", table, *index]]},
+                    "MinCapacity": low,
+                    "MaxCapacity": high,
+                },
+            )
 
 
 def test_scaling_policies_track_utilisation_and_reference_target_by_id_only(built: Built) -> None:
-    template = built.templates["Provisioned"]
-    targets = {rid for rid, _ in resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget")}
-    policies = list(resources_of(template, "AWS::ApplicationAutoScaling::ScalingPolicy"))
-    assert len(policies) == 6
-    referenced = set()
-    for _, policy in policies:
-        props = policy["Properties"]
-        assert props["PolicyType"] == "TargetTrackingScaling"
-        assert "ResourceId" not in props and "ScalableDimension" not in props and "ServiceNamespace" not in props
-        referenced.add(props["ScalingTargetId"]["Ref"])
-        config = props["TargetTrackingScalingPolicyConfiguration"]
-        assert config["TargetValue"] == 55
-        assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] in (
-            "DynamoDBReadCapacityUtilization",
-            "DynamoDBWriteCapacityUtilization",
-        )
-    assert referenced == targets
+    template = built.template("Provisioned")
+    template.resource_count_is(SCALING_POLICY, 6)
+    template.all_resources_properties(
+        SCALING_POLICY,
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "ResourceId": Match.absent(),
+            "ScalableDimension": Match.absent(),
+            "ServiceNamespace": Match.absent(),
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 55,
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": Match.string_like_regexp("^DynamoDB(Read|Write)CapacityUtilization$")
+                },
+            },
+        },
+    )
+    # Six policies, six targets, each target referenced: one policy per target.
+    for target_id in template.find_resources(SCALABLE_TARGET):
+        template.has_resource_properties(SCALING_POLICY, {"ScalingTargetId": {"Ref": target_id}})
 
 
 def test_read_grant_is_exact_and_limited_to_named_index(built: Built) -> None:
-    template = built.templates["Provisioned"]
-    _, policy = single(template, "AWS::IAM::Policy")
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    actions = sorted(a for s in statements for a in as_list(s["Action"]))
-    assert actions == ["dynamodb:Query", "kms:Decrypt"]
-    text = json.dumps(statements)
-    assert "/index/by-a" in text and "/index/by-b" not in text and "/index/*" not in text
+    template = built.template("Provisioned")
+    table_id = logical_id(template, "AWS::DynamoDB::Table")
+    template.resource_count_is("AWS::IAM::Policy", 1)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.exact(
+                    [
+                        {
+                            "Action": "kms:Decrypt",
+                            "Effect": "Allow",
+                            "Resource": arn_of(logical_id(template, "AWS::KMS::Key")),
+                        },
+                        {
+                            "Action": "dynamodb:Query",
+                            "Effect": "Allow",
+                            # the table and the named index only: not by-b, not /index/*
+                            "Resource": [arn_of(table_id), {"Fn::Join": ["", [arn_of(table_id), "/index/by-a"]]}],
+                        },
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_read_grant_rejects_unknown_index(built: Built) -> None:
@@ -178,14 +203,21 @@ def test_read_grant_rejects_unknown_index(built: Built) -> None:
 
 
 def test_on_demand_has_no_scaling_and_honours_overrides(built: Built) -> None:
-    template = built.templates["OnDemand"]
-    _, table = single(template, "AWS::DynamoDB::Table")
-    assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert "ProvisionedThroughput" not in table["Properties"]
-    assert "TimeToLiveSpecification" not in table["Properties"]
-    assert table["Properties"].get("DeletionProtectionEnabled", False) is False
-    assert table["DeletionPolicy"] == "Delete"
-    assert list(resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget")) == []
+    template = built.template("OnDemand")
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Delete",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "ProvisionedThroughput": Match.absent(),
+                "TimeToLiveSpecification": Match.absent(),
+                "DeletionProtectionEnabled": False,
+            },
+        },
+    )
+    template.resource_count_is(SCALABLE_TARGET, 0)
 
 
 def test_bad_table_props_are_rejected() -> None:
@@ -204,143 +236,207 @@ def test_bad_table_props_are_rejected() -> None:
 
 # ---------------------------------------------------------------------------------------------------------- function
 def test_function_is_hardened(built: Built) -> None:
-    template = built.templates["Queue"]
-    key_id, _ = single(template, "AWS::KMS::Key")
-    _, function = single(template, "AWS::Lambda::Function")
-    props = function["Properties"]
-    assert props["Runtime"] == "python3.14"
-    assert props["Architectures"] == ["arm64"]
-    assert props["TracingConfig"] == {"Mode": "Active"}
-    assert props["KmsKeyArn"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert props["MemorySize"] == 256 and props["Timeout"] == 20
-    log_id, log_group = single(template, "AWS::Logs::LogGroup")
-    assert props["LoggingConfig"]["LogGroup"] == {"Ref": log_id}
-    assert log_group["Properties"]["LogGroupName"] == "/unit-env/processor"
-    assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert log_group["Properties"]["RetentionInDays"] == 365
-    _, role = single(template, "AWS::IAM::Role")
-    assert "ManagedPolicyArns" not in role["Properties"]
+    template = built.template("Queue")
+    key_id = logical_id(template, "AWS::KMS::Key")
+    log_id = logical_id(template, "AWS::Logs::LogGroup")
+    template.resource_count_is("AWS::Lambda::Function", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "TracingConfig": Match.exact({"Mode": "Active"}),
+            "KmsKeyArn": arn_of(key_id),
+            "MemorySize": 256,
+            "Timeout": 20,
+            "LoggingConfig": {"LogGroup": Match.exact({"Ref": log_id})},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/unit-env/processor", "KmsKeyId": arn_of(key_id), "RetentionInDays": 365},
+    )
+    template.resource_count_is("AWS::IAM::Role", 1)
+    template.has_resource_properties("AWS::IAM::Role", {"ManagedPolicyArns": Match.absent()})
 
 
 # ---------------------------------------------------------------------------------------------------------- pipeline
-def _rule(template: dict) -> dict:
-    return single(template, "AWS::Events::Rule")[1]["Properties"]
-
-
-def _queue_ids(template: dict) -> tuple[str, str]:
-    dlq = single(template, "AWS::SQS::Queue", lambda r: "RedrivePolicy" not in r["Properties"])[0]
-    buffer = single(template, "AWS::SQS::Queue", lambda r: "RedrivePolicy" in r["Properties"])[0]
+def _queue_ids(template: Template) -> tuple[str, str]:
+    """(buffer, dead-letter queue): the buffer is the queue that redrives."""
+    buffer = logical_id(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})
+    dlq = logical_id(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.absent()})
     return buffer, dlq
+
+
+def _rule_target(template: Template, target: dict) -> None:
+    """The one rule has exactly one target, with (at least) `target`."""
+    template.resource_count_is("AWS::Events::Rule", 1)
+    template.has_resource_properties("AWS::Events::Rule", {"Targets": [Match.object_like(target)]})
 
 
 @pytest.mark.parametrize("name", ["Queue", "Direct"])
 def test_rule_matches_only_this_bucket_and_prefix(built: Built, name: str) -> None:
-    template = built.templates[name]
-    bucket_id, _ = single(
-        template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs")
+    template = built.template(name)
+    bucket_id = logical_id(template, "AWS::S3::Bucket", {"BucketNamePrefix": f"unit-{name.lower()}"})
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "Name": f"unit-{name.lower()}-object-created",
+            "EventPattern": Match.exact(
+                {
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {"bucket": {"name": [{"Ref": bucket_id}]}, "object": {"key": [{"prefix": "uploads/"}]}},
+                }
+            ),
+        },
     )
-    rule = _rule(template)
-    assert rule["Name"] == f"unit-{name.lower()}-object-created"
-    assert rule["EventPattern"] == {
-        "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [{"Ref": bucket_id}]}, "object": {"key": [{"prefix": "uploads/"}]}},
-    }
-    (target,) = rule["Targets"]
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
-    assert "DeadLetterConfig" in target
+    _rule_target(
+        template,
+        {
+            "RetryPolicy": Match.exact({"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}),
+            "DeadLetterConfig": Match.any_value(),
+        },
+    )
 
 
 def test_queue_delivery_buffers_encrypted_with_redrive_and_batch_failures(built: Built) -> None:
-    template = built.templates["Queue"]
-    key_id, _ = single(template, "AWS::KMS::Key")
+    template = built.template("Queue")
+    key = arn_of(logical_id(template, "AWS::KMS::Key"))
     buffer_id, dlq_id = _queue_ids(template)
-    buffer = template["Resources"][buffer_id]["Properties"]
-    assert buffer["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert buffer["VisibilityTimeout"] == 6 * 20
-    assert buffer["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
-    dlq = template["Resources"][dlq_id]["Properties"]
-    assert dlq["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
-    (target,) = _rule(template)["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [buffer_id, "Arn"]}
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
-    _, mapping = single(template, "AWS::Lambda::EventSourceMapping")
-    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [buffer_id, "Arn"]}
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["Properties"]["BatchSize"] == 7
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 4}
-    assert list(resources_of(template, "AWS::Lambda::Permission")) == []  # nothing may invoke it directly
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "KmsMasterKeyId": key,
+            "VisibilityTimeout": 6 * 20,
+            "RedrivePolicy": Match.exact({"deadLetterTargetArn": arn_of(dlq_id), "maxReceiveCount": 5}),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {"RedrivePolicy": Match.absent(), "KmsMasterKeyId": key, "MessageRetentionPeriod": 14 * 24 * 3600},
+    )
+    _rule_target(template, {"Arn": arn_of(buffer_id), "DeadLetterConfig": Match.exact({"Arn": arn_of(dlq_id)})})
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": arn_of(buffer_id),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": 7,
+            "ScalingConfig": Match.exact({"MaximumConcurrency": 4}),
+        },
+    )
+    template.resource_count_is("AWS::Lambda::Permission", 0)  # nothing may invoke it directly
 
 
 @pytest.mark.parametrize("queue_kind", ["buffer", "dlq"])
 def test_only_this_rule_may_send_to_the_queues(built: Built, queue_kind: str) -> None:
-    template = built.templates["Queue"]
-    rule_id, _ = single(template, "AWS::Events::Rule")
+    template = built.template("Queue")
+    rule_id = logical_id(template, "AWS::Events::Rule")
     queue_id = dict(zip(("buffer", "dlq"), _queue_ids(template), strict=True))[queue_kind]
-    _, policy = single(template, "AWS::SQS::QueuePolicy", lambda r: r["Properties"]["Queues"] == [{"Ref": queue_id}])
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    allow = statements_by_sid(statements)["AllowObjectCreatedRule"]
-    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
-    assert allow["Action"] == "sqs:SendMessage"
-    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
-    assert [s for s in statements if s["Effect"] == "Allow"] == [allow]
-    tls = [s for s in statements if s["Effect"] == "Deny"]
-    assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    tls_only = Match.object_like(
+        {"Effect": "Deny", "Condition": Match.exact({"Bool": {"aws:SecureTransport": "false"}})}
+    )
+    allow_rule = Match.object_like(
+        {
+            "Sid": "AllowObjectCreatedRule",
+            "Effect": "Allow",
+            "Principal": Match.exact({"Service": "events.amazonaws.com"}),
+            "Action": "sqs:SendMessage",
+            "Condition": Match.exact({"ArnEquals": {"aws:SourceArn": arn_of(rule_id)}}),
+        }
+    )
+    # Exactly these two statements: the TLS deny and the one allow.
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {"Queues": [{"Ref": queue_id}], "PolicyDocument": {"Statement": [tls_only, allow_rule]}},
+    )
 
 
 @pytest.mark.parametrize("name", ["Queue", "Direct"])
 def test_key_policy_lets_eventbridge_encrypt_only_for_this_rule(built: Built, name: str) -> None:
-    _, key = single(built.templates[name], "AWS::KMS::Key")
-    statements = key["Properties"]["KeyPolicy"]["Statement"]
-    (events_statement,) = [s for s in statements if s["Principal"] == {"Service": "events.amazonaws.com"}]
-    assert sorted(events_statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    source = json.dumps(events_statement["Condition"]["ArnLike"]["aws:SourceArn"])
-    assert f":rule/unit-{name.lower()}-object-created" in source
-    assert events_statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    template = built.template(name)
+    events = Match.object_like(
+        {
+            "Principal": Match.exact({"Service": "events.amazonaws.com"}),
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Condition": Match.exact(
+                {
+                    "ArnLike": {
+                        "aws:SourceArn": [
+                            {"Fn::Join": ["", Match.array_with([f":rule/unit-{name.lower()}-object-created"])]}
+                        ]
+                    },
+                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                }
+            ),
+        }
+    )
+    account_admin = Match.object_like({"Principal": {"AWS": Match.any_value()}})
+    template.resource_count_is("AWS::KMS::Key", 1)
+    # The account's own statement and exactly one for EventBridge.
+    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": [account_admin, events]}})
 
 
 def test_direct_delivery_invokes_lambda_async_with_scoped_permission(built: Built) -> None:
-    template = built.templates["Direct"]
-    rule_id, _ = single(template, "AWS::Events::Rule")
-    function_id, _ = single(template, "AWS::Lambda::Function")
-    ((dlq_id, _),) = resources_of(template, "AWS::SQS::Queue")
-    (target,) = _rule(template)["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
-    _, permission = single(template, "AWS::Lambda::Permission")
-    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
-    assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
-    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
-    _, invoke_config = single(template, "AWS::Lambda::EventInvokeConfig")
-    props = invoke_config["Properties"]
-    assert props["MaximumRetryAttempts"] == 2
-    assert props["MaximumEventAgeInSeconds"] == 3600
-    assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [dlq_id, "Arn"]}}}
-    assert list(resources_of(template, "AWS::Lambda::EventSourceMapping")) == []
+    template = built.template("Direct")
+    rule_id = logical_id(template, "AWS::Events::Rule")
+    function_id = logical_id(template, "AWS::Lambda::Function")
+    dlq_id = logical_id(template, "AWS::SQS::Queue")
+    _rule_target(template, {"Arn": arn_of(function_id), "DeadLetterConfig": Match.exact({"Arn": arn_of(dlq_id)})})
+    template.resource_count_is("AWS::Lambda::Permission", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {"Principal": "events.amazonaws.com", "Action": "lambda:InvokeFunction", "SourceArn": arn_of(rule_id)},
+    )
+    template.resource_count_is("AWS::Lambda::EventInvokeConfig", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "MaximumRetryAttempts": 2,
+            "MaximumEventAgeInSeconds": 3600,
+            "DestinationConfig": Match.exact({"OnFailure": {"Destination": arn_of(dlq_id)}}),
+        },
+    )
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
     assert built.direct.buffer is None and built.direct.metric_oldest_buffered_age() is None
 
 
 def test_direct_delivery_grants_exactly_send_to_dlq(built: Built) -> None:
-    template = built.templates["Direct"]
-    ((dlq_id, _),) = resources_of(template, "AWS::SQS::Queue")
-    _, policy = single(template, "AWS::IAM::Policy", lambda r: "DefaultPolicy" in r["Properties"]["PolicyName"])
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    send = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
-    assert send and send[0]["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
-    for statement in statements:
-        assert not [a for a in as_list(statement["Action"]) if "*" in a], statement
-
-
-def test_no_bucket_notification_to_lambda_and_no_cycle(built: Built) -> None:
-    for name in ("Queue", "Direct"):
-        template = built.templates[name]
-        _, bucket = single(
-            template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs")
+    template = built.template("Direct")
+    dlq_id = logical_id(template, "AWS::SQS::Queue")
+    default_policy = Match.string_like_regexp("DefaultPolicy")  # the role's own policy, not the X-Ray one
+    logical_id(template, "AWS::IAM::Policy", {"PolicyName": default_policy})  # exactly one
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyName": default_policy,
+            "PolicyDocument": {"Statement": has_statement(Action="sqs:SendMessage", Resource=arn_of(dlq_id))},
+        },
+    )
+    for wildcard in WILDCARD_ACTIONS:
+        template.has_resource_properties(
+            "AWS::IAM::Policy",
+            {"PolicyName": default_policy, "PolicyDocument": {"Statement": Match.not_(has_statement(Action=wildcard))}},
         )
-        notifications = bucket["Properties"]["NotificationConfiguration"]
-        assert "LambdaConfigurations" not in notifications and "QueueConfigurations" not in notifications
-        assert "DependsOn" not in bucket
+
+
+@pytest.mark.parametrize("name", ["Queue", "Direct"])
+def test_no_bucket_notification_to_lambda_and_no_cycle(built: Built, name: str) -> None:
+    built.template(name).has_resource(
+        "AWS::S3::Bucket",
+        {
+            "Properties": {
+                "BucketNamePrefix": f"unit-{name.lower()}",
+                "NotificationConfiguration": {
+                    "LambdaConfigurations": Match.absent(),
+                    "QueueConfigurations": Match.absent(),
+                },
+            },
+            "DependsOn": Match.absent(),
+        },
+    )
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,11 @@ PLACEHOLDER_EMAIL_MESSAGE = (
     "--parameters AlertEmail=<an address you read> (or synth with -c alertEmail=<address>)."
 )
 
+WAF_REQUIRED_RULE = (
+    "true: every environment has the API, and WAF's rate rule keyed on the caller's session token is its "
+    "per-identity limit (turn off only the managed rule groups, waf_managed_rules, to save cost)"
+)
+
 _TAG_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 
 Preset = Literal["dev", "staging", "prod"]
@@ -98,7 +103,14 @@ class EnvironmentConfig:
     api_throttle_rate_limit: int = 20
     api_throttle_burst_limit: int = 10
     api_execution_log_level: ExecutionLogLevel = "INFO"
-    waf_enabled: bool = False
+    # WAF web ACL on the API with the per-identity (session-token) and per-IP rate rules and the size rules: the
+    # per-identity limit every environment with the API must have (issue 11 item 2), so it cannot be turned off.
+    waf_enabled: bool = True
+    # The AWS managed rule groups on top (1 USD/month each): a separate, per-environment cost choice.
+    waf_managed_rules: bool = False
+    # Requests per 5 minutes before WAF blocks: per set of temporary credentials, and per source IP.
+    api_identity_rate_limit: int = 300
+    api_ip_rate_limit: int = 1000
     threat_protection: bool = False
     mfa: MfaMode = "optional"
     self_sign_up: bool = False
@@ -141,6 +153,14 @@ class EnvironmentConfig:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(name, value, f"an integer from {low} to {high}")
+        for name, value in (
+            ("apiIdentityRateLimit", self.api_identity_rate_limit),
+            ("apiIpRateLimit", self.api_ip_rate_limit),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 10 <= value <= 2_000_000_000:
+                raise ConfigError(name, value, "an integer from 10 to 2,000,000,000 (WAF's range for a rate rule)")
+        if not self.waf_enabled:
+            raise ConfigError("wafEnabled", self.waf_enabled, WAF_REQUIRED_RULE)
         if not 20 <= self.table_target_utilization_percent <= 90:
             raise ConfigError(
                 "tableTargetUtilizationPercent",
@@ -194,7 +214,7 @@ _PROD: dict[str, Any] = dict(
     api_throttle_burst_limit=50,
     api_execution_log_level="ERROR",
     require_real_alert_email=True,
-    waf_enabled=True,
+    waf_managed_rules=True,
     threat_protection=True,
     mfa="required",
     private_network=True,

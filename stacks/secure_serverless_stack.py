@@ -240,6 +240,9 @@ class SecureServerlessStack(Stack):
             throttle_burst_limit=config.api_throttle_burst_limit,
             log_retention=log_retention,
             waf=config.waf_enabled,
+            waf_managed_rules=config.waf_managed_rules,
+            waf_identity_rate_limit=config.api_identity_rate_limit,
+            waf_rate_limit=config.api_ip_rate_limit,
             api_props={"description": f"{config.resource_prefix} objects API"},
         )
         self.identities = IdentityPool(
@@ -314,13 +317,6 @@ class SecureServerlessStack(Stack):
             "Point-in-time recovery (35 days of continuous backups) is on; an AWS Backup plan is an "
             "organisation-level choice outside this stack.",
         )
-        if not config.waf_enabled:
-            acknowledge(
-                self.api.stage,
-                ("AwsSolutions-APIG3", "NIST.800.53.R5-APIGWAssociatedWithWAF", "PCI.DSS.321-APIGWAssociatedWithWAF"),
-                "WAF is a per-environment cost decision: on in prod; here every method still requires IAM auth "
-                "and the stage is throttled.",
-            )
         if not config.threat_protection:
             acknowledge(
                 self.identities.user_pool,

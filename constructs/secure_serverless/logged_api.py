@@ -71,6 +71,8 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
+# What WAF accepts as the limit of a rate-based rule (requests per evaluation window).
+WAF_RATE_LIMIT_MIN, WAF_RATE_LIMIT_MAX = 10, 2_000_000_000
 
 
 class ApiAuthorization(enum.Enum):
@@ -109,10 +111,15 @@ class LoggedApi(Construct):
         throttle_rate_limit: steady requests per second for the stage. Default: 20.
         throttle_burst_limit: burst for the stage. Default: 10.
         log_retention: retention of every log group. Default: ``RetentionDays.ONE_YEAR``.
-        waf: attach a WAF web ACL (AWS managed rule groups, per-IP rate limit, logging). Default: True.
-        waf_rate_limit: requests per 5 minutes per IP before WAF blocks. Default: 1000.
+        waf: attach a WAF web ACL with the per-identity and per-IP rate limits, the size limits below and
+            logging. Default: True.
+        waf_managed_rules: also evaluate the AWS managed rule groups (common rule set, known bad inputs, IP
+            reputation list; 1 USD per group per month each). Only with ``waf``. Default: True.
+        waf_rate_limit: requests per 5 minutes per IP before WAF blocks (WAF accepts 10 to 2,000,000,000).
+            Default: 1000.
         waf_identity_rate_limit: requests per 5 minutes per set of temporary credentials (the SigV4
-            x-amz-security-token header: one signed-in identity's session) before WAF blocks. Default: 300.
+            x-amz-security-token header: one signed-in identity's session) before WAF blocks (10 to
+            2,000,000,000). Default: 300.
         waf_max_uri_path_bytes: longest URI path WAF lets through; the managed common rule set's own limit
             (SizeRestrictions_URIPATH, 1,024 bytes) is counted, not enforced. Default: 4096.
         waf_max_query_string_bytes: longest query string WAF lets through, likewise replacing
@@ -159,6 +166,7 @@ class LoggedApi(Construct):
         throttle_burst_limit: int = 10,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
         waf: bool = True,
+        waf_managed_rules: bool = True,
         waf_rate_limit: int = 1000,
         waf_identity_rate_limit: int = 300,
         waf_max_uri_path_bytes: int = 4096,
@@ -173,6 +181,13 @@ class LoggedApi(Construct):
             raise ValueError("invalid user_pool None: must be given when authorization is COGNITO")
         if execution_log_level is apigw.MethodLoggingLevel.OFF:
             raise ValueError("invalid execution_log_level OFF: must be INFO or ERROR")
+        for name, limit in (("waf_rate_limit", waf_rate_limit), ("waf_identity_rate_limit", waf_identity_rate_limit)):
+            in_range = isinstance(limit, int) and WAF_RATE_LIMIT_MIN <= limit <= WAF_RATE_LIMIT_MAX
+            if isinstance(limit, bool) or not in_range:
+                raise ValueError(
+                    f"invalid {name} {limit!r}: must be an integer from {WAF_RATE_LIMIT_MIN} to {WAF_RATE_LIMIT_MAX:,} "
+                    "(WAF's range for a rate-based rule)"
+                )
         prefix = self._prefix = namespace(self, name_prefix)
         self._stage_name, self._log_retention = stage_name, log_retention
         access_log_name = log_group_name(prefix, "api-access")
@@ -226,7 +241,13 @@ class LoggedApi(Construct):
         self._gateway_responses()
         self.methods = self._routes(handler, routes, authorization, user_pool)
         self.web_acl = (
-            self._waf(waf_rate_limit, waf_identity_rate_limit, waf_max_uri_path_bytes, waf_max_query_string_bytes)
+            self._waf(
+                waf_managed_rules,
+                waf_rate_limit,
+                waf_identity_rate_limit,
+                waf_max_uri_path_bytes,
+                waf_max_query_string_bytes,
+            )
             if waf
             else None
         )
@@ -292,10 +313,15 @@ class LoggedApi(Construct):
         return methods
 
     def _waf(
-        self, waf_rate_limit: int, identity_rate_limit: int, max_uri_path_bytes: int, max_query_string_bytes: int
+        self,
+        managed_rules: bool,
+        waf_rate_limit: int,
+        identity_rate_limit: int,
+        max_uri_path_bytes: int,
+        max_query_string_bytes: int,
     ) -> wafv2.CfnWebACL:
-        """A regional web ACL: AWS managed rule groups, size limits that agree with the API's own, a per-IP and a
-        per-identity rate limit, associated with the stage."""
+        """A regional web ACL: AWS managed rule groups (if `managed_rules`), size limits that agree with the API's
+        own, a per-IP and a per-identity rate limit, associated with the stage."""
         rules = [
             wafv2.CfnWebACL.RuleProperty(
                 name=group,
@@ -320,7 +346,7 @@ class LoggedApi(Construct):
                 ),
                 visibility_config=_visibility(f"{self._prefix}-{group}"),
             )
-            for priority, group in enumerate(MANAGED_RULE_GROUPS)
+            for priority, group in enumerate(MANAGED_RULE_GROUPS if managed_rules else ())
         ]
         no_transformation = [wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")]
         blocking: list[tuple[str, str, wafv2.CfnWebACL.StatementProperty]] = [
@@ -342,7 +368,11 @@ class LoggedApi(Construct):
             )
         ]
         # One signed-in identity cannot use up everyone's capacity: its temporary credentials (the SigV4 session
-        # token) are rate limited apart from its IP. New credentials need a new sign-in or token refresh.
+        # token) are rate limited apart from its IP. This is the most stable per-identity value WAF can see: the
+        # Cognito identity id is resolved by API Gateway after WAF, and the access key id sits in the Authorization
+        # header next to a per-request signature and date (keying on that header would count every request apart).
+        # A caller who keeps fetching new credentials starts a fresh count each time; then only the per-IP rule
+        # holds. WAF skips a request without the header for this rule (the per-IP rule still counts it).
         identity_key = wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
             header=wafv2.CfnWebACL.RateLimitHeaderProperty(
                 name="x-amz-security-token", text_transformations=no_transformation

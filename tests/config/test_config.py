@@ -157,3 +157,38 @@ def test_app_fails_before_synthesis_with_one_line(args: list[str], needle: str, 
     assert needle in lines[0]
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+# --------------------------------------------------------------------- WAF: per-identity limit vs managed groups
+@pytest.mark.parametrize("suffix", ["dev", "pr-7", "staging", "prod"])
+def test_every_preset_has_the_per_identity_limit_and_only_staging_prod_pay_for_managed_groups(suffix: str) -> None:
+    config = build_config(suffix)
+    assert config.waf_enabled
+    assert config.waf_managed_rules == (config.preset in ("staging", "prod"))
+    assert 10 <= config.api_identity_rate_limit <= config.api_ip_rate_limit
+
+
+def test_managed_rule_groups_are_a_separate_choice_from_the_web_acl() -> None:
+    assert build_config("dev", {"waf_managed_rules": True}).waf_managed_rules
+    assert not build_config("prod", {"waf_managed_rules": False}).waf_managed_rules
+
+
+@pytest.mark.parametrize("suffix", ["dev", "prod"])
+def test_turning_waf_off_is_refused_because_it_is_the_per_identity_limit(suffix: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        build_config(suffix, {"waf_enabled": False})
+    assert "invalid wafEnabled False" in str(error.value) and "per-identity" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "field,name,value",
+    [
+        ("api_identity_rate_limit", "apiIdentityRateLimit", 9),
+        ("api_ip_rate_limit", "apiIpRateLimit", 2_000_000_001),
+        ("api_identity_rate_limit", "apiIdentityRateLimit", True),
+        ("api_ip_rate_limit", "apiIpRateLimit", 100.5),
+    ],
+)
+def test_rate_limits_outside_wafs_range_name_the_field(field: str, name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"invalid {name} {value!r}: must be an integer from 10 to 2,000,000,000"):
+        build_config("dev", {field: value})

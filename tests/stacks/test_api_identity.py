@@ -322,13 +322,9 @@ def test_api_handler_is_read_only_on_the_table(templates: dict, suffix: str) -> 
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_waf_only_where_configured(templates: dict, suffix: str) -> None:
+def test_waf_everywhere_managed_rule_groups_where_configured(templates: dict, suffix: str) -> None:
     template = templates[suffix]
-    acls = list(resources_of(template, "AWS::WAFv2::WebACL"))
-    if not build_config(suffix).waf_enabled:
-        assert acls == []
-        return
-    ((_, acl),) = acls
+    ((_, acl),) = list(resources_of(template, "AWS::WAFv2::WebACL"))
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL" and props["Name"] == f"secure-serverless-{suffix}-api"
     groups = {
@@ -336,8 +332,21 @@ def test_waf_only_where_configured(templates: dict, suffix: str) -> None:
         for r in props["Rules"]
         if "ManagedRuleGroupStatement" in r["Statement"]
     }
-    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= groups
-    assert any("RateBasedStatement" in r["Statement"] for r in props["Rules"])
+    if build_config(suffix).waf_managed_rules:
+        assert groups == {
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList",
+        }
+    else:  # dev/pr-N: only the rate and size rules (1 USD a month each)
+        assert groups == set()
+        assert sorted(r["Name"] for r in props["Rules"]) == [
+            "QueryStringTooLong",
+            "RateLimitPerIdentity",
+            "RateLimitPerIp",
+            "UriPathTooLong",
+        ]
+    assert sorted(r["Priority"] for r in props["Rules"]) == list(range(len(props["Rules"])))
     stage_id = _id(template, "AWS::ApiGateway::Stage")
     _, association = single(template, "AWS::WAFv2::WebACLAssociation")
     assert stage_id in json.dumps(association["Properties"]["ResourceArn"])

@@ -8,8 +8,10 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Match, Template
 
 from stacks.app_builder import add_guard_rules, cdk_json_context
+from stacks.config import build_config
 from tests.support.synth import Synthesized
 from tests.support.template import resources_of
 
@@ -226,16 +228,17 @@ def _waf_rules(template: dict) -> dict[str, dict]:
     return {rule["Name"]: rule for rule in acl["Rules"]}
 
 
-@pytest.mark.parametrize("suffix", ["staging", "prod"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_waf_size_limits_admit_every_request_the_api_accepts(templates: dict, suffix: str) -> None:
     from objects_api import domain
 
     rules = _waf_rules(templates[suffix])
-    overrides = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
-    assert {(o["Name"], json.dumps(o["ActionToUse"])) for o in overrides} == {
-        ("SizeRestrictions_URIPATH", '{"Count": {}}'),
-        ("SizeRestrictions_QUERYSTRING", '{"Count": {}}'),
-    }
+    if build_config(suffix).waf_managed_rules:
+        group = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+        assert {(o["Name"], json.dumps(o["ActionToUse"])) for o in group["RuleActionOverrides"]} == {
+            ("SizeRestrictions_URIPATH", '{"Count": {}}'),
+            ("SizeRestrictions_QUERYSTRING", '{"Count": {}}'),
+        }
     # The longest request the API accepts: a 1,024-byte name, every byte percent-encoded, under the stage; the
     # longest cursor with the largest limit.
     longest_path = len(f"/{suffix}/objects/") + 3 * domain.MAX_NAME_BYTES
@@ -246,13 +249,49 @@ def test_waf_size_limits_admit_every_request_the_api_accepts(templates: dict, su
         assert longest <= size["Size"] <= 2 * longest, (name, longest, size["Size"])
 
 
-@pytest.mark.parametrize("suffix", ["staging", "prod"])
-def test_waf_limits_each_identitys_credentials_apart_from_its_ip(templates: dict, suffix: str) -> None:
-    rules = _waf_rules(templates[suffix])
-    statement = rules["RateLimitPerIdentity"]["Statement"]["RateBasedStatement"]
-    assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
-    assert statement["CustomKeys"] == [
-        {"Header": {"Name": "x-amz-security-token", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
-    ]
-    assert rules["RateLimitPerIdentity"]["Action"] == {"Block": {}}
-    assert statement["Limit"] < rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]["Limit"]
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_every_environment_with_the_api_limits_each_identity(templates: dict, suffix: str) -> None:
+    """Item 2: wherever there is a REST API stage, a web ACL on that stage blocks one set of credentials (the SigV4
+    session token) over its own limit, apart from the per-IP limit, at the configured rates."""
+    template = Template.from_json(templates[suffix])
+    stages = template.find_resources("AWS::ApiGateway::Stage")
+    assert stages, "every environment has the API"
+    config = build_config(suffix)
+    token_key = {"Header": {"Name": "x-amz-security-token", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL",
+        {
+            "Rules": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "Name": "RateLimitPerIdentity",
+                            "Action": {"Block": {}},
+                            "Statement": {
+                                "RateBasedStatement": {
+                                    "AggregateKeyType": "CUSTOM_KEYS",
+                                    "CustomKeys": [token_key],
+                                    "Limit": config.api_identity_rate_limit,
+                                }
+                            },
+                        }
+                    ),
+                    Match.object_like(
+                        {
+                            "Name": "RateLimitPerIp",
+                            "Action": {"Block": {}},
+                            "Statement": {
+                                "RateBasedStatement": {"AggregateKeyType": "IP", "Limit": config.api_ip_rate_limit}
+                            },
+                        }
+                    ),
+                ]
+            )
+        },
+    )
+    (acl_id,) = template.find_resources("AWS::WAFv2::WebACL")
+    associations = template.find_resources(
+        "AWS::WAFv2::WebACLAssociation", {"Properties": {"WebACLArn": {"Fn::GetAtt": [acl_id, "Arn"]}}}
+    )
+    for stage_id in stages:  # each stage is the resource of an association with this ACL
+        assert any(stage_id in json.dumps(a["Properties"]["ResourceArn"]) for a in associations.values()), stage_id

@@ -62,6 +62,7 @@ def main() -> None:
     print(f"{'total':28}" + "".join(f"{sum(costs[s].values()):>10.2f}" for s in suffixes))
     print("an extra pr-<n> environment uses the dev preset: "
           f"{sum(costs['dev'].values()):.2f} USD/month idle")  # fmt: skip
+    print(f"plus, in every environment, WAF's {PRICES['waf_request_per_million']:.2f} USD per million API requests")
 
 
 if __name__ == "__main__":

@@ -60,8 +60,34 @@ def test_preset_table_rows_with_several_values() -> None:
         assert cell == f"{config.table_read_capacity} / {config.table_write_capacity}"
     for suffix, cell in zip(("dev", "staging", "prod"), _row("private network (VPC, endpoints)"), strict=True):
         assert cell == ("on" if build_config(suffix).private_network else "off")
-    for suffix, cell in zip(("dev", "staging", "prod"), _row("WAF web ACL"), strict=True):
+    for suffix, cell in zip(
+        ("dev", "staging", "prod"), _row("WAF web ACL (`waf_enabled`: rate and size rules)"), strict=True
+    ):
         assert cell == ("on" if build_config(suffix).waf_enabled else "off")
+    for suffix, cell in zip(
+        ("dev", "staging", "prod"), _row("WAF AWS managed rule groups (`waf_managed_rules`)"), strict=True
+    ):
+        assert cell == ("on" if build_config(suffix).waf_managed_rules else "off")
+    label = "WAF per-identity / per-IP limit, requests per 5 min (`api_identity_rate_limit` / `api_ip_rate_limit`)"
+    for suffix, cell in zip(("dev", "staging", "prod"), _row(label), strict=True):
+        config = build_config(suffix)
+        assert cell == f"{config.api_identity_rate_limit} / {config.api_ip_rate_limit}"
+
+
+def test_api_limits_table_states_total_per_identity_and_per_ip_limits_of_every_preset() -> None:
+    """Issue 11 item 2: the configuration reference states the per-identity and total limits per preset."""
+    rows = {
+        "**total** (stage throttling, all callers together)": lambda c: (
+            f"{c.api_throttle_rate_limit} / {c.api_throttle_burst_limit}"
+        ),
+        "**per identity** (WAF rate rule keyed on the SigV4 `x-amz-security-token` header)": lambda c: str(
+            c.api_identity_rate_limit
+        ),
+        "**per IP** (WAF rate rule on the source address)": lambda c: str(c.api_ip_rate_limit),
+    }
+    for label, expected in rows.items():
+        cells = _row(label)[1:]
+        assert cells == [expected(build_config(s)) for s in ("dev", "staging", "prod")], label
 
 
 def test_readme_names_both_setup_commands_that_ci_runs() -> None:

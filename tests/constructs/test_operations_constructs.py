@@ -8,6 +8,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Capture, Match
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -19,7 +20,7 @@ from secure_serverless import (
 from secure_serverless.private_network import VPC_ACCESS_ACTIONS
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import as_list, resources_of, single
+from tests.support.template import logical_id
 
 
 class Built(StackSet):
@@ -60,26 +61,38 @@ def built() -> Built:
 
 
 def test_alarm_from_spec(built: Built) -> None:
-    template = built.templates["Alerting"]
-    topic_id, _ = single(template, "AWS::SNS::Topic")
-    alarms = {
-        a["Properties"]["AlarmName"]: a["Properties"] for _, a in resources_of(template, "AWS::CloudWatch::Alarm")
-    }
-    assert set(alarms) == {"unit-ops-things", "unit-ops-alerts-undeliverable"}
-    things = alarms["unit-ops-things"]
-    assert (things["Threshold"], things["EvaluationPeriods"], things["Period"]) == (3, 2, 120)
-    assert things["AlarmActions"] == things["OKActions"] == [{"Ref": topic_id}]
-    assert things["TreatMissingData"] == "notBreaching"
-    assert alarms["unit-ops-alerts-undeliverable"]["Period"] == 120  # thresholds.period applies
+    template = built.template("Alerting")
+    topic = [{"Ref": logical_id(template, "AWS::SNS::Topic")}]
+    template.resource_count_is("AWS::CloudWatch::Alarm", 2)  # the spec's and the recommended one, by name below
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "unit-ops-things",
+            "Threshold": 3,
+            "EvaluationPeriods": 2,
+            "Period": 120,
+            "AlarmActions": Match.exact(topic),
+            "OKActions": Match.exact(topic),
+            "TreatMissingData": "notBreaching",
+        },
+    )
+    # thresholds.period applies
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"AlarmName": "unit-ops-alerts-undeliverable", "Period": 120}
+    )
 
 
 def test_dashboard_has_a_graph_per_alarm_and_a_status_widget(built: Built) -> None:
-    _, dashboard = single(built.templates["Alerting"], "AWS::CloudWatch::Dashboard")
-    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
-    body = "".join(part for part in parts if isinstance(part, str))
+    template = built.template("Alerting")
+    parts = Capture()
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    template.has_resource_properties(
+        "AWS::CloudWatch::Dashboard",
+        {"DashboardName": "unit-ops-operations", "DashboardBody": {"Fn::Join": ["", parts]}},
+    )
+    body = "".join(part for part in parts.as_array() if isinstance(part, str))  # the body is JSON text: count widgets
     assert body.count('"type":"metric"') == 2  # one graph per alarm
     assert body.count('"type":"alarm"') == 1
-    assert dashboard["Properties"]["DashboardName"] == "unit-ops-operations"
 
 
 def test_thresholds_are_validated() -> None:
@@ -90,24 +103,32 @@ def test_thresholds_are_validated() -> None:
 
 
 def test_network_spans_requested_azs_with_requested_endpoints(built: Built) -> None:
-    template = built.templates["Network"]
-    assert len(list(resources_of(template, "AWS::EC2::Subnet"))) == 2
-    interface = [
-        e["Properties"] for _, e in resources_of(template, "AWS::EC2::VPCEndpoint")
-        if e["Properties"].get("VpcEndpointType") == "Interface"
-    ]  # fmt: skip
-    names = sorted(str(e["ServiceName"]) for e in interface)
-    assert len(names) == 2 and any(".kms" in n for n in names) and any(".xray" in n for n in names)
-    assert all(len(e["SubnetIds"]) == 2 and e["PrivateDnsEnabled"] for e in interface)
+    template = built.template("Network")
+    template.resource_count_is("AWS::EC2::Subnet", 2)
+    interface = {"VpcEndpointType": "Interface"}
+    assert len(template.find_resources("AWS::EC2::VPCEndpoint", {"Properties": interface})) == 2
+    for service in (".kms", ".xray"):
+        template.has_resource_properties(
+            "AWS::EC2::VPCEndpoint", {**interface, "ServiceName": {"Fn::Join": ["", Match.array_with([service])]}}
+        )
+    # Both interface endpoints: in both subnets, with private DNS.
+    in_both_subnets = {**interface, "PrivateDnsEnabled": True, "SubnetIds": [Match.any_value(), Match.any_value()]}
+    assert len(template.find_resources("AWS::EC2::VPCEndpoint", {"Properties": in_both_subnets})) == 2
 
 
 def test_vpc_access_grant_is_exact(built: Built) -> None:
-    _, policy = single(
-        built.templates["Network"], "AWS::IAM::Policy", lambda r: "FunctionRole" in str(r["Properties"]["Roles"])
+    template = built.template("Network")
+    function_role = [{"Ref": Match.string_like_regexp("^FunctionRole")}]
+    logical_id(template, "AWS::IAM::Policy", {"Roles": function_role})  # exactly one policy on the role
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": function_role,
+            "PolicyDocument": {
+                "Statement": Match.exact([{"Action": sorted(VPC_ACCESS_ACTIONS), "Effect": "Allow", "Resource": "*"}])
+            },
+        },
     )
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert sorted(as_list(statement["Action"])) == sorted(VPC_ACCESS_ACTIONS)
-    assert statement["Resource"] == "*"
 
 
 def test_network_rejects_a_single_az() -> None:

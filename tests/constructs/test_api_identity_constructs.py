@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Match
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -21,7 +20,7 @@ from secure_serverless import (
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import resources_of, single
+from tests.support.template import logical_id
 
 CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
@@ -67,45 +66,61 @@ def built() -> Built:
 
 
 def test_cognito_option_puts_a_user_pool_authorizer_on_every_method(built: Built) -> None:
-    template = built.templates["Cognito"]
-    authorizer_id, authorizer = single(template, "AWS::ApiGateway::Authorizer")
-    assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
-    methods = [m["Properties"] for _, m in resources_of(template, "AWS::ApiGateway::Method")]
-    assert methods and all(m["AuthorizationType"] == "COGNITO_USER_POOLS" for m in methods)
-    assert all(m["AuthorizerId"] == {"Ref": authorizer_id} for m in methods)
+    template = built.template("Cognito")
+    authorizer_id = logical_id(template, "AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS"})
+    assert template.find_resources("AWS::ApiGateway::Method")  # not vacuous
+    template.all_resources_properties(
+        "AWS::ApiGateway::Method",
+        {"AuthorizationType": "COGNITO_USER_POOLS", "AuthorizerId": Match.exact({"Ref": authorizer_id})},
+    )
 
 
 def test_stage_overrides_apply(built: Built) -> None:
-    _, stage = single(built.templates["Cognito"], "AWS::ApiGateway::Stage")
-    (settings,) = stage["Properties"]["MethodSettings"]
-    assert (settings["LoggingLevel"], settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (
-        "INFO",
-        5,
-        2,
+    template = built.template("Cognito")
+    template.resource_count_is("AWS::ApiGateway::Stage", 1)
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "unit",
+            "MethodSettings": [
+                Match.object_like({"LoggingLevel": "INFO", "ThrottlingRateLimit": 5, "ThrottlingBurstLimit": 2})
+            ],
+        },
     )
-    assert stage["Properties"]["StageName"] == "unit"
 
 
 def test_mfa_off_and_self_sign_up_overrides(built: Built) -> None:
-    _, pool = single(built.templates["Cognito"], "AWS::Cognito::UserPool")
-    assert pool["Properties"]["MfaConfiguration"] == "OFF"
-    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
-    assert pool["DeletionPolicy"] == "Retain"  # secure default
+    template = built.template("Cognito")
+    template.resource_count_is("AWS::Cognito::UserPool", 1)
+    template.has_resource(
+        "AWS::Cognito::UserPool",
+        {
+            "DeletionPolicy": "Retain",  # secure default
+            "Properties": {"MfaConfiguration": "OFF", "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False}},
+        },
+    )
 
 
 def test_existing_user_pool_is_used_not_created(built: Built) -> None:
-    template = built.templates["Existing"]
-    assert list(resources_of(template, "AWS::Cognito::UserPool")) == []
-    _, client = single(template, "AWS::Cognito::UserPoolClient")
-    assert client["Properties"]["UserPoolId"] == "us-east-1_abcdefghi"
-    _, pool = single(template, "AWS::Cognito::IdentityPool")
-    assert "us-east-1_abcdefghi" in json.dumps(pool["Properties"]["CognitoIdentityProviders"])
+    template = built.template("Existing")
+    template.resource_count_is("AWS::Cognito::UserPool", 0)
+    template.resource_count_is("AWS::Cognito::UserPoolClient", 1)
+    template.has_resource_properties("AWS::Cognito::UserPoolClient", {"UserPoolId": "us-east-1_abcdefghi"})
+    template.resource_count_is("AWS::Cognito::IdentityPool", 1)
+    template.has_resource_properties(
+        "AWS::Cognito::IdentityPool",
+        {
+            "CognitoIdentityProviders": Match.array_with(
+                [Match.object_like({"ProviderName": {"Fn::Join": ["", Match.array_with(["/us-east-1_abcdefghi"])]}})]
+            )
+        },
+    )
 
 
 def test_account_logging_is_retained(built: Built) -> None:
-    template = built.templates["Account"]
-    _, account = single(template, "AWS::ApiGateway::Account")
-    assert account["DeletionPolicy"] == "Retain"
+    template = built.template("Account")
+    template.resource_count_is("AWS::ApiGateway::Account", 1)
+    template.has_resource("AWS::ApiGateway::Account", {"DeletionPolicy": "Retain"})
 
 
 # The "Cognito" stack turns MFA off: that is the consumer's choice, so its finding must reach the consumer.

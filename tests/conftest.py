@@ -11,6 +11,7 @@ os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.g
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 import pytest  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
 
 from tests.support.synth import Synthesized, synthesize_environments  # noqa: E402
 
@@ -30,7 +31,13 @@ def templates(synthesized: Synthesized) -> dict[str, dict]:
     return synthesized.templates
 
 
-SYNTH_FIXTURES = {"synthesized", "templates"}
+@pytest.fixture(scope="session")
+def stack_templates(synthesized: Synthesized) -> dict[str, Template]:
+    """aws_cdk.assertions Template by environment suffix, each built once per session from the one synthesis."""
+    return {suffix: synthesized.template(suffix) for suffix in synthesized.templates}
+
+
+SYNTH_FIXTURES = {"synthesized", "templates", "stack_templates"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,53 +4,58 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 
 import pytest
+from aws_cdk.assertions import Capture, Match, Matcher, Template
 
 from secure_serverless.private_network import VPC_ACCESS_ACTIONS
 from stacks.config import build_config
 from stacks.layer import LAYER_DIR, REQUIREMENTS
 from tests.support.synth import Synthesized
-from tests.support.template import as_list, resources_of, single
+from tests.support.template import WILDCARD_ACTIONS, as_list, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
 
-def _processor(template: dict) -> tuple[str, dict]:
-    return single(template, "AWS::Lambda::Function", lambda r: "processor" in r["Properties"]["Handler"])
+PROCESSOR = {"Handler": Match.string_like_regexp("processor")}
+NOT_ACCESS_LOGS = {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
 
 
-def _role_statements(template: dict, function: dict) -> list[dict]:
-    """Every statement of every identity policy attached to the function's role (its own default policy and the
-    dedicated X-Ray / VPC-access policies whose Resource '*' acknowledgments cover only them)."""
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = [
-        p for _, p in resources_of(template, "AWS::IAM::Policy") if {"Ref": role_id} in p["Properties"]["Roles"]
-    ]
-    return [statement for policy in policies for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+def _granted(template: Template, role_id: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs the Allow statements of every identity policy on the role grant (its own default
+    policy and the dedicated X-Ray / VPC-access policies whose Resource '*' acknowledgments cover only them).
+    The exact set is the point of the test using it, so it is compared whole, not matched."""
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": role_id}])}}
+    )
+    return {
+        (action, json.dumps(resource, sort_keys=True))
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_processor_permissions_are_exactly_what_it_needs(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     ids = {
-        rtype: single(template, rtype, where)[0]
-        for rtype, where in (
-            ("AWS::KMS::Key", lambda r: True),
-            ("AWS::DynamoDB::Table", lambda r: True),
-            ("AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs")),
-            ("AWS::SQS::Queue", lambda r: "RedrivePolicy" in r["Properties"]),
-            ("AWS::Logs::LogGroup", lambda r: str(r["Properties"]["LogGroupName"]).endswith("/processor")),
+        rtype: logical_id(template, rtype, properties)
+        for rtype, properties in (
+            ("AWS::KMS::Key", None),
+            ("AWS::DynamoDB::Table", None),
+            ("AWS::S3::Bucket", NOT_ACCESS_LOGS),
+            ("AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()}),
+            ("AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("/processor$")}),
         )
     }
-    _, function = _processor(template)
-    granted = {
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in _role_statements(template, function)
-        for action in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
-        if statement["Effect"] == "Allow"
-    }
+    role = Capture()
+    logical_id(template, "AWS::Lambda::Function", PROCESSOR)  # exactly one processor
+    template.has_resource_properties("AWS::Lambda::Function", {**PROCESSOR, "Role": {"Fn::GetAtt": [role, "Arn"]}})
+    granted = _granted(template, role.as_string())
 
     def arn(kind: str) -> str:
         return json.dumps({"Fn::GetAtt": [ids[kind], "Arn"]}, sort_keys=True)
@@ -76,115 +81,166 @@ def test_processor_permissions_are_exactly_what_it_needs(templates: dict, suffix
     assert granted == expected
 
 
-def test_no_identity_policy_anywhere_has_a_wildcard_action(templates: dict) -> None:
-    for suffix, template in templates.items():
-        for _, policy in resources_of(template, "AWS::IAM::Policy"):
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                assert not [a for a in as_list(statement["Action"]) if "*" in a], (suffix, statement)
+@pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])
+def test_no_identity_policy_anywhere_has_a_wildcard_action(
+    stack_templates: dict[str, Template], action: Matcher
+) -> None:
+    for template in stack_templates.values():
+        template.all_resources_properties(
+            "AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.not_(has_statement(Action=action))}}
+        )
 
 
-def test_only_xray_and_vpc_networking_use_resource_star(templates: dict) -> None:
-    allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", *VPC_ACCESS_ACTIONS}
-    for suffix, template in templates.items():
-        for _, policy in resources_of(template, "AWS::IAM::Policy"):
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                if "*" in as_list(statement["Resource"]):
-                    assert set(as_list(statement["Action"])) <= allowed, (
-                        suffix,
-                        statement,
-                    )
+RESOURCE_STAR_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", *VPC_ACCESS_ACTIONS)
+# Any action other than those (a JS lookahead: the matcher runs in CDK's Node process).
+_OTHER = Match.string_like_regexp("^(?!(?:" + "|".join(re.escape(a) for a in RESOURCE_STAR_ACTIONS) + ")$)")
+
+
+@pytest.mark.parametrize("resource", ["*", Match.array_with(["*"])], ids=["single", "list"])
+@pytest.mark.parametrize("action", [_OTHER, Match.array_with([_OTHER])], ids=["single", "list"])
+def test_only_xray_and_vpc_networking_use_resource_star(
+    stack_templates: dict[str, Template], resource: object, action: Matcher
+) -> None:
+    for template in stack_templates.values():
+        template.all_resources_properties(
+            "AWS::IAM::Policy",
+            {"PolicyDocument": {"Statement": Match.not_(has_statement(Resource=resource, Action=action))}},
+        )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_processor_function_configuration(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_processor_function_configuration(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    table_id, _ = single(template, "AWS::DynamoDB::Table")
-    layers = {rid for rid, _ in resources_of(template, "AWS::Lambda::LayerVersion")}
+    table_id = logical_id(template, "AWS::DynamoDB::Table")
+    layers = template.find_resources("AWS::Lambda::LayerVersion")
     powertools_id, runtime_id = sorted(layers, key=lambda rid: not rid.startswith("Powertools"))
-    _, function = _processor(template)
-    props = function["Properties"]
-    assert props["Handler"] == "processor.handler.sqs_handler"
-    assert (props["Runtime"], props["Architectures"]) == ("python3.14", ["arm64"])
-    assert props["TracingConfig"] == {"Mode": "Active"}
-    assert props["Layers"] == [{"Ref": powertools_id}, {"Ref": runtime_id}]
     assert runtime_id.startswith("SharedRuntimeLayer")
-    assert props["Timeout"] == config.processor_timeout_seconds
-    env = props["Environment"]["Variables"]
-    assert env["TABLE_NAME"] == {"Ref": table_id}
-    assert env["EXPECTED_BUCKET_OWNER"] == {"Ref": "AWS::AccountId"}
-    bucket_id = single(
-        template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs")
-    )[0]
-    assert env["EXPECTED_BUCKET_NAME"] == {"Ref": bucket_id}
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == f"SecureServerless/{suffix}"
-    if config.processor_reserved_concurrency is None:
-        assert "ReservedConcurrentExecutions" not in props
-    else:
-        assert props["ReservedConcurrentExecutions"] == config.processor_reserved_concurrency
-    _, log_group = single(
-        template, "AWS::Logs::LogGroup", lambda r: str(r["Properties"]["LogGroupName"]).endswith("/processor")
+    logical_id(template, "AWS::Lambda::Function", PROCESSOR)  # exactly one processor
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "processor.handler.sqs_handler",
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "TracingConfig": Match.exact({"Mode": "Active"}),
+            "Layers": [{"Ref": powertools_id}, {"Ref": runtime_id}],
+            "Timeout": config.processor_timeout_seconds,
+            "Environment": {
+                "Variables": {
+                    "TABLE_NAME": {"Ref": table_id},
+                    "EXPECTED_BUCKET_OWNER": {"Ref": "AWS::AccountId"},
+                    "EXPECTED_BUCKET_NAME": {"Ref": logical_id(template, "AWS::S3::Bucket", NOT_ACCESS_LOGS)},
+                    "POWERTOOLS_METRICS_NAMESPACE": f"SecureServerless/{suffix}",
+                }
+            },
+            "ReservedConcurrentExecutions": Match.absent()
+            if config.processor_reserved_concurrency is None
+            else config.processor_reserved_concurrency,
+        },
     )
-    assert log_group["Properties"]["LogGroupName"] == f"/secure-serverless-{suffix}/processor"
-    assert log_group["Properties"]["RetentionInDays"] == config.log_retention_days
+    logical_id(template, "AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("/processor$")})
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": f"/secure-serverless-{suffix}/processor", "RetentionInDays": config.log_retention_days},
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_pipeline_per_environment(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_pipeline_per_environment(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    _, rule = single(template, "AWS::Events::Rule")
-    assert rule["Properties"]["Name"] == f"secure-serverless-{suffix}-object-created"
-    _, buffer = single(template, "AWS::SQS::Queue", lambda r: "RedrivePolicy" in r["Properties"])
-    assert buffer["Properties"]["VisibilityTimeout"] >= 6 * config.processor_timeout_seconds
-    assert buffer["Properties"]["RedrivePolicy"]["maxReceiveCount"] == config.processor_max_receive_count
-    _, mapping = single(template, "AWS::Lambda::EventSourceMapping")
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": config.processor_max_concurrency}
-    assert mapping["Properties"]["BatchSize"] == config.processor_batch_size
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    template.resource_count_is("AWS::Events::Rule", 1)
+    template.has_resource_properties("AWS::Events::Rule", {"Name": f"secure-serverless-{suffix}-object-created"})
+    logical_id(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})  # exactly one buffer
+    visibility = Capture()
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {"RedrivePolicy": {"maxReceiveCount": config.processor_max_receive_count}, "VisibilityTimeout": visibility},
+    )
+    assert visibility.as_number() >= 6 * config.processor_timeout_seconds
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "ScalingConfig": Match.exact({"MaximumConcurrency": config.processor_max_concurrency}),
+            "BatchSize": config.processor_batch_size,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
+SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_table_per_environment(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_table_per_environment(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    _, table = single(template, "AWS::DynamoDB::Table")
-    props = table["Properties"]
-    assert props["KeySchema"] == [
-        {"AttributeName": "object_key", "KeyType": "HASH"},
-        {"AttributeName": "version_id", "KeyType": "RANGE"},
-    ]
-    (index,) = props["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-owner"
-    assert index["KeySchema"] == [
-        {"AttributeName": "owner", "KeyType": "HASH"},
-        {"AttributeName": "object_key", "KeyType": "RANGE"},
-    ]
-    assert props.get("DeletionProtectionEnabled", False) is (not config.destroyable)
-    assert table["DeletionPolicy"] == ("Delete" if config.destroyable else "Retain")
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"]["SSEType"] == "KMS"
-    targets = [t["Properties"] for _, t in resources_of(template, "AWS::ApplicationAutoScaling::ScalableTarget")]
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Delete" if config.destroyable else "Retain",
+            "Properties": {
+                "KeySchema": Match.exact(
+                    [
+                        {"AttributeName": "object_key", "KeyType": "HASH"},
+                        {"AttributeName": "version_id", "KeyType": "RANGE"},
+                    ]
+                ),
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": "by-owner",
+                        "KeySchema": Match.exact(
+                            [
+                                {"AttributeName": "owner", "KeyType": "HASH"},
+                                {"AttributeName": "object_key", "KeyType": "RANGE"},
+                            ]
+                        ),
+                    }
+                ],
+                "DeletionProtectionEnabled": not config.destroyable,
+                "PointInTimeRecoverySpecification": Match.exact({"PointInTimeRecoveryEnabled": True}),
+                "SSESpecification": {"SSEType": "KMS"},
+                **(
+                    {"BillingMode": "PAY_PER_REQUEST", "ProvisionedThroughput": Match.absent()}
+                    if config.table_on_demand
+                    else {}
+                ),
+            },
+        },
+    )
     if config.table_on_demand:
-        assert props["BillingMode"] == "PAY_PER_REQUEST"
-        assert targets == [] and "ProvisionedThroughput" not in props
+        template.resource_count_is(SCALABLE_TARGET, 0)
         return
-    assert len(targets) == 4
-    for target in targets:
-        low, high = config.table_read_capacity if "Read" in target["ScalableDimension"] else config.table_write_capacity
-        assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
-    for _, policy in resources_of(template, "AWS::ApplicationAutoScaling::ScalingPolicy"):
-        target_value = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
-        assert target_value == config.table_target_utilization_percent
+    template.resource_count_is(SCALABLE_TARGET, 4)  # table and index, read and write: each with its range
+    for dimension, (low, high) in (("Read", config.table_read_capacity), ("Write", config.table_write_capacity)):
+        matching = template.find_resources(
+            SCALABLE_TARGET,
+            {
+                "Properties": {
+                    "ScalableDimension": Match.string_like_regexp(f"{dimension}CapacityUnits$"),
+                    "MinCapacity": low,
+                    "MaxCapacity": high,
+                }
+            },
+        )
+        assert len(matching) == 2, (dimension, sorted(matching))
+    template.all_resources_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {"TargetTrackingScalingPolicyConfiguration": {"TargetValue": config.table_target_utilization_percent}},
+    )
 
 
-def test_no_s3_to_lambda_notification_or_permission(templates: dict) -> None:
-    for template in templates.values():
-        for _, permission in resources_of(template, "AWS::Lambda::Permission"):
-            assert permission["Properties"]["Principal"] != "s3.amazonaws.com"
-        for _, bucket in resources_of(template, "AWS::S3::Bucket"):
-            notifications = bucket["Properties"].get("NotificationConfiguration", {})
-            assert set(notifications) <= {"EventBridgeConfiguration"}
+def test_no_s3_to_lambda_notification_or_permission(stack_templates: dict[str, Template]) -> None:
+    for template in stack_templates.values():
+        assert not template.find_resources("AWS::Lambda::Permission", {"Properties": {"Principal": "s3.amazonaws.com"}})
+        # EventBridge is the only notification: no Lambda, queue or topic configuration on any bucket.
+        for configuration in ("LambdaConfigurations", "QueueConfigurations", "TopicConfigurations"):
+            assert not template.find_resources(
+                "AWS::S3::Bucket", {"Properties": {"NotificationConfiguration": {configuration: Match.any_value()}}}
+            )
 
 
 def test_synth_of_every_environment_ran_cloudformation_validation(synthesized: Synthesized) -> None:

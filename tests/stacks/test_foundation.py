@@ -2,229 +2,319 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Matcher, Template
 
 from stacks.config import build_config
 from tests.support.synth import Synthesized
-from tests.support.template import resources_of, single, statements_by_sid
+from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
 
-def _data_bucket(template: dict) -> tuple[str, dict]:
-    return single(template, "AWS::S3::Bucket", lambda r: not _is_log_bucket(r))
+LOG_BUCKET = {"BucketNamePrefix": Match.string_like_regexp("-logs$")}
+DATA_BUCKET = {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
+BLOCK_ALL_PUBLIC_ACCESS = Match.exact(
+    {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+)
+OWNER_ENFORCED = Match.exact({"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+ANYONE = Match.exact({"AWS": "*"})
 
 
-def _log_bucket(template: dict) -> tuple[str, dict]:
-    return single(template, "AWS::S3::Bucket", _is_log_bucket)
-
-
-def _is_log_bucket(resource: dict) -> bool:
-    return str(resource["Properties"].get("BucketNamePrefix", "")).endswith("-logs")
-
-
-def _policy_of(template: dict, bucket_id: str) -> list[dict]:
-    _, policy = single(template, "AWS::S3::BucketPolicy", lambda r: r["Properties"]["Bucket"] == {"Ref": bucket_id})
-    return policy["Properties"]["PolicyDocument"]["Statement"]
+def _has_bucket_policy(template: Template, bucket_id: str, statements: Matcher) -> None:
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy", {"Bucket": {"Ref": bucket_id}, "PolicyDocument": {"Statement": statements}}
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------- key
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_key_rotates_and_alias_carries_suffix(synthesized: Synthesized, suffix: str) -> None:
-    template = synthesized.template(suffix)
+def test_key_rotates_and_alias_carries_suffix(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     template.has_resource_properties("AWS::KMS::Alias", {"AliasName": f"alias/secure-serverless-{suffix}"})
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_key_policy_lets_logs_use_key_only_for_this_environments_log_groups(templates: dict, suffix: str) -> None:
-    _, key = single(templates[suffix], "AWS::KMS::Key")
-    statements = statements_by_sid(key["Properties"]["KeyPolicy"]["Statement"])
-    statement = statements["AllowCloudWatchLogsForThisEnvironment"]
-    assert statement["Effect"] == "Allow"
+def test_key_policy_lets_logs_use_key_only_for_this_environments_log_groups(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is("AWS::KMS::Key", 1)
     regional_logs = {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
-    assert statement["Principal"] == {"Service": regional_logs}
-    assert sorted(statement["Action"]) == sorted(
-        ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey"]
+    this_environments_log_groups = {
+        "Fn::Join": ["", Match.array_with([Match.string_like_regexp(f":log-group:/secure-serverless-{suffix}/\\*$")])]
+    }
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": has_statement(
+                    Sid="AllowCloudWatchLogsForThisEnvironment",
+                    Effect="Allow",
+                    Principal=Match.exact({"Service": regional_logs}),
+                    Action=sorted(
+                        ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey"]
+                    ),
+                    Condition={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": this_environments_log_groups}},
+                )
+            }
+        },
     )
-    condition = json.dumps(statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
-    assert f":log-group:/secure-serverless-{suffix}/*" in condition
 
 
-def test_no_key_policy_statement_uses_a_wildcard_action_for_a_service(templates: dict) -> None:
-    for suffix, template in templates.items():
-        for _, key in resources_of(template, "AWS::KMS::Key"):
-            for statement in key["Properties"]["KeyPolicy"]["Statement"]:
-                if "Service" not in statement["Principal"]:
-                    continue  # the account-root statement is the standard key-administration delegation
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                assert not [a for a in actions if "*" in a], (suffix, statement)
+@pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])
+def test_no_key_policy_statement_uses_a_wildcard_action_for_a_service(
+    stack_templates: dict[str, Template], action: Matcher
+) -> None:
+    # The account-root statement (principal AWS, kms:*) is the standard key-administration delegation.
+    for template in stack_templates.values():
+        template.all_resources_properties(
+            "AWS::KMS::Key",
+            {
+                "KeyPolicy": {
+                    "Statement": Match.not_(has_statement(Principal={"Service": Match.any_value()}, Action=action))
+                }
+            },
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------- data bucket
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_data_bucket_is_private_encrypted_versioned_logged(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    key_id, _ = single(template, "AWS::KMS::Key")
-    log_id, _ = _log_bucket(template)
-    _, bucket = _data_bucket(template)
-    props = bucket["Properties"]
-    assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
-    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+def test_data_bucket_is_private_encrypted_versioned_logged(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    key_id = logical_id(template, "AWS::KMS::Key")
+    log_id = logical_id(template, "AWS::S3::Bucket", LOG_BUCKET)
+    logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)  # exactly one
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
         {
-            "BucketKeyEnabled": True,
-            "ServerSideEncryptionByDefault": {
-                "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
-                "SSEAlgorithm": "aws:kms",
+            **DATA_BUCKET,
+            "PublicAccessBlockConfiguration": BLOCK_ALL_PUBLIC_ACCESS,
+            "OwnershipControls": OWNER_ENFORCED,
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": Match.exact(
+                    [
+                        {
+                            "BucketKeyEnabled": True,
+                            "ServerSideEncryptionByDefault": {
+                                "KMSMasterKeyID": arn_of(key_id),
+                                "SSEAlgorithm": "aws:kms",
+                            },
+                        }
+                    ]
+                )
             },
-        }
-    ]
-    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": log_id}
-    assert "AccessControl" not in props
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_data_bucket_name_is_account_regional_and_carries_suffix(templates: dict, suffix: str) -> None:
-    _, bucket = _data_bucket(templates[suffix])
-    assert bucket["Properties"]["BucketNamespace"] == "account-regional"
-    assert bucket["Properties"]["BucketNamePrefix"] == f"secsls-{suffix}"
-    assert "BucketName" not in bucket["Properties"]
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_data_bucket_lifecycle(templates: dict, suffix: str) -> None:
-    _, bucket = _data_bucket(templates[suffix])
-    rules = {rule["Id"]: rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
-    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
-    expected_days = build_config(suffix).noncurrent_version_expiration_days
-    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": expected_days}
-    assert all(rule["Status"] == "Enabled" for rule in rules.values())
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_eventbridge_notifications_are_native_not_a_helper_lambda(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    _, bucket = _data_bucket(template)
-    notifications = bucket["Properties"]["NotificationConfiguration"]
-    assert notifications == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
-    types = {resource["Type"] for resource in template["Resources"].values()}
-    assert "Custom::S3BucketNotifications" not in types
-    assert "Custom::S3AutoDeleteObjects" not in types
-    handlers = [rid for rid in template["Resources"] if "NotificationsHandler" in rid or "AutoDeleteObjects" in rid]
-    assert handlers == []
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_data_bucket_policy_denies_insecure_transport_and_old_tls(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    bucket_id, _ = _data_bucket(template)
-    statements = _policy_of(template, bucket_id)
-    denies = [s for s in statements if s["Effect"] == "Deny" and s["Action"] == "s3:*"]
-    conditions = [s["Condition"] for s in denies]
-    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
-    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
-    for statement in denies:
-        assert statement["Principal"] == {"AWS": "*"}
-        assert {"Fn::GetAtt": [bucket_id, "Arn"]} in statement["Resource"]
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_data_bucket_policy_denies_puts_without_this_keys_encryption(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    bucket_id, _ = _data_bucket(template)
-    key_id, _ = single(template, "AWS::KMS::Key")
-    statements = statements_by_sid(_policy_of(template, bucket_id))
-    objects = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]}
-
-    wrong = statements["DenyWrongEncryptionHeader"]
-    assert (wrong["Effect"], wrong["Action"], wrong["Principal"], wrong["Resource"]) == (
-        "Deny",
-        "s3:PutObject",
-        {"AWS": "*"},
-        objects,
+            "VersioningConfiguration": Match.exact({"Status": "Enabled"}),
+            "LoggingConfiguration": {"DestinationBucketName": Match.exact({"Ref": log_id})},
+            "AccessControl": Match.absent(),
+        },
     )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_data_bucket_name_is_account_regional_and_carries_suffix(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)  # exactly one
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {"BucketNamePrefix": f"secsls-{suffix}", "BucketNamespace": "account-regional", "BucketName": Match.absent()},
+    )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_data_bucket_lifecycle(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    expected_days = build_config(suffix).noncurrent_version_expiration_days
+    rules = Match.array_with(
+        [
+            Match.object_like(
+                {
+                    "Id": "abort-incomplete-multipart-uploads",
+                    "AbortIncompleteMultipartUpload": Match.exact({"DaysAfterInitiation": 7}),
+                }
+            ),
+            Match.object_like(
+                {
+                    "Id": "expire-noncurrent-versions",
+                    "NoncurrentVersionExpiration": Match.exact({"NoncurrentDays": expected_days}),
+                }
+            ),
+        ]
+    )
+    template.has_resource_properties("AWS::S3::Bucket", {**DATA_BUCKET, "LifecycleConfiguration": {"Rules": rules}})
+    disabled = Match.array_with([Match.object_like({"Status": Match.not_("Enabled")})])
+    template.has_resource_properties(
+        "AWS::S3::Bucket", {**DATA_BUCKET, "LifecycleConfiguration": {"Rules": Match.not_(disabled)}}
+    )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_eventbridge_notifications_are_native_not_a_helper_lambda(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            **DATA_BUCKET,
+            "NotificationConfiguration": Match.exact({"EventBridgeConfiguration": {"EventBridgeEnabled": True}}),
+        },
+    )
+    template.resource_count_is("Custom::S3BucketNotifications", 0)
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+    # Nor the helpers' own function, role and policy.
+    for resource_type in ("AWS::Lambda::Function", "AWS::IAM::Role", "AWS::IAM::Policy"):
+        helpers = [
+            rid
+            for rid in template.find_resources(resource_type)
+            if "NotificationsHandler" in rid or "AutoDeleteObjects" in rid
+        ]
+        assert helpers == []
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_data_bucket_policy_denies_insecure_transport_and_old_tls(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
+
+    def deny_all(condition: dict) -> Matcher:
+        return Match.object_like(
+            {
+                "Effect": "Deny",
+                "Action": "s3:*",
+                "Principal": ANYONE,
+                "Condition": Match.exact(condition),
+                "Resource": Match.array_with([arn_of(bucket_id)]),
+            }
+        )
+
+    _has_bucket_policy(
+        template,
+        bucket_id,
+        Match.array_with(
+            [
+                deny_all({"Bool": {"aws:SecureTransport": "false"}}),
+                deny_all({"NumericLessThan": {"s3:TlsVersion": 1.2}}),
+            ]
+        ),
+    )
+    # Every deny of s3:* is on anyone.
+    _has_bucket_policy(
+        template, bucket_id, Match.not_(has_statement(Effect="Deny", Action="s3:*", Principal=Match.not_(ANYONE)))
+    )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_data_bucket_policy_denies_puts_without_this_keys_encryption(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
+    key = arn_of(logical_id(template, "AWS::KMS::Key"))
+    objects = {"Fn::Join": ["", [arn_of(bucket_id), "/*"]]}
+    header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
     # Each deny applies only when the header is given: UploadPart/CompleteMultipartUpload never carry it, and a
     # request without it gets the bucket's default encryption (this key). See tests/constructs for the logic.
-    header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
-    assert wrong["Condition"] == {"StringNotEquals": {header: "aws:kms"}, "Null": {header: "false"}}
-    assert "DenyMissingEncryptionHeader" not in statements
-
-    other_key = statements["DenyOtherKmsKey"]
-    assert other_key["Effect"] == "Deny"
-    assert other_key["Condition"] == {
-        "StringNotEquals": {key_header: {"Fn::GetAtt": [key_id, "Arn"]}},
-        "Null": {key_header: "false"},
+    denies = {
+        "DenyWrongEncryptionHeader": {"StringNotEquals": {header: "aws:kms"}, "Null": {header: "false"}},
+        "DenyOtherKmsKey": {"StringNotEquals": {key_header: key}, "Null": {key_header: "false"}},
+        "DenyAwsManagedKmsKey": {"StringEquals": {header: "aws:kms"}, "Null": {key_header: "true"}},  # = aws/s3
     }
-    managed = statements["DenyAwsManagedKmsKey"]  # aws:kms without a key id means aws/s3
-    assert managed["Effect"] == "Deny"
-    assert managed["Condition"] == {"StringEquals": {header: "aws:kms"}, "Null": {key_header: "true"}}
-    _, bucket = _data_bucket(template)
-    default = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-    assert default["ServerSideEncryptionByDefault"] == {
-        "SSEAlgorithm": "aws:kms",
-        "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
-    }
+    for sid, condition in denies.items():
+        _has_bucket_policy(template, bucket_id, has_statement(Sid=sid, Effect="Deny", Condition=Match.exact(condition)))
+    _has_bucket_policy(
+        template,
+        bucket_id,
+        has_statement(
+            Sid="DenyWrongEncryptionHeader", Action="s3:PutObject", Principal=ANYONE, Resource=Match.exact(objects)
+        ),
+    )
+    _has_bucket_policy(template, bucket_id, Match.not_(has_statement(Sid="DenyMissingEncryptionHeader")))
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            **DATA_BUCKET,
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": Match.exact({"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key})}
+                ]
+            },
+        },
+    )
 
 
-def test_dev_has_no_vpc_endpoint_guard(templates: dict) -> None:
-    bucket_id, _ = _data_bucket(templates["dev"])
-    assert "DenyDataAccessOutsideVpcEndpoints" not in statements_by_sid(_policy_of(templates["dev"], bucket_id))
+def test_dev_has_no_vpc_endpoint_guard(stack_templates: dict[str, Template]) -> None:
+    template = stack_templates["dev"]
+    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
+    _has_bucket_policy(template, bucket_id, Match.not_(has_statement(Sid="DenyDataAccessOutsideVpcEndpoints")))
 
 
 # ---------------------------------------------------------------------------------------------------------- log bucket
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_log_bucket_is_private_sse_s3_and_expires(templates: dict, suffix: str) -> None:
-    _, log = _log_bucket(templates[suffix])
-    props = log["Properties"]
-    assert props["BucketNamespace"] == "account-regional"
-    assert props["BucketNamePrefix"] == f"secsls-{suffix}-logs"
-    assert all(props["PublicAccessBlockConfiguration"].values()) and len(props["PublicAccessBlockConfiguration"]) == 4
-    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-    ]
-    assert "AccessControl" not in props  # bucket policy for log delivery, not the legacy ACL
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
-    assert rule["ExpirationInDays"] == build_config(suffix).access_log_retention_days
-    assert "LoggingConfiguration" not in props
+def test_log_bucket_is_private_sse_s3_and_expires(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    logical_id(template, "AWS::S3::Bucket", LOG_BUCKET)  # exactly one
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketNamespace": "account-regional",
+            "BucketNamePrefix": f"secsls-{suffix}-logs",
+            "PublicAccessBlockConfiguration": BLOCK_ALL_PUBLIC_ACCESS,
+            "OwnershipControls": OWNER_ENFORCED,
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": Match.exact(
+                    [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                )
+            },
+            "AccessControl": Match.absent(),  # bucket policy for log delivery, not the legacy ACL
+            "LifecycleConfiguration": {
+                "Rules": [Match.object_like({"ExpirationInDays": build_config(suffix).access_log_retention_days})]
+            },
+            "LoggingConfiguration": Match.absent(),
+        },
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_log_bucket_policy_admits_only_s3_logging_for_the_data_bucket(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    log_id, _ = _log_bucket(template)
-    data_id, _ = _data_bucket(template)
-    statements = _policy_of(template, log_id)
-    allows = [s for s in statements if s["Effect"] == "Allow"]
-    assert len(allows) == 1
-    (allow,) = allows
-    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert allow["Action"] == "s3:PutObject"
-    assert allow["Condition"]["ArnLike"] == {"aws:SourceArn": {"Fn::GetAtt": [data_id, "Arn"]}}
-    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    tls = [s for s in statements if s["Effect"] == "Deny"]
-    assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in tls]
+def test_log_bucket_policy_admits_only_s3_logging_for_the_data_bucket(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    log_id = logical_id(template, "AWS::S3::Bucket", LOG_BUCKET)
+    data_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
+    s3_logging = Match.object_like(
+        {
+            "Effect": "Allow",
+            "Principal": Match.exact({"Service": "logging.s3.amazonaws.com"}),
+            "Action": "s3:PutObject",
+            "Condition": {
+                "ArnLike": Match.exact({"aws:SourceArn": arn_of(data_id)}),
+                "StringEquals": Match.exact({"aws:SourceAccount": {"Ref": "AWS::AccountId"}}),
+            },
+        }
+    )
+    tls = Match.object_like({"Effect": "Deny", "Condition": Match.exact({"Bool": {"aws:SecureTransport": "false"}})})
+    old_tls = Match.object_like(
+        {"Effect": "Deny", "Condition": Match.exact({"NumericLessThan": {"s3:TlsVersion": 1.2}})}
+    )
+    # Exactly these: the two TLS denies and the one allow.
+    _has_bucket_policy(template, log_id, [tls, old_tls, s3_logging])
 
 
 # ---------------------------------------------------------------------------------------------------------- per preset
 @pytest.mark.parametrize(
     "suffix,policy", [("dev", "Delete"), ("pr-7", "Delete"), ("staging", "Delete"), ("prod", "Retain")]
 )
-def test_stateful_resources_removal_policy_follows_preset(templates: dict, suffix: str, policy: str) -> None:
-    for rtype in ("AWS::S3::Bucket", "AWS::KMS::Key"):
-        for _, resource in resources_of(templates[suffix], rtype):
-            assert resource["DeletionPolicy"] == policy, (suffix, rtype)
-            assert resource["UpdateReplacePolicy"] == policy, (suffix, rtype)
+def test_stateful_resources_removal_policy_follows_preset(
+    stack_templates: dict[str, Template], suffix: str, policy: str
+) -> None:
+    for resource_type in ("AWS::S3::Bucket", "AWS::KMS::Key"):
+        stack_templates[suffix].all_resources(resource_type, {"DeletionPolicy": policy, "UpdateReplacePolicy": policy})
 
 
 @pytest.mark.parametrize("suffix,protected", [("dev", False), ("pr-7", False), ("staging", False), ("prod", True)])
@@ -233,9 +323,9 @@ def test_termination_protection_only_in_prod(synthesized: Synthesized, suffix: s
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_stack_name_and_tags(synthesized: Synthesized, suffix: str) -> None:
+def test_stack_name_and_tags(synthesized: Synthesized, stack_templates: dict[str, Template], suffix: str) -> None:
     assert synthesized.artifacts[suffix].stack_name == f"SecureServerless-{suffix}"
-    synthesized.template(suffix).has_resource_properties(
+    stack_templates[suffix].has_resource_properties(
         "AWS::S3::Bucket",
         {
             "Tags": Match.array_with(
@@ -248,9 +338,7 @@ def test_stack_name_and_tags(synthesized: Synthesized, suffix: str) -> None:
     )
 
 
-def test_no_cloudformation_parameter_without_default(templates: dict) -> None:
-    for suffix, template in templates.items():
-        for name, parameter in template.get("Parameters", {}).items():
-            if name == "BootstrapVersion":
-                continue  # CDK's own, read from SSM with a default path
-            assert "Default" in parameter, (suffix, name)
+def test_no_cloudformation_parameter_without_default(stack_templates: dict[str, Template]) -> None:
+    for template in stack_templates.values():
+        without_default = template.find_parameters("*", {"Default": Match.absent()})
+        assert set(without_default) <= {"BootstrapVersion"}  # CDK's own, read from SSM with a default path

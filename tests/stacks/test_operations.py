@@ -6,71 +6,100 @@ import json
 import re
 
 import pytest
+from aws_cdk.assertions import Capture, Match, Template
 
 from stacks.config import EMAIL_PATTERN, PLACEHOLDER_ALERT_EMAIL, build_config
-from tests.support.template import as_list, resources_of, single, statements_by_sid
+from tests.support.template import arn_of, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
 
-def _ref(template: dict, rtype: str, where=lambda r: True) -> dict:  # noqa: ANN001
-    return {"Ref": single(template, rtype, where)[0]}
+TOPIC, KEY, ALARM = "AWS::SNS::Topic", "AWS::KMS::Key", "AWS::CloudWatch::Alarm"
+VPC_ENDPOINT, SECURITY_GROUP = "AWS::EC2::VPCEndpoint", "AWS::EC2::SecurityGroup"
 
 
-def _getatt(template: dict, rtype: str, attribute: str, where=lambda r: True) -> dict:  # noqa: ANN001
-    return {"Fn::GetAtt": [single(template, rtype, where)[0], attribute]}
+def _ref(template: Template, resource_type: str, properties: object = None) -> dict:
+    return {"Ref": logical_id(template, resource_type, properties)}
 
 
-def _id_starting(template: dict, prefix: str, rtype: str = "AWS::SQS::Queue") -> str:
-    """The one logical id of type `rtype` that starts with `prefix` (the resource's construct path)."""
-    (logical_id,) = [rid for rid, _ in resources_of(template, rtype) if rid.startswith(prefix)]
-    return logical_id
+def _id_starting(template: Template, prefix: str, resource_type: str = "AWS::SQS::Queue") -> str:
+    """The one logical id of type `resource_type` that starts with `prefix` (the resource's construct path)."""
+    (found,) = [rid for rid in template.find_resources(resource_type) if rid.startswith(prefix)]
+    return found
+
+
+def _service(name: str) -> dict:
+    """An endpoint ServiceName ending in `name` (com.amazonaws.<region><name>)."""
+    return {"Fn::Join": ["", Match.array_with([name])]}
 
 
 # ---------------------------------------------------------------------------------------------------------- topic
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_alert_topic_is_encrypted_and_only_this_environments_alarms_publish(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    topic_ref = _ref(template, "AWS::SNS::Topic")
-    _, topic = single(template, "AWS::SNS::Topic")
-    assert topic["Properties"]["KmsMasterKeyId"] == _getatt(template, "AWS::KMS::Key", "Arn")
-    assert topic["Properties"]["TopicName"] == f"secure-serverless-{suffix}-alerts"
-    _, policy = single(template, "AWS::SNS::TopicPolicy")
-    statements = statements_by_sid(policy["Properties"]["PolicyDocument"]["Statement"])
-    publish = statements["AllowThisEnvironmentsAlarms"]
-    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert publish["Action"] == "sns:Publish" and publish["Resource"] == topic_ref
-    arns = json.dumps(publish["Condition"]["ArnEquals"]["aws:SourceArn"])  # exact ARNs: see test_hardening
-    assert f":alarm:secure-serverless-{suffix}-alerts-undeliverable" in arns and "*" not in arns
-    denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+def test_alert_topic_is_encrypted_and_only_this_environments_alarms_publish(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    topic_ref = _ref(template, TOPIC)
+    template.has_resource_properties(
+        TOPIC,
+        {"KmsMasterKeyId": arn_of(logical_id(template, KEY)), "TopicName": f"secure-serverless-{suffix}-alerts"},
+    )
+    template.resource_count_is("AWS::SNS::TopicPolicy", 1)
+    arns = Capture()
+    publish = has_statement(
+        Sid="AllowThisEnvironmentsAlarms",
+        Principal=Match.exact({"Service": "cloudwatch.amazonaws.com"}),
+        Action="sns:Publish",
+        Resource=Match.exact(topic_ref),
+        Condition={"ArnEquals": {"aws:SourceArn": arns}},
+    )
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": publish}})
+    text = json.dumps(arns.as_array())  # exact ARNs: see test_hardening
+    assert f":alarm:secure-serverless-{suffix}-alerts-undeliverable" in text and "*" not in text
+    tls = has_statement(Effect="Deny", Condition=Match.exact({"Bool": {"aws:SecureTransport": "false"}}))
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": tls}})
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_key_policy_lets_cloudwatch_use_the_key_only_for_this_environments_alarms(templates: dict, suffix: str) -> None:
-    _, key = single(templates[suffix], "AWS::KMS::Key")
-    statement = statements_by_sid(key["Properties"]["KeyPolicy"]["Statement"])["AllowCloudWatchAlarms"]
-    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    arns = json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])  # exact ARNs: see test_hardening
-    assert f":alarm:secure-serverless-{suffix}-alerts-undeliverable" in arns and "*" not in arns
-    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+def test_key_policy_lets_cloudwatch_use_the_key_only_for_this_environments_alarms(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is(KEY, 1)
+    arns = Capture()
+    statement = has_statement(
+        Sid="AllowCloudWatchAlarms",
+        Principal=Match.exact({"Service": "cloudwatch.amazonaws.com"}),
+        Action=["kms:Decrypt", "kms:GenerateDataKey"],
+        Condition={
+            "ArnLike": {"aws:SourceArn": arns},
+            "StringEquals": Match.exact({"aws:SourceAccount": {"Ref": "AWS::AccountId"}}),
+        },
+    )
+    template.has_resource_properties(KEY, {"KeyPolicy": {"Statement": statement}})
+    text = json.dumps(arns.as_array())  # exact ARNs: see test_hardening
+    assert f":alarm:secure-serverless-{suffix}-alerts-undeliverable" in text and "*" not in text
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_email_subscription_uses_the_parameter_and_has_a_dlq(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    parameter = template["Parameters"]["AlertEmail"]
-    assert parameter["Type"] == "String"
-    assert parameter["Default"] == build_config(suffix).alert_email
-    assert parameter["AllowedPattern"] == EMAIL_PATTERN
-    _, subscription = single(template, "AWS::SNS::Subscription")
-    props = subscription["Properties"]
-    assert props["Protocol"] == "email" and props["Endpoint"] == {"Ref": "AlertEmail"}
-    assert props["TopicArn"] == _ref(template, "AWS::SNS::Topic")
-    assert props["RedrivePolicy"]["deadLetterTargetArn"] == {
-        "Fn::GetAtt": [_id_starting(template, "AlertingSubscription"), "Arn"]
-    }
+def test_email_subscription_uses_the_parameter_and_has_a_dlq(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.has_parameter(
+        "AlertEmail",
+        {"Type": "String", "Default": build_config(suffix).alert_email, "AllowedPattern": EMAIL_PATTERN},
+    )
+    template.resource_count_is("AWS::SNS::Subscription", 1)
+    template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {
+            "Protocol": "email",
+            "Endpoint": Match.exact({"Ref": "AlertEmail"}),
+            "TopicArn": Match.exact(_ref(template, TOPIC)),
+            "RedrivePolicy": {
+                "deadLetterTargetArn": Match.exact(arn_of(_id_starting(template, "AlertingSubscription")))
+            },
+        },
+    )
 
 
 def _evaluate_rule(node: object, parameters: dict[str, str]) -> object:
@@ -114,90 +143,112 @@ def test_parameter_pattern_agrees_with_the_config_rule(address: str, ok: bool) -
 
 
 # ---------------------------------------------------------------------------------------------------------- alarms
-def _alarms(template: dict) -> dict[str, dict]:
-    return {a["Properties"]["AlarmName"]: a["Properties"] for _, a in resources_of(template, "AWS::CloudWatch::Alarm")}
-
-
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_quota_alarms_follow_the_config(templates: dict, suffix: str) -> None:
+def test_quota_alarms_follow_the_config(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    alarms = _alarms(templates[suffix])
     prefix = f"secure-serverless-{suffix}-"
-    account = alarms[prefix + "account-concurrency-near-quota"]
-    assert (account["Namespace"], account["MetricName"], account["Statistic"]) == (
-        "AWS/Lambda",
-        "ConcurrentExecutions",
-        "Maximum",
+    template.has_resource_properties(
+        ALARM,
+        {
+            "AlarmName": prefix + "account-concurrency-near-quota",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "ConcurrentExecutions",
+            "Statistic": "Maximum",
+            "Dimensions": Match.absent(),  # account-wide
+            "Threshold": config.account_concurrency_quota * config.account_concurrency_alarm_percent / 100,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
     )
-    assert "Dimensions" not in account  # account-wide
-    assert account["Threshold"] == config.account_concurrency_quota * config.account_concurrency_alarm_percent / 100
-    assert account["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    processor = alarms[prefix + "processor-concurrency-at-limit"]
-    (dimension,) = processor["Dimensions"]
-    assert dimension["Name"] == "FunctionName"
-    assert (processor["MetricName"], processor["Statistic"]) == ("ConcurrentExecutions", "Maximum")
-    ceilings = [config.processor_max_concurrency, config.processor_reserved_concurrency or 10**9]
-    assert processor["Threshold"] == min(ceilings)
+    periods = Capture()
+    template.has_resource_properties(
+        ALARM,
+        {
+            "AlarmName": prefix + "processor-concurrency-at-limit",
+            "Dimensions": [Match.object_like({"Name": "FunctionName"})],
+            "MetricName": "ConcurrentExecutions",
+            "Statistic": "Maximum",
+            "Threshold": min(config.processor_max_concurrency, config.processor_reserved_concurrency or 10**9),
+            "EvaluationPeriods": periods,
+            "Period": config.alarm_period_minutes * 60,
+        },
+    )
     # Sustained: the whole configured duration, in alarm periods.
-    assert processor["EvaluationPeriods"] * config.alarm_period_minutes >= config.concurrency_limit_sustained_minutes
-    assert processor["Period"] == config.alarm_period_minutes * 60
+    assert periods.as_number() * config.alarm_period_minutes >= config.concurrency_limit_sustained_minutes
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_api_function_answers_before_api_gateway_gives_up(templates: dict, suffix: str) -> None:
+def test_api_function_answers_before_api_gateway_gives_up(stack_templates: dict[str, Template], suffix: str) -> None:
     from objects_api import store
 
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    (function,) = [f["Properties"] for _, f in resources_of(templates[suffix], "AWS::Lambda::Function")
-                   if f["Properties"].get("Handler") == "objects_api.handler.lambda_handler"]  # fmt: skip
-    assert function["Timeout"] == config.api_timeout_seconds == store.API_FUNCTION_TIMEOUT_SECONDS
-    assert store.QUERY_BUDGET.worst_case_seconds + 1 <= function["Timeout"] < store.API_GATEWAY_TIMEOUT_SECONDS
+    api_handler = {"Handler": "objects_api.handler.lambda_handler"}
+    logical_id(template, "AWS::Lambda::Function", api_handler)  # exactly one
+    timeout = Capture()
+    template.has_resource_properties("AWS::Lambda::Function", {**api_handler, "Timeout": timeout})
+    assert timeout.as_number() == config.api_timeout_seconds == store.API_FUNCTION_TIMEOUT_SECONDS
+    assert store.QUERY_BUDGET.worst_case_seconds + 1 <= timeout.as_number() < store.API_GATEWAY_TIMEOUT_SECONDS
+
+
+EXPECTED_ALARMS = (
+    "processor-errors", "processor-throttles", "processor-duration-near-timeout",
+    "api-errors", "api-throttles", "api-duration-near-timeout",
+    "api-5xx", "api-p99-latency",
+    "table-read-throttles", "table-write-throttles", "table-by-owner-read-throttles",
+    "table-by-owner-write-throttles",
+    "pipeline-dead-letters", "pipeline-oldest-event-age", "pipeline-failed-deliveries",
+    "alerts-undeliverable",
+    "account-concurrency-near-quota", "processor-concurrency-at-limit",
+    "processor-records-failed",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_every_signal_has_an_alarm_wired_to_the_topic(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_every_signal_has_an_alarm_wired_to_the_topic(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    topic_ref = _ref(template, "AWS::SNS::Topic")
-    alarms = _alarms(template)
-    prefix = f"secure-serverless-{suffix}-"
-    expected = {
-        "processor-errors", "processor-throttles", "processor-duration-near-timeout",
-        "api-errors", "api-throttles", "api-duration-near-timeout",
-        "api-5xx", "api-p99-latency",
-        "table-read-throttles", "table-write-throttles", "table-by-owner-read-throttles",
-        "table-by-owner-write-throttles",
-        "pipeline-dead-letters", "pipeline-oldest-event-age", "pipeline-failed-deliveries",
-        "alerts-undeliverable",
-        "account-concurrency-near-quota", "processor-concurrency-at-limit",
-        "processor-records-failed",
-    }  # fmt: skip
-    assert set(alarms) == {prefix + name for name in expected}
-    for name, alarm in alarms.items():
-        assert alarm["AlarmActions"] == [topic_ref], name
-        assert alarm["OKActions"] == [topic_ref], name
-        assert alarm["TreatMissingData"] == "notBreaching", name
-        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
-        assert alarm["Period"] == config.alarm_period_minutes * 60, name
+    topic = [_ref(template, TOPIC)]
+    # As many alarms as expected names, each name present: exactly these alarms.
+    template.resource_count_is(ALARM, len(EXPECTED_ALARMS))
+    for name in EXPECTED_ALARMS:
+        template.has_resource_properties(ALARM, {"AlarmName": f"secure-serverless-{suffix}-{name}"})
+    template.all_resources_properties(
+        ALARM,
+        {
+            "AlarmActions": Match.exact(topic),
+            "OKActions": Match.exact(topic),
+            "TreatMissingData": "notBreaching",
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Period": config.alarm_period_minutes * 60,
+        },
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_alarm_metrics_dimensions_and_thresholds(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_alarm_metrics_dimensions_and_thresholds(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    alarms = {name.removeprefix(f"secure-serverless-{suffix}-"): a for name, a in _alarms(template).items()}
-    processor = _ref(template, "AWS::Lambda::Function", lambda r: "processor" in r["Properties"]["Handler"])
+    processor = _ref(template, "AWS::Lambda::Function", {"Handler": Match.string_like_regexp("processor")})
     table = _ref(template, "AWS::DynamoDB::Table")
     stage = _ref(template, "AWS::ApiGateway::Stage")
     rule = _ref(template, "AWS::Events::Rule")
     dlq = {"Fn::GetAtt": [_id_starting(template, "PipelineDeadLetterQueue"), "QueueName"]}
 
     def check(name: str, namespace: str, metric: str, statistic: str, dimensions: dict, threshold: float) -> None:
-        alarm = alarms[name]
-        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric), name
-        assert alarm.get("Statistic", alarm.get("ExtendedStatistic")) == statistic, name
-        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions, name
-        assert alarm["Threshold"] == threshold, name
+        captured = Capture()
+        template.has_resource_properties(
+            ALARM,
+            {
+                "AlarmName": f"secure-serverless-{suffix}-{name}",
+                "Namespace": namespace,
+                "MetricName": metric,
+                ("ExtendedStatistic" if statistic.startswith("p") else "Statistic"): statistic,
+                "Dimensions": captured,
+                "Threshold": threshold,
+            },
+        )
+        assert {d["Name"]: d["Value"] for d in captured.as_array()} == dimensions, name  # in any order
 
     check("processor-errors", "AWS/Lambda", "Errors", "Sum", {"FunctionName": processor}, 1)
     check("processor-throttles", "AWS/Lambda", "Throttles", "Sum", {"FunctionName": processor}, 1)
@@ -223,15 +274,18 @@ def test_alarm_metrics_dimensions_and_thresholds(templates: dict, suffix: str) -
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_dashboard_shows_every_alarm(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    _, dashboard = single(template, "AWS::CloudWatch::Dashboard")
-    assert dashboard["Properties"]["DashboardName"] == f"secure-serverless-{suffix}-operations"
-    body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for alarm_id, _ in resources_of(template, "AWS::CloudWatch::Alarm"):
-        assert alarm_id in body  # in the status widget and as the graph's annotation
+def test_dashboard_shows_every_alarm(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    body = Capture()
+    template.has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardName": f"secure-serverless-{suffix}-operations", "DashboardBody": body}
+    )
+    text = json.dumps(body.as_object())  # JSON text inside Fn::Join: searched, not matched
+    for alarm_id in template.find_resources(ALARM):
+        assert alarm_id in text  # in the status widget and as the graph's annotation
     for namespace in ("AWS/Lambda", "AWS/ApiGateway", "AWS/DynamoDB", "AWS/SQS", "AWS/Events"):
-        assert namespace in body
+        assert namespace in text
 
 
 # ---------------------------------------------------------------------------------------------------------- network
@@ -243,109 +297,131 @@ def test_presets_cover_both_network_modes() -> None:
     assert "prod" in PRIVATE and "dev" in PUBLIC
 
 
-@pytest.mark.parametrize("suffix", PRIVATE)
-def test_private_network_is_isolated_with_endpoints(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    types = {r["Type"] for r in template["Resources"].values()}
-    assert "AWS::EC2::NatGateway" not in types and "AWS::EC2::InternetGateway" not in types
-    subnets = [s["Properties"] for _, s in resources_of(template, "AWS::EC2::Subnet")]
-    assert len(subnets) == 2
-    assert len({json.dumps(s["AvailabilityZone"]) for s in subnets}) == 2
-    assert all(s["MapPublicIpOnLaunch"] is False for s in subnets)
-    for _, route_table in resources_of(template, "AWS::EC2::Route"):
-        raise AssertionError(f"no route may leave the VPC: {route_table}")
-    endpoints = [e["Properties"] for _, e in resources_of(template, "AWS::EC2::VPCEndpoint")]
-    gateway = {json.dumps(e["ServiceName"]) for e in endpoints if e.get("VpcEndpointType") == "Gateway"}
-    assert any(".s3" in g for g in gateway) and any(".dynamodb" in g for g in gateway) and len(gateway) == 2
-    interfaces = [e for e in endpoints if e.get("VpcEndpointType") == "Interface"]
-    # X-Ray for traces; SQS for the processor's ChangeMessageVisibility on failed records.
-    services = sorted(json.dumps(e["ServiceName"]) for e in interfaces)
-    assert len(services) == 2 and ".sqs" in services[0] and ".xray" in services[1]
-    assert all(e["PrivateDnsEnabled"] is True for e in interfaces)
+FUNCTIONS_GROUP = {"GroupDescription": Match.string_like_regexp("Functions")}
+ENDPOINTS_GROUP = {"GroupDescription": Match.string_like_regexp("Interface endpoints")}
+HTTPS = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}
+
+
+def _count(template: Template, resource_type: str, properties: dict) -> int:
+    return len(template.find_resources(resource_type, {"Properties": properties}))
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)
-def test_security_groups_allow_only_https_between_functions_and_endpoints(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    groups = dict(resources_of(template, "AWS::EC2::SecurityGroup"))
-    (functions_id,) = [gid for gid, g in groups.items() if "Functions" in g["Properties"]["GroupDescription"]]
-    (endpoints_id,) = [gid for gid, g in groups.items() if "Interface endpoints" in g["Properties"]["GroupDescription"]]
-    egress = groups[functions_id]["Properties"]["SecurityGroupEgress"]
-    assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in egress] == [("tcp", 443, 443)]
-    assert "SecurityGroupIngress" not in groups[functions_id]["Properties"]
-    (ingress,) = [i["Properties"] for _, i in resources_of(template, "AWS::EC2::SecurityGroupIngress")]
-    assert ingress["GroupId"] == {"Fn::GetAtt": [endpoints_id, "GroupId"]}
-    assert ingress["SourceSecurityGroupId"] == {"Fn::GetAtt": [functions_id, "GroupId"]}
-    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", 443, 443)
-    endpoint_egress = groups[endpoints_id]["Properties"]["SecurityGroupEgress"]
-    assert endpoint_egress[0]["CidrIp"] == "255.255.255.255/32"  # CDK's "no egress" placeholder rule
-    interfaces = [e for _, e in resources_of(template, "AWS::EC2::VPCEndpoint")
-                  if e["Properties"].get("VpcEndpointType") == "Interface"]  # fmt: skip
-    assert len(interfaces) == 2
-    for interface in interfaces:
-        assert interface["Properties"]["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoints_id, "GroupId"]}]
-
-
-@pytest.mark.parametrize("suffix", PRIVATE)
-def test_functions_run_in_the_isolated_subnets(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    subnets = sorted(json.dumps({"Ref": sid}) for sid, _ in resources_of(template, "AWS::EC2::Subnet"))
-    groups = {
-        gid
-        for gid, g in resources_of(template, "AWS::EC2::SecurityGroup")
-        if "Functions" in g["Properties"]["GroupDescription"]
+def test_private_network_is_isolated_with_endpoints(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    for resource_type in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::Route"):
+        template.resource_count_is(resource_type, 0)  # no route may leave the VPC
+    template.resource_count_is("AWS::EC2::Subnet", 2)
+    template.all_resources_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": False})
+    zones = {
+        json.dumps(s["Properties"]["AvailabilityZone"]) for s in template.find_resources("AWS::EC2::Subnet").values()
     }
-    functions = list(resources_of(template, "AWS::Lambda::Function"))
-    assert len(functions) == 2
-    for _, function in functions:
-        config = function["Properties"]["VpcConfig"]
-        assert sorted(json.dumps(s) for s in config["SubnetIds"]) == subnets
-        assert [g["Fn::GetAtt"][0] for g in config["SecurityGroupIds"]] == list(groups)
+    assert len(zones) == 2
+    gateway, interface = {"VpcEndpointType": "Gateway"}, {"VpcEndpointType": "Interface"}
+    assert _count(template, VPC_ENDPOINT, gateway) == 2
+    # X-Ray for traces; SQS for the processor's ChangeMessageVisibility on failed records.
+    assert _count(template, VPC_ENDPOINT, {**interface, "PrivateDnsEnabled": True}) == 2
+    assert _count(template, VPC_ENDPOINT, interface) == 2
+    for kind, service in ((gateway, ".s3"), (gateway, ".dynamodb"), (interface, ".sqs"), (interface, ".xray")):
+        template.has_resource_properties(VPC_ENDPOINT, {**kind, "ServiceName": _service(service)})
+
+
+@pytest.mark.parametrize("suffix", PRIVATE)
+def test_security_groups_allow_only_https_between_functions_and_endpoints(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    functions_id = logical_id(template, SECURITY_GROUP, FUNCTIONS_GROUP)
+    endpoints_id = logical_id(template, SECURITY_GROUP, ENDPOINTS_GROUP)
+    template.has_resource_properties(
+        SECURITY_GROUP,
+        {**FUNCTIONS_GROUP, "SecurityGroupEgress": [Match.object_like(HTTPS)], "SecurityGroupIngress": Match.absent()},
+    )
+    template.resource_count_is("AWS::EC2::SecurityGroupIngress", 1)
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            **HTTPS,
+            "GroupId": Match.exact({"Fn::GetAtt": [endpoints_id, "GroupId"]}),
+            "SourceSecurityGroupId": Match.exact({"Fn::GetAtt": [functions_id, "GroupId"]}),
+        },
+    )
+    template.has_resource_properties(  # CDK's "no egress" placeholder rule
+        SECURITY_GROUP,
+        {**ENDPOINTS_GROUP, "SecurityGroupEgress": [Match.object_like({"CidrIp": "255.255.255.255/32"})]},
+    )
+    interface = {"VpcEndpointType": "Interface"}
+    endpoints_group = Match.exact([{"Fn::GetAtt": [endpoints_id, "GroupId"]}])
+    assert _count(template, VPC_ENDPOINT, interface) == 2
+    assert _count(template, VPC_ENDPOINT, {**interface, "SecurityGroupIds": endpoints_group}) == 2
+
+
+@pytest.mark.parametrize("suffix", PRIVATE)
+def test_functions_run_in_the_isolated_subnets(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    subnets = [{"Ref": sid} for sid in sorted(template.find_resources("AWS::EC2::Subnet"))]
+    functions_group = {"Fn::GetAtt": [logical_id(template, SECURITY_GROUP, FUNCTIONS_GROUP), "GroupId"]}
+    template.resource_count_is("AWS::Lambda::Function", 2)
+    template.all_resources_properties(
+        "AWS::Lambda::Function",
+        {"VpcConfig": {"SubnetIds": Match.exact(subnets), "SecurityGroupIds": Match.exact([functions_group])}},
+    )
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)
 def test_bucket_requires_the_s3_endpoint_without_locking_out_uploaders_admins_or_cloudformation(
-    templates: dict, suffix: str
+    stack_templates: dict[str, Template], suffix: str
 ) -> None:
-    template = templates[suffix]
-    endpoint_id = single(
-        template, "AWS::EC2::VPCEndpoint", lambda r: ".s3" in json.dumps(r["Properties"]["ServiceName"])
-    )[0]
-    bucket_id = single(
-        template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs")
-    )[0]
-    _, policy = single(template, "AWS::S3::BucketPolicy", lambda r: r["Properties"]["Bucket"] == {"Ref": bucket_id})
-    guard = statements_by_sid(policy["Properties"]["PolicyDocument"]["Statement"])["DenyDataAccessOutsideVpcEndpoints"]
-    assert guard["Effect"] == "Deny"
-    assert as_list(guard["Condition"]["StringNotEquals"]["aws:SourceVpce"]) == [{"Ref": endpoint_id}]
-    exempt = json.dumps(guard["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
-    _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
-    assert json.dumps(attachment["Properties"]["Roles"]["authenticated"]) in exempt
-    assert "cfn-exec-role" not in exempt  # CloudFormation never reads or writes objects
-    sso = [
-        p for p in as_list(guard["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) if "AWSReservedSSO" in json.dumps(p)
-    ]
-    assert len(sso) == 2 and all(json.dumps(p).endswith("AdministratorAccess_" + "?" * 16 + '"}') for p in sso)
-    assert "s3:*" not in as_list(guard["Action"])  # bucket configuration stays manageable
+    template = stack_templates[suffix]
+    endpoint_id = logical_id(template, VPC_ENDPOINT, {"ServiceName": _service(".s3")})
+    bucket_id = logical_id(
+        template, "AWS::S3::Bucket", {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
+    )
+    authenticated = Capture()
+    template.resource_count_is("AWS::Cognito::IdentityPoolRoleAttachment", 1)
+    template.has_resource_properties(
+        "AWS::Cognito::IdentityPoolRoleAttachment", {"Roles": {"authenticated": authenticated}}
+    )
+    exempt = Capture()
+    guard = {
+        "Sid": "DenyDataAccessOutsideVpcEndpoints",
+        "Effect": "Deny",
+        "Condition": {
+            "StringNotEquals": {"aws:SourceVpce": Match.exact([{"Ref": endpoint_id}])},
+            "ArnNotLike": {"aws:PrincipalArn": exempt},
+        },
+    }
+    for action in (Match.not_("s3:*"), Match.not_(Match.array_with(["s3:*"]))):  # configuration stays manageable
+        template.has_resource_properties(
+            "AWS::S3::BucketPolicy",
+            {"Bucket": {"Ref": bucket_id}, "PolicyDocument": {"Statement": has_statement(**guard, Action=action)}},
+        )
+    exempt_arns = exempt.as_array()
+    assert json.dumps(authenticated.as_object()) in json.dumps(exempt_arns)
+    assert "cfn-exec-role" not in json.dumps(exempt_arns)  # CloudFormation never reads or writes objects
+    sso = [arn for arn in exempt_arns if "AWSReservedSSO" in json.dumps(arn)]
+    assert len(sso) == 2 and all(json.dumps(arn).endswith("AdministratorAccess_" + "?" * 16 + '"}') for arn in sso)
 
 
 @pytest.mark.parametrize("suffix", PUBLIC)
-def test_public_mode_has_no_network_resources(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::EC2::")]
-    for _, function in resources_of(template, "AWS::Lambda::Function"):
-        assert "VpcConfig" not in function["Properties"]
-    for _, policy in resources_of(template, "AWS::S3::BucketPolicy"):
-        assert "aws:SourceVpce" not in json.dumps(policy)
+def test_public_mode_has_no_network_resources(
+    templates: dict, stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    assert not [r for r in templates[suffix]["Resources"].values() if r["Type"].startswith("AWS::EC2::")]  # any type
+    template.all_resources_properties("AWS::Lambda::Function", {"VpcConfig": Match.absent()})
+    assert "aws:SourceVpce" not in json.dumps(template.find_resources("AWS::S3::BucketPolicy"))
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)
-def test_flow_logs_go_to_an_encrypted_log_group(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    _, flow = single(template, "AWS::EC2::FlowLog")
-    group_id, group = single(
-        template, "AWS::Logs::LogGroup", lambda r: str(r["Properties"]["LogGroupName"]).endswith("vpc-flow-logs")
+def test_flow_logs_go_to_an_encrypted_log_group(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    flow_logs_group = {"LogGroupName": Match.string_like_regexp("vpc-flow-logs$")}
+    group_id = logical_id(template, "AWS::Logs::LogGroup", flow_logs_group)
+    template.resource_count_is("AWS::EC2::FlowLog", 1)
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"LogGroupName": Match.exact({"Ref": group_id}), "TrafficType": "ALL"}
     )
-    assert flow["Properties"]["LogGroupName"] == {"Ref": group_id}
-    assert flow["Properties"]["TrafficType"] == "ALL"
-    assert group["Properties"]["KmsKeyId"] == _getatt(template, "AWS::KMS::Key", "Arn")
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup", {**flow_logs_group, "KmsKeyId": arn_of(logical_id(template, KEY))}
+    )

@@ -22,7 +22,7 @@ from secure_serverless import (
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id
+from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id, only_policy_grants_exactly
 
 STRING = dynamodb.AttributeType.STRING
 INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
@@ -172,28 +172,21 @@ def test_scaling_policies_track_utilisation_and_reference_target_by_id_only(buil
 def test_read_grant_is_exact_and_limited_to_named_index(built: Built) -> None:
     template = built.template("Provisioned")
     table_id = logical_id(template, "AWS::DynamoDB::Table")
-    template.resource_count_is("AWS::IAM::Policy", 1)
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.exact(
-                    [
-                        {
-                            "Action": "kms:Decrypt",
-                            "Effect": "Allow",
-                            "Resource": arn_of(logical_id(template, "AWS::KMS::Key")),
-                        },
-                        {
-                            "Action": "dynamodb:Query",
-                            "Effect": "Allow",
-                            # the table and the named index only: not by-b, not /index/*
-                            "Resource": [arn_of(table_id), {"Fn::Join": ["", [arn_of(table_id), "/index/by-a"]]}],
-                        },
-                    ]
-                )
-            }
-        },
+    only_policy_grants_exactly(
+        template,
+        [
+            {
+                "Action": "kms:Decrypt",
+                "Effect": "Allow",
+                "Resource": arn_of(logical_id(template, "AWS::KMS::Key")),
+            },
+            {
+                "Action": "dynamodb:Query",
+                "Effect": "Allow",
+                # the table and the named index only: not by-b, not /index/*
+                "Resource": [arn_of(table_id), {"Fn::Join": ["", [arn_of(table_id), "/index/by-a"]]}],
+            },
+        ],
     )
 
 

@@ -16,7 +16,14 @@ from secure_serverless import (
 )
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import WILDCARD_ACTIONS, arn_of, as_list, has_statement, logical_id
+from tests.support.template import (
+    WILDCARD_ACTIONS,
+    arn_of,
+    as_list,
+    has_statement,
+    logical_id,
+    only_policy_grants_exactly,
+)
 
 
 class Built(StackSet):
@@ -117,23 +124,16 @@ def test_sse_s3_default_requires_aes256_header(built: Built) -> None:
 def test_read_grant_is_exact_and_prefix_scoped(built: Built) -> None:
     template = built.template("SseS3")
     bucket_id = _bucket_id(template, "unit-sse-s3")
-    template.resource_count_is("AWS::IAM::Policy", 1)
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.exact(
-                    [
-                        {
-                            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                            "Effect": "Allow",
-                            "Resource": _objects(bucket_id, "incoming/"),
-                        },
-                        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": arn_of(bucket_id)},
-                    ]
-                )
-            }
-        },
+    only_policy_grants_exactly(
+        template,
+        [
+            {
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Effect": "Allow",
+                "Resource": _objects(bucket_id, "incoming/"),
+            },
+            {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": arn_of(bucket_id)},
+        ],
     )
 
 
@@ -141,37 +141,28 @@ def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) ->
     template = built.template("Kms")
     bucket_id = _bucket_id(template, "unit-kms")
     key_id = logical_id(template, "AWS::KMS::Key")
-    template.resource_count_is("AWS::IAM::Policy", 1)
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.exact(
-                    [
-                        {
-                            # kms:Decrypt too: S3 decrypts the parts' data keys to complete a multipart upload.
-                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                            "Condition": {
-                                "StringEquals": {
-                                    "kms:ViaService": {
-                                        "Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
-                                    }
-                                },
-                                "StringLike": {
-                                    "kms:EncryptionContext:aws:s3:arn": [
-                                        arn_of(bucket_id),
-                                        _objects(bucket_id, "uploads/"),
-                                    ]
-                                },
-                            },
-                            "Effect": "Allow",
-                            "Resource": arn_of(key_id),
-                        },
-                        {"Action": "s3:PutObject", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")},
-                    ]
-                )
-            }
-        },
+    only_policy_grants_exactly(
+        template,
+        [
+            {
+                # kms:Decrypt too: S3 decrypts the parts' data keys to complete a multipart upload.
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+                    },
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [
+                            arn_of(bucket_id),
+                            _objects(bucket_id, "uploads/"),
+                        ]
+                    },
+                },
+                "Effect": "Allow",
+                "Resource": arn_of(key_id),
+            },
+            {"Action": "s3:PutObject", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")},
+        ],
     )
 
 

@@ -52,6 +52,12 @@ def arn_of(resource_logical_id: str) -> dict:
     return {"Fn::GetAtt": [resource_logical_id, "Arn"]}
 
 
+def only_policy_grants_exactly(template: Template, statements: list[dict]) -> None:
+    """The template's one identity policy has exactly `statements`, in order: for exact permission sets."""
+    template.resource_count_is("AWS::IAM::Policy", 1)
+    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.exact(statements)}})
+
+
 def has_statement(**fields: Any) -> Matcher:
     """A policy's Statement list containing a statement that has (at least) `fields`."""
     return Match.array_with([Match.object_like(fields)])

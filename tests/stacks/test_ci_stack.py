@@ -16,6 +16,7 @@ from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.delivery import CiSettings
 from tests.support.nag import nag_findings
 from tests.support.synth import Synthesized
+from tests.support.template import logical_id
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "token.actions.githubusercontent.com"
@@ -73,7 +74,7 @@ def test_one_role_per_environment_plus_pull_requests(bound: tuple[CiStack, dict]
     ],
 )
 def test_trust_requires_exact_audience_and_subject(bound: tuple[CiStack, dict], name: str, subject: str) -> None:
-    provider = next(k for k, r in bound[1]["Resources"].items() if r["Type"] == "AWS::IAM::OIDCProvider")
+    provider = logical_id(Template.from_json(bound[1]), "AWS::IAM::OIDCProvider")
     assert _roles(bound[1])[name]["AssumeRolePolicyDocument"] == {
         "Version": "2012-10-17",
         "Statement": [
@@ -121,9 +122,9 @@ def test_roles_may_only_assume_the_bootstrap_roles(bound: tuple[CiStack, dict]) 
             }
         ], name
     # ...and nothing else in the stack grants anything.
-    assert not [
-        r for r in bound[1]["Resources"].values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
-    ]
+    template = Template.from_json(bound[1])
+    template.resource_count_is("AWS::IAM::Policy", 0)
+    template.resource_count_is("AWS::IAM::ManagedPolicy", 0)
 
 
 def test_cleanup_role_may_only_empty_pull_request_buckets(bound: tuple[CiStack, dict]) -> None:
@@ -193,7 +194,7 @@ def test_bootstrap_roles_follow_the_account_region_and_qualifier_of_the_stack() 
 
 def test_an_existing_oidc_provider_is_trusted_instead_of_creating_one() -> None:
     _, template = _build(CiSettings("acme/shop", oidc_provider_arn=EXISTING_PROVIDER))
-    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::OIDCProvider"]
+    Template.from_json(template).resource_count_is("AWS::IAM::OIDCProvider", 0)
     for name, role in _roles(template).items():
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Federated": EXISTING_PROVIDER}, name
 

@@ -11,6 +11,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +122,26 @@ class Environment:
 
     def drained(self) -> bool:
         return self.depth(self.buffer_url) == 0
+
+    @contextmanager
+    def fast_retries(self) -> Iterator[None]:
+        """Test knob on the deployed buffer, not the template: a 1 s visibility timeout while the block runs, so a
+        record that fails without the processor delaying it comes back at once (180 s otherwise). A receive takes
+        the queue's visibility timeout when it starts; the mapping's long polls last up to its batching window, so
+        wait one window out before the block."""
+        attributes = self.aws.sqs.get_queue_attributes(QueueUrl=self.buffer_url, AttributeNames=["VisibilityTimeout"])
+        original = attributes["Attributes"]["VisibilityTimeout"]
+        self.aws.sqs.set_queue_attributes(QueueUrl=self.buffer_url, Attributes={"VisibilityTimeout": "1"})
+        try:
+            self.wait_out_polls()
+            yield
+        finally:
+            self.aws.sqs.set_queue_attributes(QueueUrl=self.buffer_url, Attributes={"VisibilityTimeout": original})
+
+    def wait_out_polls(self) -> None:
+        """Sleep one batching window (+2 s): a long poll the mapping started earlier has returned by then."""
+        mapping = self.aws.lambda_.get_event_source_mapping(UUID=self.mapping_uuid)
+        time.sleep(mapping.get("MaximumBatchingWindowInSeconds", 0) + 2)
 
     def set_mapping(self, enabled: bool) -> None:
         self.aws.lambda_.update_event_source_mapping(UUID=self.mapping_uuid, Enabled=enabled)
@@ -299,19 +320,9 @@ def test_object_deleted_before_processing_is_skipped_and_counted(env: Environmen
 
 def test_poison_message_ends_in_the_dlq_and_the_alarm_metric_moves(env: Environment, key_encoding: str) -> None:
     before = env.depth(env.dead_letter_url)
-    # Test knob on the deployed queue, not the template: 3 receives x a 180 s visibility timeout would take 9 min.
-    attributes = env.aws.sqs.get_queue_attributes(QueueUrl=env.buffer_url, AttributeNames=["VisibilityTimeout"])
-    original = attributes["Attributes"]["VisibilityTimeout"]
-    env.aws.sqs.set_queue_attributes(QueueUrl=env.buffer_url, Attributes={"VisibilityTimeout": "1"})
-    # A receive takes the queue's visibility timeout when it starts; the mapping's long polls last up to its
-    # batching window, so wait one window out before sending.
-    mapping = env.aws.lambda_.get_event_source_mapping(UUID=env.mapping_uuid)
-    time.sleep(mapping.get("MaximumBatchingWindowInSeconds", 0) + 2)
-    try:
+    with env.fast_retries():
         env.aws.sqs.send_message(QueueUrl=env.buffer_url, MessageBody="not an event")
         eventually(lambda: env.depth(env.dead_letter_url) > before, "the poison message in the DLQ", timeout=90)
-    finally:
-        env.aws.sqs.set_queue_attributes(QueueUrl=env.buffer_url, Attributes={"VisibilityTimeout": original})
     dead_letter_name = env.dead_letter_url.rsplit("/", 1)[1]
     alarms = [
         alarm

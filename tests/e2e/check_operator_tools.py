@@ -12,6 +12,7 @@ leaves it (on).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -121,7 +122,7 @@ def test_redrive_moves_the_dead_letters_back_with_the_message_move_task(env: Env
             count = env.processor_metrics(since).get("RecordsFailed", 0.0)
             return count if count >= dead else 0.0
 
-        failed = eventually(
+        eventually(
             failed_again,
             f"the processor to fail the {dead} redriven message(s) again",
             timeout=BACK_IN_DLQ_SECONDS,
@@ -132,6 +133,9 @@ def test_redrive_moves_the_dead_letters_back_with_the_message_move_task(env: Env
             timeout=BACK_IN_DLQ_SECONDS,
         )
         returned_after = (now_ms() - since) / 1000
+        policy = env.aws.sqs.get_queue_attributes(QueueUrl=env.buffer_url, AttributeNames=["RedrivePolicy"])
+        max_receives = json.loads(policy["Attributes"]["RedrivePolicy"])["maxReceiveCount"]
+        failures = env.processor_metrics(since).get("RecordsFailed", 0.0)
         assert body in dead_letter_bodies(env), "this check's message back in the DLQ"
     report(
         f"redrive (message move task): dry run moved nothing (DLQ {dead}, no task started); move task COMPLETED, "
@@ -139,7 +143,8 @@ def test_redrive_moves_the_dead_letters_back_with_the_message_move_task(env: Env
         f"{real.seconds:.1f} s (tool run); DLQ {dead} -> 0, buffer 0 -> {dead} (printed and read back)"
     )
     report(
-        f"redrive: the processor failed them again (RecordsFailed {failed:.0f}); back in the DLQ "
+        f"redrive: the processor failed them again (RecordsFailed {failures:.0f} since the redrive; buffer "
+        f"maxReceiveCount {max_receives}); all {dead} back in the DLQ "
         f"{returned_after:.0f} s after the redrive"
     )
 
@@ -221,7 +226,7 @@ def test_reconcile_reports_a_dropped_event_and_repairs_it_once(env: Environment)
     assert item["object_key"]["S"] == key
     report(
         f"reconcile: dropped event (rule target removed for the upload) reported missing (exit 1, "
-        f"{versions} versions / {records} records since {since_arg}); --repair --dry-run sent nothing"
+        f"{versions} versions since {since_arg}, {records} records in all); --repair --dry-run sent nothing"
     )
     report(
         f"reconcile --repair: run twice with the buffer held, recorded once (DuplicatesIgnored {duplicates:.0f}) "

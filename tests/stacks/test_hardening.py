@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Capture, Match, Template
 
 from stacks.app_builder import add_guard_rules, cdk_json_context
 from stacks.config import build_config
 from tests.support.synth import Synthesized
-from tests.support.template import resources_of
+from tests.support.template import WILDCARD_ACTIONS, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,49 +59,61 @@ def test_readme_lists_every_control_tower_suppression(synthesized: Synthesized) 
 
 # ------------------------------------------------------------------------------------------------ key (item 9)
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_key_grants_only_for_aws_resources(templates: dict, suffix: str) -> None:
-    for _, key in resources_of(templates[suffix], "AWS::KMS::Key"):
-        statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
-        assert statements["DenyGrantsExceptForAwsResources"] == {
-            "Sid": "DenyGrantsExceptForAwsResources",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "kms:CreateGrant",
-            "Resource": "*",
-            "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
-        }
+def test_key_grants_only_for_aws_resources(stack_templates: dict[str, Template], suffix: str) -> None:
+    deny_grants = {
+        "Sid": "DenyGrantsExceptForAwsResources",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+    }
+    stack_templates[suffix].all_resources_properties(
+        "AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([Match.exact(deny_grants)])}}
+    )
 
 
 # ------------------------------------------------------------------------------------------------ queues (item 10)
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_dead_letter_queues_name_their_sources_and_the_buffer_keeps_messages_as_long(
-    templates: dict, suffix: str
+    stack_templates: dict[str, Template], suffix: str
 ) -> None:
-    template = templates[suffix]
-    queues = dict(resources_of(template, "AWS::SQS::Queue"))
-    (buffer_id,) = [lid for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]]
-    buffer = queues[buffer_id]["Properties"]
-    dlq_id = buffer["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert buffer["QueueName"] == f"secure-serverless-{suffix}-object-created-buffer"
-    assert buffer["MessageRetentionPeriod"] == queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
-    allow = queues[dlq_id]["Properties"]["RedriveAllowPolicy"]
-    assert allow["redrivePermission"] == "byQueue"
-    (source,) = allow["sourceQueueArns"]
-    assert buffer["QueueName"] in json.dumps(source) and ":sqs:" in json.dumps(source)
-    for lid, queue in queues.items():  # every other DLQ (SNS subscription's) accepts no SQS source at all
-        if lid not in (buffer_id, dlq_id):
-            assert queue["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}
+    template = stack_templates[suffix]
+    buffer_name = f"secure-serverless-{suffix}-object-created-buffer"
+    fourteen_days = 14 * 86400
+    logical_id(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})  # exactly one buffer
+    dlq = Capture()
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": buffer_name,
+            "MessageRetentionPeriod": fourteen_days,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}},
+        },
+    )
+    # The buffer's DLQ keeps messages as long, and accepts redrive from the buffer only.
+    names_the_buffer = {
+        "MessageRetentionPeriod": fourteen_days,
+        "RedriveAllowPolicy": {
+            "redrivePermission": "byQueue",
+            "sourceQueueArns": [{"Fn::Join": ["", Match.array_with([":sqs:", f":{buffer_name}"])]}],
+        },
+    }
+    assert logical_id(template, "AWS::SQS::Queue", names_the_buffer) == dlq.as_string()
+    # Every other DLQ (SNS subscription's) accepts no SQS source at all.
+    deny_all = {"RedriveAllowPolicy": Match.exact({"redrivePermission": "denyAll"})}
+    others = len(template.find_resources("AWS::SQS::Queue")) - 2
+    assert len(template.find_resources("AWS::SQS::Queue", {"Properties": deny_all})) == others
 
 
 # ------------------------------------------------------------------------------------------------ API (item 14)
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_no_test_invoke_permission_on_the_handler(templates: dict, suffix: str) -> None:
-    permissions = [p["Properties"] for _, p in resources_of(templates[suffix], "AWS::Lambda::Permission")]
-    api_permissions = [p for p in permissions if p["Principal"] == "apigateway.amazonaws.com"]
+def test_no_test_invoke_permission_on_the_handler(stack_templates: dict[str, Template], suffix: str) -> None:
+    api_permissions = stack_templates[suffix].find_resources(
+        "AWS::Lambda::Permission", {"Properties": {"Principal": "apigateway.amazonaws.com"}}
+    )
     assert len(api_permissions) == 2  # one per route, on the deployed stage only
-    for permission in api_permissions:
-        source = json.dumps(permission["SourceArn"])
-        assert "test-invoke-stage" not in source
+    assert "test-invoke-stage" not in json.dumps(api_permissions)
 
 
 # ------------------------------------------------------------------------------------------------ alarms (item 6)
@@ -114,125 +127,205 @@ def _alarm_arn_names(arns: object) -> set[str]:
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_only_this_environments_exact_alarms_may_publish(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    alarm_names = {a["Properties"]["AlarmName"] for _, a in resources_of(template, "AWS::CloudWatch::Alarm")}
+def test_only_this_environments_exact_alarms_may_publish(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    alarm_names = {a["Properties"]["AlarmName"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
     assert len(alarm_names) > 5
-    (key,) = [k for _, k in resources_of(template, "AWS::KMS::Key")]
-    (key_statement,) = [
-        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowCloudWatchAlarms"
-    ]
-    assert _alarm_arn_names(key_statement["Condition"]["ArnLike"]["aws:SourceArn"]) == alarm_names
-    (topic_policy,) = [p for _, p in resources_of(template, "AWS::SNS::TopicPolicy")]
-    (publish,) = [
-        s
-        for s in topic_policy["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "AllowThisEnvironmentsAlarms"
-    ]
-    assert _alarm_arn_names(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == alarm_names
+    template.resource_count_is("AWS::KMS::Key", 1)
+    key_arns = Capture()
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": has_statement(
+                    Sid="AllowCloudWatchAlarms", Condition={"ArnLike": {"aws:SourceArn": key_arns}}
+                )
+            }
+        },
+    )
+    assert _alarm_arn_names(key_arns.as_array()) == alarm_names
+    template.resource_count_is("AWS::SNS::TopicPolicy", 1)
+    topic_arns = Capture()
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": has_statement(
+                    Sid="AllowThisEnvironmentsAlarms", Condition={"ArnEquals": {"aws:SourceArn": topic_arns}}
+                )
+            }
+        },
+    )
+    assert _alarm_arn_names(topic_arns.as_array()) == alarm_names
 
 
 # ------------------------------------------------------------------------------------------------ trusts (item 8)
-def _trust(role: dict) -> dict:
-    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    return statement
+THIS_ACCOUNT_ONLY = {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def _trust(principal: dict, condition: object) -> dict:
+    """An assume-role policy of exactly one statement, for `principal`, with `condition`."""
+    return {
+        "AssumeRolePolicyDocument": {
+            "Statement": [Match.object_like({"Principal": Match.exact(principal), "Condition": condition})]
+        }
+    }
 
 
 @pytest.mark.parametrize("suffix", ["staging", "prod"])
-def test_flow_log_role_trusts_the_service_only_for_this_account(templates: dict, suffix: str) -> None:
-    (role,) = [
-        r
-        for _, r in resources_of(templates[suffix], "AWS::IAM::Role")
-        if _trust(r)["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    ]
-    condition = _trust(role)["Condition"]
-    assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert ":vpc-flow-log/*" in json.dumps(condition["ArnLike"]["aws:SourceArn"])
+def test_flow_log_role_trusts_the_service_only_for_this_account(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    flow_logs = {"Service": "vpc-flow-logs.amazonaws.com"}
+    logical_id(template, "AWS::IAM::Role", _trust(flow_logs, Match.any_value()))  # exactly one
+    source = Capture()
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        _trust(flow_logs, {"StringEquals": Match.exact(THIS_ACCOUNT_ONLY), "ArnLike": {"aws:SourceArn": source}}),
+    )
+    assert ":vpc-flow-log/*" in json.dumps(source.as_object())
 
 
 def test_api_gateway_account_role_trusts_the_service_only_for_this_account(synthesized: Synthesized) -> None:
     assert synthesized.account_template is not None
-    (role,) = [r for _, r in resources_of(synthesized.account_template, "AWS::IAM::Role")]
-    statement = _trust(role)
-    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    template = Template.from_json(synthesized.account_template)
+    template.resource_count_is("AWS::IAM::Role", 1)
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        _trust({"Service": "apigateway.amazonaws.com"}, Match.exact({"StringEquals": THIS_ACCOUNT_ONLY})),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ endpoints (item 3)
 @pytest.mark.parametrize("suffix", ["staging", "prod"])
-def test_vpc_endpoints_serve_only_this_accounts_principals_and_resources(templates: dict, suffix: str) -> None:
-    endpoints = [e["Properties"] for _, e in resources_of(templates[suffix], "AWS::EC2::VPCEndpoint")]
-    assert len(endpoints) == 4  # S3, DynamoDB, X-Ray, SQS
+def test_vpc_endpoints_serve_only_this_accounts_principals_and_resources(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
     account = {"Ref": "AWS::AccountId"}
-    for endpoint in endpoints:
-        (statement,) = endpoint["PolicyDocument"]["Statement"]
-        assert statement["Effect"] == "Allow"
-        assert all("*" not in action for action in statement["Action"])  # exact actions
-        conditions = statement["Condition"]["StringEquals"]
-        assert conditions["aws:PrincipalAccount"] == account
-        if not json.dumps(endpoint["ServiceName"]).endswith('.xray"]]}'):  # X-Ray has no resources to own
-            assert conditions["aws:ResourceAccount"] == account
+    template.resource_count_is("AWS::EC2::VPCEndpoint", 4)  # S3, DynamoDB, X-Ray, SQS
+    template.all_resources_properties(
+        "AWS::EC2::VPCEndpoint",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Effect": "Allow",
+                            "Condition": {"StringEquals": {"aws:PrincipalAccount": Match.exact(account)}},
+                        }
+                    )
+                ]
+            }
+        },
+    )
+    for wildcard in WILDCARD_ACTIONS:  # exact actions
+        template.all_resources_properties(
+            "AWS::EC2::VPCEndpoint", {"PolicyDocument": {"Statement": Match.not_(has_statement(Action=wildcard))}}
+        )
+    # X-Ray has no resources to own: every other endpoint also requires this account's resources.
+    other_account_resources = {
+        "ServiceName": Match.not_({"Fn::Join": ["", Match.array_with([".xray"])]}),
+        "PolicyDocument": {
+            "Statement": has_statement(
+                Condition={"StringEquals": Match.not_(Match.object_like({"aws:ResourceAccount": Match.exact(account)}))}
+            )
+        },
+    }
+    assert not template.find_resources("AWS::EC2::VPCEndpoint", {"Properties": other_account_resources})
 
 
 # ------------------------------------------------------------------------------------------------ Cognito (item 11)
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_sign_in_email_changes_only_once_verified(templates: dict, suffix: str) -> None:
-    (pool,) = [p["Properties"] for _, p in resources_of(templates[suffix], "AWS::Cognito::UserPool")]
-    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
-    (client,) = [c["Properties"] for _, c in resources_of(templates[suffix], "AWS::Cognito::UserPoolClient")]
-    assert client["WriteAttributes"] and "email" not in client["WriteAttributes"]
+def test_sign_in_email_changes_only_once_verified(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is("AWS::Cognito::UserPool", 1)
+    template.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {"UserAttributeUpdateSettings": Match.exact({"AttributesRequireVerificationBeforeUpdate": ["email"]})},
+    )
+    template.resource_count_is("AWS::Cognito::UserPoolClient", 1)
+    writable = Capture()
+    template.has_resource_properties("AWS::Cognito::UserPoolClient", {"WriteAttributes": writable})
+    assert writable.as_array() and "email" not in writable.as_array()
 
 
 # ------------------------------------------------------------------------------------------------ layers (item 15)
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_layers_are_named_per_environment_and_left_only_by_prod(templates: dict, suffix: str) -> None:
-    layers = list(resources_of(templates[suffix], "AWS::Lambda::LayerVersion"))
-    assert layers
-    for _, layer in layers:
-        assert layer["Properties"]["LayerName"].startswith(f"secure-serverless-{suffix}-")
-        expected = "Retain" if suffix == "prod" else "Delete"
-        assert layer.get("DeletionPolicy", "Delete") == expected
-        assert layer.get("UpdateReplacePolicy", "Delete") == expected
+def test_layers_are_named_per_environment_and_left_only_by_prod(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    assert template.find_resources("AWS::Lambda::LayerVersion")
+    expected = "Retain" if suffix == "prod" else "Delete"
+    template.all_resources(
+        "AWS::Lambda::LayerVersion",
+        {
+            "Properties": {"LayerName": Match.string_like_regexp(f"^{re.escape(f'secure-serverless-{suffix}-')}")},
+            "DeletionPolicy": expected,
+            "UpdateReplacePolicy": expected,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------ alarm (item 16)
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_records_failed_in_partial_batch_responses_raise_an_alarm(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    (alarm,) = [
-        a["Properties"]
-        for _, a in resources_of(template, "AWS::CloudWatch::Alarm")
-        if a["Properties"].get("MetricName") == "RecordsFailed"
-    ]
-    assert alarm["AlarmName"] == f"secure-serverless-{suffix}-processor-records-failed"
-    assert alarm["Namespace"] == f"SecureServerless/{suffix}"
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "processor"}]
-    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
-    assert alarm["AlarmActions"] and alarm["AlarmActions"] == alarm["OKActions"]
+def test_records_failed_in_partial_batch_responses_raise_an_alarm(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    records_failed = {"MetricName": "RecordsFailed"}
+    logical_id(template, "AWS::CloudWatch::Alarm", records_failed)  # exactly one
+    alarm_actions, ok_actions = Capture(), Capture()
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            **records_failed,
+            "AlarmName": f"secure-serverless-{suffix}-processor-records-failed",
+            "Namespace": f"SecureServerless/{suffix}",
+            "Dimensions": Match.exact([{"Name": "service", "Value": "processor"}]),
+            "Statistic": "Sum",
+            "Threshold": 1,
+            "AlarmActions": alarm_actions,
+            "OKActions": ok_actions,
+        },
+    )
+    assert alarm_actions.as_array() and alarm_actions.as_array() == ok_actions.as_array()
     # The metric the processor emits under that namespace and service (lambda/processor handler).
-    (processor,) = [
-        f["Properties"]["Environment"]["Variables"]
-        for _, f in resources_of(template, "AWS::Lambda::Function")
-        if f["Properties"]["Handler"].startswith("processor.")
-    ]
-    assert processor["POWERTOOLS_METRICS_NAMESPACE"] == alarm["Namespace"]
-    assert processor["POWERTOOLS_SERVICE_NAME"] == "processor"
+    processor = {"Handler": Match.string_like_regexp("^processor\\.")}
+    logical_id(template, "AWS::Lambda::Function", processor)  # exactly one
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            **processor,
+            "Environment": {
+                "Variables": {
+                    "POWERTOOLS_METRICS_NAMESPACE": f"SecureServerless/{suffix}",
+                    "POWERTOOLS_SERVICE_NAME": "processor",
+                }
+            },
+        },
+    )
     from processor import handler
 
     assert handler.RECORDS_FAILED == "RecordsFailed"
 
 
 # ------------------------------------------------------------------------------------------------ WAF (items 18, 2)
-def _waf_rules(template: dict) -> dict[str, dict]:
-    (acl,) = [a["Properties"] for _, a in resources_of(template, "AWS::WAFv2::WebACL")]
-    return {rule["Name"]: rule for rule in acl["Rules"]}
+def _waf_rules(template: Template) -> dict[str, dict]:
+    """The one web ACL's rules by name (their limits are compared with what the API accepts, not matched)."""
+    template.resource_count_is("AWS::WAFv2::WebACL", 1)
+    rules = Capture()
+    template.has_resource_properties("AWS::WAFv2::WebACL", {"Rules": rules})
+    return {rule["Name"]: rule for rule in rules.as_array()}
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_waf_size_limits_admit_every_request_the_api_accepts(templates: dict, suffix: str) -> None:
+def test_waf_size_limits_admit_every_request_the_api_accepts(stack_templates: dict[str, Template], suffix: str) -> None:
     from objects_api import domain
 
-    rules = _waf_rules(templates[suffix])
+    rules = _waf_rules(stack_templates[suffix])
     if build_config(suffix).waf_managed_rules:
         group = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
         assert {(o["Name"], json.dumps(o["ActionToUse"])) for o in group["RuleActionOverrides"]} == {

@@ -1,4 +1,4 @@
-"""Readers over template JSON (older stack tests) and matcher builders for aws_cdk.assertions (construct tests)."""
+"""Matcher builders for aws_cdk.assertions, and the last JSON readers (test_api_identity.py, the runbook)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,6 @@ def single(
     if len(found) != 1:
         raise LookupError(f"expected one {resource_type}, found {[rid for rid, _ in found]}")
     return found[0]
-
-
-def statements_by_sid(statements: list[dict]) -> dict[str, dict]:
-    """Policy statements that carry a Sid, by Sid."""
-    return {s["Sid"]: s for s in statements if "Sid" in s}
 
 
 def as_list(value: Any) -> list:

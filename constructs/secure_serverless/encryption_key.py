@@ -155,3 +155,16 @@ def own_key(scope: Construct) -> kms.Key:
     )
     deny_grants_except_for_aws_resources(key)
     return key
+
+
+def key_for_logs(
+    scope: Construct, encryption_key: kms.IKey | None, *, log_group_name: str, creates_log_group: bool, sid: str
+) -> kms.IKey:
+    """`encryption_key` if given; otherwise a key of the construct's own (`own_key`) whose policy admits CloudWatch
+    Logs for `log_group_name` when the construct creates that log group itself (an existing group brings its key)."""
+    if encryption_key is not None:
+        return encryption_key
+    key = own_key(scope)
+    if creates_log_group:
+        allow_cloudwatch_logs(key, log_group_arn(scope, log_group_name), sid=sid)
+    return key

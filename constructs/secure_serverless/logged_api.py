@@ -21,7 +21,7 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
-from .encryption_key import allow_cloudwatch_logs, own_key
+from .encryption_key import key_for_logs
 from .log_groups import encrypted_log_group
 from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
 from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
@@ -191,13 +191,13 @@ class LoggedApi(Construct):
         prefix = self._prefix = namespace(self, name_prefix)
         self._stage_name, self._log_retention = stage_name, log_retention
         access_log_name = log_group_name(prefix, "api-access")
-        if encryption_key is None:
-            encryption_key = own_key(self)
-            if existing_access_log_group is None:
-                allow_cloudwatch_logs(
-                    encryption_key, log_group_arn(self, access_log_name), sid="AllowCloudWatchLogsForApiAccessLogs"
-                )
-        self.encryption_key = encryption_key
+        self.encryption_key = encryption_key = key_for_logs(
+            self,
+            encryption_key,
+            log_group_name=access_log_name,
+            creates_log_group=existing_access_log_group is None,
+            sid="AllowCloudWatchLogsForApiAccessLogs",
+        )
         self.access_log_group = existing_access_log_group or encrypted_log_group(
             self,
             "AccessLogs",

@@ -17,10 +17,10 @@ from constructs import Construct
 
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
-from .encryption_key import allow_cloudwatch_logs, own_key
+from .encryption_key import key_for_logs
 from .log_groups import encrypted_log_group
 from .nag import INLINE_POLICY_REASON, INLINE_POLICY_RULES, acknowledge, acknowledge_role_default_policy
-from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
+from .naming import log_group_name, namespace, validate_name_prefix
 from .overrides import equals, merge_props
 
 TIMEOUT = Duration.seconds(30)  # default per-invocation timeout
@@ -110,13 +110,13 @@ class SecureFunction(Construct):
         prefix = namespace(self, name_prefix)
         self._purpose, self._timeout = purpose, timeout
         log_name = log_group_name(prefix, purpose)
-        if encryption_key is None:
-            encryption_key = own_key(self)
-            if existing_log_group is None:
-                allow_cloudwatch_logs(
-                    encryption_key, log_group_arn(self, log_name), sid="AllowCloudWatchLogsForFunction"
-                )
-        self.encryption_key = encryption_key
+        self.encryption_key = encryption_key = key_for_logs(
+            self,
+            encryption_key,
+            log_group_name=log_name,
+            creates_log_group=existing_log_group is None,
+            sid="AllowCloudWatchLogsForFunction",
+        )
         self.log_group = existing_log_group or encrypted_log_group(
             self,
             "Logs",

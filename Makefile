@@ -60,6 +60,7 @@ bench: setup
 
 lint: setup
 	ruff check .
+	ruff format --check .
 	mypy --config-file mypy.ini
 
 diagram: setup

@@ -6,12 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ruff_is_clean() -> None:
+@pytest.mark.parametrize("command", [("check", "--no-cache"), ("format", "--check", "--no-cache")], ids=" ".join)
+def test_ruff_is_clean(command: tuple[str, ...]) -> None:
+    """Lint rules and formatting: `make lint` runs both, so a drift fails here before it reaches a diff."""
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "ruff"), "check", "--no-cache", "."],
+        [str(Path(sys.executable).parent / "ruff"), *command, "."],
         cwd=ROOT,
         capture_output=True,
         text=True,

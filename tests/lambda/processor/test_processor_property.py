@@ -209,8 +209,17 @@ def _materialize(specs: list[tuple], duplicates: list[int], uid: str, events: An
 # The edge Hypothesis found only now and then: a deleted version whose key could be URL-encoded (`+`) must fail.
 @example(
     specs=[
-        ("deleted_version", {"prefix": "uploads/id/deep/er/", "name": name, "content": b"x", "drop_version": False,
-                             "drop_optional": set(), "extra": {}})
+        (
+            "deleted_version",
+            {
+                "prefix": "uploads/id/deep/er/",
+                "name": name,
+                "content": b"x",
+                "drop_version": False,
+                "drop_optional": set(),
+                "extra": {},
+            },
+        )
         for name in ("+", "a b", "%41")
     ],
     duplicates=[],

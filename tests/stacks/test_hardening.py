@@ -126,37 +126,34 @@ def _alarm_arn_names(arns: object) -> set[str]:
     return names
 
 
+def _alarms_allowed_to_publish(
+    template: Template, resource_type: str, document: str, sid: str, operator: str
+) -> set[str]:
+    """Names of the alarms whose ARNs the one `resource_type` policy's statement `sid` admits as aws:SourceArn."""
+    template.resource_count_is(resource_type, 1)
+    arns = Capture()
+    template.has_resource_properties(
+        resource_type,
+        {document: {"Statement": has_statement(Sid=sid, Condition={operator: {"aws:SourceArn": arns}})}},
+    )
+    return _alarm_arn_names(arns.as_array())
+
+
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_only_this_environments_exact_alarms_may_publish(stack_templates: dict[str, Template], suffix: str) -> None:
     template = stack_templates[suffix]
     alarm_names = {a["Properties"]["AlarmName"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
     assert len(alarm_names) > 5
-    template.resource_count_is("AWS::KMS::Key", 1)
-    key_arns = Capture()
-    template.has_resource_properties(
-        "AWS::KMS::Key",
-        {
-            "KeyPolicy": {
-                "Statement": has_statement(
-                    Sid="AllowCloudWatchAlarms", Condition={"ArnLike": {"aws:SourceArn": key_arns}}
-                )
-            }
-        },
+    assert (
+        _alarms_allowed_to_publish(template, "AWS::KMS::Key", "KeyPolicy", "AllowCloudWatchAlarms", "ArnLike")
+        == alarm_names
     )
-    assert _alarm_arn_names(key_arns.as_array()) == alarm_names
-    template.resource_count_is("AWS::SNS::TopicPolicy", 1)
-    topic_arns = Capture()
-    template.has_resource_properties(
-        "AWS::SNS::TopicPolicy",
-        {
-            "PolicyDocument": {
-                "Statement": has_statement(
-                    Sid="AllowThisEnvironmentsAlarms", Condition={"ArnEquals": {"aws:SourceArn": topic_arns}}
-                )
-            }
-        },
+    assert (
+        _alarms_allowed_to_publish(
+            template, "AWS::SNS::TopicPolicy", "PolicyDocument", "AllowThisEnvironmentsAlarms", "ArnEquals"
+        )
+        == alarm_names
     )
-    assert _alarm_arn_names(topic_arns.as_array()) == alarm_names
 
 
 # ------------------------------------------------------------------------------------------------ trusts (item 8)

@@ -27,9 +27,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test bench lint diagram consumer-check e2e clean
+.PHONY: setup app-setup synth test bench lint diagram consumer-check e2e clean
 
-setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
+# Everything, for the tests; app-setup is what synth, deploy and the tools need (checkov only runs in the tests).
+setup: app-setup $(CHECKOV_STAMP)
+
+app-setup: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt lambda/layer-requirements.txt constructs/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +49,7 @@ $(NODE_STAMP): package.json package-lock.json
 	@node --version | grep -q '^v22\.' || { echo "node_modules/.bin/node is not Node 22" >&2; exit 1; }
 	@touch $@
 
-synth: setup
+synth: app-setup
 	cdk synth --quiet --no-notices -c env=$(ENV) -o $(OUT)
 	@for suffix in $$(echo "$(ENV)" | tr ',' ' '); do \
 	  echo "template: $(OUT)/SecureServerless-$$suffix.template.json"; done
@@ -55,19 +58,19 @@ synth: setup
 test: setup
 	python -m pytest
 
-bench: setup
+bench: app-setup
 	python bench/run_all.py
 
-lint: setup
+lint: app-setup
 	ruff check .
 	ruff format --check .
 	mypy --config-file mypy.ini
 
-diagram: setup
+diagram: app-setup
 	python tools/diagram.py --update-readme
 
 # The construct library on its own: a fresh virtualenv, `pip install ./constructs` with its real dependencies.
-consumer-check: setup
+consumer-check: app-setup
 	rm -rf .consumer-venv && $(PYTHON) -m venv .consumer-venv
 	.consumer-venv/bin/pip install --quiet --disable-pip-version-check ./constructs
 	cd /tmp && $(CURDIR)/.consumer-venv/bin/python -c "import secure_serverless as s; print('secure_serverless', s.__version__, 'from', s.__file__)"
@@ -89,24 +92,24 @@ EMPTY_ARGS ?=
 one-env:
 	@case "$(ENV)" in *,*|"") echo "ENV must name one environment, e.g. ENV=pr-7 (got '$(ENV)')" >&2; exit 2;; esac
 
-diff: setup one-env
+diff: app-setup one-env
 	cdk diff --no-notices -c env=$(ENV) -o $(OUT) $(CDK_ARGS) SecureServerless-$(ENV)
 
-deploy: setup one-env
+deploy: app-setup one-env
 	cdk deploy --no-notices -c env=$(ENV) -o $(OUT) --require-approval never --progress events $(CDK_ARGS) SecureServerless-$(ENV)
 
-smoke: setup one-env
+smoke: app-setup one-env
 	python -m tools.smoke --env $(ENV) $(SMOKE_ARGS)
 
 # S3 access logs arrive late: if the first destroy finds a bucket refilled, empty it again and retry once.
-destroy: setup one-env
+destroy: app-setup one-env
 	python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS)
 	cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV) || { sleep 60; \
 	  python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS); \
 	  cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV); }
 
 # The real `cdk deploy` into LocalStack (host mode, own Python 3.13 virtualenv .e2e-venv); see tests/e2e/run.sh.
-e2e: setup
+e2e: app-setup
 	bash tests/e2e/run.sh
 
 clean:

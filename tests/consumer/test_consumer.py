@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,9 +24,14 @@ def consumer_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     environment's site-packages, so the test needs no network; `make consumer-check` does the full install)."""
     base = tmp_path_factory.mktemp("consumer")
     wheels = base / "wheels"
+    # Build from a private copy: setuptools writes build/ and *.egg-info into the source folder, and each xdist
+    # worker runs this session fixture, so two builds in the checkout race on the same build/ (seen in CI:
+    # "[Errno 2] No such file or directory" while copying into build/bdist...).
+    source = base / "src"
+    shutil.copytree(LIBRARY, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "dist"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels),
-         str(LIBRARY)],
+         str(source)],
         check=True,
     )  # fmt: skip
     venv = base / "venv"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from importlib.resources import files
 from typing import Any
 
-from aws_cdk import Aws, Names, Stack
+from aws_cdk import Aws, CustomResource, Duration, Names, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -18,12 +20,15 @@ from .log_groups import encrypted_log_group
 from .nag import (
     INLINE_POLICY_REASON,
     INLINE_POLICY_RULES,
+    LAMBDA_DLQ_RULES,
     acknowledge,
+    acknowledge_guard,
     acknowledge_role_default_policy,
     compliance_rules,
 )
 from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
 from .overrides import Guard, merge_props
+from .secure_function import SecureFunction
 
 # Actions Lambda needs on the execution role to attach a function to a VPC; EC2 offers no resource-level scoping
 # for DescribeNetworkInterfaces, and Lambda creates the interfaces before their ARNs exist.
@@ -75,6 +80,10 @@ INTERFACE_ENDPOINT_POLICIES: dict[str, tuple[tuple[str, ...], bool]] = {
     "xray": (XRAY_ENDPOINT_ACTIONS, False),
     "sqs": (SQS_ENDPOINT_ACTIONS, True),
 }
+# The lookup function of the gateway services' prefix lists (inline source: Lambda's limit is 4096 characters).
+PREFIX_LIST_LOOKUP_SOURCE = files(__package__).joinpath("handlers", "prefix_list_lookup.py").read_text("utf-8")
+PREFIX_LIST_LOOKUP_ACTIONS = ("ec2:DescribeManagedPrefixLists",)
+PREFIX_LIST_LOOKUP_PURPOSE = "prefix-list-lookup"
 
 
 class PrivateNetwork(Construct):
@@ -93,6 +102,10 @@ class PrivateNetwork(Construct):
         cidr: the VPC address range. Default: ``"10.64.0.0/16"``.
         interface_endpoints: services the functions call from inside the VPC. Default: X-Ray only.
         flow_log_retention: flow-log retention. Default: ``RetentionDays.ONE_YEAR``.
+        s3_prefix_list_id: id (``pl-...``) of the region's AWS-managed S3 prefix list, e.g. from
+            ``ec2.PrefixList.from_lookup``; give it together with ``dynamodb_prefix_list_id``. Default: None (both
+            are looked up at deploy time by a small custom-resource function, ``prefix_list_lookup``).
+        dynamodb_prefix_list_id: id of the region's AWS-managed DynamoDB prefix list. Default: None (looked up).
         vpc_props: further ``ec2.Vpc`` keyword arguments, merged over the defaults. Refused: NAT gateways, subnets
             that are not PRIVATE_ISOLATED; ``max_azs`` and ``ip_addresses`` (set by the arguments above).
             Default: None.
@@ -101,13 +114,16 @@ class PrivateNetwork(Construct):
 
     Attributes:
         vpc: the VPC.
-        function_security_group: for the functions: HTTPS out only.
+        function_security_group: for the functions: HTTPS out to the S3 and DynamoDB prefix lists (their gateway
+            endpoints) and to the interface endpoints' security group; nothing else.
         endpoint_security_group: for the interface endpoints: HTTPS in from the functions only.
         s3_endpoint: the S3 gateway endpoint (its id feeds SecureBucket's ``aws:SourceVpce`` guard).
         dynamodb_endpoint: the DynamoDB gateway endpoint.
         interface_endpoints: the interface endpoints (private DNS on).
         encryption_key: the key of the flow-log group.
         function_subnets: the isolated subnets functions are placed in.
+        prefix_list_lookup: the custom-resource function that reads the prefix list ids (None when both ids are
+            given). It runs only during deployments, outside the VPC (the EC2 API has no endpoint here).
     """
 
     vpc: ec2.Vpc
@@ -117,6 +133,7 @@ class PrivateNetwork(Construct):
     dynamodb_endpoint: ec2.GatewayVpcEndpoint
     interface_endpoints: list[ec2.InterfaceVpcEndpoint]
     encryption_key: kms.IKey
+    prefix_list_lookup: SecureFunction | None
 
     def __init__(
         self,
@@ -129,6 +146,8 @@ class PrivateNetwork(Construct):
         cidr: str = "10.64.0.0/16",
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
         flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
+        s3_prefix_list_id: str | None = None,
+        dynamodb_prefix_list_id: str | None = None,
         vpc_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -136,12 +155,22 @@ class PrivateNetwork(Construct):
             validate_name_prefix("name_prefix", name_prefix)
         if not 2 <= max_azs <= 6:
             raise ValueError(f"invalid max_azs {max_azs!r}: must be from 2 to 6")
+        if (s3_prefix_list_id is None) != (dynamodb_prefix_list_id is None):
+            raise ValueError(
+                "invalid s3_prefix_list_id/dynamodb_prefix_list_id: give both (the ids of the region's AWS-managed "
+                "prefix lists) or neither (both are looked up at deploy time)"
+            )
         flow_log_name = log_group_name(namespace(self, name_prefix), "vpc-flow-logs")
+        lookup_log_name = log_group_name(namespace(self, name_prefix), PREFIX_LIST_LOOKUP_PURPOSE)
         if encryption_key is None:
             encryption_key = own_key(self)
             allow_cloudwatch_logs(
                 encryption_key, log_group_arn(self, flow_log_name), sid="AllowCloudWatchLogsForFlowLogs"
             )
+            if s3_prefix_list_id is None:
+                allow_cloudwatch_logs(
+                    encryption_key, log_group_arn(self, lookup_log_name), sid="AllowCloudWatchLogsForPrefixListLookup"
+                )
         self.encryption_key = encryption_key
         secure_defaults: dict[str, Any] = dict(
             nat_gateways=0,
@@ -201,8 +230,6 @@ class PrivateNetwork(Construct):
             description="Functions: HTTPS out only (the subnets route nowhere but VPC endpoints)",
             allow_all_outbound=False,
         )
-        # Gateway endpoints are reached through AWS prefix lists; with no internet route, 443 out reaches only them.
-        self.function_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to VPC endpoints")
         self.endpoint_security_group = ec2.SecurityGroup(
             self,
             "Endpoints",
@@ -213,6 +240,20 @@ class PrivateNetwork(Construct):
         self.endpoint_security_group.add_ingress_rule(
             self.function_security_group, ec2.Port.tcp(443), "HTTPS from the functions"
         )
+        # Out: only to the endpoints. Gateway endpoints are reached at the services' public addresses, which AWS
+        # publishes as managed prefix lists; a rule to 0.0.0.0/0 would let a compromised function reach any address
+        # the moment someone adds a route (NAT, peering, transit gateway).
+        if s3_prefix_list_id is None or dynamodb_prefix_list_id is None:
+            s3_prefix_list_id, dynamodb_prefix_list_id = self._look_up_prefix_lists(name_prefix, encryption_key)
+        else:
+            self.prefix_list_lookup = None
+        https = ec2.Port.tcp(443)
+        for peer, description in (
+            (ec2.Peer.prefix_list(s3_prefix_list_id), "HTTPS to S3 (gateway endpoint prefix list)"),
+            (ec2.Peer.prefix_list(dynamodb_prefix_list_id), "HTTPS to DynamoDB (gateway endpoint prefix list)"),
+            (self.endpoint_security_group, "HTTPS to the interface endpoints"),
+        ):
+            self.function_security_group.add_egress_rule(peer, https, description)
         self.interface_endpoints = [
             self.vpc.add_interface_endpoint(
                 f"Endpoint{index}",
@@ -230,8 +271,68 @@ class PrivateNetwork(Construct):
             self.vpc,
             compliance_rules("VPCDefaultSecurityGroupClosed"),
             "No resource is ever placed in the default security group (functions and endpoints have their own); "
-            "closing it would need CDK's custom-resource Lambda, which this project keeps out of its templates.",
+            "closing it would need CDK's Node.js custom-resource provider, one more function for a group never used.",
         )
+
+    def _look_up_prefix_lists(self, name_prefix: str | None, encryption_key: kms.IKey) -> tuple[str, str]:
+        """A custom resource whose function reads the ids of the S3 and DynamoDB prefix lists at deploy time."""
+        self.prefix_list_lookup = function = SecureFunction(
+            self,
+            "PrefixListLookup",
+            code=lambda_.Code.from_inline(PREFIX_LIST_LOOKUP_SOURCE),
+            handler="index.handler",
+            name_prefix=name_prefix,
+            purpose=PREFIX_LIST_LOOKUP_PURPOSE,
+            encryption_key=encryption_key,
+            description="Reads the ids of the S3 and DynamoDB prefix lists for the functions' security group",
+            memory_size=128,
+            timeout=Duration.seconds(60),
+        )
+        lookup_policy = iam.Policy(
+            self,
+            "PrefixListLookupPolicy",
+            roles=[function.role],
+            statements=[iam.PolicyStatement(actions=list(PREFIX_LIST_LOOKUP_ACTIONS), resources=["*"])],
+        )
+        acknowledge(
+            lookup_policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ec2:DescribeManagedPrefixLists supports no resource-level permissions (Describe actions need "
+            "Resource '*'); this dedicated policy holds only that read-only action.",
+        )
+        acknowledge(lookup_policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
+        outside_vpc = (
+            "The prefix-list lookup runs only while CloudFormation deploys, and calls the EC2 API, which the "
+            "isolated VPC has no endpoint for; it holds one read-only Describe action and handles no data."
+        )
+        acknowledge(function, compliance_rules("LambdaInsideVPC"), outside_vpc)
+        acknowledge_guard(function, "lambda_inside_vpc_check", "CT.LAMBDA.PR.3", outside_vpc)
+        acknowledge(
+            function,
+            ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency"),
+            "Invoked once per deployment by CloudFormation; reserving concurrency for it would only take capacity "
+            "from the account's other functions.",
+        )
+        acknowledge(
+            function,
+            LAMBDA_DLQ_RULES,
+            "CloudFormation invokes this custom-resource function and waits for its answer; a failure fails the "
+            "deployment with the reason, so a DLQ would never hold anything to act on.",
+        )
+        lookup = CustomResource(
+            self,
+            "PrefixLists",
+            service_token=function.function.function_arn,
+            resource_type="Custom::GatewayPrefixLists",
+            properties={
+                "PrefixListNames": {
+                    "S3": ec2.GatewayVpcEndpointAwsService.S3.name,
+                    "DynamoDb": ec2.GatewayVpcEndpointAwsService.DYNAMODB.name,
+                }
+            },
+        )
+        lookup.node.add_dependency(lookup_policy)
+        return lookup.get_att_string("S3"), lookup.get_att_string("DynamoDb")
 
     def _limit_endpoints_to_this_account(self) -> None:
         """Endpoint policies: a compromised function cannot use the endpoints to reach another account's buckets

@@ -17,7 +17,7 @@ from secure_serverless import (
     Alerting,
     PrivateNetwork,
 )
-from secure_serverless.private_network import VPC_ACCESS_ACTIONS
+from secure_serverless.private_network import PREFIX_LIST_LOOKUP_SOURCE, VPC_ACCESS_ACTIONS
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import logical_id
@@ -52,6 +52,11 @@ class Built(StackSet):
         )
         self.role = iam.Role(stack, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.network.grant_vpc_access(self.role)
+
+        stack = self._stack("NetworkGivenPrefixLists")  # zero-config key, prefix lists known (no lookup)
+        self.given = PrivateNetwork(
+            stack, "Network", s3_prefix_list_id="pl-63a5400a", dynamodb_prefix_list_id="pl-02cd2c6b"
+        )
         self.synth()
 
 
@@ -131,13 +136,105 @@ def test_vpc_access_grant_is_exact(built: Built) -> None:
     )
 
 
+def _egress_destinations(template: cdk.assertions.Template) -> list[dict]:
+    """Each egress rule of the functions' group, as {Destination...: value}; the group embeds none."""
+    functions = logical_id(template, "AWS::EC2::SecurityGroup", {"GroupDescription": Match.string_like_regexp("^Func")})
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {"GroupDescription": Match.string_like_regexp("^Func"), "SecurityGroupEgress": Match.absent()},
+    )
+    template.all_resources_properties(
+        "AWS::EC2::SecurityGroupEgress",
+        {"GroupId": {"Fn::GetAtt": [functions, "GroupId"]}, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443},
+    )
+    rules = template.find_resources("AWS::EC2::SecurityGroupEgress").values()
+    return [{k: v for k, v in r["Properties"].items() if k.startswith(("Destination", "Cidr"))} for r in rules]
+
+
+def test_functions_reach_only_the_gateway_prefix_lists_and_the_endpoints(built: Built) -> None:
+    template = built.template("Network")
+    lookup = logical_id(template, "Custom::GatewayPrefixLists")
+    endpoints = logical_id(template, "AWS::EC2::SecurityGroup", {"GroupDescription": Match.string_like_regexp("^Int")})
+    destinations = _egress_destinations(template)
+    assert len(destinations) == 3
+    for expected in (
+        {"DestinationPrefixListId": {"Fn::GetAtt": [lookup, "S3"]}},
+        {"DestinationPrefixListId": {"Fn::GetAtt": [lookup, "DynamoDb"]}},
+        {"DestinationSecurityGroupId": {"Fn::GetAtt": [endpoints, "GroupId"]}},
+    ):
+        assert expected in destinations
+
+
+def test_prefix_list_lookup_is_a_least_privilege_function_outside_the_vpc(built: Built) -> None:
+    template = built.template("Network")
+    function = logical_id(template, "AWS::Lambda::Function")
+    template.has_resource_properties(
+        "Custom::GatewayPrefixLists",
+        {
+            "ServiceToken": {"Fn::GetAtt": [function, "Arn"]},
+            "PrefixListNames": Match.exact(
+                {
+                    "S3": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
+                    "DynamoDb": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".dynamodb"]]},
+                }
+            ),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "index.handler",
+            "Code": {"ZipFile": PREFIX_LIST_LOOKUP_SOURCE},
+            "VpcConfig": Match.absent(),
+            "TracingConfig": {"Mode": "Active"},
+            "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("^NetworkPrefixListLookupLogs")}},
+        },
+    )
+    role = [{"Ref": Match.string_like_regexp("^NetworkPrefixListLookupRole")}]
+    lookup_policy = Match.exact([{"Action": "ec2:DescribeManagedPrefixLists", "Effect": "Allow", "Resource": "*"}])
+    logical_id(template, "AWS::IAM::Policy", {"Roles": role, "PolicyDocument": {"Statement": lookup_policy}})
+    # Its other statements: its own log group and X-Ray (no other action on '*').
+    for policy in template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": role}}).values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if statement["Resource"] == "*":
+                assert set(actions) <= {"ec2:DescribeManagedPrefixLists", "xray:PutTraceSegments",
+                                        "xray:PutTelemetryRecords"}  # fmt: skip
+    # Lambda accepts at most 4096 characters of inline source.
+    assert len(PREFIX_LIST_LOOKUP_SOURCE) < 4096
+
+
+def test_given_prefix_lists_need_no_lookup(built: Built) -> None:
+    template = built.template("NetworkGivenPrefixLists")
+    template.resource_count_is("Custom::GatewayPrefixLists", 0)
+    template.resource_count_is("AWS::Lambda::Function", 0)
+    assert built.given.prefix_list_lookup is None
+    destinations = _egress_destinations(template)
+    assert {"DestinationPrefixListId": "pl-63a5400a"} in destinations
+    assert {"DestinationPrefixListId": "pl-02cd2c6b"} in destinations
+    assert len(destinations) == 3
+    # The own key admits CloudWatch Logs for the flow logs only (there is no lookup log group).
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {"KeyPolicy": {"Statement": Match.not_(Match.array_with([Match.object_like(
+            {"Sid": "AllowCloudWatchLogsForPrefixListLookup"})]))}},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("given", ["s3_prefix_list_id", "dynamodb_prefix_list_id"])
+def test_a_single_prefix_list_id_is_refused(given: str) -> None:
+    stack = cdk.Stack(cdk.App(), "Bad")
+    with pytest.raises(ValueError, match=r"s3_prefix_list_id/dynamodb_prefix_list_id: give both"):
+        PrivateNetwork(stack, "N", **{given: "pl-12345678"})
+
+
 def test_network_rejects_a_single_az() -> None:
     stack = cdk.Stack(cdk.App(), "Bad")
     with pytest.raises(ValueError, match="max_azs"):
         PrivateNetwork(stack, "N", name_prefix="bad", encryption_key=kms.Key(stack, "K"), max_azs=1)
 
 
-@pytest.mark.parametrize("name", ["Alerting", "Network"])
+@pytest.mark.parametrize("name", ["Alerting", "Network", "NetworkGivenPrefixLists"])
 def test_operations_constructs_pass_nag(built: Built, name: str) -> None:
     for pack in (AwsSolutionsChecks(), ServerlessChecks()):
         result = pack.validate_scope(built.stacks[name])

@@ -91,7 +91,13 @@ def test_no_identity_policy_anywhere_has_a_wildcard_action(
         )
 
 
-RESOURCE_STAR_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", *VPC_ACCESS_ACTIONS)
+# X-Ray, Lambda's VPC networking and the prefix-list lookup's one Describe action: EC2/X-Ray offer nothing narrower.
+RESOURCE_STAR_ACTIONS = (
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    *VPC_ACCESS_ACTIONS,
+    "ec2:DescribeManagedPrefixLists",
+)
 # Any action other than those (a JS lookahead: the matcher runs in CDK's Node process).
 _OTHER = Match.string_like_regexp("^(?!(?:" + "|".join(re.escape(a) for a in RESOURCE_STAR_ACTIONS) + ")$)")
 

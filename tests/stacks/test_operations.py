@@ -333,9 +333,40 @@ def test_security_groups_allow_only_https_between_functions_and_endpoints(
     template = stack_templates[suffix]
     functions_id = logical_id(template, SECURITY_GROUP, FUNCTIONS_GROUP)
     endpoints_id = logical_id(template, SECURITY_GROUP, ENDPOINTS_GROUP)
+    # Out: HTTPS to the S3 and DynamoDB prefix lists (looked up at deploy time) and to the endpoints' group only;
+    # no CIDR rule at all (0.0.0.0/0 would reach anything the moment a route is added).
     template.has_resource_properties(
         SECURITY_GROUP,
-        {**FUNCTIONS_GROUP, "SecurityGroupEgress": [Match.object_like(HTTPS)], "SecurityGroupIngress": Match.absent()},
+        {**FUNCTIONS_GROUP, "SecurityGroupEgress": Match.absent(), "SecurityGroupIngress": Match.absent()},
+    )
+    lookup_id = logical_id(template, "Custom::GatewayPrefixLists")
+    egress = {rid: r["Properties"] for rid, r in template.find_resources("AWS::EC2::SecurityGroupEgress").items()}
+    destinations = sorted(
+        json.dumps({k: v for k, v in rule.items() if k.startswith("Destination")}, sort_keys=True)
+        for rule in egress.values()
+    )
+    assert destinations == sorted(
+        json.dumps(destination, sort_keys=True)
+        for destination in (
+            {"DestinationPrefixListId": {"Fn::GetAtt": [lookup_id, "S3"]}},
+            {"DestinationPrefixListId": {"Fn::GetAtt": [lookup_id, "DynamoDb"]}},
+            {"DestinationSecurityGroupId": {"Fn::GetAtt": [endpoints_id, "GroupId"]}},
+        )
+    )
+    template.all_resources_properties(
+        "AWS::EC2::SecurityGroupEgress",
+        {**HTTPS, "GroupId": Match.exact({"Fn::GetAtt": [functions_id, "GroupId"]}), "CidrIp": Match.absent()},
+    )
+    template.has_resource_properties(
+        "Custom::GatewayPrefixLists",
+        {
+            "PrefixListNames": Match.exact(
+                {
+                    "S3": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
+                    "DynamoDb": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".dynamodb"]]},
+                }
+            )
+        },
     )
     template.resource_count_is("AWS::EC2::SecurityGroupIngress", 1)
     template.has_resource_properties(
@@ -361,11 +392,14 @@ def test_functions_run_in_the_isolated_subnets(stack_templates: dict[str, Templa
     template = stack_templates[suffix]
     subnets = [{"Ref": sid} for sid in sorted(template.find_resources("AWS::EC2::Subnet"))]
     functions_group = {"Fn::GetAtt": [logical_id(template, SECURITY_GROUP, FUNCTIONS_GROUP), "GroupId"]}
-    template.resource_count_is("AWS::Lambda::Function", 2)
-    template.all_resources_properties(
-        "AWS::Lambda::Function",
-        {"VpcConfig": {"SubnetIds": Match.exact(subnets), "SecurityGroupIds": Match.exact([functions_group])}},
-    )
+    in_vpc = {"VpcConfig": {"SubnetIds": Match.exact(subnets), "SecurityGroupIds": Match.exact([functions_group])}}
+    assert _count(template, "AWS::Lambda::Function", in_vpc) == 2  # the processor and the API handler
+    # The only other function: the deploy-time prefix-list lookup (it calls the EC2 API, which has no endpoint).
+    (outside,) = [
+        rid for rid in template.find_resources("AWS::Lambda::Function", {"Properties": {"VpcConfig": Match.absent()}})
+    ]
+    assert outside.startswith("NetworkPrefixListLookup")
+    template.resource_count_is("AWS::Lambda::Function", 3)
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)

@@ -74,6 +74,27 @@ CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
         "and prod run both functions in isolated subnets.",
     ),
     CheckovSkip(
+        "CKV_AWS_115",
+        "NetworkPrefixListLookupFunction",
+        frozenset({"staging", "prod"}),
+        "The prefix-list lookup is a custom-resource function CloudFormation invokes once per deployment; "
+        "reserving concurrency for it would only take capacity from the account's other functions.",
+    ),
+    CheckovSkip(
+        "CKV_AWS_116",
+        "NetworkPrefixListLookupFunction",
+        frozenset({"staging", "prod"}),
+        "CloudFormation invokes the prefix-list lookup and waits for its answer: a failure fails the deployment "
+        "with the reason, so a DLQ would never hold anything to act on.",
+    ),
+    CheckovSkip(
+        "CKV_AWS_117",
+        "NetworkPrefixListLookupFunction",
+        frozenset({"staging", "prod"}),
+        "The prefix-list lookup calls the EC2 API, which the isolated VPC has no endpoint for; it runs only "
+        "during deployments and holds one read-only Describe action.",
+    ),
+    CheckovSkip(
         "CKV_AWS_120",
         "ApiDeploymentStage",
         ALL_PRESETS,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import FALLBACK_REASON, STACKS, SUFFIXES, Aws, Deployment, report
+from tests.e2e.conftest import FALLBACK_REASON, REGION, STACKS, SUFFIXES, Aws, Deployment, report
 from tests.e2e.graph import check_graph
 
 OK_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -89,3 +89,31 @@ def test_outputs_resolve_to_resources_that_exist(aws: Aws, deployment: Deploymen
     api_id = outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
     assert aws.apigateway.get_rest_api(restApiId=api_id)["id"] == api_id
     assert outputs["ApiUrl"].rstrip("/").endswith(f"/{suffix}")
+
+
+def test_prod_functions_reach_only_the_gateway_prefix_lists_and_the_endpoints(aws: Aws, deployment: Deployment) -> None:
+    """The deployed security group, read back from EC2: the custom resource found the region's real prefix lists
+    (ids of AWS-managed lists, not a placeholder), and no rule opens a CIDR."""
+    stack = "SecureServerless-prod"
+    groups = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in stack_resources(aws, stack)
+        if r["ResourceType"] == "AWS::EC2::SecurityGroup"
+    }
+    (functions,) = [physical for logical, physical in groups.items() if logical.startswith("NetworkFunctions")]
+    (endpoints,) = [physical for logical, physical in groups.items() if logical.startswith("NetworkEndpoints")]
+    managed = {
+        item["PrefixListName"]: item["PrefixListId"]
+        for item in aws.ec2.describe_managed_prefix_lists()["PrefixLists"]
+        if item["OwnerId"] == "AWS"
+    }
+    rules = aws.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [functions]}])
+    egress = [rule for rule in rules["SecurityGroupRules"] if rule["IsEgress"]]
+    destinations = sorted(
+        rule.get("PrefixListId") or (rule.get("ReferencedGroupInfo") or {}).get("GroupId") or rule.get("CidrIpv4", "")
+        for rule in egress
+    )
+    report(f"{stack} functions' egress: {', '.join(destinations)}")
+    assert destinations == sorted([managed[f"com.amazonaws.{REGION}.s3"], managed[f"com.amazonaws.{REGION}.dynamodb"],
+                                   endpoints])  # fmt: skip
+    assert all((rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 443, 443) for rule in egress)

@@ -32,13 +32,13 @@ def responses(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """A stand-in for the `cfnresponse` module Lambda provides to inline code: records each answer."""
     sent: list[dict[str, Any]] = []
     module = types.ModuleType("cfnresponse")
-    module.SUCCESS, module.FAILED = "SUCCESS", "FAILED"  # type: ignore[attr-defined]
+    module.SUCCESS, module.FAILED = "SUCCESS", "FAILED"  # type: ignore[attr-defined]  # a bare ModuleType
 
     def send(event: dict, context: object, status: str, data: dict, physical_id: str | None = None,
              no_echo: bool = False, reason: str | None = None) -> None:  # fmt: skip
         sent.append({"status": status, "data": data, "physical_id": physical_id, "reason": reason})
 
-    module.send = send  # type: ignore[attr-defined]
+    module.send = send  # type: ignore[attr-defined]  # a bare ModuleType
     monkeypatch.setitem(sys.modules, "cfnresponse", module)
     return sent
 

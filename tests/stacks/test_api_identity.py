@@ -6,176 +6,251 @@ import json
 import re
 
 import pytest
+from aws_cdk.assertions import Capture, Match, Template
 
 from stacks.config import build_config
 from tests.support.synth import Synthesized
-from tests.support.template import as_list, resources_of, single
+from tests.support.template import arn_of, granted, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
-
-def _grants(template: dict, role_id: str) -> set[tuple[str, str]]:
-    """(action, resource JSON) pairs that the role's own policies allow."""
-    return {
-        (action, json.dumps(resource, sort_keys=True))
-        for _, policy in resources_of(template, "AWS::IAM::Policy")
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
-    }
+IDENTITY_POOL, ATTACHMENT = "AWS::Cognito::IdentityPool", "AWS::Cognito::IdentityPoolRoleAttachment"
+ROLE, POLICY, FUNCTION, KEY = "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Lambda::Function", "AWS::KMS::Key"
+STAGE, LOG_GROUP = "AWS::ApiGateway::Stage", "AWS::Logs::LogGroup"
+API_HANDLER = {"Handler": "objects_api.handler.lambda_handler"}
+DATA_BUCKET = {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
+ACCESS_LOGS = {"LogGroupName": Match.string_like_regexp("/api-access$")}
+OWN_PREFIX = "/uploads/${cognito-identity.amazonaws.com:sub}/*"
 
 
-def _id(template: dict, rtype: str, where=lambda r: True) -> str:  # noqa: ANN001
-    return single(template, rtype, where)[0]
+def _attached_role(template: Template, kind: str) -> str:
+    """Logical id of the role the one identity pool's one attachment gives `kind` ('authenticated'...) identities."""
+    template.resource_count_is(ATTACHMENT, 1)
+    role = Capture()
+    template.has_resource_properties(
+        ATTACHMENT,
+        {
+            "IdentityPoolId": Match.exact({"Ref": logical_id(template, IDENTITY_POOL)}),
+            "Roles": {kind: Match.exact({"Fn::GetAtt": [role, "Arn"]})},
+        },
+    )
+    return role.as_string()
+
+
+def _api_handler_role(template: Template) -> str:
+    logical_id(template, FUNCTION, API_HANDLER)  # exactly one API handler
+    role = Capture()
+    template.has_resource_properties(FUNCTION, {**API_HANDLER, "Role": Match.exact({"Fn::GetAtt": [role, "Arn"]})})
+    return role.as_string()
+
+
+def _json(value: object) -> str:
+    """A resource as `granted` spells it."""
+    return json.dumps(value, sort_keys=True)
 
 
 # ---------------------------------------------------------------------------------------------------------- identity
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_authenticated_role_trusts_only_this_pools_authenticated_identities(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    pool_id = _id(template, "AWS::Cognito::IdentityPool")
-    _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
-    assert attachment["Properties"]["IdentityPoolId"] == {"Ref": pool_id}
-    auth_role_id = attachment["Properties"]["Roles"]["authenticated"]["Fn::GetAtt"][0]
-    (statement,) = template["Resources"][auth_role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement == {
+def test_authenticated_role_trusts_only_this_pools_authenticated_identities(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    role_id = _attached_role(template, "authenticated")
+    trust = {
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Effect": "Allow",
         "Principal": {"Federated": "cognito-identity.amazonaws.com"},
         "Condition": {
-            "StringEquals": {"cognito-identity.amazonaws.com:aud": {"Ref": pool_id}},
+            "StringEquals": {"cognito-identity.amazonaws.com:aud": {"Ref": logical_id(template, IDENTITY_POOL)}},
             "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"},
         },
     }
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_api_handler_knows_this_environments_identity_pool(templates: dict, suffix: str) -> None:
-    # The handler compares requestContext.identity.cognitoIdentityPoolId with this value (lambda/api domain).
-    template = templates[suffix]
-    pool_id = _id(template, "AWS::Cognito::IdentityPool")
-    _, handler = single(
-        template, "AWS::Lambda::Function", lambda r: r["Properties"]["Handler"] == "objects_api.handler.lambda_handler"
+    trusting = template.find_resources(
+        ROLE, {"Properties": {"AssumeRolePolicyDocument": {"Statement": Match.exact([trust])}}}
     )
-    assert handler["Properties"]["Environment"]["Variables"]["IDENTITY_POOL_ID"] == {"Ref": pool_id}
+    assert role_id in trusting, f"{role_id} does not trust exactly {trust}"
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_identity_pool_has_no_unauthenticated_access(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    _, pool = single(template, "AWS::Cognito::IdentityPool")
-    assert pool["Properties"]["AllowUnauthenticatedIdentities"] is False
-    assert pool["Properties"]["AllowClassicFlow"] is False
-    assert pool["Properties"]["IdentityPoolName"] == f"secure-serverless-{suffix}-identities"
-    (provider,) = pool["Properties"]["CognitoIdentityProviders"]
-    assert provider["ServerSideTokenCheck"] is True
-    _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
-    unauth = attachment["Properties"]["Roles"].get("unauthenticated")
-    if unauth is not None:  # CDK always creates one; it must hold no permission at all
-        assert _grants(template, unauth["Fn::GetAtt"][0]) == set()
-        assert "ManagedPolicyArns" not in template["Resources"][unauth["Fn::GetAtt"][0]]["Properties"]
+def test_api_handler_knows_this_environments_identity_pool(stack_templates: dict[str, Template], suffix: str) -> None:
+    # The handler compares requestContext.identity.cognitoIdentityPoolId with this value (lambda/api domain).
+    template = stack_templates[suffix]
+    pool = Match.exact({"Ref": logical_id(template, IDENTITY_POOL)})
+    logical_id(template, FUNCTION, API_HANDLER)  # exactly one API handler
+    template.has_resource_properties(
+        FUNCTION, {**API_HANDLER, "Environment": {"Variables": {"IDENTITY_POOL_ID": pool}}}
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
-    role_id = attachment["Properties"]["Roles"]["authenticated"]["Fn::GetAtt"][0]
-    api_id = _id(template, "AWS::ApiGateway::RestApi")
-    stage_id = _id(template, "AWS::ApiGateway::Stage")
-    key_id = _id(template, "AWS::KMS::Key")
-    bucket_id = _id(template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs"))
+def test_identity_pool_has_no_unauthenticated_access(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is(IDENTITY_POOL, 1)
+    template.has_resource_properties(
+        IDENTITY_POOL,
+        {
+            "AllowUnauthenticatedIdentities": False,
+            "AllowClassicFlow": False,
+            "IdentityPoolName": f"secure-serverless-{suffix}-identities",
+            "CognitoIdentityProviders": [Match.object_like({"ServerSideTokenCheck": True})],  # exactly one provider
+        },
+    )
+    # CDK always attaches an unauthenticated role; it must hold no permission at all.
+    unauthenticated = _attached_role(template, "unauthenticated")
+    assert granted(template, unauthenticated) == set()
+    bare = template.find_resources(
+        ROLE, {"Properties": {"ManagedPolicyArns": Match.absent(), "Policies": Match.absent()}}
+    )
+    assert unauthenticated in bare, f"{unauthenticated} has managed or inline policies"
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
+    role_id = _attached_role(template, "authenticated")
+    api_id = logical_id(template, "AWS::ApiGateway::RestApi")
+    stage_id = logical_id(template, STAGE)
+    key_arn = _json(arn_of(logical_id(template, KEY)))
+    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
 
     def route(path: str) -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
                  {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/GET{path}"]  # fmt: skip
-        return json.dumps({"Fn::Join": ["", parts]}, sort_keys=True)
+        return _json({"Fn::Join": ["", parts]})
 
-    own_prefix = {
-        "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/uploads/${cognito-identity.amazonaws.com:sub}/*"]]
-    }
-    assert _grants(template, role_id) == {
+    # The exact permission set is the point: compared whole.
+    assert granted(template, role_id) == {
         ("execute-api:Invoke", route("/objects")),
         ("execute-api:Invoke", route("/objects/*")),
-        ("s3:PutObject", json.dumps(own_prefix, sort_keys=True)),
-        ("kms:GenerateDataKey", json.dumps({"Fn::GetAtt": [key_id, "Arn"]}, sort_keys=True)),
-        ("kms:Decrypt", json.dumps({"Fn::GetAtt": [key_id, "Arn"]}, sort_keys=True)),  # multipart uploads
+        ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
+        ("kms:GenerateDataKey", key_arn),
+        ("kms:Decrypt", key_arn),  # multipart uploads
     }
 
 
+KMS_ACTION = Match.string_like_regexp("^kms:")
+
+
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_signed_in_users_can_use_the_key_only_through_s3_uploads_to_this_bucket(templates: dict, suffix: str) -> None:
+def test_signed_in_users_can_use_the_key_only_through_s3_uploads_to_this_bucket(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
     # Without these conditions any user could call KMS directly and burn the account's shared request quota.
-    template = templates[suffix]
-    _, attachment = single(template, "AWS::Cognito::IdentityPoolRoleAttachment")
-    role_id = attachment["Properties"]["Roles"]["authenticated"]["Fn::GetAtt"][0]
-    bucket_id = _id(template, "AWS::S3::Bucket", lambda r: not r["Properties"]["BucketNamePrefix"].endswith("-logs"))
-    kms_statements = [
-        statement
-        for _, policy in resources_of(template, "AWS::IAM::Policy")
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
-    ]
-    assert kms_statements
-    for statement in kms_statements:
-        condition = statement["Condition"]
-        assert condition["StringEquals"]["kms:ViaService"] == {
-            "Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+    template = stack_templates[suffix]
+    role_id = _attached_role(template, "authenticated")
+    bucket_arn = arn_of(logical_id(template, "AWS::S3::Bucket", DATA_BUCKET))
+    only_via_s3_uploads = {
+        "StringEquals": {
+            "kms:ViaService": Match.exact({"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]})
+        },
+        "StringLike": {  # S3 Bucket Keys: the bucket ARN; without: the object's, under the user's own prefix
+            "kms:EncryptionContext:aws:s3:arn": Match.exact([bucket_arn, {"Fn::Join": ["", [bucket_arn, OWN_PREFIX]]}])
+        },
+    }
+
+    def on_role(statement: object) -> dict:
+        return {
+            "Properties": {"Roles": Match.array_with([{"Ref": role_id}]), "PolicyDocument": {"Statement": statement}}
         }
-        contexts = as_list(condition["StringLike"]["kms:EncryptionContext:aws:s3:arn"])
-        assert contexts[0] == {"Fn::GetAtt": [bucket_id, "Arn"]}  # S3 Bucket Keys: the bucket ARN
-        assert "/uploads/${cognito-identity.amazonaws.com:sub}/*" in json.dumps(contexts[1])
+
+    assert template.find_resources(
+        POLICY, on_role(has_statement(Action=Match.any_value(), Condition=only_via_s3_uploads))
+    )
+    for action in (KMS_ACTION, Match.array_with([KMS_ACTION])):  # no KMS statement lacks the condition
+        assert not template.find_resources(POLICY, on_role(has_statement(Action=action, Condition=Match.absent())))
+        other = Match.not_(Match.object_like(only_via_s3_uploads))
+        assert not template.find_resources(POLICY, on_role(has_statement(Action=action, Condition=other)))
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_user_pool_settings(templates: dict, suffix: str) -> None:
+def test_user_pool_settings(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    _, pool = single(templates[suffix], "AWS::Cognito::UserPool")
-    props = pool["Properties"]
-    assert props["UserPoolName"] == f"secure-serverless-{suffix}-users"
-    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is (not config.self_sign_up)
-    assert props["UsernameAttributes"] == ["email"]
-    assert props["AccountRecoverySetting"] == {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]}
-    policy = props["Policies"]["PasswordPolicy"]
-    assert policy["MinimumLength"] >= 14
-    assert all(policy[k] for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))
-    assert props["MfaConfiguration"] == {"required": "ON", "optional": "OPTIONAL", "off": "OFF"}[config.mfa]
-    if config.mfa != "off":
-        assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
-    assert props["DeletionProtection"] == ("INACTIVE" if config.destroyable else "ACTIVE")
-    assert props["UserPoolTier"] == ("PLUS" if config.threat_protection else "ESSENTIALS")
-    assert pool["DeletionPolicy"] == ("Delete" if config.destroyable else "Retain")
+    template.resource_count_is("AWS::Cognito::UserPool", 1)
+    minimum_length = Capture()
+    template.has_resource(
+        "AWS::Cognito::UserPool",
+        {
+            "DeletionPolicy": "Delete" if config.destroyable else "Retain",
+            "Properties": {
+                "UserPoolName": f"secure-serverless-{suffix}-users",
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": not config.self_sign_up},
+                "UsernameAttributes": Match.exact(["email"]),
+                "AccountRecoverySetting": Match.exact(
+                    {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]}
+                ),
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": minimum_length,
+                        **dict.fromkeys(
+                            ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"), True
+                        ),
+                    }
+                },
+                "MfaConfiguration": {"required": "ON", "optional": "OPTIONAL", "off": "OFF"}[config.mfa],
+                **({"EnabledMfas": Match.exact(["SOFTWARE_TOKEN_MFA"])} if config.mfa != "off" else {}),
+                "DeletionProtection": "INACTIVE" if config.destroyable else "ACTIVE",
+                "UserPoolTier": "PLUS" if config.threat_protection else "ESSENTIALS",
+            },
+        },
+    )
+    assert minimum_length.as_number() >= 14
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_app_client_is_public_srp_only(templates: dict, suffix: str) -> None:
-    _, client = single(templates[suffix], "AWS::Cognito::UserPoolClient")
-    props = client["Properties"]
-    assert props["GenerateSecret"] is False
-    assert sorted(props["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
-    assert props["PreventUserExistenceErrors"] == "ENABLED"
-    assert "AllowedOAuthFlows" not in props and "CallbackURLs" not in props
-    assert props["AllowedOAuthFlowsUserPoolClient"] is False
+def test_app_client_is_public_srp_only(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is("AWS::Cognito::UserPoolClient", 1)
+    flows = Capture()
+    template.has_resource_properties(
+        "AWS::Cognito::UserPoolClient",
+        {
+            "GenerateSecret": False,
+            "ExplicitAuthFlows": flows,
+            "PreventUserExistenceErrors": "ENABLED",
+            "AllowedOAuthFlows": Match.absent(),
+            "CallbackURLs": Match.absent(),
+            "AllowedOAuthFlowsUserPoolClient": False,
+        },
+    )
+    assert sorted(flows.as_array()) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]  # in any order
 
 
 # ---------------------------------------------------------------------------------------------------------- API
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_stage_logging_tracing_throttling(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_stage_logging_tracing_throttling(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    access_id = _id(
-        template, "AWS::Logs::LogGroup", lambda r: str(r["Properties"]["LogGroupName"]).endswith("/api-access")
+    access_id = logical_id(template, LOG_GROUP, ACCESS_LOGS)
+    template.resource_count_is(STAGE, 1)
+    log_format = Capture()
+    template.has_resource_properties(
+        STAGE,
+        {
+            "StageName": suffix,
+            "TracingEnabled": True,
+            "AccessLogSetting": {
+                "DestinationArn": {"Fn::Join": ["", Match.array_with([":log-group:", {"Ref": access_id}])]},
+                "Format": log_format,
+            },
+            "MethodSettings": [  # exactly one: every method
+                {
+                    "HttpMethod": "*",
+                    "ResourcePath": "/*",
+                    "LoggingLevel": config.api_execution_log_level,
+                    "DataTraceEnabled": False,
+                    "MetricsEnabled": True,
+                    "ThrottlingRateLimit": config.api_throttle_rate_limit,
+                    "ThrottlingBurstLimit": config.api_throttle_burst_limit,
+                }
+            ],
+            "CacheClusterEnabled": Match.absent(),
+        },
     )
-    _, stage = single(template, "AWS::ApiGateway::Stage")
-    props = stage["Properties"]
-    assert props["StageName"] == suffix
-    assert props["TracingEnabled"] is True
-    destination = json.dumps(props["AccessLogSetting"]["DestinationArn"])
-    assert f'{{"Ref": "{access_id}"}}' in destination and ":log-group:" in destination
-    log_format = json.loads(_render_access_log(props["AccessLogSetting"]["Format"], "hostile"))
+    # Rendered as API Gateway would, then parsed: an evaluation of the format string, so plain JSON.
+    record = json.loads(_render_access_log(log_format.as_string(), "hostile"))
     for field, value in {
         "extendedRequestId": "<$context.extendedRequestId>",
         "cognitoIdentityId": "<$context.identity.cognitoIdentityId>",
@@ -187,15 +262,7 @@ def test_stage_logging_tracing_throttling(templates: dict, suffix: str) -> None:
         "integrationLatency": "<$context.integration.latency>",
         "errorMessage": "hostile",
     }.items():
-        assert log_format[field] == value
-    (settings,) = props["MethodSettings"]
-    assert settings["LoggingLevel"] == config.api_execution_log_level
-    assert settings["DataTraceEnabled"] is False
-    assert settings["MetricsEnabled"] is True
-    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
-    assert settings["ThrottlingRateLimit"] == config.api_throttle_rate_limit
-    assert settings["ThrottlingBurstLimit"] == config.api_throttle_burst_limit
-    assert "CacheClusterEnabled" not in props or props["CacheClusterEnabled"] is False
+        assert record[field] == value
 
 
 # $context variables whose value the caller chooses (headers, raw path, client-set request id, messages that echo
@@ -227,109 +294,136 @@ def _render_access_log(log_format: str, hostile: str) -> str:
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_access_log_line_survives_a_hostile_user_agent(templates: dict, suffix: str) -> None:
+def test_access_log_line_survives_a_hostile_user_agent(stack_templates: dict[str, Template], suffix: str) -> None:
     # A User-Agent (or path, or client request id) with quotes must not forge fields nor break the JSON line.
-    _, stage = single(templates[suffix], "AWS::ApiGateway::Stage")
-    log_format = stage["Properties"]["AccessLogSetting"]["Format"]
-    line = _render_access_log(log_format, HOSTILE)
+    template = stack_templates[suffix]
+    template.resource_count_is(STAGE, 1)
+    log_format = Capture(Match.string_like_regexp(""))
+    template.has_resource_properties(STAGE, {"AccessLogSetting": {"Format": log_format}})
+    # Rendered with a hostile value, then parsed: an evaluation of the format string, so plain JSON.
+    line = _render_access_log(log_format.as_string(), HOSTILE)
     record = json.loads(line)  # still one valid JSON object
     assert "forged" not in record
     assert record["status"] == "<$context.status>"
     assert record["cognitoIdentityId"] == "<$context.identity.cognitoIdentityId>"
     assert record["errorMessage"] == HOSTILE  # the message is kept, escaped
     assert "\n" not in line
-    assert set(_VARIABLE.findall(log_format)) & CALLER_CHOSEN_VARIABLES == set()
+    assert set(_VARIABLE.findall(log_format.as_string())) & CALLER_CHOSEN_VARIABLES == set()
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_access_and_execution_logs_are_encrypted_with_retention(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
+def test_access_and_execution_logs_are_encrypted_with_retention(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    template = stack_templates[suffix]
     config = build_config(suffix)
-    key_id = _id(template, "AWS::KMS::Key")
-    api_id = _id(template, "AWS::ApiGateway::RestApi")
-    execution_id, execution = single(
-        template, "AWS::Logs::LogGroup", lambda r: "API-Gateway-Execution-Logs_" in json.dumps(r["Properties"])
-    )
-    assert execution["Properties"]["LogGroupName"] == {
-        "Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{suffix}"]]
+    encrypted = {
+        "KmsKeyId": Match.exact(arn_of(logical_id(template, KEY))),
+        "RetentionInDays": config.log_retention_days,
     }
-    _, access = single(
-        template, "AWS::Logs::LogGroup", lambda r: str(r["Properties"]["LogGroupName"]).endswith("/api-access")
+    api_id = logical_id(template, "AWS::ApiGateway::RestApi")
+    # Exactly one execution log group, and it is this API's for this stage.
+    logical_id(
+        template, LOG_GROUP, {"LogGroupName": {"Fn::Join": ["", Match.array_with(["API-Gateway-Execution-Logs_"])]}}
     )
-    assert access["Properties"]["LogGroupName"] == f"/secure-serverless-{suffix}/api-access"
-    for group in (execution, access):
-        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-        assert group["Properties"]["RetentionInDays"] == config.log_retention_days
-    _, stage = single(template, "AWS::ApiGateway::Stage")
-    assert execution_id in as_list(stage.get("DependsOn", []))  # created encrypted before API Gateway writes to it
-    _, key = single(template, "AWS::KMS::Key")
-    sids = {s.get("Sid") for s in key["Properties"]["KeyPolicy"]["Statement"]}
-    assert "AllowCloudWatchLogsForApiExecutionLogs" in sids
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_every_method_is_iam_authorised_and_validated(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    validator_id, validator = single(template, "AWS::ApiGateway::RequestValidator")
-    assert validator["Properties"]["ValidateRequestParameters"] is True
-    methods = [m["Properties"] for _, m in resources_of(template, "AWS::ApiGateway::Method")]
-    assert len(methods) == 2
-    for method in methods:
-        assert method["AuthorizationType"] == "AWS_IAM"
-        assert method["HttpMethod"] == "GET"
-        assert method["RequestValidatorId"] == {"Ref": validator_id}
-        assert method["Integration"]["Type"] == "AWS_PROXY"
-    parameters = [m.get("RequestParameters", {}) for m in methods]
-    assert {"method.request.querystring.limit": False, "method.request.querystring.cursor": False} in parameters
-    assert {"method.request.path.key": True} in parameters
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_gateway_errors_are_json(templates: dict, suffix: str) -> None:
-    responses = {
-        r["Properties"]["ResponseType"]: r["Properties"]
-        for _, r in resources_of(templates[suffix], "AWS::ApiGateway::GatewayResponse")
-    }
-    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX"}
-    for response in responses.values():
-        assert "$context.error.messageString" in response["ResponseTemplates"]["application/json"]
-
-
-@pytest.mark.parametrize("suffix", SUFFIXES)
-def test_api_handler_is_read_only_on_the_table(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    table_id = _id(template, "AWS::DynamoDB::Table")
-    key_id = _id(template, "AWS::KMS::Key")
-    function_id, function = single(
-        template, "AWS::Lambda::Function", lambda r: r["Properties"]["Handler"] == "objects_api.handler.lambda_handler"
+    execution_name = {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{suffix}"]]}
+    execution_id = logical_id(template, LOG_GROUP, {"LogGroupName": Match.exact(execution_name), **encrypted})
+    logical_id(template, LOG_GROUP, ACCESS_LOGS)  # exactly one access log group
+    template.has_resource_properties(
+        LOG_GROUP, {"LogGroupName": f"/secure-serverless-{suffix}/api-access", **encrypted}
     )
-    env = function["Properties"]["Environment"]["Variables"]
-    assert env["TABLE_NAME"] == {"Ref": table_id} and env["OWNER_INDEX_NAME"] == "by-owner"
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
+    template.resource_count_is(STAGE, 1)
+    # Created encrypted before API Gateway writes to it.
+    template.has_resource(STAGE, {"DependsOn": Match.array_with([execution_id])})
+    template.resource_count_is(KEY, 1)
+    template.has_resource_properties(
+        KEY, {"KeyPolicy": {"Statement": has_statement(Sid="AllowCloudWatchLogsForApiExecutionLogs")}}
+    )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
+    validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
+    method = "AWS::ApiGateway::Method"
+    template.resource_count_is(method, 2)
+    template.all_resources_properties(
+        method,
+        {
+            "AuthorizationType": "AWS_IAM",
+            "HttpMethod": "GET",
+            "RequestValidatorId": Match.exact({"Ref": validator_id}),
+            "Integration": {"Type": "AWS_PROXY"},
+        },
+    )
+    for parameters in (
+        {"method.request.querystring.limit": False, "method.request.querystring.cursor": False},
+        {"method.request.path.key": True},
+    ):
+        template.has_resource_properties(method, {"RequestParameters": Match.exact(parameters)})
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_gateway_errors_are_json(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    response = "AWS::ApiGateway::GatewayResponse"
+    template.resource_count_is(response, 2)
+    for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        template.has_resource_properties(response, {"ResponseType": response_type})
+    template.all_resources_properties(
+        response,
+        {"ResponseTemplates": {"application/json": Match.string_like_regexp(r"\$context\.error\.messageString")}},
+    )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    table_id = logical_id(template, "AWS::DynamoDB::Table")
+    function_id = logical_id(template, FUNCTION, API_HANDLER)
+    template.has_resource_properties(
+        FUNCTION,
+        {
+            **API_HANDLER,
+            "Environment": {
+                "Variables": {"TABLE_NAME": Match.exact({"Ref": table_id}), "OWNER_INDEX_NAME": "by-owner"}
+            },
+        },
+    )
+    table_arn = arn_of(table_id)
     index_arn = {"Fn::Join": ["", [table_arn, "/index/by-owner"]]}
-    data = {(a, r) for a, r in _grants(template, role_id) if a.startswith(("dynamodb:", "kms:", "s3:", "sqs:"))}
-    assert data == {
-        ("dynamodb:Query", json.dumps(table_arn, sort_keys=True)),
-        ("dynamodb:Query", json.dumps(index_arn, sort_keys=True)),
-        ("kms:Decrypt", json.dumps({"Fn::GetAtt": [key_id, "Arn"]}, sort_keys=True)),
+    data_services = ("dynamodb:", "kms:", "s3:", "sqs:")
+    # The exact data permission set is the point: compared whole.
+    assert {(a, r) for a, r in granted(template, _api_handler_role(template)) if a.startswith(data_services)} == {
+        ("dynamodb:Query", _json(table_arn)),
+        ("dynamodb:Query", _json(index_arn)),
+        ("kms:Decrypt", _json(arn_of(logical_id(template, KEY)))),
     }
-    permissions = [p["Properties"] for _, p in resources_of(template, "AWS::Lambda::Permission")
-                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}]  # fmt: skip
-    assert permissions and all(p["Principal"] == "apigateway.amazonaws.com" for p in permissions)
-    api_id = _id(template, "AWS::ApiGateway::RestApi")
-    assert all(f'"Ref": "{api_id}"' in json.dumps(p["SourceArn"]) for p in permissions)
+    # Every permission to invoke the handler is API Gateway's, for this API.
+    for_handler = {"FunctionName": Match.exact(arn_of(function_id))}
+    this_api = {
+        "Principal": "apigateway.amazonaws.com",
+        "SourceArn": {"Fn::Join": ["", Match.array_with([{"Ref": logical_id(template, "AWS::ApiGateway::RestApi")}])]},
+    }
+    permissions = template.find_resources("AWS::Lambda::Permission", {"Properties": for_handler})
+    from_this_api = template.find_resources("AWS::Lambda::Permission", {"Properties": {**for_handler, **this_api}})
+    assert permissions and from_this_api.keys() == permissions.keys()
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_waf_everywhere_managed_rule_groups_where_configured(templates: dict, suffix: str) -> None:
-    template = templates[suffix]
-    ((_, acl),) = list(resources_of(template, "AWS::WAFv2::WebACL"))
-    props = acl["Properties"]
-    assert props["Scope"] == "REGIONAL" and props["Name"] == f"secure-serverless-{suffix}-api"
+def test_waf_everywhere_managed_rule_groups_where_configured(stack_templates: dict[str, Template], suffix: str) -> None:
+    template = stack_templates[suffix]
+    template.resource_count_is("AWS::WAFv2::WebACL", 1)
+    rules = Capture()
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL", {"Scope": "REGIONAL", "Name": f"secure-serverless-{suffix}-api", "Rules": rules}
+    )
+    # The exact sets of rule groups, names and priorities are the point: read from the captured rules, compared whole.
+    rules = rules.as_array()
     groups = {
         r["Statement"]["ManagedRuleGroupStatement"]["Name"]
-        for r in props["Rules"]
+        for r in rules
         if "ManagedRuleGroupStatement" in r["Statement"]
     }
     if build_config(suffix).waf_managed_rules:
@@ -340,37 +434,56 @@ def test_waf_everywhere_managed_rule_groups_where_configured(templates: dict, su
         }
     else:  # dev/pr-N: only the rate and size rules (1 USD a month each)
         assert groups == set()
-        assert sorted(r["Name"] for r in props["Rules"]) == [
+        assert sorted(r["Name"] for r in rules) == [
             "QueryStringTooLong",
             "RateLimitPerIdentity",
             "RateLimitPerIp",
             "UriPathTooLong",
         ]
-    assert sorted(r["Priority"] for r in props["Rules"]) == list(range(len(props["Rules"])))
-    stage_id = _id(template, "AWS::ApiGateway::Stage")
-    _, association = single(template, "AWS::WAFv2::WebACLAssociation")
-    assert stage_id in json.dumps(association["Properties"]["ResourceArn"])
-    _, logging = single(template, "AWS::WAFv2::LoggingConfiguration")
-    redacted = [f["SingleHeader"]["Name"] for f in logging["Properties"]["RedactedFields"]]
-    assert sorted(redacted) == ["authorization", "x-amz-security-token"]
+    assert sorted(r["Priority"] for r in rules) == list(range(len(rules)))
+    template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+    stage = {"Ref": logical_id(template, STAGE)}
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACLAssociation", {"ResourceArn": {"Fn::Join": ["", Match.array_with([stage])]}}
+    )
+    template.resource_count_is("AWS::WAFv2::LoggingConfiguration", 1)
+    redacted = [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "x-amz-security-token"}}]
+    template.has_resource_properties("AWS::WAFv2::LoggingConfiguration", {"RedactedFields": Match.exact(redacted)})
 
 
 # ---------------------------------------------------------------------------------------------------------- account
-def test_no_environment_owns_the_api_gateway_account_setting(templates: dict) -> None:
-    for template in templates.values():
-        assert list(resources_of(template, "AWS::ApiGateway::Account")) == []
+def test_no_environment_owns_the_api_gateway_account_setting(stack_templates: dict[str, Template]) -> None:
+    for template in stack_templates.values():
+        template.resource_count_is("AWS::ApiGateway::Account", 0)
 
 
 def test_account_stack_sets_the_logging_role_once_and_retains_it(synthesized: Synthesized) -> None:
-    template = synthesized.account_template
-    assert template is not None
-    role_id, role = single(template, "AWS::IAM::Role")
-    _, account = single(template, "AWS::ApiGateway::Account")
-    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert account["DeletionPolicy"] == "Retain" and role["DeletionPolicy"] == "Retain"
-    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+    assert synthesized.account_template is not None
+    template = Template.from_json(synthesized.account_template)  # the session's synthesis, read (no second synth)
+    template.resource_count_is(ROLE, 1)
+    template.resource_count_is("AWS::ApiGateway::Account", 1)
+    template.has_resource(
+        "AWS::ApiGateway::Account",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": {"CloudWatchRoleArn": Match.exact(arn_of(logical_id(template, ROLE)))},
+        },
+    )
+    push_to_logs = Match.string_like_regexp("AmazonAPIGatewayPushToCloudWatchLogs$")
+    template.has_resource(
+        ROLE,
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        Match.object_like({"Principal": Match.exact({"Service": "apigateway.amazonaws.com"})})
+                    ]
+                },
+                "ManagedPolicyArns": Match.array_with([{"Fn::Join": ["", Match.array_with([push_to_logs])]}]),
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

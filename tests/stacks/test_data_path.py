@@ -13,30 +13,13 @@ from secure_serverless.private_network import VPC_ACCESS_ACTIONS
 from stacks.config import build_config
 from stacks.layer import LAYER_DIR, REQUIREMENTS
 from tests.support.synth import Synthesized
-from tests.support.template import WILDCARD_ACTIONS, as_list, has_statement, logical_id
+from tests.support.template import WILDCARD_ACTIONS, granted, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
 
 PROCESSOR = {"Handler": Match.string_like_regexp("processor")}
 NOT_ACCESS_LOGS = {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
-
-
-def _granted(template: Template, role_id: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs the Allow statements of every identity policy on the role grant (its own default
-    policy and the dedicated X-Ray / VPC-access policies whose Resource '*' acknowledgments cover only them).
-    The exact set is the point of the test using it, so it is compared whole, not matched."""
-    policies = template.find_resources(
-        "AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": role_id}])}}
-    )
-    return {
-        (action, json.dumps(resource, sort_keys=True))
-        for policy in policies.values()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"])
-        for resource in as_list(statement["Resource"])
-    }
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -55,7 +38,7 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     role = Capture()
     logical_id(template, "AWS::Lambda::Function", PROCESSOR)  # exactly one processor
     template.has_resource_properties("AWS::Lambda::Function", {**PROCESSOR, "Role": {"Fn::GetAtt": [role, "Arn"]}})
-    granted = _granted(template, role.as_string())
+    role_grants = granted(template, role.as_string())  # exactly these, compared whole
 
     def arn(kind: str) -> str:
         return json.dumps({"Fn::GetAtt": [ids[kind], "Arn"]}, sort_keys=True)
@@ -78,7 +61,7 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     }  # fmt: skip
     if build_config(suffix).private_network:  # Lambda's VPC networking: EC2 offers no narrower resource
         expected |= {(action, '"*"') for action in VPC_ACCESS_ACTIONS}
-    assert granted == expected
+    assert role_grants == expected
 
 
 @pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])

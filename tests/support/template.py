@@ -1,8 +1,9 @@
-"""Matcher builders for aws_cdk.assertions, and the last JSON readers (test_api_identity.py, the runbook)."""
+"""Matcher builders for aws_cdk.assertions, the exact-grant reader, and the last JSON readers (the runbook)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from aws_cdk.assertions import Match, Matcher, Template
@@ -15,16 +16,6 @@ def resources_of(template: dict, resource_type: str) -> Iterator[tuple[str, Reso
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == resource_type:
             yield logical_id, resource
-
-
-def single(
-    template: dict, resource_type: str, where: Callable[[Resource], bool] = lambda _: True
-) -> tuple[str, Resource]:
-    """The one resource of `resource_type` matching `where`; raises LookupError when there are 0 or several."""
-    found = [(rid, r) for rid, r in resources_of(template, resource_type) if where(r)]
-    if len(found) != 1:
-        raise LookupError(f"expected one {resource_type}, found {[rid for rid, _ in found]}")
-    return found[0]
 
 
 def as_list(value: Any) -> list:
@@ -45,6 +36,23 @@ def logical_id(template: Template, resource_type: str, properties: Any = None) -
 def arn_of(resource_logical_id: str) -> dict:
     """The template's reference to a resource's ARN."""
     return {"Fn::GetAtt": [resource_logical_id, "Arn"]}
+
+
+def granted(template: Template, role_id: str) -> set[tuple[str, str]]:
+    """(action, resource JSON) pairs the Allow statements of every identity policy on the role grant (its default
+    policy and any dedicated one, e.g. the X-Ray / VPC-access policies). The exact set is the point of the tests
+    using it, so they compare it whole (set equality) rather than match it."""
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": role_id}])}}
+    )
+    return {
+        (action, json.dumps(resource, sort_keys=True))
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
 
 
 def only_policy_grants_exactly(template: Template, statements: list[dict]) -> None:

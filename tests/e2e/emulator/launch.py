@@ -1,4 +1,4 @@
-"""Start LocalStack (community, host mode, no docker) with the three shims this project's deploy needs.
+"""Start LocalStack (community, host mode, no docker) with the four shims this project's deploy needs.
 
 Run by `tests/e2e/run.sh` with the emulator's own Python 3.13 virtualenv (.e2e-venv), never by the app's tests.
 Each shim is here because something LocalStack needs cannot be had on these machines (no docker, no downloads):
@@ -10,6 +10,9 @@ Each shim is here because something LocalStack needs cannot be had on these mach
 - S3 -> EventBridge key encoding: LocalStack URL-encodes `detail.object.key` (`quote()`); whether real S3 does is
   disputed. key_encoding.py lets the tests switch it on and off while the emulator runs, to prove the processor right
   either way.
+- CloudFormation custom resources (`Custom::*`): the community edition has no provider for them and only pretends to
+  create them (physical id and every `Fn::GetAtt` "unknown"). custom_resources.py adds one that invokes the
+  ServiceToken's Lambda function, waits for its response at a presigned S3 URL and serves its Data to `Fn::GetAtt`.
 
 Nothing in the CloudFormation templates is changed for the emulator.
 """
@@ -21,12 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import custom_resources  # noqa: E402
 import dynamodb_moto  # noqa: E402
 import host_lambda  # noqa: E402
 import key_encoding  # noqa: E402
 
 
 def main() -> None:
+    custom_resources.install()
     dynamodb_moto.install()
     host_lambda.install()
     key_encoding.install()

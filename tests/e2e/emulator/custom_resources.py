@@ -113,9 +113,13 @@ def _provider_class() -> type:
                 properties = _as_cloudformation_sends(_without_state(properties))
             token = properties.get("ServiceToken")
 
-            def failed(reason: str) -> ProgressEvent[dict[str, Any]]:
-                # Keeps what a later Delete (the rollback's) needs, as CloudFormation does for a failed Create.
-                state = old_state or _state(request.logical_resource_id, properties or {})
+            def failed(reason: str, physical_id: Any = None) -> ProgressEvent[dict[str, Any]]:
+                # Keeps what a later Delete needs: CloudFormation sends Delete for a failed Create too, with the
+                # physical id the FAILED response gave.
+                state = old_state or _state(
+                    physical_id if isinstance(physical_id, str) and physical_id else request.logical_resource_id,
+                    properties or {},
+                )
                 return ProgressEvent(OperationStatus.FAILED, resource_model={STATE_KEY: state}, message=reason)
 
             if request_type == "Delete" and not token:
@@ -180,7 +184,8 @@ def _provider_class() -> type:
             if status == "FAILED":
                 return failed(
                     "Received response status [FAILED] from custom resource. Message returned: "
-                    f"{response.get('Reason', '')} (RequestId: {event['RequestId']})"
+                    f"{response.get('Reason', '')} (RequestId: {event['RequestId']})",
+                    response.get("PhysicalResourceId"),
                 )
             if status != "SUCCESS":
                 return failed(f"Invalid response status [{status}] from custom resource ({event['RequestId']})")

@@ -3,8 +3,8 @@
 Why: LocalStack community has no provider for `AWS::CloudFormation::CustomResource` (the type LocalStack maps every
 `Custom::X` to; only Pro has one). Without one it "deploys" the resource as a fallback without running anything: its
 physical id and every `Fn::GetAtt` of it come back as "unknown". LocalStack loads CloudFormation resource providers
-from a plux plugin manager (`resource_provider.plugin_manager`, looked up at each use); install() replaces it with one
-that finds every provider the original finds plus this one.
+from a plux plugin manager (`resource_provider.plugin_manager`, looked up at each use); install() adds this one to it
+through cfn_providers.py, which keeps every other provider.
 
 What it does, as CloudFormation does: on Create/Update/Delete it invokes the Lambda function named by `ServiceToken`
 asynchronously (InvocationType=Event) with the standard request (RequestType, ServiceToken, ResponseURL, StackId,
@@ -34,6 +34,8 @@ import time
 import uuid
 from typing import Any
 
+import cfn_providers
+
 TYPE = "AWS::CloudFormation::CustomResource"
 BUCKET = "e2e-cfn-responses"
 STATE_KEY = "E2eCustomResourceState"  # in the resource model, beside Data's keys; not a Data key anyone would pick
@@ -52,29 +54,8 @@ LOG = logging.getLogger(__name__)
 
 def install() -> None:
     """Add the provider for `AWS::CloudFormation::CustomResource` to LocalStack's CloudFormation resource-provider
-    plugin manager; every other provider stays as LocalStack's own finder finds it."""
-    from localstack.services.cloudformation import resource_provider
-    from localstack.services.cloudformation.resource_provider import CloudFormationResourceProviderPlugin
-    from plux import PluginManager
-    from plux.core.plugin import PluginFinder, PluginSpec
-
-    original = resource_provider.plugin_manager
-
-    class CustomResourcePlugin(CloudFormationResourceProviderPlugin):
-        name = TYPE
-
-        def __init__(self) -> None:
-            self.factory: type | None = None
-
-        def load(self) -> None:
-            self.factory = _provider_class()
-
-    class Finder(PluginFinder):
-        def find_plugins(self) -> list[PluginSpec]:
-            others = [spec for spec in original.finder.find_plugins() if spec.name != TYPE]
-            return [*others, PluginSpec(CloudFormationResourceProviderPlugin.namespace, TYPE, CustomResourcePlugin)]
-
-    resource_provider.plugin_manager = PluginManager(CloudFormationResourceProviderPlugin.namespace, finder=Finder())
+    plugin manager; every other provider stays as the current manager finds it."""
+    cfn_providers.add({TYPE: _provider_class})
 
 
 def _provider_class() -> type:

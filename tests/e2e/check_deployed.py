@@ -96,17 +96,23 @@ def test_outputs_resolve_to_resources_that_exist(aws: Aws, deployment: Deploymen
     assert outputs["ApiUrl"].rstrip("/").endswith(f"/{suffix}")
 
 
-def test_prod_functions_reach_only_the_gateway_prefix_lists_and_the_endpoints(aws: Aws, deployment: Deployment) -> None:
-    """The deployed security group, read back from EC2: the custom resource found the region's real prefix lists
-    (ids of AWS-managed lists, not a placeholder), and no rule opens a CIDR."""
-    stack = "SecureServerless-prod"
+def _prod_groups(aws: Aws) -> tuple[str, str]:
+    """The functions' and the interface endpoints' security group ids of the prod stack."""
     groups = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
-        for r in stack_resources(aws, stack)
+        for r in stack_resources(aws, "SecureServerless-prod")
         if r["ResourceType"] == "AWS::EC2::SecurityGroup"
     }
     (functions,) = [physical for logical, physical in groups.items() if logical.startswith("NetworkFunctions")]
     (endpoints,) = [physical for logical, physical in groups.items() if logical.startswith("NetworkEndpoints")]
+    return functions, endpoints
+
+
+def test_prod_functions_reach_only_the_gateway_prefix_lists_and_the_endpoints(aws: Aws, deployment: Deployment) -> None:
+    """The deployed security group, read back from EC2: the custom resource found the region's real prefix lists
+    (ids of AWS-managed lists, not a placeholder), and no rule opens a CIDR."""
+    stack = "SecureServerless-prod"
+    functions, endpoints = _prod_groups(aws)
     managed = {
         item["PrefixListName"]: item["PrefixListId"]
         for item in aws.ec2.describe_managed_prefix_lists()["PrefixLists"]
@@ -122,3 +128,16 @@ def test_prod_functions_reach_only_the_gateway_prefix_lists_and_the_endpoints(aw
     assert destinations == sorted([managed[f"com.amazonaws.{REGION}.s3"], managed[f"com.amazonaws.{REGION}.dynamodb"],
                                    endpoints])  # fmt: skip
     assert all((rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 443, 443) for rule in egress)
+
+
+def test_prod_endpoints_accept_https_from_the_functions_only(aws: Aws, deployment: Deployment) -> None:
+    """The interface endpoints' group, read back from EC2: one ingress rule, HTTPS from the functions' group."""
+    functions, endpoints = _prod_groups(aws)
+    rules = aws.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [endpoints]}])
+    ingress = [
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], (rule.get("ReferencedGroupInfo") or {}).get("GroupId"))
+        for rule in rules["SecurityGroupRules"]
+        if not rule["IsEgress"]
+    ]
+    report(f"SecureServerless-prod endpoints' ingress: {ingress}")
+    assert ingress == [("tcp", 443, 443, functions)]

@@ -6,7 +6,8 @@ import re
 from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, Stack, Validations
-from constructs import IConstruct
+from aws_cdk import aws_iam as iam
+from constructs import Construct, IConstruct
 
 MIN_REASON_LENGTH = 40
 COMPLIANCE_PACKS = ("NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321")  # rule-id prefixes of the packs tests run
@@ -67,6 +68,20 @@ INLINE_POLICY_REASON = (
     "The role's policy is CDK's per-role default policy holding only this role's exact grants; it is "
     "deliberately not a managed policy, so no other principal can ever be given the same permissions."
 )
+
+
+def unscopable_actions_policy(
+    scope: Construct, construct_id: str, role: iam.IRole, actions: Sequence[str], reason: str
+) -> iam.Policy:
+    """A policy of its own on `role` holding only `actions` on Resource '*' (actions AWS offers no resource-level
+    scope for), with AwsSolutions-IAM5[Resource::*] acknowledged on this policy alone for `reason`: a statement
+    someone later adds to the role is still checked."""
+    policy = iam.Policy(
+        scope, construct_id, roles=[role], statements=[iam.PolicyStatement(actions=list(actions), resources=["*"])]
+    )
+    acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", reason)
+    acknowledge(policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
+    return policy
 
 
 def acknowledge_role_default_policy(role: IConstruct) -> None:

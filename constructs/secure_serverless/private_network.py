@@ -18,13 +18,12 @@ from . import defaults
 from .encryption_key import allow_cloudwatch_logs, own_key
 from .log_groups import encrypted_log_group
 from .nag import (
-    INLINE_POLICY_REASON,
-    INLINE_POLICY_RULES,
     LAMBDA_DLQ_RULES,
     acknowledge,
     acknowledge_guard,
     acknowledge_role_default_policy,
     compliance_rules,
+    unscopable_actions_policy,
 )
 from .naming import log_group_arn, log_group_name, namespace, validate_name_prefix
 from .overrides import Guard, merge_props
@@ -288,19 +287,14 @@ class PrivateNetwork(Construct):
             memory_size=128,
             timeout=Duration.seconds(60),
         )
-        lookup_policy = iam.Policy(
+        lookup_policy = unscopable_actions_policy(
             self,
             "PrefixListLookupPolicy",
-            roles=[function.role],
-            statements=[iam.PolicyStatement(actions=list(PREFIX_LIST_LOOKUP_ACTIONS), resources=["*"])],
-        )
-        acknowledge(
-            lookup_policy,
-            "AwsSolutions-IAM5[Resource::*]",
+            function.role,
+            PREFIX_LIST_LOOKUP_ACTIONS,
             "ec2:DescribeManagedPrefixLists supports no resource-level permissions (Describe actions need "
             "Resource '*'); this dedicated policy holds only that read-only action.",
         )
-        acknowledge(lookup_policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
         outside_vpc = (
             "The prefix-list lookup runs only while CloudFormation deploys, and calls the EC2 API, which the "
             "isolated VPC has no endpoint for; it holds one read-only Describe action and handles no data."
@@ -385,17 +379,11 @@ class PrivateNetwork(Construct):
         The actions go into a dedicated policy (returned) whose acknowledgment of ``Resource: *`` covers only them,
         never a statement added to the role later.
         """
-        policy = iam.Policy(
+        return unscopable_actions_policy(
             self,
             f"VpcAccess{Names.node_unique_id(role.node)}",
-            roles=[role],
-            statements=[iam.PolicyStatement(actions=list(VPC_ACCESS_ACTIONS), resources=["*"])],
-        )
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::*]",
+            role,
+            VPC_ACCESS_ACTIONS,
             "Lambda's VPC networking needs ec2 network-interface actions that EC2 cannot scope (Describe*) or whose "
             "interfaces do not exist yet; this dedicated policy holds only those actions.",
         )
-        acknowledge(policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
-        return policy

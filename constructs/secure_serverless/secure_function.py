@@ -19,7 +19,7 @@ from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
 from .log_groups import encrypted_log_group
-from .nag import INLINE_POLICY_REASON, INLINE_POLICY_RULES, acknowledge, acknowledge_role_default_policy
+from .nag import acknowledge_role_default_policy, unscopable_actions_policy
 from .naming import log_group_name, namespace, validate_name_prefix
 from .overrides import equals, merge_props
 
@@ -181,22 +181,15 @@ class SecureFunction(Construct):
         cfn_function = self.function.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
         cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
-        policy = iam.Policy(
+        policy = unscopable_actions_policy(
             self,
             "TracingPolicy",
-            roles=[self.role],
-            statements=[
-                iam.PolicyStatement(actions=list(XRAY_ACTIONS), resources=["*"]),  # X-Ray offers nothing narrower
-            ],
-        )
-        self.function.node.add_dependency(policy)
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::*]",
+            self.role,
+            XRAY_ACTIONS,
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so active tracing "
             "needs Resource '*'; this dedicated policy holds only those two actions.",
         )
-        acknowledge(policy, INLINE_POLICY_RULES, INLINE_POLICY_REASON)
+        self.function.node.add_dependency(policy)
         return policy
 
     def metric_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:

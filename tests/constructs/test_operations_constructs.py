@@ -20,7 +20,7 @@ from secure_serverless import (
 from secure_serverless.private_network import PREFIX_LIST_LOOKUP_SOURCE, VPC_ACCESS_ACTIONS
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-from tests.support.template import logical_id
+from tests.support.template import as_destinations, egress_destinations, logical_id
 
 
 class Built(StackSet):
@@ -136,8 +136,8 @@ def test_vpc_access_grant_is_exact(built: Built) -> None:
     )
 
 
-def _egress_destinations(template: cdk.assertions.Template) -> list[dict]:
-    """Each egress rule of the functions' group, as {Destination...: value}; the group embeds none."""
+def _functions_egress_is_https_in_rules_of_its_own(template: cdk.assertions.Template) -> None:
+    """The functions' group embeds no egress rule; every standalone one is its own, tcp/443."""
     functions = logical_id(template, "AWS::EC2::SecurityGroup", {"GroupDescription": Match.string_like_regexp("^Func")})
     template.has_resource_properties(
         "AWS::EC2::SecurityGroup",
@@ -147,22 +147,20 @@ def _egress_destinations(template: cdk.assertions.Template) -> list[dict]:
         "AWS::EC2::SecurityGroupEgress",
         {"GroupId": {"Fn::GetAtt": [functions, "GroupId"]}, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443},
     )
-    rules = template.find_resources("AWS::EC2::SecurityGroupEgress").values()
-    return [{k: v for k, v in r["Properties"].items() if k.startswith(("Destination", "Cidr"))} for r in rules]
 
 
 def test_functions_reach_only_the_gateway_prefix_lists_and_the_endpoints(built: Built) -> None:
     template = built.template("Network")
     lookup = logical_id(template, "Custom::GatewayPrefixLists")
     endpoints = logical_id(template, "AWS::EC2::SecurityGroup", {"GroupDescription": Match.string_like_regexp("^Int")})
-    destinations = _egress_destinations(template)
-    assert len(destinations) == 3
-    for expected in (
-        {"DestinationPrefixListId": {"Fn::GetAtt": [lookup, "S3"]}},
-        {"DestinationPrefixListId": {"Fn::GetAtt": [lookup, "DynamoDb"]}},
-        {"DestinationSecurityGroupId": {"Fn::GetAtt": [endpoints, "GroupId"]}},
-    ):
-        assert expected in destinations
+    _functions_egress_is_https_in_rules_of_its_own(template)
+    assert egress_destinations(template) == as_destinations(
+        (
+            {"DestinationPrefixListId": {"Fn::GetAtt": [lookup, "S3"]}},
+            {"DestinationPrefixListId": {"Fn::GetAtt": [lookup, "DynamoDb"]}},
+            {"DestinationSecurityGroupId": {"Fn::GetAtt": [endpoints, "GroupId"]}},
+        )
+    )
 
 
 def test_prefix_list_lookup_is_a_least_privilege_function_outside_the_vpc(built: Built) -> None:
@@ -209,10 +207,15 @@ def test_given_prefix_lists_need_no_lookup(built: Built) -> None:
     template.resource_count_is("Custom::GatewayPrefixLists", 0)
     template.resource_count_is("AWS::Lambda::Function", 0)
     assert built.given.prefix_list_lookup is None
-    destinations = _egress_destinations(template)
-    assert {"DestinationPrefixListId": "pl-63a5400a"} in destinations
-    assert {"DestinationPrefixListId": "pl-02cd2c6b"} in destinations
-    assert len(destinations) == 3
+    endpoints = logical_id(template, "AWS::EC2::SecurityGroup", {"GroupDescription": Match.string_like_regexp("^Int")})
+    _functions_egress_is_https_in_rules_of_its_own(template)
+    assert egress_destinations(template) == as_destinations(
+        (
+            {"DestinationPrefixListId": "pl-63a5400a"},
+            {"DestinationPrefixListId": "pl-02cd2c6b"},
+            {"DestinationSecurityGroupId": {"Fn::GetAtt": [endpoints, "GroupId"]}},
+        )
+    )
     # The own key admits CloudWatch Logs for the flow logs only (there is no lookup log group).
     template.has_resource_properties(
         "AWS::KMS::Key",

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
 from stacks.config import EMAIL_PATTERN, PLACEHOLDER_ALERT_EMAIL, build_config
-from tests.support.template import arn_of, has_statement, logical_id
+from tests.support.template import arn_of, as_destinations, egress_destinations, has_statement, logical_id
 
 SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
@@ -340,14 +340,8 @@ def test_security_groups_allow_only_https_between_functions_and_endpoints(
         {**FUNCTIONS_GROUP, "SecurityGroupEgress": Match.absent(), "SecurityGroupIngress": Match.absent()},
     )
     lookup_id = logical_id(template, "Custom::GatewayPrefixLists")
-    egress = {rid: r["Properties"] for rid, r in template.find_resources("AWS::EC2::SecurityGroupEgress").items()}
-    destinations = sorted(
-        json.dumps({k: v for k, v in rule.items() if k.startswith("Destination")}, sort_keys=True)
-        for rule in egress.values()
-    )
-    assert destinations == sorted(
-        json.dumps(destination, sort_keys=True)
-        for destination in (
+    assert egress_destinations(template) == as_destinations(
+        (
             {"DestinationPrefixListId": {"Fn::GetAtt": [lookup_id, "S3"]}},
             {"DestinationPrefixListId": {"Fn::GetAtt": [lookup_id, "DynamoDb"]}},
             {"DestinationSecurityGroupId": {"Fn::GetAtt": [endpoints_id, "GroupId"]}},

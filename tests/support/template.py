@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aws_cdk.assertions import Match, Matcher, Template
@@ -53,6 +53,20 @@ def granted(template: Template, role_id: str) -> set[tuple[str, str]]:
         for action in as_list(statement["Action"])
         for resource in as_list(statement["Resource"])
     }
+
+
+def egress_destinations(template: Template) -> list[str]:
+    """The destination of every standalone AWS::EC2::SecurityGroupEgress (its Destination* and Cidr* fields) as
+    sorted-key JSON, sorted: compare it whole with `as_destinations(...)` of the expected ones."""
+    rules = template.find_resources("AWS::EC2::SecurityGroupEgress").values()
+    return as_destinations(
+        {k: v for k, v in rule["Properties"].items() if k.startswith(("Destination", "Cidr"))} for rule in rules
+    )
+
+
+def as_destinations(destinations: Iterable[dict]) -> list[str]:
+    """Expected egress destinations in `egress_destinations`' form."""
+    return sorted(json.dumps(destination, sort_keys=True) for destination in destinations)
 
 
 def only_policy_grants_exactly(template: Template, statements: list[dict]) -> None:

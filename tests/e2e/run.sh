@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 VENV=$ROOT/.e2e-venv
 LOCK=$ROOT/tests/e2e/emulator-requirements.txt
-PORT=4566
+PORT=${E2E_PORT:-4566}   # another port lets two checkouts run `make e2e` side by side
 PYTEST_ARGS=("$@")
 
 find_python313() {

@@ -66,6 +66,9 @@ _NAME_PROPERTY = {
     "AWS::ECR::Repository": "RepositoryName",
     "AWS::SSM::Parameter": "Name",
     "AWS::WAFv2::WebACL": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::ApiGateway::Stage": "StageName",
+    "AWS::ApiGateway::RestApi": "",  # Ref is a generated id, not the Name
 }
 
 
@@ -171,7 +174,7 @@ class Resolver:
             return f"{s.region}:{stand_in_uuid(s.stack_name, logical_id)}"
         if rtype == "AWS::Cognito::UserPool":
             return f"{s.region}_{_digest(s.stack_name, logical_id, length=9)}"
-        if rtype in _NAME_PROPERTY:
+        if rtype in _NAME_PROPERTY and _NAME_PROPERTY[rtype]:
             return name
         # Generated ids (API ids, VPC endpoint ids, ...): short deterministic stand-ins.
         prefix = {

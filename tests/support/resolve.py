@@ -36,6 +36,9 @@ class StandIns:
     url_suffix: str = "amazonaws.com"
     stack_name: str = "Stack"
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    # A deployed stack's PhysicalResourceId by logical id (CloudFormation's ListStackResources): what `Ref` gives
+    # for most types (queue URL, topic ARN, bucket/role/table name, key id, ...). Used instead of stand-ins.
+    physical_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 def _digest(*parts: str, length: int = 12) -> str:
@@ -134,6 +137,13 @@ class Resolver:
         resource = self._resource(logical_id)
         rtype = resource["Type"]
         props = resource.get("Properties", {})
+        if logical_id in self.s.physical_ids:
+            physical = self.s.physical_ids[logical_id]
+            if rtype == "AWS::SQS::Queue":
+                return physical.rsplit("/", 1)[-1]
+            if rtype in ("AWS::SNS::Topic", "AWS::IAM::ManagedPolicy"):
+                return physical.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            return physical
         prop = _NAME_PROPERTY.get(rtype)
         if prop and prop in props:
             return str(self._guarded(logical_id, props[prop]))
@@ -161,6 +171,8 @@ class Resolver:
             return self.pseudo(logical_id)
         if logical_id not in self.resources:
             return self.parameter(logical_id)
+        if logical_id in self.s.physical_ids:
+            return self.s.physical_ids[logical_id]
         rtype = self._resource(logical_id)["Type"]
         s = self.s
         name = self.physical_name(logical_id)

@@ -153,6 +153,24 @@ def test_a_policy_document_resolves_keeping_iam_policy_variables(r: Resolver) ->
     ]
 
 
+def test_physical_ids_of_a_deployed_stack_replace_the_stand_ins() -> None:
+    deployed = Resolver(
+        TEMPLATE,
+        StandIns(
+            account="000000000000",
+            physical_ids={
+                "Unnamed": "app-dev-unnamed-1a2b3c",
+                "Queue": "https://sqs.us-east-1.amazonaws.com/000000000000/buffer-real",
+                "Key": "real-key-id",
+            },
+        ),
+    )
+    assert deployed.resolve({"Fn::GetAtt": ["Unnamed", "Arn"]}) == "arn:aws:s3:::app-dev-unnamed-1a2b3c"
+    assert deployed.resolve({"Ref": "Queue"}) == "https://sqs.us-east-1.amazonaws.com/000000000000/buffer-real"
+    assert deployed.resolve({"Fn::GetAtt": ["Queue", "Arn"]}) == "arn:aws:sqs:us-east-1:000000000000:buffer-real"
+    assert deployed.resolve({"Fn::GetAtt": ["Key", "Arn"]}) == "arn:aws:kms:us-east-1:000000000000:key/real-key-id"
+
+
 def test_conditions_and_parameters() -> None:
     prod = Resolver(TEMPLATE, StandIns(parameters={"Stage": "prod", "Bare": "x"}))
     assert "ProdOnly" in prod.of_type("AWS::SNS::Topic")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,7 @@ class Environment:
     """One environment's resolved policies and the ARNs the requests need."""
 
     suffix: str
+    account: str = ACCOUNT
     policies: dict[str, Policy] = field(default_factory=dict)
     arn: dict[str, str] = field(default_factory=dict)
     role_arn: dict[str, str] = field(default_factory=dict)
@@ -99,10 +100,16 @@ def _one(items: Mapping[str, Any], what: str) -> tuple[str, Any]:
     return next(iter(items.items()))
 
 
-def load_environment(template: Mapping[str, Any], suffix: str) -> Environment:
-    """Read the policies that decide access in `template` (an environment stack), resolved with stand-in ids."""
-    r = Resolver(template, StandIns(account=ACCOUNT, region=REGION, stack_name=f"SecureServerless-{suffix}"))
-    env = Environment(suffix)
+def load_environment(
+    template: Mapping[str, Any], suffix: str, *, account: str = ACCOUNT, physical_ids: Mapping[str, str] | None = None
+) -> Environment:
+    """Read the policies that decide access in `template` (an environment stack), resolved with stand-in ids, or,
+    for a deployed stack, with its `physical_ids` (logical id -> PhysicalResourceId) in `account`."""
+    stand_ins = StandIns(
+        account=account, region=REGION, stack_name=f"SecureServerless-{suffix}", physical_ids=physical_ids or {}
+    )
+    r = Resolver(template, stand_ins)
+    env = Environment(suffix, account=account)
     add = env.policies.__setitem__
 
     buckets = r.of_type("AWS::S3::Bucket")
@@ -147,10 +154,10 @@ def load_environment(template: Mapping[str, Any], suffix: str) -> Environment:
 
     api_id, _ = _one(r.of_type("AWS::ApiGateway::RestApi"), "REST API")
     _, stage = _one(r.of_type("AWS::ApiGateway::Stage"), "API stage")
-    env.arn["api"] = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{r.ref(api_id)}/{stage['StageName']}"
+    env.arn["api"] = f"arn:aws:execute-api:{REGION}:{account}:{r.ref(api_id)}/{stage['StageName']}"
 
     # Roles: the functions' by their handler, the identity pool's from its role attachment.
-    roles = {f"arn:aws:iam::{ACCOUNT}:role/{r.physical_name(k)}": k for k in r.of_type("AWS::IAM::Role")}
+    roles = {f"arn:aws:iam::{account}:role/{r.physical_name(k)}": k for k in r.of_type("AWS::IAM::Role")}
     role_of: dict[str, str] = {}
     for props in r.of_type("AWS::Lambda::Function").values():
         handler = props.get("Handler", "")
@@ -215,7 +222,7 @@ class Builder:
 
     def add(self, rid: str, who: str, what: str, request: Request) -> None:
         """Add a row; AWS sets aws:ResourceAccount on every request, so it is added here unless given."""
-        context = {"aws:ResourceAccount": ctx_str(request.resource_account or ACCOUNT), **request.context}
+        context = {"aws:ResourceAccount": ctx_str(request.resource_account or self.env.account), **request.context}
         self.rows.append(Row(rid, who, what, replace(request, id=rid, context=context)))
 
     # -- S3 on the data bucket
@@ -257,7 +264,7 @@ class Builder:
                 identity_policies=tuple(identity),
                 resource_policy=bucket_name,
                 endpoint_policies=endpoints,
-                resource_account=ACCOUNT,
+                resource_account=self.env.account,
             ),
         )
 
@@ -289,7 +296,7 @@ class Builder:
                 context=context,
                 identity_policies=tuple(identity),
                 resource_policy="key",
-                resource_account=ACCOUNT,
+                resource_account=self.env.account,
             ),
         )
 
@@ -305,18 +312,26 @@ class Builder:
         source_arn: str,
         *,
         tls: bool = True,
-        source_account: str = ACCOUNT,
+        source_account: str | None = None,
     ) -> None:
         context = {
             "aws:SecureTransport": ctx_bool(tls),
             "aws:SourceArn": ctx_arn(source_arn),
-            "aws:SourceAccount": ctx_str(source_account),
+            "aws:SourceAccount": ctx_str(source_account or self.env.account),
         }
         self.add(
             rid,
             who,
             what,
-            Request(rid, service, action, resource, context=context, resource_policy=policy, resource_account=ACCOUNT),
+            Request(
+                rid,
+                service,
+                action,
+                resource,
+                context=context,
+                resource_policy=policy,
+                resource_account=self.env.account,
+            ),
         )
 
     def own(
@@ -350,7 +365,7 @@ class Builder:
                 context=context,
                 identity_policies=tuple(identity),
                 endpoint_policies=endpoints,
-                resource_account=resource.split(":")[4] or ACCOUNT,
+                resource_account=resource.split(":")[4] or self.env.account,
             ),
         )
 
@@ -388,7 +403,7 @@ def build_rows(env: Environment) -> list[Row]:
         "PutObject own prefix, SSE-KMS with another key",
         "s3:PutObject",
         own,
-        {sse: ctx_str("aws:kms"), f"{sse}-aws-kms-key-id": ctx_str(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/other")},
+        {sse: ctx_str("aws:kms"), f"{sse}-aws-kms-key-id": ctx_str(f"arn:aws:kms:{REGION}:{env.account}:key/other")},
     )
     a_s3(
         "A.put.own.aws-managed",
@@ -496,7 +511,7 @@ def build_rows(env: Environment) -> list[Row]:
                 env.role_arn[role],
                 context=context,
                 resource_policy=f"{role}-trust",
-                resource_account=ACCOUNT,
+                resource_account=env.account,
             ),
         )
 
@@ -579,7 +594,7 @@ def build_rows(env: Environment) -> list[Row]:
                 context=context,
                 identity_policies=("admin",),
                 resource_policy=policy,
-                resource_account=ACCOUNT,
+                resource_account=env.account,
             ),
         )
 
@@ -698,13 +713,13 @@ def build_rows(env: Environment) -> list[Row]:
                     env.role_arn[role],
                     context={"aws:SecureTransport": ctx_bool(True)},
                     resource_policy=f"{role}-trust",
-                    resource_account=ACCOUNT,
+                    resource_account=env.account,
                 ),
             )
 
     # ---- administrators (IAM Identity Center AdministratorAccess) and another role of the account with admin rights
-    admin = f"arn:aws:sts::{ACCOUNT}:assumed-role/{ADMIN_ROLE.rsplit('/', 1)[-1]}/alice"
-    admin_ctx = {"aws:PrincipalArn": ctx_arn(f"arn:aws:iam::{ACCOUNT}:role/{ADMIN_ROLE}")}
+    admin = f"arn:aws:sts::{env.account}:assumed-role/{ADMIN_ROLE.rsplit('/', 1)[-1]}/alice"
+    admin_ctx = {"aws:PrincipalArn": ctx_arn(f"arn:aws:iam::{env.account}:role/{ADMIN_ROLE}")}
     b.s3(
         "ADMIN.get",
         "SSO administrator",
@@ -726,7 +741,7 @@ def build_rows(env: Environment) -> list[Row]:
         extra=admin_ctx,
     )
     b.kms("ADMIN.kms.decrypt", "SSO administrator", "kms:Decrypt directly", admin, "kms:Decrypt", ("admin",), admin_ctx)
-    deployer = f"arn:aws:sts::{ACCOUNT}:assumed-role/ci-deploy/run"
+    deployer = f"arn:aws:sts::{env.account}:assumed-role/ci-deploy/run"
     b.s3(
         "ROLE.get",
         "another role of the account (admin rights)",
@@ -869,7 +884,7 @@ def build_rows(env: Environment) -> list[Row]:
             ev,
             "kms:GenerateDataKey",
             (),
-            {"aws:SourceArn": ctx_arn(source), "aws:SourceAccount": ctx_str(ACCOUNT)},
+            {"aws:SourceArn": ctx_arn(source), "aws:SourceAccount": ctx_str(env.account)},
         )
     logging = "logging.s3.amazonaws.com"
     log_bucket, prefix = env.arn["log-bucket"], env.names["log-prefix"]
@@ -958,7 +973,7 @@ def build_rows(env: Environment) -> list[Row]:
             cw,
             "kms:GenerateDataKey",
             (),
-            {"aws:SourceArn": ctx_arn(source), "aws:SourceAccount": ctx_str(ACCOUNT)},
+            {"aws:SourceArn": ctx_arn(source), "aws:SourceAccount": ctx_str(env.account)},
         )
     logs = f"logs.{REGION}.amazonaws.com"
     other_env_group = env.arn["log-group"].replace(f"/secure-serverless-{env.suffix}/", "/secure-serverless-other/")
@@ -1004,7 +1019,7 @@ def build_rows(env: Environment) -> list[Row]:
         sns,
         "kms:GenerateDataKey",
         (),
-        {"aws:SourceArn": ctx_arn(topic), "aws:SourceAccount": ctx_str(ACCOUNT)},
+        {"aws:SourceArn": ctx_arn(topic), "aws:SourceAccount": ctx_str(env.account)},
     )
     b.kms(
         "S.sns.kms.other-topic",
@@ -1013,7 +1028,7 @@ def build_rows(env: Environment) -> list[Row]:
         sns,
         "kms:GenerateDataKey",
         (),
-        {"aws:SourceArn": ctx_arn(topic + "-other"), "aws:SourceAccount": ctx_str(ACCOUNT)},
+        {"aws:SourceArn": ctx_arn(topic + "-other"), "aws:SourceAccount": ctx_str(env.account)},
     )
 
     # ---- private mode: the same requests from inside and outside the VPC endpoint
@@ -1077,7 +1092,7 @@ def build_rows(env: Environment) -> list[Row]:
             ("admin",),
             vpce=True,
         )
-        other_bucket = f"arn:aws:s3:::another-bucket-{ACCOUNT}/x"
+        other_bucket = f"arn:aws:s3:::another-bucket-{env.account}/x"
         b.add(
             "ROLE.vpce.other-bucket",
             "another role of the account (admin rights)",
@@ -1090,7 +1105,7 @@ def build_rows(env: Environment) -> list[Row]:
                 context={**_caller(deployer), "aws:SourceVpce": ctx_str(env.endpoint_id["s3"])},
                 identity_policies=("admin",),
                 endpoint_policies=("vpce-s3",),
-                resource_account=ACCOUNT,
+                resource_account=env.account,
             ),
         )
         b.own(
@@ -1243,6 +1258,72 @@ def mutation_outcomes(env: Environment, rows: Sequence[Row], names: Iterable[str
     return flipped
 
 
+# ---------------------------------------------------------------------------------------------------- deployed
+
+
+def read_back(
+    client: Callable[[str], Any], stack: str, template: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The deployed `stack`'s policies read back through the services' own APIs (GetBucketPolicy, GetKeyPolicy,
+    GetRolePolicy/GetRole, GetQueueAttributes, GetTopicAttributes, DescribeVpcEndpoints), put in place of the
+    template's policy documents; and the stack's physical ids by logical id. `client(service)` gives a boto3 client.
+    """
+    pages = client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=stack)
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for page in pages
+        for r in page["StackResourceSummaries"]
+        if r.get("PhysicalResourceId")
+    }
+    account = client("sts").get_caller_identity()["Account"]
+    r = Resolver(template, StandIns(account=account, region=REGION, stack_name=stack, physical_ids=physical))
+    out = json.loads(json.dumps(template))
+    resources = out["Resources"]
+
+    def doc(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    for logical_id, resource in template["Resources"].items():
+        kind, props = resource["Type"], resources[logical_id].setdefault("Properties", {})
+        if kind == "AWS::S3::BucketPolicy":
+            bucket = r.resolve(resource["Properties"]["Bucket"])
+            props["PolicyDocument"] = doc(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+        elif kind == "AWS::KMS::Key":
+            policy = client("kms").get_key_policy(KeyId=physical[logical_id], PolicyName="default")["Policy"]
+            props["KeyPolicy"] = doc(policy)
+        elif kind == "AWS::IAM::Role":
+            role = client("iam").get_role(RoleName=physical[logical_id])["Role"]
+            props["AssumeRolePolicyDocument"] = doc(role["AssumeRolePolicyDocument"])
+        elif kind == "AWS::IAM::Policy":
+            name = r.resolve(resource["Properties"]["PolicyName"])
+            roles = r.resolve(resource["Properties"].get("Roles", []))
+            if roles:
+                got = client("iam").get_role_policy(RoleName=roles[0], PolicyName=name)
+                props["PolicyDocument"] = doc(got["PolicyDocument"])
+        elif kind == "AWS::SQS::QueuePolicy":
+            url = r.resolve(resource["Properties"]["Queues"])[0]
+            attributes = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]
+            props["PolicyDocument"] = doc(attributes["Policy"])
+        elif kind == "AWS::SNS::TopicPolicy":
+            topic = r.resolve(resource["Properties"]["Topics"])[0]
+            props["PolicyDocument"] = doc(client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+        elif kind == "AWS::EC2::VPCEndpoint" and "PolicyDocument" in resource["Properties"]:
+            found = client("ec2").describe_vpc_endpoints(VpcEndpointIds=[physical[logical_id]])["VpcEndpoints"]
+            props["PolicyDocument"] = doc(found[0]["PolicyDocument"])
+    return out, physical
+
+
+def deployed_matrix(
+    client: Callable[[str], Any], stack: str, template: Mapping[str, Any]
+) -> tuple[Environment, list[Row], dict[str, Decision]]:
+    """The matrix of a deployed stack: its read-back policies, its real names and ARNs."""
+    read, physical = read_back(client, stack, template)
+    account = client("sts").get_caller_identity()["Account"]
+    env = load_environment(read, stack.removeprefix("SecureServerless-"), account=account, physical_ids=physical)
+    rows = build_rows(env)
+    return env, rows, decide(env, rows)
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
@@ -1258,11 +1339,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="cdk.out", help="the synthesized cloud assembly (default cdk.out)")
     parser.add_argument("--template", help="a template file to read instead (e.g. read back from a deployed stack)")
     parser.add_argument("--update-docs", action="store_true", help=f"write the tables into {DOCS.relative_to(ROOT)}")
+    parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="read the policies back from the deployed stack SecureServerless-<env> (AWS credentials from the "
+        "environment) instead of resolving the template with stand-in ids",
+    )
     args = parser.parse_args(argv)
     tables = []
     for suffix in args.env.split(","):
         path = Path(args.template) if args.template else Path(args.out) / f"SecureServerless-{suffix}.template.json"
-        env, rows, decisions = matrix_for(json.loads(path.read_text()), suffix)
+        template = json.loads(path.read_text())
+        if args.deployed:
+            import boto3
+
+            session = boto3.Session()
+            env, rows, decisions = deployed_matrix(session.client, f"SecureServerless-{suffix}", template)
+        else:
+            env, rows, decisions = matrix_for(template, suffix)
         tables.append(render(env, rows, decisions))
     if args.update_docs:
         DOCS.write_text(with_tables(DOCS.read_text(), "\n".join(tables)))

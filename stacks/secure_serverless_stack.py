@@ -67,6 +67,7 @@ STATEFUL_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::Logs::LogGroup",
     "AWS::Cognito::UserPool",
+    "AWS::Cognito::IdentityPool",
 )
 
 

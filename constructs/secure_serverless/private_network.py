@@ -83,6 +83,8 @@ INTERFACE_ENDPOINT_POLICIES: dict[str, tuple[tuple[str, ...], bool]] = {
 PREFIX_LIST_LOOKUP_SOURCE = files(__package__).joinpath("handlers", "prefix_list_lookup.py").read_text("utf-8")
 PREFIX_LIST_LOOKUP_ACTIONS = ("ec2:DescribeManagedPrefixLists",)
 PREFIX_LIST_LOOKUP_PURPOSE = "prefix-list-lookup"
+PREFIX_LIST_LOOKUP_TIMEOUT = Duration.seconds(60)
+PREFIX_LIST_LOOKUP_SERVICE_TIMEOUT = Duration.seconds(120)
 
 
 class PrivateNetwork(Construct):
@@ -285,7 +287,7 @@ class PrivateNetwork(Construct):
             encryption_key=encryption_key,
             description="Reads the ids of the S3 and DynamoDB prefix lists for the functions' security group",
             memory_size=128,
-            timeout=Duration.seconds(60),
+            timeout=PREFIX_LIST_LOOKUP_TIMEOUT,
         )
         lookup_policy = unscopable_actions_policy(
             self,
@@ -318,6 +320,9 @@ class PrivateNetwork(Construct):
             "PrefixLists",
             service_token=function.function.function_arn,
             resource_type="Custom::GatewayPrefixLists",
+            # CloudFormation waits this long for an answer, not its default hour: the function answers every
+            # outcome itself (its own timer fires before its 60 s timeout), this bounds what it cannot (a crash).
+            service_timeout=PREFIX_LIST_LOOKUP_SERVICE_TIMEOUT,
             properties={
                 "PrefixListNames": {
                     "S3": ec2.GatewayVpcEndpointAwsService.S3.name,

@@ -170,6 +170,8 @@ def test_prefix_list_lookup_is_a_least_privilege_function_outside_the_vpc(built:
         "Custom::GatewayPrefixLists",
         {
             "ServiceToken": {"Fn::GetAtt": [function, "Arn"]},
+            # CloudFormation's wait for an answer is bounded (default: an hour), beyond the function's 60 s.
+            "ServiceTimeout": "120",  # CDK renders it as a string; CloudFormation reads it as seconds
             "PrefixListNames": Match.exact(
                 {
                     "S3": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
@@ -183,6 +185,7 @@ def test_prefix_list_lookup_is_a_least_privilege_function_outside_the_vpc(built:
         {
             "Handler": "index.handler",
             "Code": {"ZipFile": PREFIX_LIST_LOOKUP_SOURCE},
+            "Timeout": 60,
             "VpcConfig": Match.absent(),
             "TracingConfig": {"Mode": "Active"},
             "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("^NetworkPrefixListLookupLogs")}},

@@ -186,6 +186,7 @@ def load_environment(
     for name, stmts in statements.items():
         add(name, Policy(name, "identity", {"Version": "2012-10-17", "Statement": stmts or [_NOTHING]}))
     add("admin", Policy("admin", "identity", ADMIN_POLICY))
+    add("operator", Policy("operator", "identity", operator_policy(env)))
 
     for vpce_id, props in r.of_type("AWS::EC2::VPCEndpoint").items():
         service = props["ServiceName"].rsplit(".", 1)[-1]
@@ -193,6 +194,39 @@ def load_environment(
             env.endpoint_id[service] = r.ref(vpce_id)
             add(f"vpce-{service}", Policy(f"vpce-{service}", "endpoint", props["PolicyDocument"]))
     return env
+
+
+def operator_policy(env: Environment) -> dict[str, Any]:
+    """An operator role holding exactly the permissions tools/redrive.py and tools/reconcile.py document (their
+    module docstrings), on this environment's resources."""
+    queues = [env.arn["buffer"], env.arn["dlq"]]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Stacks", "Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": "*"},
+            {
+                "Sid": "Redrive",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueAttributes", "sqs:StartMessageMoveTask", "sqs:ListMessageMoveTasks"],
+                "Resource": queues,
+            },
+            {
+                "Sid": "RedriveCopy",
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+                "Resource": env.arn["dlq"],
+            },
+            {"Sid": "Resend", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": env.arn["buffer"]},
+            {
+                "Sid": "Key",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": env.arn["key"],
+            },
+            {"Sid": "Versions", "Effect": "Allow", "Action": "s3:ListBucketVersions", "Resource": env.arn["bucket"]},
+            {"Sid": "Records", "Effect": "Allow", "Action": "dynamodb:Scan", "Resource": env.arn["table"]},
+        ],
+    }
 
 
 # A role without any policy: a statement that grants nothing (iam-policy refuses an empty Statement list).
@@ -818,6 +852,66 @@ def build_rows(env: Environment) -> list[Row]:
         {**grant, "kms:GrantIsForAWSResource": ctx_bool(True)},
     )
 
+    # ---- the operator tools' documented role (tools/redrive.py, tools/reconcile.py), from an operator's machine
+    operator = f"arn:aws:sts::{env.account}:assumed-role/operator/bob"
+    ops = ("operator",)
+    for rid, what, action, resource in (
+        (
+            "OPS.redrive.move-task",
+            "redrive: StartMessageMoveTask on the DLQ",
+            "sqs:StartMessageMoveTask",
+            env.arn["dlq"],
+        ),
+        (
+            "OPS.redrive.receive",
+            "redrive --mode copy: ReceiveMessage from the DLQ",
+            "sqs:ReceiveMessage",
+            env.arn["dlq"],
+        ),
+        ("OPS.redrive.delete", "redrive --mode copy: DeleteMessage on the DLQ", "sqs:DeleteMessage", env.arn["dlq"]),
+        ("OPS.redrive.delete.buffer", "DeleteMessage on the buffer", "sqs:DeleteMessage", env.arn["buffer"]),
+        ("OPS.resend", "redrive/reconcile --repair: SendMessage to the buffer", "sqs:SendMessage", env.arn["buffer"]),
+        ("OPS.reconcile.scan", "reconcile: Scan the records table", "dynamodb:Scan", env.arn["table"]),
+        ("OPS.reconcile.put-item", "PutItem on the records table", "dynamodb:PutItem", env.arn["table"]),
+    ):
+        policy = {"buffer": "buffer", "dlq": "dlq"}.get(
+            next((k for k in ("buffer", "dlq") if resource == env.arn[k]), ""), None
+        )
+        b.add(
+            rid,
+            "operator role (documented permissions)",
+            what,
+            Request(
+                rid,
+                operator,
+                action,
+                resource,
+                context=_caller(operator),
+                identity_policies=ops,
+                resource_policy=policy,
+                resource_account=env.account,
+            ),
+        )
+    b.kms(
+        "OPS.kms.decrypt",
+        "operator role (documented permissions)",
+        "kms:Decrypt (encrypted queues)",
+        operator,
+        "kms:Decrypt",
+        ops,
+        {"kms:ViaService": ctx_str(f"sqs.{REGION}.amazonaws.com")},
+    )
+    b.s3(
+        "OPS.reconcile.list-versions",
+        "operator role (documented permissions)",
+        "reconcile: ListBucketVersions from an operator's machine",
+        operator,
+        "s3:ListBucketVersions",
+        None,
+        ops,
+    )
+    b.s3("OPS.get", "operator role (documented permissions)", "GetObject", operator, "s3:GetObject", own, ops)
+
     # ---- services
     buffer, dlq, topic = env.arn["buffer"], env.arn["dlq"], env.arn["topic"]
     other_rule = env.arn["rule"] + "-other"
@@ -1327,8 +1421,12 @@ def deployed_matrix(
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
-def matrix_for(template: Mapping[str, Any], suffix: str) -> tuple[Environment, list[Row], dict[str, Decision]]:
-    env = load_environment(template, suffix)
+def matrix_for(
+    template: Mapping[str, Any], suffix: str, *, account: str = ACCOUNT
+) -> tuple[Environment, list[Row], dict[str, Decision]]:
+    """The matrix of a synthesized template; `account` is the stand-in account id (the template's own, when it was
+    synthesized for a concrete account)."""
+    env = load_environment(template, suffix, account=account)
     rows = build_rows(env)
     return env, rows, decide(env, rows)
 

@@ -645,6 +645,18 @@ def build_rows(env: Environment) -> list[Row]:
         ("processor",),
         vpce=pvpce,
     )
+    # The pipeline's rule takes every Object Created event of the bucket (no key prefix), so the processor reads
+    # every key's metadata, not only uploads/: the row shows it.
+    b.s3(
+        "P.head.outside-uploads",
+        "processor",
+        "HeadObject (GetObject) outside uploads/",
+        proc,
+        "s3:GetObject",
+        "imports/data.csv",
+        ("processor",),
+        vpce=pvpce,
+    )
     b.s3("P.put", "processor", "PutObject", proc, "s3:PutObject", own, ("processor",), vpce=pvpce)
     b.s3("P.delete", "processor", "DeleteObject", proc, "s3:DeleteObject", own, ("processor",), vpce=pvpce)
     b.s3(

@@ -11,9 +11,9 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
     BucketNaming,
-    UnsafeOverrideError,
     EnvironmentKey,
     SecureBucket,
+    UnsafeOverrideError,
 )
 from tests.support.build import StackSet
 from tests.support.iam_eval import Policy, Request, ctx_bool, ctx_list, ctx_str, evaluate

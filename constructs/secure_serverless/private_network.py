@@ -348,7 +348,7 @@ class PrivateNetwork(Construct):
         this_account = {"aws:PrincipalAccount": Aws.ACCOUNT_ID}
         own_resources = this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID}
         self._endpoint_grants: dict[str, list[tuple[str, iam.IRole, tuple[str, ...], tuple[str, ...]]]] = {}
-        self._endpoints_by_service: dict[str, ec2.GatewayVpcEndpoint | ec2.InterfaceVpcEndpoint] = {}
+        self._endpoints_by_service: dict[str, ec2.VpcEndpoint] = {}
         self._fallback_statements: dict[str, iam.PolicyStatement] = {}
         for service, endpoint, sid, actions, conditions in (
             ("s3", self.s3_endpoint, "ThisAccountsBuckets", S3_ENDPOINT_ACTIONS, own_resources),

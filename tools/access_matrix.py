@@ -645,8 +645,7 @@ def build_rows(env: Environment) -> list[Row]:
         ("processor",),
         vpce=pvpce,
     )
-    # The pipeline's rule takes every Object Created event of the bucket (no key prefix), so the processor reads
-    # every key's metadata, not only uploads/: the row shows it.
+    # The pipeline takes only uploads/ (EventPipeline key_prefix): the processor may read nothing else.
     b.s3(
         "P.head.outside-uploads",
         "processor",

@@ -4,8 +4,9 @@
 Each row's expected decision and deciding statement(s) are data here, reviewed by hand: a change to any policy that
 changes what a row decides fails `test_every_row_decides_as_expected` with the row named. `test_mutation_check`
 proves the rows are sharp enough: removing any one Deny statement, or any one condition key of any statement (Allow
-statements too), from the bucket, access-log bucket, key and role (identity and trust) policies must change at least
-one row's decision; the few weakenings that change none are listed in EXEMPT with the reason the overlap is kept.
+statements too), from the bucket, access-log bucket, key, role (identity and trust), queue, topic and VPC endpoint
+policies (MUTATED) must change at least one row's decision; the few weakenings that change none are listed in EXEMPT
+with the reason the overlap is kept.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ EXPECTED_DEV = {
     "S.events.buffer.no-tls": "ExplicitlyDenied buffer#1",
     "S.events.dlq": "Allowed dlq#AllowObjectCreatedRule",
     "S.events.dlq.other-rule": "ImplicitlyDenied",
+    "S.events.dlq.no-tls": "ExplicitlyDenied dlq#1",
     "S.events.kms": "Allowed key#AllowEventBridgeRuleSecureServerlessDevObjectCreated",
     "S.events.kms.other-rule": "ImplicitlyDenied",
     "S.s3-logging": "Allowed log-bucket#3",
@@ -138,6 +140,7 @@ EXPECTED_DEV = {
     "S.logs.kms.other-env": "ImplicitlyDenied",
     "S.sns.dlq": "Allowed alerts-dlq#AllowAlertTopic alerts-dlq#3",
     "S.sns.dlq.other-topic": "ImplicitlyDenied",
+    "S.sns.dlq.no-tls": "ExplicitlyDenied alerts-dlq#1",
     "S.sns.kms": "Allowed key#AllowAlertTopicDeadLetters",
     "S.sns.kms.other-topic": "ImplicitlyDenied",
 }
@@ -233,6 +236,7 @@ EXPECTED_PROD = {
     "S.events.buffer.no-tls": "ExplicitlyDenied buffer#1",
     "S.events.dlq": "Allowed dlq#AllowObjectCreatedRule",
     "S.events.dlq.other-rule": "ImplicitlyDenied",
+    "S.events.dlq.no-tls": "ExplicitlyDenied dlq#1",
     "S.events.kms": "Allowed key#AllowEventBridgeRuleSecureServerlessProdObjectCreated",
     "S.events.kms.other-rule": "ImplicitlyDenied",
     "S.s3-logging": "Allowed log-bucket#3",
@@ -249,6 +253,7 @@ EXPECTED_PROD = {
     "S.logs.kms.other-env": "ImplicitlyDenied",
     "S.sns.dlq": "Allowed alerts-dlq#AllowAlertTopic alerts-dlq#3",
     "S.sns.dlq.other-topic": "ImplicitlyDenied",
+    "S.sns.dlq.no-tls": "ExplicitlyDenied alerts-dlq#1",
     "S.sns.kms": "Allowed key#AllowAlertTopicDeadLetters",
     "S.sns.kms.other-topic": "ImplicitlyDenied",
     "P.head.outside-vpce": "ExplicitlyDenied bucket#DenyDataAccessOutsideVpcEndpoints",

@@ -59,7 +59,6 @@ from stacks.layer import ensure_powertools_layer, layer_fingerprint
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # The processor's Powertools metric for records it fails in a partial batch response (lambda/processor handler).
 PROCESSOR_RECORDS_FAILED_METRIC = "RecordsFailed"
-UPLOADS_PREFIX = "uploads/"  # where users' objects live (uploads/<identity id>/...)
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
 # What the constructs retain by default (data, keys, logs, identities); the Powertools layer stays retained everywhere.
 STATEFUL_TYPES = (
@@ -187,8 +186,6 @@ class SecureServerlessStack(Stack):
             processor=self.processor.function,
             encryption_key=self.key.key,
             rule_name=f"{config.resource_prefix}-object-created",
-            # Users upload only under uploads/<identity id>/: the processor sees and reads nothing else.
-            key_prefix=UPLOADS_PREFIX,
             batch_size=config.processor_batch_size,
             max_concurrency=config.processor_max_concurrency,
             max_receive_count=config.processor_max_receive_count,
@@ -265,7 +262,7 @@ class SecureServerlessStack(Stack):
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
         self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
         if config.uploads_enabled:
-            self.identities.grant_own_uploads(self.data, prefix=UPLOADS_PREFIX)
+            self.identities.grant_own_uploads(self.data)
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Objects API base URL (SigV4)")
         CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
         CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)

@@ -652,7 +652,8 @@ def build_rows(env: Environment) -> list[Row]:
         ("processor",),
         vpce=pvpce,
     )
-    # The pipeline takes only uploads/ (EventPipeline key_prefix): the processor may read nothing else.
+    # The pipeline takes every Object Created event of its bucket (no key prefix; narrowing it is open, see
+    # 6be0a55), so the processor may read any key's metadata, not only uploads/: the row shows it.
     b.s3(
         "P.head.outside-uploads",
         "processor",

@@ -5,6 +5,7 @@
 #   make lint                                          set up, then ruff and mypy --strict (mypy.ini)
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
 #   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
+#   make access-matrix [ENV=prod]                      set up, synth, then print the access matrix (IAM engine)
 # Set-up is incremental: a second run with nothing changed skips the installs.
 
 SHELL := /bin/bash
@@ -27,7 +28,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup app-setup synth test bench lint diagram consumer-check e2e clean
+.PHONY: setup app-setup synth test bench lint diagram consumer-check e2e clean access-matrix access-matrix-docs
 
 # Everything, for the tests; app-setup is what synth, deploy and the tools need (checkov only runs in the tests).
 setup: app-setup $(CHECKOV_STAMP)
@@ -65,6 +66,15 @@ lint: app-setup
 	ruff check .
 	ruff format --check .
 	mypy --config-file mypy.ini
+
+# The access matrix (docs/security.md, "Access matrix"): every request that matters, decided by an IAM evaluation
+# engine over the synthesized policies of ENV (default dev). access-matrix-docs rewrites the docs' dev and prod tables.
+access-matrix: synth
+	python tools/access_matrix.py --env $(ENV) --out $(OUT)
+
+access-matrix-docs: app-setup
+	cdk synth --quiet --no-notices -c env=dev,prod -o $(OUT)
+	python tools/access_matrix.py --env dev,prod --out $(OUT) --update-docs
 
 diagram: app-setup
 	python tools/diagram.py --update-readme

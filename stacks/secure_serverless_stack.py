@@ -67,6 +67,7 @@ STATEFUL_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::Logs::LogGroup",
     "AWS::Cognito::UserPool",
+    "AWS::Cognito::IdentityPool",
 )
 
 
@@ -348,6 +349,36 @@ class SecureServerlessStack(Stack):
         assert self.network is not None
         for function in (self.processor, self.api_handler):
             self.network.grant_vpc_access(function.role)
+        # The endpoints carry exactly what the functions do through them, on this environment's resources only.
+        network, processor, table_arn = self.network, self.processor.role, self.records.table.table_arn
+        network.allow_through_endpoint(
+            "s3",
+            processor,
+            ["s3:GetObject", "s3:GetObjectVersion"],  # HeadObject is authorized as s3:GetObject
+            [self.data.arn_for_prefix(self.pipeline.key_prefix)],
+            sid="ProcessorReadsObjectMetadata",
+        )
+        network.allow_through_endpoint(
+            "s3", processor, ["s3:ListBucket"], [self.data.bucket.bucket_arn], sid="ProcessorTellsDeletedObjects"
+        )
+        network.allow_through_endpoint(
+            "dynamodb", processor, ["dynamodb:PutItem"], [table_arn], sid="ProcessorWritesRecords"
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            self.api_handler.role,
+            ["dynamodb:Query"],
+            [f"{table_arn}/index/{schema.OWNER_INDEX}"],  # the API reads only through the owner index
+            sid="ApiQueriesOwnRecords",
+        )
+        if self.pipeline.buffer is not None:
+            network.allow_through_endpoint(
+                "sqs",
+                processor,
+                ["sqs:ChangeMessageVisibility"],  # delays its failed records; the poller is Lambda's, outside the VPC
+                [self.pipeline.buffer.queue_arn],
+                sid="ProcessorDelaysFailedRecords",
+            )
         admins = [Fn.sub(pattern) for pattern in config.admin_principal_arn_patterns]
         self.data.require_vpc_endpoint(
             [self.network.s3_endpoint.vpc_endpoint_id],

@@ -61,7 +61,9 @@ class IdentityPool(Construct):
         user_pool_client_props: further ``cognito.UserPoolClient`` keyword arguments. Refused: a client secret,
             password-based auth flows other than SRP, OAuth. Default: None.
 
-    Removal: a created user pool is retained; ``RemovalPolicies.of(identity_pool)`` changes that.
+    Removal: a created user pool and the identity pool are retained (a replaced identity pool gives every user a
+    new identity id, orphaning their objects and records under the old one); ``RemovalPolicies.of(identity_pool)``
+    changes that for a disposable environment.
 
     Attributes:
         user_pool: the user pool.
@@ -145,6 +147,9 @@ class IdentityPool(Construct):
                 ]
             ),
         )
+        # Identity ids are minted by this pool: a new pool (deleted stack, renamed construct id) would give every
+        # user a new id and orphan all their earlier objects and records under uploads/<old id>/ for good.
+        self.identity_pool.apply_removal_policy(defaults.STATEFUL_REMOVAL_POLICY)
         self.authenticated_role = self.identity_pool.authenticated_role
         acknowledge_role_default_policy(self.authenticated_role)
 

@@ -71,6 +71,8 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
+# SigV4 query-string authentication parameters (X-Amz-Signature, ...), matched after URL-decoding and lowercasing.
+SIGV4_QUERY_PARAMETERS = ("x-amz-signature", "x-amz-credential", "x-amz-security-token")
 # What WAF accepts as the limit of a rate-based rule (requests per evaluation window).
 WAF_RATE_LIMIT_MIN, WAF_RATE_LIMIT_MAX = 10, 2_000_000_000
 
@@ -111,8 +113,9 @@ class LoggedApi(Construct):
         throttle_rate_limit: steady requests per second for the stage. Default: 20.
         throttle_burst_limit: burst for the stage. Default: 10.
         log_retention: retention of every log group. Default: ``RetentionDays.ONE_YEAR``.
-        waf: attach a WAF web ACL with the per-identity and per-IP rate limits, the size limits below and
-            logging. Default: True.
+        waf: attach a WAF web ACL with the per-identity and per-IP rate limits, the size limits below, a rule
+            refusing requests signed in the query string (SigV4 query authentication would escape the per-identity
+            limit) and logging (credentials and the query string redacted). Default: True.
         waf_managed_rules: also evaluate the AWS managed rule groups (common rule set, known bad inputs, IP
             reputation list; 1 USD per group per month each). Only with ``waf``. Default: True.
         waf_rate_limit: requests per 5 minutes per IP before WAF blocks (WAF accepts 10 to 2,000,000,000).
@@ -367,6 +370,36 @@ class LoggedApi(Construct):
                 ("QueryStringTooLong", wafv2.CfnWebACL.FieldToMatchProperty(query_string={}), max_query_string_bytes),
             )
         ]
+        # execute-api also accepts SigV4 in the query string (X-Amz-Credential, X-Amz-Signature, ...). Such a request
+        # carries no x-amz-security-token header, so the per-identity rule below would never count it (one set of
+        # credentials limited only per IP), and a signed URL is a bearer token that logs and referrers keep.
+        # Clients here sign headers; a request naming any SigV4 query parameter is refused. Decoded and lowercased
+        # first, so neither %-encoding nor case hides the name.
+        decoded = [
+            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="URL_DECODE"),
+            wafv2.CfnWebACL.TextTransformationProperty(priority=1, type="LOWERCASE"),
+        ]
+        blocking.append(
+            (
+                "SignatureInQueryString",
+                "query-string-signature",
+                wafv2.CfnWebACL.StatementProperty(
+                    or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                        statements=[
+                            wafv2.CfnWebACL.StatementProperty(
+                                byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(query_string={}),
+                                    positional_constraint="CONTAINS",
+                                    search_string=parameter,
+                                    text_transformations=decoded,
+                                )
+                            )
+                            for parameter in SIGV4_QUERY_PARAMETERS
+                        ]
+                    )
+                ),
+            )
+        )
         # One signed-in identity cannot use up everyone's capacity: its temporary credentials (the SigV4 session
         # token) are rate limited apart from its IP. This is the most stable per-identity value WAF can see: the
         # Cognito identity id is resolved by API Gateway after WAF, and the access key id sits in the Authorization
@@ -424,7 +457,9 @@ class LoggedApi(Construct):
         return acl
 
     def _waf_logging(self, acl: wafv2.CfnWebACL) -> None:
-        """WAF logs to an encrypted log group (its name must start with aws-waf-logs-), credentials redacted."""
+        """WAF logs to an encrypted log group (its name must start with aws-waf-logs-), credentials redacted: the
+        Authorization and session-token headers, and the query string (a request signed in it carries its
+        credential, signature and session token there, replayable until it expires)."""
         name = f"aws-waf-logs-{self._prefix}"
         group = encrypted_log_group(
             self,
@@ -441,8 +476,11 @@ class LoggedApi(Construct):
             resource_arn=acl.attr_arn,
             log_destination_configs=[log_group_arn(self, name)],
             redacted_fields=[
-                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
-                for header in ("authorization", "x-amz-security-token")
+                *(
+                    wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
+                    for header in ("authorization", "x-amz-security-token")
+                ),
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(query_string={}),
             ],
         )
         logging.node.add_dependency(group)

@@ -49,7 +49,9 @@ VPC_ACCESS_ACTIONS = (
 )
 
 
-# What the functions do through each endpoint (exact actions): read/write objects, read/write items, send traces.
+# What an endpoint allows until the app declares what its functions use there (`allow_through_endpoint`): this
+# account's callers, this account's resources, these exact actions. Once anything is declared for an endpoint, its
+# policy lists only the declared grants (named principals, exact actions, exact resources).
 S3_ENDPOINT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket")
 DYNAMODB_ENDPOINT_ACTIONS = (
     "dynamodb:GetItem",
@@ -83,6 +85,8 @@ INTERFACE_ENDPOINT_POLICIES: dict[str, tuple[tuple[str, ...], bool]] = {
 PREFIX_LIST_LOOKUP_SOURCE = files(__package__).joinpath("handlers", "prefix_list_lookup.py").read_text("utf-8")
 PREFIX_LIST_LOOKUP_ACTIONS = ("ec2:DescribeManagedPrefixLists",)
 PREFIX_LIST_LOOKUP_PURPOSE = "prefix-list-lookup"
+PREFIX_LIST_LOOKUP_TIMEOUT = Duration.seconds(60)
+PREFIX_LIST_LOOKUP_SERVICE_TIMEOUT = Duration.seconds(120)
 
 
 class PrivateNetwork(Construct):
@@ -90,7 +94,9 @@ class PrivateNetwork(Construct):
     and other AWS APIs through interface endpoints; flow logs go to an encrypted log group.
 
     Minimal use: ``PrivateNetwork(self, "Network")``; then pass ``vpc``, ``function_subnets`` and
-    ``[function_security_group]`` to SecureFunction and call ``grant_vpc_access(function.role)``.
+    ``[function_security_group]`` to SecureFunction and call ``grant_vpc_access(function.role)``; then declare what
+    each function does through the S3, DynamoDB and SQS endpoints with ``allow_through_endpoint(...)``, which makes
+    each endpoint's policy exactly those grants (until then: this account's callers and resources, default actions).
 
     Args:
         scope: the parent construct.
@@ -285,7 +291,7 @@ class PrivateNetwork(Construct):
             encryption_key=encryption_key,
             description="Reads the ids of the S3 and DynamoDB prefix lists for the functions' security group",
             memory_size=128,
-            timeout=Duration.seconds(60),
+            timeout=PREFIX_LIST_LOOKUP_TIMEOUT,
         )
         lookup_policy = unscopable_actions_policy(
             self,
@@ -318,6 +324,9 @@ class PrivateNetwork(Construct):
             "PrefixLists",
             service_token=function.function.function_arn,
             resource_type="Custom::GatewayPrefixLists",
+            # CloudFormation waits this long for an answer, not its default hour: the function answers every
+            # outcome itself (its own timer fires before its 60 s timeout), this bounds what it cannot (a crash).
+            service_timeout=PREFIX_LIST_LOOKUP_SERVICE_TIMEOUT,
             properties={
                 "PrefixListNames": {
                     "S3": ec2.GatewayVpcEndpointAwsService.S3.name,
@@ -331,42 +340,87 @@ class PrivateNetwork(Construct):
     def _limit_endpoints_to_this_account(self) -> None:
         """Endpoint policies: a compromised function cannot use the endpoints to reach another account's buckets
         or tables (exfiltration), nor can another account's credentials be used through them. Exact actions only.
+
+        The S3, DynamoDB and SQS policies are rewritten whole at each declaration: the grants declared with
+        `allow_through_endpoint` when there are any (exact principals, actions and resources), else this account's
+        callers and resources with the default actions. X-Ray has no resources: its policy is fixed here.
         """
         this_account = {"aws:PrincipalAccount": Aws.ACCOUNT_ID}
         own_resources = this_account | {"aws:ResourceAccount": Aws.ACCOUNT_ID}
-        for endpoint, sid, actions, conditions in (
-            (
-                self.s3_endpoint,
-                "ThisAccountsBuckets",
-                S3_ENDPOINT_ACTIONS,
-                own_resources,
-            ),
-            (
-                self.dynamodb_endpoint,
-                "ThisAccountsTables",
-                DYNAMODB_ENDPOINT_ACTIONS,
-                own_resources,
-            ),
+        self._endpoint_grants: dict[str, list[tuple[str, iam.IRole, tuple[str, ...], tuple[str, ...]]]] = {}
+        self._endpoints_by_service: dict[str, ec2.VpcEndpoint] = {}
+        self._fallback_statements: dict[str, iam.PolicyStatement] = {}
+        for service, endpoint, sid, actions, conditions in (
+            ("s3", self.s3_endpoint, "ThisAccountsBuckets", S3_ENDPOINT_ACTIONS, own_resources),
+            ("dynamodb", self.dynamodb_endpoint, "ThisAccountsTables", DYNAMODB_ENDPOINT_ACTIONS, own_resources),
             *(
                 (
+                    aws_service.short_name,
                     endpoint,
                     "ThisAccountsCallers",
-                    INTERFACE_ENDPOINT_POLICIES[service.short_name][0],
-                    own_resources if INTERFACE_ENDPOINT_POLICIES[service.short_name][1] else this_account,
+                    INTERFACE_ENDPOINT_POLICIES[aws_service.short_name][0],
+                    own_resources if INTERFACE_ENDPOINT_POLICIES[aws_service.short_name][1] else this_account,
                 )
-                for endpoint, service in zip(self.interface_endpoints, self._interface_services, strict=True)
-                if service.short_name in INTERFACE_ENDPOINT_POLICIES  # others keep the default (actions unknown)
+                for endpoint, aws_service in zip(self.interface_endpoints, self._interface_services, strict=True)
+                if aws_service.short_name in INTERFACE_ENDPOINT_POLICIES  # others keep the default (actions unknown)
             ),
         ):
-            endpoint.add_to_policy(
+            fallback = iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.AnyPrincipal()],
+                actions=list(actions),
+                resources=["*"],  # narrowed by the account conditions
+                conditions={"StringEquals": conditions},
+            )
+            if service not in ENDPOINT_SERVICES_WITH_RESOURCES:
+                endpoint.add_to_policy(fallback)
+                continue
+            self._endpoint_grants[service] = []
+            self._endpoints_by_service[service] = endpoint
+            self._fallback_statements[service] = fallback
+            self._set_endpoint_policy(service)
+
+    def allow_through_endpoint(
+        self, service: str, role: iam.IRole, actions: Sequence[str], resources: Sequence[str], *, sid: str
+    ) -> None:
+        """Let `role` (a function's execution role) call exactly `actions` on `resources` through the endpoint of
+        `service` (``"s3"``, ``"dynamodb"``, or an interface endpoint's short name such as ``"sqs"``).
+
+        Once one grant is declared for an endpoint, its policy lists only the declared grants, each as a statement
+        `sid` naming the role's ARN as principal: nothing else can be reached through it, and nobody else
+        can use it. Without any, the endpoint keeps the account-limited default (see the class docstring).
+        """
+        if service not in self._endpoint_grants:
+            raise ValueError(
+                f"invalid service {service!r}: must be one of {sorted(self._endpoint_grants)} (this network's "
+                "endpoints with resource-level policies)"
+            )
+        if not actions or not resources or any("*" in action for action in actions):
+            raise ValueError(f"invalid grant {sid!r}: exact actions and resources are required")
+        self._endpoint_grants[service].append((sid, role, tuple(actions), tuple(resources)))
+        self._set_endpoint_policy(service)
+
+    def _set_endpoint_policy(self, service: str) -> None:
+        """The endpoint's whole policy: the declared grants, or the account-limited default without any."""
+        cfn = self._endpoints_by_service[service].node.default_child
+        assert isinstance(cfn, ec2.CfnVPCEndpoint)
+        cfn.policy_document = self._endpoint_policy(service)
+
+    def _endpoint_policy(self, service: str) -> iam.PolicyDocument:
+        grants = self._endpoint_grants[service]
+        if not grants:
+            return iam.PolicyDocument(statements=[self._fallback_statements[service]])
+        return iam.PolicyDocument(
+            statements=[
                 iam.PolicyStatement(
                     sid=sid,
-                    principals=[iam.AnyPrincipal()],
-                    actions=list(actions),
-                    resources=["*"],  # narrowed by the account conditions
-                    conditions={"StringEquals": conditions},
+                    principals=[iam.ArnPrincipal(role.role_arn)],
+                    actions=sorted(actions),
+                    resources=list(resources),
                 )
-            )
+                for sid, role, actions, resources in grants
+            ]
+        )
 
     @property
     def function_subnets(self) -> ec2.SubnetSelection:
@@ -387,3 +441,7 @@ class PrivateNetwork(Construct):
             "Lambda's VPC networking needs ec2 network-interface actions that EC2 cannot scope (Describe*) or whose "
             "interfaces do not exist yet; this dedicated policy holds only those actions.",
         )
+
+
+# Endpoints whose policy the app narrows to exact grants (their services have resource-level permissions).
+ENDPOINT_SERVICES_WITH_RESOURCES = ("s3", "dynamodb", "sqs")

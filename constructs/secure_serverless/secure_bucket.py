@@ -52,6 +52,10 @@ BUCKET_GUARDS = {
     "encryption": Guard(
         lambda value: value is not s3.BucketEncryption.UNENCRYPTED, "must not be UNENCRYPTED (encryption at rest)"
     ),
+    "blocked_encryption_types": Guard(
+        lambda value: value is not None and s3.BlockedEncryptionType.SSE_C in value,
+        "must keep SSE_C blocked (customer-provided keys are refused)",
+    ),
 }
 BUCKET_OWNED = {
     "bucket_name": "name_prefix/naming",
@@ -87,6 +91,10 @@ class SecureBucket(Construct):
         allowed_vpc_endpoint_ids: when set, object data access must come through these VPC endpoints.
             Default: none.
         vpce_exempt_principal_arns: principal ARN patterns exempt from the endpoint guard. Default: none.
+        vpce_exempt_services: AWS service principals (e.g. ``athena.amazonaws.com``) that may read or write
+            objects for a caller from outside the endpoints, matched with ``aws:CalledVia`` (only services that set
+            it can be named). Default: none, so no request made through an AWS service on a caller's behalf is
+            exempt (``aws:ViaAWSService`` alone would exempt every service acting for any caller).
         bucket_props: further ``s3.Bucket`` keyword arguments for the data bucket, merged over the defaults.
             Refused: turning off Block Public Access, public read, ACLs, TLS-only, versioning or encryption;
             setting what an argument above controls. Default: None.
@@ -123,6 +131,7 @@ class SecureBucket(Construct):
         minimum_tls_version: float = defaults.MINIMUM_TLS_VERSION,
         allowed_vpc_endpoint_ids: Sequence[str] = (),
         vpce_exempt_principal_arns: Sequence[str] = (),
+        vpce_exempt_services: Sequence[str] = (),
         bucket_props: Mapping[str, Any] | None = None,
         access_logs_bucket_props: Mapping[str, Any] | None = None,
     ) -> None:
@@ -156,6 +165,9 @@ class SecureBucket(Construct):
             enforce_ssl=True,
             encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
             bucket_key_enabled=True if encryption_key else None,
+            # SSE-C refused by the bucket itself, not left to S3's default for new buckets (which changed over
+            # time and does not cover buckets created earlier); the bucket policy denies it too (DenySseC).
+            blocked_encryption_types=[s3.BlockedEncryptionType.SSE_C],
             versioned=True,
             server_access_logs_prefix="access-logs/",
             lifecycle_rules=[
@@ -196,7 +208,7 @@ class SecureBucket(Construct):
             )
         self._deny_unencrypted_uploads()
         if allowed_vpc_endpoint_ids:
-            self.require_vpc_endpoint(allowed_vpc_endpoint_ids, vpce_exempt_principal_arns)
+            self.require_vpc_endpoint(allowed_vpc_endpoint_ids, vpce_exempt_principal_arns, vpce_exempt_services)
 
     # ---------------------------------------------------------------- grants
     def arn_for_prefix(self, prefix: str = "") -> str:
@@ -272,7 +284,12 @@ class SecureBucket(Construct):
           "Condition operators" / "Null condition operator":
           https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
           a "wrong header" or "missing header" Deny without a guard therefore denies every UploadPart.
-        So each Deny applies only when the header is present (`Null: false`). A request without it gets the
+        So each Deny applies only when the header is present (`Null: false`).
+        SSE-C (customer-provided keys) is denied outright (`DenySseC`): the header
+        x-amz-server-side-encryption-customer-algorithm is accepted by PutObject, CreateMultipartUpload and
+        UploadPart alike, so the Deny catches every part; the bucket's BlockedEncryptionTypes refuses it as well.
+        An SSE-C object could not be read by the processor's HeadObject (400 without the key) and would only end
+        in the dead-letter queue. A request without it gets the
         bucket's default encryption (this key, or SSE-S3): nothing is ever stored unencrypted or under another
         key. `aws:kms` without a key id would make S3 use the AWS managed key aws/s3: denied too.
         Under SSE-KMS the uploader also needs kms:Decrypt, not only kms:GenerateDataKey (API Reference,
@@ -285,6 +302,7 @@ class SecureBucket(Construct):
         expected = "aws:kms" if self.encryption_key else "AES256"
         denies: list[tuple[str, dict[str, object]]] = [
             ("DenyWrongEncryptionHeader", {"StringNotEquals": {header: expected}, "Null": {header: "false"}}),
+            ("DenySseC", {"Null": {f"{header}-customer-algorithm": "false"}}),
         ]
         if self.encryption_key is not None:
             denies += [
@@ -306,17 +324,28 @@ class SecureBucket(Construct):
                 )
             )
 
-    def require_vpc_endpoint(self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str] = ()) -> None:
+    def require_vpc_endpoint(
+        self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str] = (), exempt_services: Sequence[str] = ()
+    ) -> None:
         """Deny object data access, and listing, that does not come through one of `endpoint_ids`, except for the
-        exact principals `exempt_arns` (ARNs or ARN patterns) and AWS services acting for a caller.
+        exact principals `exempt_arns` (ARNs or ARN patterns) and, when named, the AWS services `exempt_services`
+        acting for a caller (``aws:CalledVia``).
 
-        CloudFormation is not exempt: it never reads or writes objects here (no auto-delete or deployment helper;
-        a bucket is deleted only once emptied by an operator).
+        No AWS service is exempt by default: ``aws:ViaAWSService`` is true for every service acting for a caller,
+        so exempting it would let anyone with read and decrypt rights read objects from anywhere through any such
+        service. CloudFormation is not exempt either: it never reads or writes objects here (no auto-delete or
+        deployment helper; a bucket is deleted only once emptied by an operator).
         """
-        outside = {
-            "StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)},
-            "BoolIfExists": {"aws:ViaAWSService": "false"},
-        }
+        for service in exempt_services:
+            if not service.endswith(".amazonaws.com") or "*" in service:
+                raise ValueError(
+                    f"invalid vpce_exempt_services entry {service!r}: must be an exact AWS service principal "
+                    "such as 'athena.amazonaws.com'"
+                )
+        outside: dict[str, dict[str, object]] = {"StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)}}
+        if exempt_services:
+            # True for a direct call (no aws:CalledVia) and for a call through services not named here.
+            outside["ForAllValues:StringNotEquals"] = {"aws:CalledVia": list(exempt_services)}
         if exempt_arns:
             outside["ArnNotLike"] = {"aws:PrincipalArn": list(exempt_arns)}
         for sid, actions, resource in (
@@ -349,6 +378,7 @@ class SecureBucket(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
+            blocked_encryption_types=[s3.BlockedEncryptionType.SSE_C],
             versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(

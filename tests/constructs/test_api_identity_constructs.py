@@ -99,6 +99,9 @@ def test_mfa_off_and_self_sign_up_overrides(built: Built) -> None:
             "Properties": {"MfaConfiguration": "OFF", "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False}},
         },
     )
+    # The identity pool mints the identity ids that name every user's prefix: retained like the user pool.
+    template.resource_count_is("AWS::Cognito::IdentityPool", 1)
+    template.has_resource("AWS::Cognito::IdentityPool", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
 
 
 def test_existing_user_pool_is_used_not_created(built: Built) -> None:

@@ -11,7 +11,7 @@ from secure_serverless import LoggedApi, Route
 from secure_serverless.logged_api import MANAGED_RULE_GROUPS
 
 CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
-OWN_RULES = ["UriPathTooLong", "QueryStringTooLong", "RateLimitPerIdentity", "RateLimitPerIp"]
+OWN_RULES = ["UriPathTooLong", "QueryStringTooLong", "SignatureInQueryString", "RateLimitPerIdentity", "RateLimitPerIp"]
 
 
 def _api(**kwargs: object) -> tuple[LoggedApi, Template]:
@@ -45,7 +45,7 @@ def test_without_managed_groups_the_rate_and_size_rules_stay() -> None:
                     Match.object_like(
                         {
                             "Name": "RateLimitPerIdentity",
-                            "Priority": 2,
+                            "Priority": 3,
                             "Action": {"Block": {}},
                             "Statement": {
                                 "RateBasedStatement": {
@@ -83,3 +83,66 @@ def test_waf_off_means_no_web_acl_whatever_the_managed_choice() -> None:
 def test_rate_limits_outside_wafs_range_are_refused(argument: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"invalid {argument} {value!r}: must be an integer from 10 to 2,000,000,000"):
         _api(**{argument: value})
+
+
+def test_requests_signed_in_the_query_string_are_blocked_before_the_rate_rules() -> None:
+    """execute-api accepts SigV4 in the query string; such a request has no x-amz-security-token header, so the
+    per-identity rate rule would never count it. Any SigV4 query parameter, whatever its case or %-encoding, is
+    refused."""
+    _, template = _api(waf_managed_rules=False)
+    (acl,) = template.find_resources("AWS::WAFv2::WebACL").values()
+    rules = {rule["Name"]: rule for rule in acl["Properties"]["Rules"]}
+    rule = rules["SignatureInQueryString"]
+    assert rule["Action"] == {"Block": {}}
+    assert rule["Priority"] < rules["RateLimitPerIdentity"]["Priority"]
+    decoded = [{"Priority": 0, "Type": "URL_DECODE"}, {"Priority": 1, "Type": "LOWERCASE"}]
+    matches = [
+        {
+            "ByteMatchStatement": {
+                "FieldToMatch": {"QueryString": {}},
+                "PositionalConstraint": "CONTAINS",
+                "SearchString": name,
+                "TextTransformations": decoded,
+            }
+        }
+        for name in ("x-amz-signature", "x-amz-credential", "x-amz-security-token")
+    ]
+    assert rule["Statement"] == {"OrStatement": {"Statements": matches}}
+
+    # What the rule matches, applied to the query strings a client could send (WAF: URL-decode, lowercase, contains).
+    def blocked(query: str) -> bool:
+        from urllib.parse import unquote
+
+        text = unquote(query).lower()
+        return any(m["ByteMatchStatement"]["SearchString"] in text for m in matches)
+
+    assert blocked("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261203&X-Amz-Signature=ab")
+    assert blocked("x-amz-signature=ab")
+    assert blocked("X%2DAmz%2DSignature=ab")
+    assert not blocked("cursor=eyJrIjoiYSJ9&limit=10")
+
+
+def test_waf_logs_redact_credentials_and_the_query_string() -> None:
+    _, template = _api()
+    template.has_resource_properties(
+        "AWS::WAFv2::LoggingConfiguration",
+        {
+            "RedactedFields": Match.exact(
+                [
+                    {"SingleHeader": {"Name": "authorization"}},
+                    {"SingleHeader": {"Name": "x-amz-security-token"}},
+                    {"QueryString": {}},
+                ]
+            )
+        },
+    )
+
+
+def test_access_log_line_has_no_query_string() -> None:
+    """Signed query strings must not reach the access log either: it records the route template, not the raw
+    path or the query string (no $input.params, no $context.requestOverride)."""
+    from secure_serverless.logged_api import access_log_format
+
+    line = access_log_format().lower()
+    assert "querystring" not in line and "$input" not in line and "$context.path" not in line
+    assert '"resourcepath": "$context.resourcepath"' in line

@@ -170,6 +170,8 @@ def test_prefix_list_lookup_is_a_least_privilege_function_outside_the_vpc(built:
         "Custom::GatewayPrefixLists",
         {
             "ServiceToken": {"Fn::GetAtt": [function, "Arn"]},
+            # CloudFormation's wait for an answer is bounded (default: an hour), beyond the function's 60 s.
+            "ServiceTimeout": "120",  # CDK renders it as a string; CloudFormation reads it as seconds
             "PrefixListNames": Match.exact(
                 {
                     "S3": {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]},
@@ -183,6 +185,7 @@ def test_prefix_list_lookup_is_a_least_privilege_function_outside_the_vpc(built:
         {
             "Handler": "index.handler",
             "Code": {"ZipFile": PREFIX_LIST_LOOKUP_SOURCE},
+            "Timeout": 60,
             "VpcConfig": Match.absent(),
             "TracingConfig": {"Mode": "Active"},
             "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("^NetworkPrefixListLookupLogs")}},
@@ -242,3 +245,55 @@ def test_operations_constructs_pass_nag(built: Built, name: str) -> None:
     for pack in (AwsSolutionsChecks(), ServerlessChecks()):
         result = pack.validate_scope(built.stacks[name])
         assert result.success, nag_findings(result)
+
+
+def _endpoint_policies(template: cdk.assertions.Template) -> dict[str, list[dict]]:
+    """Endpoint policy statements by the service name's last part (s3, dynamodb, sqs, ...)."""
+    out = {}
+    for endpoint in template.find_resources("AWS::EC2::VPCEndpoint").values():
+        service = endpoint["Properties"]["ServiceName"]  # gateway: a Join with the region; interface: a string
+        name = service if isinstance(service, str) else service["Fn::Join"][1][-1]
+        out[name.rsplit(".", 1)[-1]] = endpoint["Properties"].get("PolicyDocument", {}).get("Statement")
+    return out
+
+
+def _network_with_grants(declare: bool) -> tuple[cdk.Stack, PrivateNetwork, iam.Role]:
+    stack = cdk.Stack(cdk.App(), "Grants", env=cdk.Environment(account="111122223333", region="eu-west-1"))
+    network = PrivateNetwork(
+        stack, "Network", s3_prefix_list_id="pl-1", dynamodb_prefix_list_id="pl-2",
+        interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SQS, ec2.InterfaceVpcEndpointAwsService.XRAY],
+    )  # fmt: skip
+    role = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    if declare:
+        network.allow_through_endpoint("s3", role, ["s3:GetObject"], ["arn:aws:s3:::b/*"], sid="ReadB")
+        network.allow_through_endpoint("s3", role, ["s3:ListBucket"], ["arn:aws:s3:::b"], sid="ListB")
+    return stack, network, role
+
+
+def test_declared_endpoint_grants_replace_the_account_wide_default() -> None:
+    """Without declarations an endpoint allows this account's callers on this account's resources; once the app
+    declares what its functions do, the policy is exactly those grants (role principal, exact actions, resources)."""
+    stack, _, _ = _network_with_grants(declare=False)
+    before = _endpoint_policies(cdk.assertions.Template.from_stack(stack))
+    assert [s["Sid"] for s in before["s3"]] == ["ThisAccountsBuckets"]
+    this_account = {"Ref": "AWS::AccountId"}
+    assert before["s3"][0]["Condition"] == {
+        "StringEquals": {"aws:PrincipalAccount": this_account, "aws:ResourceAccount": this_account}
+    }
+    stack, network, role = _network_with_grants(declare=True)
+    with pytest.raises(ValueError, match="invalid service 'kms'"):
+        network.allow_through_endpoint("kms", role, ["kms:Decrypt"], ["*"], sid="Nope")
+    with pytest.raises(ValueError, match="exact actions"):
+        network.allow_through_endpoint("s3", role, ["s3:Get*"], ["arn:aws:s3:::b/*"], sid="Wild")
+    after = _endpoint_policies(cdk.assertions.Template.from_stack(stack))
+    principal = {"AWS": {"Fn::GetAtt": [stack.get_logical_id(role.node.default_child), "Arn"]}}  # type: ignore[arg-type]  # CfnRole
+    assert after["s3"] == [
+        {"Sid": "ReadB", "Effect": "Allow", "Principal": principal, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::b/*"},
+        {"Sid": "ListB", "Effect": "Allow", "Principal": principal, "Action": "s3:ListBucket",
+         "Resource": "arn:aws:s3:::b"},
+    ]  # fmt: skip
+    # Endpoints without declarations keep their defaults; X-Ray (no resources) always has its fixed policy.
+    assert [s["Sid"] for s in after["dynamodb"]] == ["ThisAccountsTables"]
+    assert [s["Sid"] for s in after["sqs"]] == ["ThisAccountsCallers"]
+    assert [s["Sid"] for s in after["xray"]] == ["ThisAccountsCallers"]

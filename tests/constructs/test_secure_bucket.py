@@ -13,9 +13,12 @@ from secure_serverless import (
     BucketNaming,
     EnvironmentKey,
     SecureBucket,
+    UnsafeOverrideError,
 )
 from tests.support.build import StackSet
+from tests.support.iam_eval import Policy, Request, ctx_bool, ctx_list, ctx_str, evaluate
 from tests.support.nag import nag_findings
+from tests.support.resolve import Resolver, StandIns
 from tests.support.template import (
     WILDCARD_ACTIONS,
     arn_of,
@@ -59,6 +62,15 @@ class Built(StackSet):
             name_prefix="unit-vpce",
             allowed_vpc_endpoint_ids=["vpce-0123456789abcdef0"],
             vpce_exempt_principal_arns=["arn:aws:iam::111122223333:role/Admin"],
+        )
+
+        stack = self._stack("VpceServices")
+        self.vpce_services = SecureBucket(
+            stack,
+            "Bucket",
+            name_prefix="unit-vpce-svc",
+            allowed_vpc_endpoint_ids=["vpce-0123456789abcdef0"],
+            vpce_exempt_services=["athena.amazonaws.com"],
         )
 
         stack = self._stack("ExistingLogs")
@@ -171,6 +183,7 @@ def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) ->
 # CreateMultipartUpload may carry the encryption headers.
 HEADER = "s3:x-amz-server-side-encryption"
 KEY_ID = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+SSE_C = "s3:x-amz-server-side-encryption-customer-algorithm"  # PutObject, CreateMultipartUpload and UploadPart
 THIS_KEY = object()  # replaced by the template's key ARN
 OTHER_KEY = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000"
 UPLOADS = {
@@ -184,6 +197,9 @@ UPLOADS = {
     "CreateMultipartUpload AES256": ({HEADER: "AES256"}, False),
     "UploadPart": ({}, True),
     "CompleteMultipartUpload": ({}, True),
+    "PutObject SSE-C": ({SSE_C: "AES256"}, False),
+    "CreateMultipartUpload SSE-C": ({SSE_C: "AES256"}, False),
+    "UploadPart SSE-C": ({SSE_C: "AES256"}, False),
 }
 
 
@@ -232,6 +248,39 @@ def test_bucket_policy_allows_single_and_multipart_uploads_only_with_this_key(bu
     }
     denied_by = _denied(statements.as_array(), context)
     assert (denied_by == []) is allowed, denied_by
+    if SSE_C in headers:
+        assert denied_by == ["DenySseC"]
+
+
+@pytest.mark.parametrize("name", ["SseS3", "Kms"])
+def test_sse_c_is_blocked_by_the_bucket_and_its_policy(built: Built, name: str) -> None:
+    """Not left to S3's default for new buckets: both buckets block SSE-C, and the policy denies the header."""
+    template = built.template(name)
+    blocked = {"BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 2
+    for bucket in buckets.values():
+        rules = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert [rule.get("BlockedEncryptionTypes") for rule in rules] == [blocked["BlockedEncryptionTypes"]]
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": has_statement(
+                    Sid="DenySseC",
+                    Effect="Deny",
+                    Action="s3:PutObject",
+                    Condition=Match.exact({"Null": {SSE_C: "false"}}),
+                )
+            }
+        },
+    )
+
+
+def test_sse_c_cannot_be_unblocked_by_an_override() -> None:
+    stack = cdk.Stack(cdk.App(), "S")
+    with pytest.raises(UnsafeOverrideError, match="blocked_encryption_types.*SSE_C"):
+        SecureBucket(stack, "B", bucket_props={"blocked_encryption_types": [s3.BlockedEncryptionType.NONE]})
 
 
 @pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])
@@ -284,7 +333,6 @@ def test_vpc_endpoint_guard_exempts_exactly_the_given_principals(built: Built) -
             "StringNotEquals": {"aws:SourceVpce": ["vpce-0123456789abcdef0"]},
             # CloudFormation never touches objects here: no exemption for it, only the caller's exact principals.
             "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/Admin"]},
-            "BoolIfExists": {"aws:ViaAWSService": "false"},
         }
     )
     # Bucket configuration actions (s3:*) are not guarded, so CloudFormation can still manage and delete the bucket.
@@ -382,3 +430,67 @@ def test_log_delivery_uses_a_bucket_policy_even_without_the_feature_flag() -> No
             },
         },
     )
+
+
+# ---- the endpoint guard, decided by the IAM evaluation engine (tests/support/iam_eval)
+READER = "arn:aws:sts::111122223333:assumed-role/Reader/s"
+ADMIN = "arn:aws:sts::111122223333:assumed-role/Admin/s"
+ENDPOINT = "vpce-0123456789abcdef0"
+VIA_ATHENA = {"aws:ViaAWSService": ctx_bool(True), "aws:CalledVia": ctx_list(["athena.amazonaws.com"])}
+VIA_GLUE = {"aws:ViaAWSService": ctx_bool(True), "aws:CalledVia": ctx_list(["glue.amazonaws.com"])}
+GUARD_ROWS = [
+    # (variant, principal, extra context, expected, deciding)
+    ("Vpce", READER, {"aws:SourceVpce": ctx_str(ENDPOINT)}, "Allowed", ["reader#Read"]),
+    ("Vpce", READER, {}, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+    ("Vpce", ADMIN, {}, "Allowed", ["reader#Read"]),
+    # Any AWS service acting for the reader (FAS) from outside the endpoint: no blanket aws:ViaAWSService exemption.
+    ("Vpce", READER, VIA_ATHENA, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+    ("VpceServices", READER, VIA_ATHENA, "Allowed", ["reader#Read"]),
+    ("VpceServices", READER, VIA_GLUE, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+    ("VpceServices", READER, {}, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+]
+
+
+def _principal_arn(session_arn: str) -> str:
+    """The role ARN of an assumed-role session ARN (what aws:PrincipalArn carries)."""
+    account, role = session_arn.split(":")[4], session_arn.split("/")[1]
+    return f"arn:aws:iam::{account}:role/{role}"
+
+
+def test_endpoint_guard_decisions(built: Built) -> None:
+    policies, objects = [], {}
+    for variant in ("Vpce", "VpceServices"):
+        resolver = Resolver(built.templates[variant], StandIns(account="111122223333", stack_name=variant))
+        bucket_id = _bucket_id(built.template(variant), "unit-vpce" if variant == "Vpce" else "unit-vpce-svc")
+        bucket_arn = resolver.get_att(bucket_id, "Arn")
+        (document,) = [
+            p["PolicyDocument"]
+            for p in resolver.of_type("AWS::S3::BucketPolicy").values()
+            if p["Bucket"] == resolver.ref(bucket_id)
+        ]
+        read = {"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*"}
+        policies += [
+            Policy(f"{variant}-bucket", "resource", document),
+            Policy(f"{variant}-reader", "identity", {"Version": "2012-10-17", "Statement": [read]}),
+        ]
+        objects[variant] = f"{bucket_arn}/uploads/a"
+    requests = [
+        Request(
+            str(i),
+            principal,
+            "s3:GetObject",
+            objects[variant],
+            context={
+                "aws:SecureTransport": ctx_bool(True),
+                "aws:PrincipalAccount": ctx_str("111122223333"),
+                "aws:PrincipalArn": ctx_str(_principal_arn(principal)),
+                **context,
+            },
+            identity_policies=(f"{variant}-reader",),
+            resource_policy=f"{variant}-bucket",
+            resource_account="111122223333",
+        )
+        for i, (variant, principal, context, _, _) in enumerate(GUARD_ROWS)
+    ]
+    got = [(d.result, [label.split("-", 1)[1] for label in d.labels]) for d in evaluate(policies, requests)]
+    assert got == [(expected, deciding) for _, _, _, expected, deciding in GUARD_ROWS]

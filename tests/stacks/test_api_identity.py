@@ -154,6 +154,17 @@ def test_signed_in_users_can_use_the_key_only_through_s3_uploads_to_this_bucket(
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
+def test_prod_retains_its_user_pool_and_identity_pool(stack_templates: dict[str, Template], suffix: str) -> None:
+    """Replacing either pool would give every user a new identity id and orphan their objects and records; prod
+    keeps both, staging and the dev preset stay destroyable."""
+    policy = "Delete" if build_config(suffix).destroyable else "Retain"
+    assert (suffix == "prod") is (policy == "Retain")
+    for resource_type in ("AWS::Cognito::UserPool", "AWS::Cognito::IdentityPool"):
+        stack_templates[suffix].resource_count_is(resource_type, 1)
+        stack_templates[suffix].all_resources(resource_type, {"DeletionPolicy": policy, "UpdateReplacePolicy": policy})
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_user_pool_settings(stack_templates: dict[str, Template], suffix: str) -> None:
     template = stack_templates[suffix]
     config = build_config(suffix)
@@ -429,6 +440,7 @@ def test_waf_everywhere_managed_rule_groups_where_configured(stack_templates: di
             "QueryStringTooLong",
             "RateLimitPerIdentity",
             "RateLimitPerIp",
+            "SignatureInQueryString",  # SigV4 in the query string would escape the per-identity limit
             "UriPathTooLong",
         ]
     assert sorted(r["Priority"] for r in rules) == list(range(len(rules)))
@@ -438,7 +450,11 @@ def test_waf_everywhere_managed_rule_groups_where_configured(stack_templates: di
         "AWS::WAFv2::WebACLAssociation", {"ResourceArn": {"Fn::Join": ["", Match.array_with([stage])]}}
     )
     template.resource_count_is("AWS::WAFv2::LoggingConfiguration", 1)
-    redacted = [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "x-amz-security-token"}}]
+    redacted = [
+        {"SingleHeader": {"Name": "authorization"}},
+        {"SingleHeader": {"Name": "x-amz-security-token"}},
+        {"QueryString": {}},  # a request signed in the query string carries its credentials there
+    ]
     template.has_resource_properties("AWS::WAFv2::LoggingConfiguration", {"RedactedFields": Match.exact(redacted)})
 
 

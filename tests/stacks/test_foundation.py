@@ -101,6 +101,8 @@ def test_data_bucket_is_private_encrypted_versioned_logged(stack_templates: dict
                                 "KMSMasterKeyID": arn_of(key_id),
                                 "SSEAlgorithm": "aws:kms",
                             },
+                            # Refused by the bucket itself, not left to S3's default (and denied by DenySseC).
+                            "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]},
                         }
                     ]
                 )
@@ -224,6 +226,7 @@ def test_data_bucket_policy_denies_puts_without_this_keys_encryption(
         "DenyWrongEncryptionHeader": {"StringNotEquals": {header: "aws:kms"}, "Null": {header: "false"}},
         "DenyOtherKmsKey": {"StringNotEquals": {key_header: key}, "Null": {key_header: "false"}},
         "DenyAwsManagedKmsKey": {"StringEquals": {header: "aws:kms"}, "Null": {key_header: "true"}},  # = aws/s3
+        "DenySseC": {"Null": {f"{header}-customer-algorithm": "false"}},  # customer-provided keys, every part
     }
     for sid, condition in denies.items():
         _has_bucket_policy(template, bucket_id, has_statement(Sid=sid, Effect="Deny", Condition=Match.exact(condition)))
@@ -268,7 +271,12 @@ def test_log_bucket_is_private_sse_s3_and_expires(stack_templates: dict[str, Tem
             "OwnershipControls": OWNER_ENFORCED,
             "BucketEncryption": {
                 "ServerSideEncryptionConfiguration": Match.exact(
-                    [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                    [
+                        {
+                            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                            "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]},
+                        }
+                    ]
                 )
             },
             "AccessControl": Match.absent(),  # bucket policy for log delivery, not the legacy ACL

@@ -327,6 +327,50 @@ def test_private_network_is_isolated_with_endpoints(stack_templates: dict[str, T
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)
+def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments_resources(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    """Each endpoint with resource-level permissions lists exactly the functions' own calls: their role as the
+    principal, the exact actions, this environment's bucket/table/queue ARNs (no PutObject, DeleteItem, UpdateItem,
+    Batch*, SendMessage or DeleteMessage; no other bucket, table or queue of the account; no other caller)."""
+    template = stack_templates[suffix]
+    processor = arn_of(_role_of(template, "Processor"))
+    api = arn_of(_role_of(template, "ApiHandler"))
+    bucket = arn_of(logical_id(template, "AWS::S3::Bucket", {"BucketNamePrefix": f"secsls-{suffix}"}))
+    table = arn_of(logical_id(template, "AWS::DynamoDB::Table"))
+    buffer = arn_of(logical_id(template, "AWS::SQS::Queue", {"QueueName": Match.string_like_regexp("buffer$")}))
+
+    def allow(sid: str, principal: dict, actions: list[str], resource: object) -> dict:
+        action: object = actions if len(actions) > 1 else actions[0]
+        return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": principal}, "Action": action, "Resource": resource}
+
+    expected = {
+        ".s3": [
+            allow("ProcessorReadsObjectMetadata", processor, ["s3:GetObject", "s3:GetObjectVersion"],
+                  {"Fn::Join": ["", [bucket, "/*"]]}),
+            allow("ProcessorTellsDeletedObjects", processor, ["s3:ListBucket"], bucket),
+        ],
+        ".dynamodb": [
+            allow("ProcessorWritesRecords", processor, ["dynamodb:PutItem"], table),
+            allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),
+        ],
+        ".sqs": [allow("ProcessorDelaysFailedRecords", processor, ["sqs:ChangeMessageVisibility"], buffer)],
+    }  # fmt: skip
+    for service, statements in expected.items():
+        template.has_resource_properties(
+            VPC_ENDPOINT,
+            {"ServiceName": _service(service), "PolicyDocument": {"Statement": Match.exact(statements)}},
+        )
+
+
+def _role_of(template: Template, function_id_prefix: str) -> str:
+    """The logical id of the execution role of the function whose logical id starts with `function_id_prefix`."""
+    functions = template.find_resources("AWS::Lambda::Function")
+    (function,) = [f for lid, f in functions.items() if lid.startswith(f"{function_id_prefix}Function")]
+    return function["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+@pytest.mark.parametrize("suffix", PRIVATE)
 def test_security_groups_allow_only_https_between_functions_and_endpoints(
     stack_templates: dict[str, Template], suffix: str
 ) -> None:

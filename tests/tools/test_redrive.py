@@ -163,3 +163,11 @@ def test_default_rate_is_at_most_the_presets_sustained_capacity(preset) -> None:
         low, high = config.table_write_capacity
         assert rate <= high * config.table_target_utilization_percent / 100
     assert rate <= config.processor_max_concurrency * redrive.RECORDS_PER_SECOND_PER_INVOCATION
+
+
+def test_the_runbook_states_the_default_rates_the_tool_uses() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    rates = ", ".join(
+        f"{preset} {redrive.default_rate(build_config(preset))}/s" for preset in ("dev", "staging", "prod")
+    )
+    assert f"default rates:\n{rates})" in text

@@ -89,8 +89,9 @@ class EnvironmentConfig:
     processor_reserved_concurrency: int | None = None
     processor_max_concurrency: int = 2
     processor_batch_size: int = 10
-    # Sized from lambda/processor/processor/backoff.py: >= receives_to_survive() (8) outlives 30 min of throttling.
-    processor_max_receive_count: int = 10
+    # Sized from lambda/processor/processor/backoff.py: receives_to_survive(visibility_timeout=180) = 24 outlives a
+    # 45-minute outage of any dependency x 1.4 even with every visibility change failing (docs/operations.md).
+    processor_max_receive_count: int = 24
     # API Gateway gives up after 29 s; the API's Query budget (12 s worst case) fits this with margin.
     api_timeout_seconds: int = 15
     # Quotas: alarm when the account's concurrent executions reach this share of its Lambda concurrency quota, and

@@ -1,0 +1,81 @@
+"""The fault benchmark's shortened scenarios (seconds, not minutes), through the real handler and botocore.
+
+Every scenario of `make bench-faults`, shrunk in time and volume with the same mechanisms (the outage, the deployed
+back-off, maxReceiveCount from the same arithmetic for the shorter outage, pollers, batching window, timeouts): no
+valid upload may reach the DLQ. A control run with too few receives must put valid uploads in the DLQ, so the
+measurement can fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def faults() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_faults", ROOT / "bench" / "faults.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_faults"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+SHORT_NAMES = [
+    "burst-600-60s-dev", "burst-600-60s-staging", "burst-600-60s-prod",
+    "throttle-45min-0.5per-s", "slow-put-30min-0.5per-s", "throttle-45min-2per-s", "slow-put-30min-2per-s",
+    "slow-head-30min", "encoded-keys-throttle-45min", "visibility-change-fails", "long-encoded-keys",
+]  # fmt: skip
+
+
+FULL_NAMES = [
+    "burst-10k-60s-dev", "burst-10k-60s-staging", "burst-10k-60s-prod",
+    "throttle-45min-0.2per-s", "slow-put-30min-0.2per-s", "throttle-45min-5per-s", "slow-put-30min-5per-s",
+    "slow-head-30min", "encoded-keys-throttle-45min", "visibility-change-fails", "long-encoded-keys",
+]  # fmt: skip
+
+
+def test_the_short_set_is_every_scenario_of_the_benchmark(faults: ModuleType) -> None:
+    full, short = faults.scenarios(), faults.scenarios(short=True)
+    assert [s.name for s in full] == FULL_NAMES
+    assert [s.name for s in short] == SHORT_NAMES
+    # The same scenarios shrunk: same preset, faulted operations and kinds, key shapes.
+    for big, small in zip(full, short, strict=True):
+        assert (big.preset, big.keys, [(f.operation, f.kind) for f in big.faults]) == (
+            small.preset, small.keys, [(f.operation, f.kind) for f in small.faults]
+        )  # fmt: skip
+        assert small.uploads <= big.uploads and small.arrival_seconds <= big.arrival_seconds
+
+
+@pytest.mark.parametrize("name", SHORT_NAMES)
+def test_no_valid_upload_reaches_the_dlq(faults: ModuleType, name: str) -> None:
+    scenario = next(s for s in faults.scenarios(short=True) if s.name == name)
+    result = faults.run(scenario)
+    assert result.line().startswith(f"scenario={name} uploads={scenario.uploads} valid_in_dlq=0 drained_min=")
+    assert result.samples[-1][3] == scenario.uploads  # every upload recorded
+    if scenario.faults:
+        # The fault was real: something waited in the buffer while it lasted.
+        assert max(sample[1] for sample in result.samples) > 0
+        assert result.drained_min * 60 >= min(f.end for f in scenario.faults) - 60
+
+
+def test_the_measurement_can_fail_with_too_few_receives(faults: ModuleType) -> None:
+    scenario = next(s for s in faults.scenarios(short=True) if s.name == "throttle-45min-2per-s")
+    # Two receives survive at least 15 + 30 s of back-off: far less than the 3-minute outage.
+    result = faults.run(faults.Scenario(**{**scenario.__dict__, "max_receive_count": 2}))
+    assert result.valid_in_dlq > 0
+    assert result.line().startswith(f"scenario=throttle-45min-2per-s uploads={scenario.uploads} valid_in_dlq=")
+
+
+def test_a_picture_per_scenario(faults: ModuleType, tmp_path: Path) -> None:
+    scenario = next(s for s in faults.scenarios(short=True) if s.name == "long-encoded-keys")
+    path = faults.plot(faults.run(scenario), tmp_path)
+    assert path.name == "faults-long-encoded-keys.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

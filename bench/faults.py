@@ -109,6 +109,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     keys: str = "plain"  # plain | encoded (a ':' delivered URL-encoded) | long-encoded (599-byte non-ASCII, encoded)
     provisioned_capacity: bool = False  # model the preset's provisioned table (token bucket) if it has one
+    capacity_at_max: bool = False  # the provisioned table already scaled to its maximum, no burst credits (steady)
     max_receive_count: int | None = None  # None: the preset's
 
 
@@ -251,14 +252,16 @@ class _Raw:
 class TokenBucket:
     """A provisioned table's writes/s (auto scaling steps every 2 minutes to consumed/target) plus 300 s of burst."""
 
-    def __init__(self, config: EnvironmentConfig, clock: Clock) -> None:
-        self.config, self.clock = config, clock
+    def __init__(self, config: EnvironmentConfig, clock: Clock, *, at_max: bool = False) -> None:
+        self.config, self.clock, self.at_max = config, clock, at_max
         low, _ = config.table_write_capacity
-        self.tokens = 300.0 * low
+        self.tokens = 0.0 if at_max else 300.0 * low
         self.last = clock.start
 
     def rate(self, elapsed: float) -> float:
         low, high = self.config.table_write_capacity
+        if self.at_max:
+            return float(high)
         steps = int(elapsed // 120)
         return min(float(high), low * (100 / self.config.table_target_utilization_percent) ** steps)
 
@@ -286,6 +289,8 @@ class World:
     deadline: float = float("inf")
     pending_visibility: list[tuple[float, str, float]] = field(default_factory=list)
     sim_cpu: float = 0.0  # process time spent in this simulator's own code during the current invocation
+    own_cpu_total: float = 0.0  # the handler's own CPU, summed over invocations
+    throttled_writes: int = 0  # PutItem calls the table's capacity refused
 
     def fault(self, operation: str) -> str | None:
         elapsed = self.clock.elapsed
@@ -329,6 +334,7 @@ class World:
         if operation == "PutItem":
             throttled = kind == "throttle" or (self.capacity is not None and not self.capacity.take())
             if throttled:
+                self.throttled_writes += 1
                 body = json.dumps({
                     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                     "message": "The level of configured provisioned throughput for the table was exceeded.",
@@ -360,6 +366,10 @@ class Result:
     drained_min: float
     first_dead_min: float | None
     invocations: int
+    busy_seconds: float  # sum of invocation durations (simulated)
+    cpu_seconds: float  # the handler's own CPU on this machine (before stretching by the CPU share)
+    records_handled: int  # records given to invocations (receives)
+    throttled_writes: int  # PutItem calls refused by the table (fault or capacity)
     samples: list[tuple[float, int, float, int, int]]  # (minute, backlog, oldest age s, recorded, dlq depth)
 
     def line(self) -> str:
@@ -413,7 +423,11 @@ def run(scenario: Scenario, *, time_limit_seconds: float = 6 * 3600) -> Result:
     queue = Queue(
         6 * config.processor_timeout_seconds, scenario.max_receive_count or config.processor_max_receive_count
     )
-    capacity = TokenBucket(config, clock) if scenario.provisioned_capacity and not config.table_on_demand else None
+    capacity = (
+        TokenBucket(config, clock, at_max=scenario.capacity_at_max)
+        if scenario.provisioned_capacity and not config.table_on_demand
+        else None
+    )
     world = World(clock, queue, scenario.faults, capacity)
 
     original_client, original_time = clients.client, botocore.endpoint.time
@@ -460,6 +474,7 @@ def _drive(
 ) -> Result:
     interval = scenario.arrival_seconds / scenario.uploads
     arrived, invocations = 0, 0
+    totals = [0.0, 0.0, 0]
     samples: list[tuple[float, int, float, int, int]] = []
     next_sample = 0.0
     first_dead: float | None = None
@@ -516,15 +531,19 @@ def _drive(
             batch += queue.receive(begin, config.processor_batch_size - len(batch))
         if first_dead is None and queue.dead:
             first_dead = queue.dead[0].visible_at - clock.start
+        cpu_before = world.own_cpu_total
         end = _invoke(batch, begin, config, clock, queue, world, sqs_handler, cpu_share)
         invocations += 1
+        totals[0] += end - begin
+        totals[1] += world.own_cpu_total - cpu_before
+        totals[2] += len(batch)
         heapq.heappush(pollers, (end, poller))
     drained = max(world.records.values(), default=0.0)
     valid_dead = len(queue.dead)  # every upload of these scenarios is valid
     sample(drained)
     samples.append((drained / 60, len(queue.messages), 0.0, len(world.records), len(queue.dead)))
     return Result(scenario, scenario.uploads, valid_dead, drained / 60, None if first_dead is None else first_dead / 60,
-                  invocations, samples)  # fmt: skip
+                  invocations, totals[0], totals[1], totals[2], world.throttled_writes, samples)  # fmt: skip
 
 
 def _invoke(
@@ -556,6 +575,7 @@ def _invoke(
         warnings.simplefilter("ignore")
         response = sqs_handler({"Records": records}, Context(clock, deadline))
     own_cpu = max(0.0, time.process_time() - cpu_started - world.sim_cpu)
+    world.own_cpu_total += own_cpu
     end = clock.now + own_cpu / cpu_share
     for called_at, handle, seconds in world.pending_visibility:
         if called_at <= deadline:
@@ -598,12 +618,84 @@ def plot(result: Result, directory: Path) -> Path:
     return path
 
 
+def sustained(preset: str, uploads: int = 3000) -> tuple[float, str, Result]:
+    """(records/s, first bottleneck, the run) for a preset at saturation: `uploads` queued at once, no fault, a
+    provisioned table already at its maximum capacity without burst credits (what it can keep up for hours)."""
+    config = build_config(preset)
+    scenario = Scenario(f"sustained-{preset}", preset, uploads, 0.001, provisioned_capacity=True, capacity_at_max=True)
+    result = run(scenario)
+    rate = uploads / max(result.drained_min * 60, 1e-9)
+    per_record_ms = 1000 * result.busy_seconds / max(result.records_handled, 1)
+    cpu_ms = (
+        1000 * result.cpu_seconds / max(result.records_handled, 1) / min(1.0, config.processor_memory_mb / FULL_VCPU_MB)
+    )
+    concurrency = (
+        f"event-source maximum concurrency {config.processor_max_concurrency} x {per_record_ms:.0f} ms per record "
+        f"({cpu_ms:.0f} ms of it the handler's CPU at {config.processor_memory_mb} MB)"
+    )
+    if not config.table_on_demand and result.throttled_writes > 0:  # the table refused writes: it is the limit
+        return rate, f"table write capacity ({config.table_write_capacity[1]} WCU at its maximum)", result
+    return rate, concurrency, result
+
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+DOCS_BEGIN, DOCS_END = "<!-- faults:begin -->", "<!-- faults:end -->"
+
+
+def markdown(printed: str) -> str:
+    """The docs block for what `main` printed: the scenario table (with each PNG) and the sustained rates."""
+    rows, sustained_rows = [], []
+    for line in printed.splitlines():
+        if line.startswith("scenario="):
+            fields = dict(part.split("=", 1) for part in line.split())
+            name = fields["scenario"]
+            rows.append(
+                f"| `{name}` | {fields['uploads']} | {fields['valid_in_dlq']} | {fields['drained_min']} | "
+                f"![{name}](img/faults-{name}.png) |"
+            )
+        elif line.startswith("sustained "):
+            head, bottleneck = line.split(" first_bottleneck=", 1)
+            fields = dict(part.split("=", 1) for part in head.split()[1:])
+            sustained_rows.append(f"| {fields['preset']} | {fields['records_per_s']} | {bottleneck} |")
+    return "\n".join(
+        [
+            DOCS_BEGIN,
+            "Printed by `make bench-faults` (`bench/faults.py`); this block is generated from its output",
+            "(`python bench/faults.py --docs-from <saved output>`) and checked by `tests/bench/test_faults.py`.",
+            "",
+            "| scenario | uploads | valid in DLQ | drained (simulated min) | backlog, oldest age, recorded, DLQ |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            "| preset | sustained records/s | first bottleneck |",
+            "|---|---|---|",
+            *sustained_rows,
+            DOCS_END,
+        ]
+    )
+
+
+def update_docs(printed: str, path: Path = DOCS) -> None:
+    text = path.read_text()
+    block = markdown(printed)
+    if DOCS_BEGIN in text:
+        before, rest = text.split(DOCS_BEGIN, 1)
+        text = before + block + rest.split(DOCS_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Fault scenarios (`make bench-faults`)\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="run only these scenarios (names as printed)")
     parser.add_argument("--plots", type=Path, help="write one PNG per scenario into this folder")
     parser.add_argument("--short", action="store_true", help="the shortened scenarios the tests run")
+    parser.add_argument("--docs-from", type=Path, help="write docs/benchmarks.md's block from a saved output; no run")
     args = parser.parse_args(argv)
+    if args.docs_from:
+        update_docs(args.docs_from.read_text())
+        return 0
     failed = False
     for scenario in scenarios(short=args.short):
         if args.only and scenario.name not in args.only:
@@ -615,6 +707,10 @@ def main(argv: list[str] | None = None) -> int:
             failed |= result.drained_min > PROD_BURST_TARGET_MINUTES
         if args.plots:
             plot(result, args.plots)
+    if not args.only:
+        for preset in ("dev", "staging", "prod"):
+            rate, bottleneck, _ = sustained(preset, 300 if args.short else 3000)
+            print(f"sustained preset={preset} records_per_s={rate:.0f} first_bottleneck={bottleneck}", flush=True)
     return 1 if failed else 0
 
 

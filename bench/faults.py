@@ -692,13 +692,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, help="write one PNG per scenario into this folder")
     parser.add_argument("--short", action="store_true", help="the shortened scenarios the tests run")
     parser.add_argument("--docs-from", type=Path, help="write docs/benchmarks.md's block from a saved output; no run")
+    parser.add_argument("--sustained-only", action="store_true", help="only the sustained rate per preset")
     args = parser.parse_args(argv)
     if args.docs_from:
         update_docs(args.docs_from.read_text())
         return 0
     failed = False
     for scenario in scenarios(short=args.short):
-        if args.only and scenario.name not in args.only:
+        if args.sustained_only or (args.only and scenario.name not in args.only):
             continue
         result = run(scenario)
         print(result.line(), flush=True)

@@ -79,3 +79,33 @@ def test_a_picture_per_scenario(faults: ModuleType, tmp_path: Path) -> None:
     path = faults.plot(faults.run(scenario), tmp_path)
     assert path.name == "faults-long-encoded-keys.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_docs_show_what_the_benchmark_printed(faults: ModuleType) -> None:
+    """docs/benchmarks.md's block is `markdown()` of a full run: every scenario, none with a valid upload in the DLQ,
+    prod's burst within 10 minutes, a picture each, the sustained rate of each preset."""
+    text = faults.DOCS.read_text()
+    block = text.split(faults.DOCS_BEGIN, 1)[1].split(faults.DOCS_END, 1)[0]
+    rows = [line.split("|")[1:-1] for line in block.splitlines() if line.startswith("| `")]
+    assert [row[0].strip().strip("`") for row in rows] == FULL_NAMES
+    for name, uploads, dead, drained, picture in (map(str.strip, row) for row in rows):
+        name = name.strip("`")
+        assert dead == "0", name
+        assert picture == f"![{name}](img/faults-{name}.png)"
+        assert (ROOT / "docs" / "img" / f"faults-{name}.png").is_file(), name
+        if name == "burst-10k-60s-prod":
+            assert float(drained) <= faults.PROD_BURST_TARGET_MINUTES
+        assert int(uploads) == next(s.uploads for s in faults.scenarios() if s.name == name)
+    sustained = [line for line in block.splitlines() if line.startswith(("| dev", "| staging", "| prod"))]
+    assert len(sustained) == 3 and all("bottleneck" not in row and row.count("|") == 4 for row in sustained)
+    # The block is exactly what markdown() makes of the printed lines it shows.
+    printed = "\n".join(
+        f"scenario={row[0].strip().strip('`')} uploads={row[1].strip()} valid_in_dlq={row[2].strip()} "
+        f"drained_min={row[3].strip()}"
+        for row in rows
+    )
+    printed += "\n" + "\n".join(
+        "sustained preset={} records_per_s={} first_bottleneck={}".format(*(c.strip() for c in row.split("|")[1:-1]))
+        for row in sustained
+    )
+    assert faults.markdown(printed) == faults.DOCS_BEGIN + block + faults.DOCS_END

@@ -400,7 +400,24 @@ def _event(delivered_key: str, size: int, version: str, etag: str, n: int) -> st
 
 
 def run(scenario: Scenario, *, time_limit_seconds: float = 6 * 3600) -> Result:
-    """Drive the scenario to the end (buffer empty after every upload arrived) and return what happened."""
+    """Drive the scenario to the end (buffer empty after every upload arrived) and return what happened.
+
+    The process's environment, botocore's clock, the processor's client cache and the modules first imported here
+    are restored afterwards (tests run this in the same process as other tests)."""
+    saved, modules = dict(os.environ), set(sys.modules)
+    try:
+        return _run(scenario, time_limit_seconds)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        # Modules first imported here read this run's environment at import (Powertools' namespace, the handler's
+        # Metrics/Logger): forget them, so a later import in the same process reads its own environment.
+        for name in set(sys.modules) - modules:
+            if name.split(".")[0] in ("processor", "shared_runtime"):
+                del sys.modules[name]
+
+
+def _run(scenario: Scenario, time_limit_seconds: float) -> Result:
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "bench",
@@ -693,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the shortened scenarios the tests run")
     parser.add_argument("--docs-from", type=Path, help="write docs/benchmarks.md's block from a saved output; no run")
     parser.add_argument("--sustained-only", action="store_true", help="only the sustained rate per preset")
+    parser.add_argument("--max-receive-count", type=int, help="override the buffer's maxReceiveCount (a control run)")
+    parser.add_argument("--detail", action="store_true", help="also print recorded uploads and the largest backlog")
     args = parser.parse_args(argv)
     if args.docs_from:
         update_docs(args.docs_from.read_text())
@@ -701,14 +720,19 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in scenarios(short=args.short):
         if args.sustained_only or (args.only and scenario.name not in args.only):
             continue
+        if args.max_receive_count:
+            scenario = Scenario(**{**scenario.__dict__, "max_receive_count": args.max_receive_count})
         result = run(scenario)
         print(result.line(), flush=True)
+        if args.detail:
+            recorded, backlog = result.samples[-1][3], max(sample[1] for sample in result.samples)
+            print(f"detail scenario={scenario.name} recorded={recorded} max_backlog={backlog}", flush=True)
         failed |= result.valid_in_dlq > 0
         if scenario.name.endswith("-prod") and scenario.name.startswith("burst") and not args.short:
             failed |= result.drained_min > PROD_BURST_TARGET_MINUTES
         if args.plots:
             plot(result, args.plots)
-    if not args.only:
+    if not args.only and not args.max_receive_count:
         for preset in ("dev", "staging", "prod"):
             rate, bottleneck, _ = sustained(preset, 300 if args.short else 3000)
             print(f"sustained preset={preset} records_per_s={rate:.0f} first_bottleneck={bottleneck}", flush=True)

@@ -2,6 +2,8 @@
 #   make synth [ENV=dev|prod|pr-7|dev,staging,prod]   set up, then `cdk synth` (default environment: dev)
 #   make test                                          set up, then the whole test suite
 #   make bench                                         set up, then print the performance figures
+#   make bench-faults                                  set up, then the fault scenarios on simulated time (minutes;
+#                                                      not part of test/CI: tests/bench/test_faults.py runs them short)
 #   make lint                                          set up, then ruff and mypy --strict (mypy.ini)
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
 #   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
@@ -28,7 +30,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup app-setup synth test bench lint diagram consumer-check e2e clean access-matrix access-matrix-docs
+.PHONY: setup app-setup synth test bench bench-faults lint diagram consumer-check e2e clean access-matrix access-matrix-docs
 
 # Everything, for the tests; app-setup is what synth, deploy and the tools need (checkov only runs in the tests).
 setup: app-setup $(CHECKOV_STAMP)
@@ -61,6 +63,10 @@ test: setup
 
 bench: app-setup
 	python bench/run_all.py
+
+# One line per scenario (scenario=<name> uploads=<n> valid_in_dlq=<n> drained_min=<x>), a PNG each in docs/img/.
+bench-faults: app-setup
+	python bench/faults.py --plots docs/img
 
 lint: app-setup
 	ruff check .

@@ -59,6 +59,14 @@ from stacks.layer import ensure_powertools_layer, layer_fingerprint
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # The processor's Powertools metric for records it fails in a partial batch response (lambda/processor handler).
 PROCESSOR_RECORDS_FAILED_METRIC = "RecordsFailed"
+# The account's Lambda concurrency in use (AWS/Usage: "Service Quotas integration and usage metrics" in the Lambda
+# developer guide); SERVICE_QUOTA() of it is the applied quota.
+LAMBDA_CONCURRENCY_USAGE = cloudwatch.Metric(
+    namespace="AWS/Usage",
+    metric_name="ResourceCount",
+    dimensions_map={"Service": "Lambda", "Type": "Resource", "Resource": "ConcurrentExecutions", "Class": "None"},
+    statistic="Maximum",
+)
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
 # What the constructs retain by default (data, keys, logs, identities); the Powertools layer stays retained everywhere.
 STATEFUL_TYPES = (
@@ -455,13 +463,19 @@ class SecureServerlessStack(Stack):
         return [
             AlarmSpec(
                 name="account-concurrency-near-quota",
-                metric=cloudwatch.Metric(
-                    namespace="AWS/Lambda", metric_name="ConcurrentExecutions", statistic="Maximum", period=period
+                # The account's real quota, read by CloudWatch when it evaluates the alarm (no number to keep in
+                # step): Lambda publishes its concurrency usage in AWS/Usage, and SERVICE_QUOTA() returns the
+                # applied Service Quotas value (L-B99A9384) for that usage metric.
+                metric=cloudwatch.MathExpression(
+                    expression="100 * usage / SERVICE_QUOTA(usage)",
+                    using_metrics={"usage": LAMBDA_CONCURRENCY_USAGE.with_(period=period)},
+                    label="Lambda concurrent executions, % of the account quota",
+                    period=period,
                 ),
-                threshold=config.account_concurrency_quota * config.account_concurrency_alarm_percent / 100,
+                threshold=config.account_concurrency_alarm_percent,
                 evaluation_periods=thresholds.evaluation_periods,
                 description=f"The account's Lambda concurrent executions reached "
-                f"{config.account_concurrency_alarm_percent}% of its quota ({config.account_concurrency_quota}).",
+                f"{config.account_concurrency_alarm_percent}% of its applied quota (Service Quotas L-B99A9384).",
             ),
             AlarmSpec(
                 name="processor-concurrency-at-limit",

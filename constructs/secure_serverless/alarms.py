@@ -20,12 +20,19 @@ class AlarmThresholds:
     api_5xx: float = 1  # API 5XX responses (sum per period) that alarm
     api_p99_latency_ms: float = 3000  # API p99 latency that alarms
     dead_letters: float = 1  # messages visible in any DLQ that alarm
+    new_dead_letters: float = 1  # rise of a DLQ's visible messages over one period that alarms (again)
+    dead_letter_age_fraction_of_retention: float = 0.25  # oldest dead letter's age, as a share of the DLQ retention
     oldest_buffered_age_seconds: float = 900  # age of the oldest buffered event that alarms
     failed_invocations: float = 1  # EventBridge failed deliveries (sum per period) that alarm
 
     def __post_init__(self) -> None:
         if self.evaluation_periods < 1:
             raise ValueError(f"invalid evaluation_periods {self.evaluation_periods!r}: must be 1 or more")
+        if not 0 < self.dead_letter_age_fraction_of_retention < 1:
+            raise ValueError(
+                f"invalid dead_letter_age_fraction_of_retention {self.dead_letter_age_fraction_of_retention!r}: "
+                "must be in (0, 1), so the alarm fires before SQS deletes the message"
+            )
         if not 0 < self.duration_fraction_of_timeout <= 1:
             raise ValueError(
                 f"invalid duration_fraction_of_timeout {self.duration_fraction_of_timeout!r}: must be in (0, 1]"

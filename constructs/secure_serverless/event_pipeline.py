@@ -168,6 +168,7 @@ class EventPipeline(Construct):
         # The buffer is named, so the DLQ's RedriveAllowPolicy can name it without a reference (which would make
         # a cycle: the buffer's RedrivePolicy already references the DLQ).
         buffer_name = re.sub(r"[^A-Za-z0-9_-]", "-", rule_name) + "-buffer"  # queue names allow no dots
+        self._dead_letter_retention = dead_letter_retention
         self.dead_letter_queue = existing_dead_letter_queue or dead_letter_queue(
             self,
             "DeadLetterQueue",
@@ -301,6 +302,21 @@ class EventPipeline(Construct):
         """Maximum number of visible messages in the dead-letter queue."""
         return self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum")
 
+    def metric_dead_letter_age(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
+        """Maximum age in seconds of the oldest message in the dead-letter queue."""
+        return self.dead_letter_queue.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum")
+
+    def metric_new_dead_letters(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.MathExpression:
+        """How much the DLQ's visible messages rose since the previous period (metric math DIFF; <= 0 otherwise).
+
+        Counts messages SQS's redrive policy moves in, which the DLQ's NumberOfMessagesSent does not."""
+        return cloudwatch.MathExpression(
+            expression="DIFF(visible)",
+            using_metrics={"visible": self.metric_dead_letters(period)},
+            label="DLQ visible messages, rise since the previous period",
+            period=period,
+        )
+
     def metric_oldest_buffered_age(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric | None:
         """Maximum age in seconds of the oldest message in the buffer (None with DIRECT delivery)."""
         if self.buffer is None:
@@ -318,8 +334,10 @@ class EventPipeline(Construct):
         )
 
     def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
-        """A dead letter, an event waiting too long in the buffer, a failed EventBridge delivery."""
+        """A dead letter (and each new one while the DLQ is not empty), a dead letter nearing the DLQ's retention,
+        an event waiting too long in the buffer, a failed EventBridge delivery."""
         period = thresholds.period
+        age_limit = self._dead_letter_retention.to_seconds() * thresholds.dead_letter_age_fraction_of_retention
         specs = [
             AlarmSpec(
                 name="pipeline-dead-letters",
@@ -327,6 +345,22 @@ class EventPipeline(Construct):
                 threshold=thresholds.dead_letters,
                 evaluation_periods=1,
                 description="An upload event could not be processed and is in the dead-letter queue.",
+            ),
+            AlarmSpec(
+                name="pipeline-new-dead-letters",
+                metric=self.metric_new_dead_letters(period),
+                threshold=thresholds.new_dead_letters,
+                evaluation_periods=1,
+                description="More upload events reached the dead-letter queue than were there a period ago "
+                "(notifies again while pipeline-dead-letters stays in ALARM).",
+            ),
+            AlarmSpec(
+                name="pipeline-dead-letter-age",
+                metric=self.metric_dead_letter_age(period),
+                threshold=age_limit,
+                evaluation_periods=1,
+                description=f"A dead letter is {age_limit / 86400:g} days old; SQS deletes it after "
+                f"{self._dead_letter_retention.to_seconds() / 86400:g} days: redrive or save it now.",
             ),
             AlarmSpec(
                 name="pipeline-failed-deliveries",

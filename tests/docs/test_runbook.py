@@ -39,3 +39,20 @@ def test_every_alarm_has_a_runbook_entry(templates: dict, suffix: str) -> None:
 def test_runbook_commands_exist() -> None:
     for tool in set(re.findall(r"tools/(\w+\.py)", RUNBOOK)):
         assert (ROOT / "tools" / tool).is_file(), tool
+
+
+def test_every_flag_the_operations_page_gives_a_tool_exists() -> None:
+    import subprocess
+    import sys
+
+    used: dict[str, set[str]] = {}
+    for line in page("operations.md").splitlines():
+        tools = set(re.findall(r"(redrive|reconcile)\.py", line))
+        if len(tools) == 1:  # a line about one tool: every flag on it is that tool's
+            used.setdefault(f"{tools.pop()}.py", set()).update(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", line))
+    assert {"--rate", "--dry-run"} <= used["redrive.py"] and {"--since", "--repair"} <= used["reconcile.py"], used
+    for tool, flags in used.items():
+        shown = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / tool), "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        assert [flag for flag in sorted(flags) if flag not in shown] == [], tool

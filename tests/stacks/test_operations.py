@@ -148,15 +148,38 @@ def test_quota_alarms_follow_the_config(stack_templates: dict[str, Template], su
     template = stack_templates[suffix]
     config = build_config(suffix)
     prefix = f"secure-serverless-{suffix}-"
+    # The account's applied quota, not a number in the config: usage / SERVICE_QUOTA(usage) in percent.
     template.has_resource_properties(
         ALARM,
         {
             "AlarmName": prefix + "account-concurrency-near-quota",
-            "Namespace": "AWS/Lambda",
-            "MetricName": "ConcurrentExecutions",
-            "Statistic": "Maximum",
-            "Dimensions": Match.absent(),  # account-wide
-            "Threshold": config.account_concurrency_quota * config.account_concurrency_alarm_percent / 100,
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like({"Expression": "100 * usage / SERVICE_QUOTA(usage)", "ReturnData": True}),
+                    Match.object_like(
+                        {
+                            "Id": "usage",
+                            "ReturnData": False,
+                            "MetricStat": Match.object_like(
+                                {
+                                    "Metric": {
+                                        "Namespace": "AWS/Usage",
+                                        "MetricName": "ResourceCount",
+                                        "Dimensions": [
+                                            {"Name": "Class", "Value": "None"},
+                                            {"Name": "Resource", "Value": "ConcurrentExecutions"},
+                                            {"Name": "Service", "Value": "Lambda"},
+                                            {"Name": "Type", "Value": "Resource"},
+                                        ],
+                                    },
+                                    "Stat": "Maximum",
+                                }
+                            ),
+                        }
+                    ),
+                ]
+            ),
+            "Threshold": config.account_concurrency_alarm_percent,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         },
     )
@@ -197,7 +220,8 @@ EXPECTED_ALARMS = (
     "api-5xx", "api-p99-latency",
     "table-read-throttles", "table-write-throttles", "table-by-owner-read-throttles",
     "table-by-owner-write-throttles",
-    "pipeline-dead-letters", "pipeline-oldest-event-age", "pipeline-failed-deliveries",
+    "pipeline-dead-letters", "pipeline-new-dead-letters", "pipeline-dead-letter-age",
+    "pipeline-oldest-event-age", "pipeline-failed-deliveries",
     "alerts-undeliverable",
     "account-concurrency-near-quota", "processor-concurrency-at-limit",
     "processor-records-failed",
@@ -220,9 +244,15 @@ def test_every_signal_has_an_alarm_wired_to_the_topic(stack_templates: dict[str,
             "OKActions": Match.exact(topic),
             "TreatMissingData": "notBreaching",
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "Period": config.alarm_period_minutes * 60,
         },
     )
+    # Every metric of every alarm (a metric-math alarm's inputs included) has the configured period.
+    for alarm_id, alarm in template.find_resources(ALARM).items():
+        properties = alarm["Properties"]
+        periods = [properties["Period"]] if "Period" in properties else [
+            query["MetricStat"]["Period"] for query in properties["Metrics"] if "MetricStat" in query
+        ]  # fmt: skip
+        assert periods and set(periods) == {config.alarm_period_minutes * 60}, alarm_id
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -234,6 +264,7 @@ def test_alarm_metrics_dimensions_and_thresholds(stack_templates: dict[str, Temp
     stage = _ref(template, "AWS::ApiGateway::Stage")
     rule = _ref(template, "AWS::Events::Rule")
     dlq = {"Fn::GetAtt": [_id_starting(template, "PipelineDeadLetterQueue"), "QueueName"]}
+    topic = [_ref(template, TOPIC)]
 
     def check(name: str, namespace: str, metric: str, statistic: str, dimensions: dict, threshold: float) -> None:
         captured = Capture()
@@ -265,6 +296,41 @@ def test_alarm_metrics_dimensions_and_thresholds(stack_templates: dict[str, Temp
         {"TableName": table, "GlobalSecondaryIndexName": "by-owner"}, 1,
     )  # fmt: skip
     check("pipeline-dead-letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", {"QueueName": dlq}, 1)
+    # Well before SQS deletes a dead letter (14-day retention): a quarter of it.
+    check("pipeline-dead-letter-age", "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", {"QueueName": dlq},
+          14 * 86400 * 0.25)  # fmt: skip
+    # Every new dead letter notifies, also while the queue is not empty: the visible count rising (messages that the
+    # redrive policy moves in are not counted by NumberOfMessagesSent).
+    template.has_resource_properties(
+        ALARM,
+        {
+            "AlarmName": f"secure-serverless-{suffix}-pipeline-new-dead-letters",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": topic,
+            "OKActions": topic,
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like({"Expression": "DIFF(visible)", "ReturnData": True}),
+                    Match.object_like(
+                        {
+                            "Id": "visible",
+                            "MetricStat": Match.object_like(
+                                {
+                                    "Metric": {
+                                        "Namespace": "AWS/SQS",
+                                        "MetricName": "ApproximateNumberOfMessagesVisible",
+                                        "Dimensions": [{"Name": "QueueName", "Value": dlq}],
+                                    },
+                                    "Stat": "Maximum",
+                                }
+                            ),
+                        }
+                    ),
+                ]
+            ),
+        },
+    )
     check(
         "pipeline-oldest-event-age", "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum",
         {"QueueName": {"Fn::GetAtt": [_id_starting(template, "PipelineBuffer"), "QueueName"]}},

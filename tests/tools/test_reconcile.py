@@ -7,6 +7,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from tests.support.pipeline_sim import Pump, SimClock, count_messages
 from tests.tools.conftest import ENV, Environment
@@ -86,8 +91,8 @@ def test_orphaned_records_and_since(environment, processor_handler) -> None:
     assert status == 1
     assert "orphaned uploads/bob/gone.txt (version no-such-version)" in report
     assert f"missing  uploads/bob/gone.txt (version {version})" in report
-    # Nothing was modified after the far future: nothing to check.
-    assert _run("--since", "2999-01-01T00:00:00Z") == (0, "object versions: 0, records: 1, missing: 0, orphaned: 0\n")
+    # Nothing was modified after the far future: nothing to check, and no record is read (no key in the window).
+    assert _run("--since", "2999-01-01T00:00:00Z") == (0, "object versions: 0, records: 0, missing: 0, orphaned: 0\n")
 
 
 def test_help_and_bad_since_are_usage_errors() -> None:
@@ -103,3 +108,74 @@ def test_help_and_bad_since_are_usage_errors() -> None:
     )
     assert bad.returncode == 2
     assert "invalid --since 'yesterday'" in bad.stderr
+
+
+def test_since_reads_only_the_windows_keys_never_a_scan(environment, monkeypatch) -> None:
+    """Old behaviour: --since still scanned the whole table (consistent reads) and filtered afterwards."""
+    version = _upload(environment, "uploads/dana/in-window.txt")
+    for n in range(5):  # records of other keys: a scan would read them, a per-key query does not
+        environment.dynamodb.put_item(
+            TableName="secure-serverless-tooltest-records",
+            Item={"object_key": {"S": f"uploads/dana/old-{n}.txt"}, "version_id": {"S": f"v{n}"}},
+        )
+
+    def no_scan(*_: Any, **__: Any) -> Any:
+        raise AssertionError("reconcile --since must not scan the table")
+
+    monkeypatch.setattr(reconcile, "records", no_scan)
+    status, report = _run("--since", "2000-01-01T00:00:00Z")
+    assert status == 1
+    assert report.splitlines()[0] == "object versions: 1, records: 0, missing: 1, orphaned: 0"
+    assert f"missing  uploads/dana/in-window.txt (version {version}) latest" in report
+
+
+class _Throttled:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def test_throttled_reads_are_a_clear_error_with_exit_status_3(environment, monkeypatch, capsys) -> None:
+    """Old behaviour: a throttled read ended in a traceback."""
+    _upload(environment, "uploads/erin/a.txt")
+    real_session = boto3.Session(region_name="us-east-1")
+
+    def throttle(request: Any, **_: Any) -> AWSResponse:
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow"}'
+        return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "ProvisionedThroughputExceededException"},
+                           _Throttled(body))  # fmt: skip
+
+    class Session:
+        region_name = "us-east-1"
+
+        def client(self, name: str, **kwargs: Any) -> Any:
+            made = real_session.client(name, **kwargs)
+            if name == "dynamodb":
+                made.meta.events.register_first("before-send.dynamodb.*", throttle)
+            return made
+
+    monkeypatch.setattr(reconcile, "session", lambda args: Session())
+    monkeypatch.setattr(reconcile, "READ_RETRIES", Config(retries={"mode": "standard", "total_max_attempts": 2}))
+    for argv in ((), ("--since", "2000-01-01T00:00:00Z")):
+        assert _run(*argv)[0] == 3
+        error = capsys.readouterr().err
+        assert "was throttled (ProvisionedThroughputExceededException) after retrying" in error
+        assert "Traceback" not in error
+
+
+def test_repair_sends_versions_oldest_first_and_invents_no_sequencer(environment) -> None:
+    first = _upload(environment, "uploads/fay/doc.txt")
+    second = _upload(environment, "uploads/fay/doc.txt")
+    third = _upload(environment, "uploads/fay/doc.txt")
+
+    status, report = _run("--repair")
+
+    assert status == 0
+    assert f"missing  uploads/fay/doc.txt (version {third}) latest" in report
+    assert f"missing  uploads/fay/doc.txt (version {first})\n" in report
+    sent = environment.sqs.receive_message(QueueUrl=environment.buffer_url, MaxNumberOfMessages=10)["Messages"]
+    objects = [json.loads(m["Body"])["detail"]["object"] for m in sent]
+    assert [o["version-id"] for o in objects] == [first, second, third]  # S3's listing, oldest first
+    assert all("sequencer" not in o for o in objects)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -265,17 +267,32 @@ def _sequencer_value(value: Any) -> int:
     return -1
 
 
-def _newest_first_key(record: Mapping[str, Any]) -> tuple[int, str, str, str]:
+def _last_modified_value(value: Any) -> float:
+    """S3's LastModified (recorded from HeadObject, whole seconds) as epoch seconds; absent or invalid -> -inf."""
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return -math.inf
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return -math.inf
+
+
+def _newest_first_key(record: Mapping[str, Any]) -> tuple[float, int, str, str]:
     return (
+        _last_modified_value(record.get("last_modified")),
         _sequencer_value(record.get("sequencer")),
-        str(record.get("last_modified") or ""),
         str(record.get("recorded_at") or ""),
         str(record.get("version_id") or ""),
     )
 
 
 def sort_newest_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Versions of one key, newest first by sequencer (then last_modified, recorded_at, version_id)."""
+    """Versions of one key, newest first by S3's LastModified, then (within one second) by sequencer, then
+    recorded_at and version_id.
+
+    LastModified comes first because every record has S3's own (from HeadObject), while a sequencer exists only in
+    S3's events: a version recorded from a reconcile repair has none, and must not list as the oldest for it."""
     return sorted(records, key=_newest_first_key, reverse=True)
 
 

@@ -7,7 +7,13 @@
 Object keys: public sources disagree on whether S3 URL-encodes `detail.object.key` in EventBridge events (classic
 notifications do; a captured real event shows a raw `:`; LocalStack encodes with `quote()`). `key_candidates` gives the
 key as delivered and, when the delivered text could be an encoding, its `unquote_plus` form; the processor records the
-first candidate that exists with the event's version id and never a key that does not exist.
+first candidate that exists with the event's version id and never a key that does not exist. S3's 1,024-byte limit
+applies to the key itself, i.e. to each candidate (the decoded one for an encoded delivery), not to the delivered text:
+a 599-byte Japanese name is 1,681 bytes once percent-encoded.
+
+What a record says about the object (size, etag, content type, last modified) comes from HeadObject, never from the
+event: an event whose size or etag contradicts S3 is a `MetadataMismatch` (a failed record). The sequencer exists only
+in S3's own events; it is kept from the event (hex, at most 64 digits) and cannot be checked against S3.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ UNVERSIONED_VERSION_ID = "null"
 UPLOADS_PREFIX = "uploads/"
 # S3 object keys are at most 1024 UTF-8 bytes; a DynamoDB sort key is at most 1024 bytes too.
 MAX_KEY_BYTES = 1024
+# The delivered text may be a percent-encoding of the key: at most 3 characters per byte.
+MAX_DELIVERED_KEY_BYTES = 3 * MAX_KEY_BYTES
+KEY_RULE = f"a non-empty string naming a key of at most {MAX_KEY_BYTES} UTF-8 bytes (as delivered or URL-decoded)"
+_SEQUENCER_RE = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 MAX_VERSION_ID_BYTES = 1024
 SECONDS_PER_DAY = 86_400
 
@@ -61,6 +71,14 @@ class Outcome(StrEnum):
     SKIPPED_MISSING = "skipped_missing"
 
 
+class MetadataMismatch(InvalidEvent):
+    """The event's size or etag contradicts what S3 (HeadObject) says about that object version: a forged or
+    corrupted event. The record fails (and is counted); nothing is recorded from it."""
+
+    def __init__(self, field: str, event_value: object, s3_value: object) -> None:
+        super().__init__(field, f"S3's value for this object version ({s3_value!r})", event_value)
+
+
 class UnresolvedKey(LookupError):
     """Neither the key as delivered nor its decoded form names an existing object (version).
 
@@ -81,12 +99,18 @@ def key_candidates(key: str) -> tuple[str, ...]:
 
     The decoded (`unquote_plus`) form is a second candidate only when the delivered text could be a URL encoding
     (printable ASCII, no space, every `%` an escape) and decoding changes it. A key with a space, non-ASCII text or
-    a stray `%` was certainly not encoded, so it has one candidate, and a 404 for it means "deleted".
+    a stray `%` was certainly not encoded, so it has one candidate, and a 404 for it means "deleted". A form longer
+    than S3's 1,024-byte limit is no key at all and is left out (an empty result means the event is invalid).
     """
-    if not _ENCODED_KEY_RE.match(key):
-        return (key,)
-    decoded = unquote_plus(key)
-    return (key,) if decoded == key else (key, decoded)
+    forms = [key]
+    if _ENCODED_KEY_RE.match(key):
+        try:
+            decoded = unquote_plus(key, errors="strict")
+        except UnicodeDecodeError:  # not an encoding of UTF-8 text: not a key S3 would have encoded
+            decoded = key
+        if decoded != key:
+            forms.append(decoded)
+    return tuple(form for form in forms if len(form.encode("utf-8")) <= MAX_KEY_BYTES)
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,7 @@ class ObjectMetadata:
     content_type: str | None = None
     last_modified: datetime | None = None
     etag: str | None = None
+    size: int | None = None
 
 
 def derive_ownership(key: str) -> Ownership | None:
@@ -167,7 +192,9 @@ def parse_event(raw: object) -> ObjectCreated:
     if not _BUCKET_RE.match(bucket_name):
         raise InvalidEvent("detail.bucket.name", _BUCKET_RULE, bucket_name)
     obj = _mapping(detail.get("object", _MISSING), "detail.object")
-    key = _text(obj.get("key", _MISSING), "detail.object.key", max_bytes=MAX_KEY_BYTES)
+    key = _text(obj.get("key", _MISSING), "detail.object.key", max_bytes=MAX_DELIVERED_KEY_BYTES)
+    if not key_candidates(key):
+        raise InvalidEvent("detail.object.key", KEY_RULE, key)
     size = obj.get("size", _MISSING)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidEvent("detail.object.size", "a non-negative integer", size)
@@ -179,8 +206,24 @@ def parse_event(raw: object) -> ObjectCreated:
         size=size,
         version_id=_optional_text(obj, "version-id", "detail.object.version-id", MAX_VERSION_ID_BYTES),
         etag=_optional_text(obj, "etag", "detail.object.etag"),
-        sequencer=_optional_text(obj, "sequencer", "detail.object.sequencer"),
+        sequencer=_sequencer(obj),
     )
+
+
+def _sequencer(obj: Mapping[str, Any]) -> str | None:
+    value = _optional_text(obj, "sequencer", "detail.object.sequencer")
+    if value is not None and not _SEQUENCER_RE.match(value):
+        raise InvalidEvent("detail.object.sequencer", "S3's hexadecimal sequencer (1 to 64 hex digits)", value)
+    return value
+
+
+def check_metadata(event: ObjectCreated, metadata: ObjectMetadata) -> None:
+    """Raise MetadataMismatch when the event's size or etag contradicts HeadObject's (absent values are not
+    compared; S3's own events always carry both)."""
+    if metadata.size is not None and event.size != metadata.size:
+        raise MetadataMismatch("detail.object.size", event.size, metadata.size)
+    if event.etag is not None and metadata.etag is not None and event.etag.strip('"') != metadata.etag:
+        raise MetadataMismatch("detail.object.etag", event.etag, metadata.etag)
 
 
 def build_item(
@@ -193,17 +236,18 @@ def build_item(
     """The DynamoDB item (plain str/int values) recorded once per object version.
 
     Key: object_key (S) + version_id (S). `owner`/`name` only for uploads (sparse GSI `by-owner`);
-    `expires_at` (epoch seconds) only when a retention is configured.
+    `expires_at` (epoch seconds) only when a retention is configured. Size and etag are S3's (HeadObject's); the
+    event's are used only where HeadObject gave none.
     """
     item: dict[str, str | int] = {
         "object_key": event.key,
         "version_id": event.record_version_id,
         "bucket": event.bucket,
-        "size": event.size,
+        "size": metadata.size if metadata.size is not None else event.size,
         "event_time": event.event_time,
         "recorded_at": iso_utc(recorded_at),
     }
-    etag = event.etag or metadata.etag
+    etag = metadata.etag or (event.etag.strip('"') if event.etag else None)
     if etag:
         item["etag"] = etag
     if event.sequencer:

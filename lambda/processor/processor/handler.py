@@ -5,11 +5,17 @@
 - `event_handler`: `direct` mode, the EventBridge event is the payload of an async invoke. Any failure
   raises, so Lambda retries it and then sends it to the on-failure destination / DLQ.
 
-Deadline: the batch loop takes a record only while the invocation's remaining time covers that record's worst case
-(`store.record_worst_case_seconds`: one HeadObject per key candidate, one PutItem) plus the closing
-ChangeMessageVisibility call; later records are reported
-failed untried. Failed records are delayed in the buffer by kind (see `backoff`): throttled or timed-out ones by
-receive count, malformed ones briefly, untried ones not at all.
+Deadline: the batch loop starts a record while the invocation's remaining time, less the closing
+ChangeMessageVisibilityBatch call's worst case and a margin, covers what a record has really cost lately in this
+execution environment (`RECORD_COST`: 3 x the largest of the last 32, at least one short call), not every call's worst
+case; each AWS call then gets the most generous timeout/retry budget that fits the time left (`store.client`), so no
+call outlives the invocation and a Lambda timeout (which would return the whole batch with no delay) does not happen.
+
+Every record that does not finish goes back with a delay (see `backoff`), never with none: deferred (a dependency
+throttled, failed with a 5xx or timed out, or the record was not tried: no time left, or a dependency throttled earlier
+in this batch, after which no further record is started) by receive count; failed (malformed, a permanent 4xx,
+metadata contradicting S3) after a few seconds. If the visibility change itself fails, the queue's visibility timeout
+(6 x the function timeout) is the delay; maxReceiveCount is sized to survive that too (docs/operations.md).
 
 Cold start: only what the cold path needs is built at import. The Tracer patches no module (see
 `shared_runtime.tracing`); Lambda's active tracing still records the invocation, the capture decorators add the
@@ -32,16 +38,18 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from shared_runtime import settings as env_settings
-from shared_runtime.budget import Deadline
+from shared_runtime.budget import Deadline, RecentCost
 from shared_runtime.tracing import make_tracer
 
 from processor import backoff, store
 from processor.domain import (
     InvalidEvent,
+    MetadataMismatch,
     ObjectCreated,
     Outcome,
     UnresolvedKey,
     build_item,
+    check_metadata,
     key_candidates,
     parse_event,
     parse_json_event,
@@ -55,11 +63,22 @@ METRICS_NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "SecureServerle
 OBJECTS_RECORDED = "ObjectsRecorded"
 DUPLICATES_IGNORED = "DuplicatesIgnored"
 OBJECTS_SKIPPED_MISSING = "ObjectsSkippedMissing"
-RECORDS_FAILED = "RecordsFailed"  # malformed events and unexpected errors
-RECORDS_DEFERRED = "RecordsDeferred"  # throttled, timed out or untried: back in the buffer with a delay
-METRIC_NAMES = (OBJECTS_RECORDED, DUPLICATES_IGNORED, OBJECTS_SKIPPED_MISSING, RECORDS_FAILED, RECORDS_DEFERRED)
+RECORDS_FAILED = "RecordsFailed"  # malformed events, permanent (4xx) errors, metadata mismatches, unexpected errors
+RECORDS_DEFERRED = "RecordsDeferred"  # throttled, 5xx, timed out or untried: back in the buffer with a back-off
+METADATA_MISMATCHES = "MetadataMismatches"  # the event's size/etag contradicts HeadObject (also a RecordsFailed)
+METRIC_NAMES = (
+    OBJECTS_RECORDED,
+    DUPLICATES_IGNORED,
+    OBJECTS_SKIPPED_MISSING,
+    RECORDS_FAILED,
+    RECORDS_DEFERRED,
+    METADATA_MISMATCHES,
+)
 # Kept free at the end of the invocation besides the closing SQS call: logging, metrics, the response.
 SAFETY_MARGIN_SECONDS = 1.0
+# What one record really costs here (per execution environment): only records that finished without a transient error
+# are measured, so a slow spell does not stop the next invocations from starting records.
+RECORD_COST = RecentCost(floor=store.MIN_CALL_SECONDS, factor=3.0, window=32)
 # Used only when the context has no get_remaining_time_in_millis (the deployed timeout is 30 s by default).
 DEFAULT_TIMEOUT_SECONDS = 30.0
 METRIC_FOR_OUTCOME = {
@@ -80,7 +99,7 @@ ConfigurationError = env_settings.ConfigurationError
 
 
 class Untried(Exception):
-    """The invocation could not afford this record's worst case: it returns to the buffer untried."""
+    """Not started (no time left for it, or a dependency throttled earlier in the batch): deferred with back-off."""
 
 
 @dataclass(frozen=True)
@@ -110,14 +129,19 @@ def load_settings() -> Settings:
 
 
 @tracer.capture_method(capture_response=False)
-def record_object(event: ObjectCreated, settings: Settings) -> Outcome:
-    """HeadObject, then record the object version once. Raises on anything that should be retried."""
+def record_object(event: ObjectCreated, settings: Settings, time_left: store.TimeLeft | None = None) -> Outcome:
+    """HeadObject, then record the object version once, with S3's metadata. Raises on anything that should be
+    retried. `time_left`: seconds the remaining calls may take (None: each call gets its full budget)."""
     require_bucket(event, settings.expected_bucket_name)
     where = {"bucket": event.bucket, "object_key": event.key, "version_id": event.record_version_id}
     candidates = key_candidates(event.key)
     with tracer.provider.in_subsegment(name="## s3.HeadObject"):
         found = store.find_object(
-            event.bucket, candidates, event.version_id, expected_bucket_owner=settings.expected_bucket_owner
+            event.bucket,
+            candidates,
+            event.version_id,
+            expected_bucket_owner=settings.expected_bucket_owner,
+            time_left=time_left,
         )
     if found is None:
         if len(candidates) > 1:
@@ -125,6 +149,7 @@ def record_object(event: ObjectCreated, settings: Settings) -> Outcome:
         logger.warning("object (version) no longer exists; skipped", extra={**where, "event_id": event.event_id})
         return Outcome.SKIPPED_MISSING
     true_key, metadata = found
+    check_metadata(event, metadata)
     if true_key != event.key:
         event = dataclasses.replace(event, key=true_key)
         where["object_key"] = true_key
@@ -135,7 +160,7 @@ def record_object(event: ObjectCreated, settings: Settings) -> Outcome:
         retention_days=settings.retention_days,
     )
     with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
-        written = store.put_record_once(settings.table_name, item)
+        written = store.put_record_once(settings.table_name, item, time_left=time_left)
     if written:
         logger.debug("object recorded", extra=where)
         return Outcome.RECORDED
@@ -165,24 +190,32 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     closing = math.ceil(count / store.VISIBILITY_BATCH_MAX) * store.QUEUE_BUDGET.worst_case_seconds
     reserve = closing + SAFETY_MARGIN_SECONDS
     delays: dict[str, int] = {}  # messageId -> seconds until the failed record is visible again
+    throttled_by: list[str] = []  # the first throttling error of this batch: no record starts after it
+
+    def time_left() -> float:
+        return deadline.remaining_seconds - reserve
 
     def record_handler(record: Mapping[str, Any]) -> str:
         message_id = str(record.get("messageId"))
         try:
             parsed = parse_json_event(record.get("body"))  # no AWS call: always affordable
-            needed = store.record_worst_case_seconds(len(key_candidates(parsed.key))) + reserve
-            if not deadline.covers(needed):
-                raise Untried(f"{deadline.remaining_seconds:.1f} s left, this record may need {needed:.1f} s")
-            outcome = record_object(parsed, settings)
-        except Untried:
-            counts[RECORDS_DEFERRED] += 1
-            delays[message_id] = backoff.UNTRIED_RETRY_SECONDS
-            raise
+            if throttled_by:
+                raise Untried(f"a dependency throttled earlier in this batch ({throttled_by[0]})")
+            needed = RECORD_COST.estimate()
+            if time_left() < needed:
+                raise Untried(f"{time_left():.1f} s left after the reserve, a record needs about {needed:.1f} s")
+            before = time_left()
+            outcome = record_object(parsed, settings, time_left)
         except Exception as error:
             kind, delays[message_id] = _retry_delay(error, record)
             counts[kind] += 1
+            if isinstance(error, MetadataMismatch):
+                counts[METADATA_MISMATCHES] += 1
+            if store.is_throttling(error) and not throttled_by:
+                throttled_by.append(f"{type(error).__name__}: {error}")
             _log_failure(error, message_id=message_id, retry_in_seconds=delays[message_id])
             raise
+        RECORD_COST.observe(before - time_left())
         counts[METRIC_FOR_OUTCOME[outcome]] += 1
         return outcome.value
 
@@ -200,14 +233,13 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _retry_delay(error: Exception, record: Mapping[str, Any]) -> tuple[str, int]:
-    """(metric, seconds): throttling/timeouts back off by receive count; malformed events retry soon."""
-    if isinstance(error, InvalidEvent):
-        return RECORDS_FAILED, backoff.INVALID_RETRY_SECONDS
+    """(metric, seconds): transient errors and untried records back off by receive count; failures retry soon."""
+    if not (isinstance(error, Untried) or store.is_transient(error)):
+        return RECORDS_FAILED, backoff.FAILED_RETRY_SECONDS
     attributes = record.get("attributes")
     raw_count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
     receive_count = int(raw_count) if isinstance(raw_count, str) and raw_count.isdigit() else 1
-    metric = RECORDS_DEFERRED if store.is_throttling_or_timeout(error) else RECORDS_FAILED
-    return metric, backoff.retry_delay(receive_count)
+    return RECORDS_DEFERRED, backoff.retry_delay(receive_count)
 
 
 def _delay_failed_records(records: list[Any], delays: Mapping[str, int]) -> None:
@@ -266,9 +298,12 @@ def _add_metrics(counts: Mapping[str, int]) -> None:
 
 
 def _log_failure(error: Exception, **where: Any) -> None:
-    if store.is_throttling_or_timeout(error):
+    if isinstance(error, Untried):
+        logger.info("record deferred untried", extra={**where, "reason": str(error)})
+    elif store.is_transient(error):
         logger.warning(
-            "record deferred: dependency busy or slow", extra={**where, "error": f"{type(error).__name__}: {error}"}
+            "record deferred: dependency busy, failing or slow",
+            extra={**where, "error": f"{type(error).__name__}: {error}"},
         )
     elif isinstance(error, InvalidEvent):
         logger.error(

@@ -1,19 +1,23 @@
 """The few AWS calls of the processor: HeadObject, a conditional PutItem, and delaying failed buffer records.
 
 Clients come from `shared_runtime.clients` (created on first use, one cache per execution environment). Their
-timeouts and retry budgets are below; `record_worst_case_seconds` is what one record can cost at worst, so the
-batch loop knows when the invocation can no longer afford another record.
+timeouts and retry budgets are below. Each data call takes the most generous budget whose worst case fits the time
+the invocation has left (`time_left`); when not even the smallest fits, it raises `OutOfTime` instead of calling, so no
+call outlives the invocation (a Lambda timeout would return the whole batch with no delay).
+
+Errors are classified once, alike for every dependency (`is_transient`): throttling, 5xx and timeouts are transient
+(the record is deferred with a back-off), every other 4xx is permanent (the record fails).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from shared_runtime import clients
-from shared_runtime.budget import CallBudget
+from shared_runtime.budget import CallBudget, fitting_budget
 
 from processor.domain import ObjectMetadata
 
@@ -22,40 +26,74 @@ from processor.domain import ObjectMetadata
 MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 CONDITION_FAILED_CODE = "ConditionalCheckFailedException"
 PUT_ONCE_CONDITION = "attribute_not_exists(object_key)"
-# Errors that mean "the dependency is busy or slow": the record waits in the buffer and is tried again later.
+# Errors by which a dependency says "too many requests": the batch stops starting records (they are deferred).
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
         "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
         "SlowDown",
         "503",
+        "429",
         "ServiceUnavailable",
+    }
+)
+# Transient besides throttling (a status >= 500 is transient whatever its code; HEAD errors carry only the status).
+TRANSIENT_CODES = THROTTLING_CODES | frozenset(
+    {
         "InternalServerError",
         "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionInProgressException",
     }
 )
 
 # HeadObject and PutItem answer in tens of milliseconds; 2 attempts of 1 s connect + 2 s read leave one retry for a
-# lost connection while a call that never answers costs at most 7 s (2 x 3 s + 1 s backoff).
+# lost connection while a call that never answers costs at most 7 s (2 x 3 s + 1 s backoff). With less time left a
+# call gets one attempt (3 s), then one short attempt (1.5 s); below that it is not made (`OutOfTime`).
 DATA_BUDGET = CallBudget(connect_timeout=1, read_timeout=2, total_max_attempts=2)
+DATA_BUDGETS = (
+    DATA_BUDGET,
+    CallBudget(connect_timeout=1, read_timeout=2, total_max_attempts=1),
+    CallBudget(connect_timeout=0.5, read_timeout=1, total_max_attempts=1),
+)
+MIN_CALL_SECONDS = DATA_BUDGETS[-1].worst_case_seconds
 # ChangeMessageVisibilityBatch after the loop: best effort (the queue's own visibility timeout is the fallback).
 QUEUE_BUDGET = CallBudget(connect_timeout=1, read_timeout=1, total_max_attempts=2)
 VISIBILITY_BATCH_MAX = 10  # entries per ChangeMessageVisibilityBatch
 
+TimeLeft = Callable[[], float]
+
+
+class OutOfTime(Exception):
+    """Not even the smallest call budget fits the time left: the call was not made (the record is deferred)."""
+
 
 def record_worst_case_seconds(key_candidates: int) -> float:
-    """One HeadObject per key candidate (at most 2: as delivered, URL-decoded) and one PutItem, each at its worst."""
+    """One HeadObject per key candidate (at most 2: as delivered, URL-decoded) and one PutItem, each at its worst
+    with the full budget (what a record costs when nothing shortens its calls)."""
     return (key_candidates + 1) * DATA_BUDGET.worst_case_seconds
 
 
-MAX_RECORD_WORST_CASE_SECONDS = record_worst_case_seconds(2)  # 21 s: fits a fresh 30 s invocation with the reserve
+MAX_RECORD_WORST_CASE_SECONDS = record_worst_case_seconds(2)
 
 
-def client(service: str) -> Any:
-    """The cached client of `service` ("s3", "dynamodb" or "sqs") with its budget."""
-    return clients.client(service, QUEUE_BUDGET if service == "sqs" else DATA_BUDGET)
+def client(service: str, time_left: TimeLeft | None = None) -> Any:
+    """The cached client of `service` ("s3", "dynamodb" or "sqs") with the most generous budget that fits `time_left`
+    (seconds this call may take; None: the full budget). Raises OutOfTime when not even the smallest fits."""
+    if service == "sqs":
+        return clients.client(service, QUEUE_BUDGET)
+    if time_left is None:
+        return clients.client(service, DATA_BUDGET)
+    seconds = time_left()
+    budget = fitting_budget(DATA_BUDGETS, seconds)
+    if budget is None:
+        raise OutOfTime(f"{seconds:.1f} s left for this call, the shortest budget needs {MIN_CALL_SECONDS:.1f} s")
+    return clients.client(service, budget)
 
 
 def reset_clients(*, drop_session: bool = False) -> None:
@@ -63,11 +101,25 @@ def reset_clients(*, drop_session: bool = False) -> None:
     clients.reset_clients(drop_session=drop_session)
 
 
-def is_throttling_or_timeout(error: BaseException) -> bool:
-    """A throttled, unavailable or timed-out call: back-pressure, not a defect of the event."""
+def is_transient(error: BaseException) -> bool:
+    """Throttled, a server error (5xx) or a timeout/connection failure, of any dependency, or no time left for the
+    call: back-pressure, not a defect of the event. Any other error (a 4xx, a bug) is permanent."""
     if isinstance(error, ClientError):
-        return error_code(error) in THROTTLING_CODES
-    return isinstance(error, (BotocoreConnectionError, ReadTimeoutError))
+        return error_code(error) in TRANSIENT_CODES or _status(error) >= 500 or _status(error) == 429
+    return isinstance(error, (BotocoreConnectionError, HTTPClientError, OutOfTime))
+
+
+def is_throttling(error: BaseException) -> bool:
+    """The dependency asked for fewer requests (throttling, 429/503): more calls now would only add load."""
+    return isinstance(error, ClientError) and (error_code(error) in THROTTLING_CODES or _status(error) in (429, 503))
+
+
+is_throttling_or_timeout = is_transient  # the name earlier callers used
+
+
+def _status(error: ClientError) -> int:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else 0
 
 
 def error_code(error: ClientError) -> str:
@@ -80,6 +132,7 @@ def head_object(
     version_id: str | None,
     *,
     expected_bucket_owner: str,
+    time_left: TimeLeft | None = None,
 ) -> ObjectMetadata | None:
     """Metadata of the object (version), or None when it no longer exists (404).
 
@@ -89,17 +142,19 @@ def head_object(
     if version_id is not None:
         params["VersionId"] = version_id
     try:
-        response = client("s3").head_object(**params)
+        response = client("s3", time_left).head_object(**params)
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if error_code(error) in MISSING_OBJECT_CODES or status == 404:
             return None
         raise
     etag = response.get("ETag")
+    size = response.get("ContentLength")
     return ObjectMetadata(
         content_type=response.get("ContentType"),
         last_modified=response.get("LastModified"),
         etag=etag.strip('"') if isinstance(etag, str) else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
     )
 
 
@@ -109,6 +164,7 @@ def find_object(
     version_id: str | None,
     *,
     expected_bucket_owner: str,
+    time_left: TimeLeft | None = None,
 ) -> tuple[str, ObjectMetadata] | None:
     """The first of `keys` whose object (version) exists, with its metadata; None when none does.
 
@@ -116,16 +172,18 @@ def find_object(
     encoded and a decoded key cannot both match.
     """
     for key in keys:
-        metadata = head_object(bucket, key, version_id, expected_bucket_owner=expected_bucket_owner)
+        metadata = head_object(
+            bucket, key, version_id, expected_bucket_owner=expected_bucket_owner, time_left=time_left
+        )
         if metadata is not None:
             return key, metadata
     return None
 
 
-def put_record_once(table_name: str, item: Mapping[str, str | int]) -> bool:
+def put_record_once(table_name: str, item: Mapping[str, str | int], *, time_left: TimeLeft | None = None) -> bool:
     """Put `item` unless an item with its key exists: True if written, False if it already existed."""
     try:
-        client("dynamodb").put_item(
+        client("dynamodb", time_left).put_item(
             TableName=table_name,
             Item=to_attribute_values(item),
             ConditionExpression=PUT_ONCE_CONDITION,

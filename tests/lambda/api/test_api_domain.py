@@ -298,3 +298,15 @@ def test_paginate_short_page_cut_by_dynamodb_continues() -> None:
 
 def test_list_view_next_cursor_null_at_end() -> None:
     assert domain.list_view(ALICE, [], None) == {"items": [], "next_cursor": None}
+
+
+def test_a_repaired_version_without_sequencer_lists_by_s3s_last_modified() -> None:
+    # tools/reconcile.py --repair re-emits events without a sequencer (S3 puts one only in its own events): the
+    # repaired newest version must not list as the oldest. LastModified (from HeadObject) orders versions of
+    # different seconds; the sequencer orders versions within one second.
+    older = record("a", "older", "0055AED6DCD90281E5", last_modified="2026-11-26T12:00:00.000Z")
+    repaired = record("a", "repaired-newest", "", last_modified="2026-11-26T12:00:07.000Z")
+    del repaired["sequencer"]
+    same_second = record("a", "same-second-later", "0055AED6DCD90281F0", last_modified="2026-11-26T12:00:00.000Z")
+    view = domain.object_view(ALICE, "a", [older, repaired, same_second], truncated=False)
+    assert [v["version_id"] for v in view["versions"]] == ["repaired-newest", "same-second-later", "older"]

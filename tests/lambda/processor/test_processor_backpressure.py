@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from stacks.config import build_config
 from tests.support import aws_clients as cached_clients
+from tests.support import faults
 from tests.support.pipeline_sim import Pump, SimClock, count_messages
 
 REGION = "us-east-1"
@@ -106,13 +107,48 @@ def test_a_call_that_never_answers_fails_only_its_record_in_time(
     assert (totals["ObjectsRecorded"], totals["RecordsDeferred"], totals["RecordsFailed"]) == (4, 1, 0)
 
 
-def test_records_the_invocation_cannot_afford_are_returned_untried(handler_module, events, emf) -> None:
+def _reserve(records: int = 10) -> float:
+    from processor import handler, store
+
+    return -(-records // store.VISIBILITY_BATCH_MAX) * store.QUEUE_BUDGET.worst_case_seconds + (
+        handler.SAFETY_MARGIN_SECONDS
+    )
+
+
+def _capture_delays(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     from processor import store
+
+    captured: dict[str, int] = {}
+    real = store.delay_messages
+
+    def spy(queue_url: str, entries: Any) -> list[str]:
+        captured.update({message_id: seconds for message_id, _, seconds in entries})
+        return real(queue_url, entries)
+
+    monkeypatch.setattr(store, "delay_messages", spy)
+    return captured
+
+
+@pytest.fixture
+def fresh_cost(handler_module, monkeypatch) -> Any:
+    """A new execution environment: nothing measured yet."""
+    from shared_runtime.budget import RecentCost
+
+    cost = RecentCost(floor=handler_module.RECORD_COST.floor, factor=handler_module.RECORD_COST.factor)
+    monkeypatch.setattr(handler_module, "RECORD_COST", cost)
+    return cost
+
+
+def test_records_without_time_are_deferred_with_the_back_off_never_at_once(
+    handler_module, events, emf, monkeypatch, fresh_cost
+) -> None:
+    from processor import backoff
 
     uploads = [events.upload(f"uploads/id/late-{n}.txt") for n in range(3)]
     records = [events.record(event, f"m-{n}") for n, (event, _) in enumerate(uploads)]
-    # Less than one record's worst case plus the closing SQS call is left: nothing is started.
-    context = RealClockContext(store.record_worst_case_seconds(1))
+    # Less than one short call is left after the closing SQS call and the margin: nothing is started.
+    context = RealClockContext(_reserve(3) + fresh_cost.floor / 2)
+    delays = _capture_delays(monkeypatch)
     emf.clear()
 
     response = handler_module.sqs_handler(events.batch(*records), context)
@@ -120,6 +156,54 @@ def test_records_the_invocation_cannot_afford_are_returned_untried(handler_modul
     assert response == {"batchItemFailures": [{"itemIdentifier": f"m-{n}"} for n in range(3)]}
     assert events.items() == []
     assert emf.totals()["RecordsDeferred"] == 3
+    first = backoff.nominal_delay(1)
+    assert all(first // 2 <= delays[f"m-{n}"] <= first for n in range(3)), delays  # was 0: a receive burnt at once
+
+
+def test_records_start_on_their_measured_cost_so_encoded_keys_do_not_halve_the_batch(
+    handler_module, events, emf, fresh_cost
+) -> None:
+    from processor import store
+
+    # Keys that may be URL-encoded (two candidates): their worst case is 3 calls x 7 s = 21 s each.
+    uploads = [events.upload(f"uploads/us-east-1:{n:04d}/file {n}.txt") for n in range(10)]
+    for event, _ in uploads:
+        event["detail"]["object"]["key"] = quote(event["detail"]["object"]["key"], safe="/")
+    records = [events.record(event, f"m-{n}") for n, (event, _) in enumerate(uploads)]
+    left = 10.0  # less than one such record's worst case: the worst-case rule started none of them
+    assert left < store.MAX_RECORD_WORST_CASE_SECONDS
+    emf.clear()
+
+    response = handler_module.sqs_handler(events.batch(*records), RealClockContext(_reserve() + left))
+
+    assert response == {"batchItemFailures": []}
+    assert emf.totals()["ObjectsRecorded"] == 10
+
+
+def test_no_call_outlives_the_invocation(handler_module, events, emf, silent_server, monkeypatch, fresh_cost) -> None:
+    from processor import store
+
+    uploads = [events.upload(f"uploads/id/tight-{n}.txt") for n in range(3)]
+    for budget in store.DATA_BUDGETS:
+        _send_one_call_to(store.clients.client("dynamodb", budget), "PutItem", silent_server, "tight-0.txt")
+    records = [events.record(event, f"m-{n}") for n, (event, _) in enumerate(uploads)]
+    # 4.5 s for records: a full-budget PutItem that hangs would take 7 s and run into the function's timeout.
+    timeout = _reserve() + 4.5
+    assert store.DATA_BUDGET.worst_case_seconds > 4.5
+    context = RealClockContext(timeout)
+    delays = _capture_delays(monkeypatch)
+    emf.clear()
+
+    started = time.monotonic()
+    response = handler_module.sqs_handler(events.batch(*records), context)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < timeout - store.QUEUE_BUDGET.worst_case_seconds, f"{elapsed:.1f} s of a {timeout:.1f} s function"
+    assert elapsed >= store.DATA_BUDGETS[-1].read_timeout  # the hang was real
+    failed = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+    assert "m-0" in failed
+    assert emf.totals()["RecordsFailed"] == 0
+    assert all(delays[message_id] > 0 for message_id in failed)
 
 
 def test_the_budget_fits_the_deployed_timeout_with_room_for_a_hang() -> None:
@@ -143,34 +227,6 @@ def test_the_budget_fits_the_deployed_timeout_with_room_for_a_hang() -> None:
 # --- throttling on a simulated clock ----------------------------------------------------------------------------
 
 
-def _throttle_puts(client: Any, clock: SimClock, until: float) -> list[int]:
-    """Every PutItem answers ProvisionedThroughputExceededException until the simulated time `until`."""
-    calls = [0]
-
-    def throttled(request: Any, **_: Any) -> AWSResponse | None:
-        if clock.elapsed >= until:
-            return None
-        calls[0] += 1
-        body = json.dumps(
-            {
-                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                "message": "The level of configured provisioned throughput for the table was exceeded.",
-            }
-        ).encode()
-        return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "ProvisionedThroughputExceededException"}, _Raw(body))
-
-    client.meta.events.register_first("before-send.dynamodb.PutItem", throttled)
-    return calls
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
 def _pipeline_queues(sqs: Any, max_receive_count: int) -> tuple[str, str, str]:
     dlq = sqs.create_queue(QueueName="sim-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -185,8 +241,29 @@ def _pipeline_queues(sqs: Any, max_receive_count: int) -> tuple[str, str, str]:
     return buffer, arn, dlq
 
 
-@pytest.mark.parametrize("preset", ["dev", "prod"])
-def test_thirty_minutes_of_throttling_loses_no_valid_event(handler_module, events, monkeypatch, preset) -> None:
+OUTAGE = 45 * 60
+
+
+def _throttle_every_put(clock: SimClock, until: float) -> Any:
+    """Every PutItem (any call budget's client) answers ProvisionedThroughputExceededException until `until`."""
+    from processor import store
+
+    counters = [
+        faults.inject(
+            store.clients.client("dynamodb", budget),
+            "PutItem",
+            faults.error(400, "ProvisionedThroughputExceededException", json_protocol=True),
+            when=lambda _: clock.elapsed < until,
+        )
+        for budget in store.DATA_BUDGETS
+    ]
+    return lambda: sum(counter[0] for counter in counters)
+
+
+@pytest.mark.parametrize(("preset", "visibility_changes_fail"), [("dev", False), ("prod", False), ("dev", True)])
+def test_a_45_minute_outage_loses_no_valid_event(
+    handler_module, events, monkeypatch, preset, visibility_changes_fail
+) -> None:
     from processor import backoff, store
 
     config = build_config(preset)
@@ -200,38 +277,62 @@ def test_thirty_minutes_of_throttling_loses_no_valid_event(handler_module, event
     malformed = events.event("uploads/id/x.txt")
     del malformed["detail"]["object"]["size"]
     sqs.send_message(QueueUrl=buffer, MessageBody=json.dumps(malformed))
-    throttled_calls = _throttle_puts(store.client("dynamodb"), clock, until=30 * 60)
+    throttled_calls = _throttle_every_put(clock, until=OUTAGE)
+    if visibility_changes_fail:  # the records then come back after the queue's visibility timeout (180 s)
+        faults.inject(
+            store.client("sqs"),
+            "ChangeMessageVisibilityBatch",
+            faults.error(500, "InternalError", json_protocol=True),
+        )
     pump = Pump(
         sqs, buffer, buffer_arn, handler_module.sqs_handler, clock, timeout_seconds=config.processor_timeout_seconds
     )
 
     malformed_in_dlq_at = None
-    while clock.elapsed < 4 * 3600 and count_messages(sqs, buffer):
+    while clock.elapsed < 6 * 3600 and count_messages(sqs, buffer):
         pump.step()
         if malformed_in_dlq_at is None and count_messages(sqs, dlq):
             malformed_in_dlq_at = clock.elapsed
 
-    assert throttled_calls[0] > len(uploads)  # the throttling was real and long
+    assert throttled_calls() > len(uploads)  # the throttling was real and long
     assert count_messages(sqs, buffer) == 0
     recorded = {item["object_key"]["S"] for item in events.items()}
     assert recorded == {event["detail"]["object"]["key"] for event, _ in uploads}
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert [json.loads(m["Body"])["id"] for m in dead] == [malformed["id"]]
     assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= config.processor_max_receive_count
-    assert malformed_in_dlq_at is not None and malformed_in_dlq_at <= 5 * 60, malformed_in_dlq_at
-    assert config.processor_max_receive_count >= backoff.receives_to_survive()
+    limit = 5 * 60 if not visibility_changes_fail else config.processor_max_receive_count * 190
+    assert malformed_in_dlq_at is not None and malformed_in_dlq_at <= limit, malformed_in_dlq_at
+    visibility = backoff.visibility_timeout_for(config.processor_timeout_seconds)
+    assert config.processor_max_receive_count >= backoff.receives_to_survive(visibility_timeout=visibility)
 
 
-def test_backoff_schedule_survives_thirty_minutes_and_grows() -> None:
+def test_the_back_off_schedule_survives_a_45_minute_outage_with_margin_even_without_visibility_changes() -> None:
     from processor import backoff
 
     assert [backoff.nominal_delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [30, 60, 120, 240, 480, 900, 900]
-    needed = backoff.receives_to_survive(30 * 60)
-    assert backoff.guaranteed_survival_seconds(needed) >= 30 * 60 > backoff.guaranteed_survival_seconds(needed - 1)
     low = backoff.retry_delay(3, uniform=lambda a, b: a)
     high = backoff.retry_delay(3, uniform=lambda a, b: b)
     assert (low, high) == (60, 120)
+    assert backoff.retry_delay(1, uniform=lambda a, b: a) > 0  # no receive without a delay
+    target = backoff.OUTAGE_SECONDS * backoff.OUTAGE_MARGIN
     for preset in ("dev", "staging", "prod"):
-        count = build_config(preset).processor_max_receive_count
-        assert backoff.guaranteed_survival_seconds(count) >= backoff.SURVIVE_SECONDS, preset
-        assert backoff.invalid_reaches_dlq_seconds(count) <= 5 * 60, preset
+        config = build_config(preset)
+        count = config.processor_max_receive_count
+        visibility = backoff.visibility_timeout_for(config.processor_timeout_seconds)
+        assert visibility == 180, preset
+        needed = backoff.receives_to_survive(target, visibility_timeout=visibility)
+        assert count >= needed, preset
+        assert backoff.guaranteed_survival_seconds(needed, visibility) >= target
+        assert backoff.guaranteed_survival_seconds(needed - 1, visibility) < target
+        # Worst case (every visibility change failing) and the usual one (back-off applied), both with margin.
+        assert backoff.guaranteed_survival_seconds(count, visibility) >= backoff.OUTAGE_SECONDS * 1.4, preset
+        assert backoff.guaranteed_survival_seconds(count) >= backoff.OUTAGE_SECONDS * 3, preset
+        assert backoff.failed_reaches_dlq_seconds(count) <= 5 * 60, preset
+
+
+def test_the_event_pipeline_sets_the_visibility_timeout_the_arithmetic_assumes() -> None:
+    from processor import backoff
+    from secure_serverless import event_pipeline
+
+    assert event_pipeline.VISIBILITY_TIMEOUT_FACTOR == backoff.VISIBILITY_TIMEOUT_FACTOR

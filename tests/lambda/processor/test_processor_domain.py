@@ -6,16 +6,20 @@ import copy
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from processor.domain import (
+    MAX_KEY_BYTES,
     InvalidEvent,
+    MetadataMismatch,
     ObjectCreated,
     ObjectMetadata,
     Ownership,
     UnresolvedKey,
     build_item,
+    check_metadata,
     derive_ownership,
     key_candidates,
     parse_event,
@@ -262,6 +266,7 @@ def _metadata() -> ObjectMetadata:
         content_type="text/plain",
         last_modified=datetime(2024, 5, 6, 7, 0, 0, tzinfo=UTC),
         etag="from-head",
+        size=7,
     )
 
 
@@ -272,8 +277,8 @@ def test_build_item_for_an_upload() -> None:
         "object_key": "uploads/us-east-1:abcd/my file+1 é.txt",
         "version_id": "IYV3p45BhZA2B3N0rCuDRhHdSD8BN0rX",
         "bucket": "example-bucket",
-        "size": 5,
-        "etag": "b1946ac92492d2347c6235b4d2611184",
+        "size": 7,  # S3's (HeadObject's), never the event's
+        "etag": "from-head",
         "content_type": "text/plain",
         "last_modified": "2024-05-06T07:00:00.000Z",
         "sequencer": "00617F08299329D189",
@@ -341,3 +346,57 @@ def test_naive_and_offset_datetimes_are_stored_in_utc() -> None:
 )
 def test_parse_retention_days(raw: str | None, expected: int | None) -> None:
     assert parse_retention_days(raw) == expected
+
+
+# --- key limits apply to the key, not to the text as delivered (issue 18 item 1) ---------------------------------
+
+LONG_JAPANESE = "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/" + "日本語" * 60 + ".txt"
+
+
+@pytest.mark.parametrize(
+    "encode", [lambda k: k, lambda k: quote(k, safe="/"), quote_plus], ids=["raw", "quote", "plus"]
+)
+def test_a_long_multibyte_key_is_valid_raw_and_encoded(encode) -> None:
+    assert 540 < len(LONG_JAPANESE.encode()) <= MAX_KEY_BYTES
+    delivered = encode(LONG_JAPANESE)
+    parsed = parse_event(sample(key=delivered))
+
+    assert parsed.key == delivered
+    assert LONG_JAPANESE in key_candidates(delivered)
+
+
+def test_an_encoded_key_of_exactly_1024_bytes_is_valid_and_1025_is_not() -> None:
+    exact = "uploads/id/" + "é" * ((MAX_KEY_BYTES - len("uploads/id/")) // 2) + "k"
+    assert len(exact.encode()) == MAX_KEY_BYTES
+    assert exact in key_candidates(quote(exact, safe="/"))
+    with pytest.raises(InvalidEvent, match="at most 1024 UTF-8 bytes") as caught:
+        parse_event(sample(key=quote(exact + "k", safe="/")))
+    assert caught.value.field == "detail.object.key"
+
+
+def test_a_candidate_over_the_limit_is_dropped_but_its_decoded_form_kept() -> None:
+    delivered = quote("uploads/id/" + "日" * 300, safe="/")  # 911-byte key, 2,711 characters delivered
+    assert key_candidates(delivered) == ("uploads/id/" + "日" * 300,)
+
+
+# --- metadata comes from S3, not from the event (issue 17 finding, owned here) -----------------------------------
+
+
+def test_an_event_contradicting_head_object_is_a_metadata_mismatch() -> None:
+    event = parse_event(SAMPLE)  # size 5, etag b1946ac9...
+    agrees = ObjectMetadata(etag="b1946ac92492d2347c6235b4d2611184", size=5)
+    check_metadata(event, agrees)
+    with pytest.raises(MetadataMismatch) as caught:
+        check_metadata(event, dataclasses.replace(agrees, size=6))
+    assert caught.value.field == "detail.object.size"
+    with pytest.raises(MetadataMismatch) as caught:
+        check_metadata(event, dataclasses.replace(agrees, etag="0" * 32))
+    assert caught.value.field == "detail.object.etag"
+    assert isinstance(caught.value, InvalidEvent)
+
+
+@pytest.mark.parametrize("sequencer", ["", "not-hex", "0" * 65, "12 34"])
+def test_a_sequencer_that_is_not_s3_hex_is_invalid(sequencer: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(_with("detail.object.sequencer", sequencer))
+    assert caught.value.field == "detail.object.sequencer"

@@ -55,6 +55,7 @@ def test_upload_is_recorded_once_with_all_attributes(handler_module, events, emf
         "ObjectsSkippedMissing": 0,
         "RecordsFailed": 0,
         "RecordsDeferred": 0,
+        "MetadataMismatches": 0,
     }
 
 
@@ -348,32 +349,45 @@ def test_dynamodb_table_missing_fails_the_records_not_the_invocation(
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
 
 
-def test_throttled_put_defers_only_that_record(handler_module, events, emf, lambda_context, monkeypatch) -> None:
+def test_a_throttled_put_defers_its_record_and_every_record_after_it(
+    handler_module, events, emf, lambda_context, monkeypatch
+) -> None:
     from processor import store
 
-    throttled_event, _ = events.upload("uploads/id/throttled.txt")
     ok_event, ok_put = events.upload("uploads/id/ok.txt")
+    throttled_event, _ = events.upload("uploads/id/throttled.txt")
+    later_event, later_put = events.upload("uploads/id/later.txt")
     real_put = store.put_record_once
+    calls: list[str] = []
 
-    def flaky_put(table_name, item):
+    def flaky_put(table_name, item, **kwargs):
+        calls.append(str(item["object_key"]))
         if item["object_key"] == "uploads/id/throttled.txt":
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                 "PutItem",
             )
-        return real_put(table_name, item)
+        return real_put(table_name, item, **kwargs)
 
     monkeypatch.setattr(store, "put_record_once", flaky_put)
     emf.clear()
 
     response = handler_module.sqs_handler(
-        events.batch(events.record(throttled_event, "throttled"), events.record(ok_event, "ok")), lambda_context
+        events.batch(
+            events.record(ok_event, "ok"),
+            events.record(throttled_event, "throttled"),
+            events.record(later_event, "later"),
+        ),
+        lambda_context,
     )
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "throttled"}]}
+    # After the table throttles, no further record is started (more calls would only add load): it is deferred.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "throttled"}, {"itemIdentifier": "later"}]}
+    assert calls == ["uploads/id/ok.txt", "uploads/id/throttled.txt"]
     assert events.item("uploads/id/ok.txt", ok_put["VersionId"]) is not None
+    assert events.item("uploads/id/later.txt", later_put["VersionId"]) is None
     totals = emf.totals()
-    assert (totals["RecordsDeferred"], totals["RecordsFailed"], totals["ObjectsRecorded"]) == (1, 0, 1)
+    assert (totals["RecordsDeferred"], totals["RecordsFailed"], totals["ObjectsRecorded"]) == (2, 0, 1)
 
 
 def test_head_object_forbidden_is_a_failure_not_a_skip(handler_module, events, emf, lambda_context) -> None:

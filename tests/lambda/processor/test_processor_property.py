@@ -167,14 +167,16 @@ def _materialize(specs: list[tuple], duplicates: list[int], uid: str, events: An
         key = f"{params['prefix']}{uid}-{index}-{params['name']}"
         content = params["content"]
         version_id: str | None = None
+        etag = "b1946ac92492d2347c6235b4d2611184"
         if kind in ("existing", "deleted_version", "invalid"):
-            version_id = s3.put_object(Bucket=events.bucket, Key=key, Body=content)["VersionId"]
+            put = s3.put_object(Bucket=events.bucket, Key=key, Body=content)
+            version_id, etag = put["VersionId"], put["ETag"].strip('"')  # an event S3 sent agrees with S3
         if kind == "deleted_version":
             s3.put_object(Bucket=events.bucket, Key=key, Body=b"newer")  # the key exists, that version not
             s3.delete_object(Bucket=events.bucket, Key=key, VersionId=version_id)
         if kind == "never_written" and not params["drop_version"]:
             version_id = str(uuid.uuid4())
-        event = events.event(key, version_id=version_id, size=len(content))
+        event = events.event(key, version_id=version_id, size=len(content), etag=etag)
         if params["drop_version"] and kind in ("existing", "never_written"):
             event["detail"]["object"].pop("version-id", None)
             version_id = None

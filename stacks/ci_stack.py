@@ -152,8 +152,12 @@ class CiStack(Stack):
                 s.environment_subject(SWEEPER_ENVIRONMENT),
                 s.workflow_ref(SWEEP_WORKFLOW),
                 "SweepClosedPreviews",
-                [self._assume("preview", "deploy", "lookup"), *empty],
-                wildcards,
+                [
+                    self._assume("preview", "deploy", "lookup"),
+                    iam.PolicyStatement(actions=["cloudformation:ListStacks"], resources=["*"]),
+                    *empty,
+                ],
+                [*wildcards, "*"],
             ),
         ]
 
@@ -247,7 +251,8 @@ class CiStack(Stack):
         )
         reason = (
             "pull-request environments (pr-<n>) are known only by prefix, and a change set's or an asset's name only "
-            "at deploy time; exact actions, and only names of this project's preview or prod resources"
+            "at deploy time; exact actions, and only names of this project's preview or prod resources "
+            "(cloudformation:ListStacks, for the sweeper, supports no resource narrower than *)"
         )
         for resource in spec.wildcard_resources:
             acknowledge_wildcard_resource(role, resource, reason)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import tempfile
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -198,7 +199,8 @@ def bootstrap(level: str, account: str | None, region: str, dry_run: bool = Fals
         boundary_policy(qualifier, account, region, partition),
         f"secure-serverless {level}: permissions boundary of every role its deploys create",
     )
-    subprocess.run(command, cwd=ROOT, check=True)
+    with tempfile.TemporaryDirectory() as empty:  # outside the project: no app to synthesize first
+        subprocess.run(command, cwd=empty, check=True)
     return command
 
 

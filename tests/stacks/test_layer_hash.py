@@ -48,6 +48,7 @@ def test_the_stack_uses_the_content_hash(built: Path, stack_templates: dict) -> 
         if r["Type"] == "AWS::Lambda::LayerVersion"
     ]
     assert keys and all(isinstance(k, str) for k in keys)
+
     def key(custom: str) -> str:
         return f"{hashlib.sha256(custom.encode()).hexdigest()}.zip"
 

@@ -5,6 +5,9 @@
 #   make lint                                          set up, then ruff and mypy --strict (mypy.ini)
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
 #   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
+#   make lock                                          regenerate the hash locks after changing a requirements-*.txt
+#   make floor                                         install every lock with /usr/bin/python3 (3.11.2), pip check
+#   make bootstrap LEVEL=.. REGION=..                  least-privilege `cdk bootstrap` of one trust level (docs/deploying.md)
 # Set-up is incremental: a second run with nothing changed skips the installs.
 
 SHELL := /bin/bash

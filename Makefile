@@ -209,6 +209,12 @@ diff-summary: app-setup one-env
 sweep: app-setup
 	python -m tools.sweep
 
+# The delivery matrix, decided by the IAM evaluation engine (test tool): printed, and written into docs/deploying.md
+# between its markers (tests/delivery/test_delivery_matrix.py fails when they drift).
+.PHONY: delivery-matrix
+delivery-matrix: setup
+	python -m tests.support.delivery_matrix --update-docs
+
 # The real `cdk deploy` into LocalStack (host mode, own Python 3.13 virtualenv .e2e-venv); see tests/e2e/run.sh.
 e2e: app-setup
 	bash tests/e2e/run.sh

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,9 @@ SCHEMA_REGION = "us-east-1"
 # its provider function with the execution role.
 NO_PERMISSIONS = {"AWS::CDK::Metadata"}
 CUSTOM_RESOURCE_ACTIONS = ("lambda:InvokeFunction",)
+# An IAM action name; the schemas also list a few that are not (AWS::S3::Bucket's "s3:REST.PUT.OBJECT", which IAM
+# refuses in a policy: the evaluation engine's validator found it), left out.
+_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 
 def resource_types(templates: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -59,7 +63,7 @@ def handler_actions(types: Iterable[str]) -> set[str]:
         if missing:
             raise ValueError(f"{type_name}: the schema lists no {'/'.join(missing)} handler permissions")
         for handler in HANDLERS:
-            actions.update(handlers.get(handler, {}).get("permissions", []))
+            actions.update(a for a in handlers.get(handler, {}).get("permissions", []) if _ACTION.match(a))
     return actions
 
 

@@ -59,7 +59,11 @@ def tokens(context: Mapping[str, Any]) -> list[Token]:
     return [
         Token("pull request (no environment)", f"{repo}:pull_request", pr_ref),
         Token("pull request in environment preview", f"{repo}:environment:preview", pr_ref),
-        Token("a fork's pull request", f"repo:someone@4242/{name}@4343:pull_request", f"someone/{name}/x@refs/pull/7/merge"),
+        Token(
+            "a fork's pull request",
+            f"repo:someone@4242/{name}@4343:pull_request",
+            f"someone/{name}/x@refs/pull/7/merge",
+        ),
         Token(
             "another repository, environment prod, its main",
             f"repo:{owner}@{context['ciRepositoryOwnerId']}/other@8888:environment:prod",

@@ -61,6 +61,11 @@ def test_each_policy_fits_the_managed_policy_limit_and_names_exact_actions() -> 
         bootstrap.execution_policies(["s3:Get*"])
 
 
+def test_schema_entries_that_are_no_iam_action_are_left_out() -> None:
+    assert "s3:REST.PUT.OBJECT" not in bootstrap.handler_actions({"AWS::S3::Bucket"})
+    assert "s3:CreateBucket" in bootstrap.handler_actions({"AWS::S3::Bucket"})
+
+
 def test_custom_resources_need_only_to_invoke_their_provider() -> None:
     assert bootstrap.handler_actions({"Custom::GatewayPrefixLists", "AWS::CDK::Metadata"}) == {"lambda:InvokeFunction"}
 

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
-from stacks.ci_stack import CiStack
+from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
-from stacks.delivery import AccountTarget, ci_settings_from_context, parse_accounts, target_for
+from stacks.delivery import (
+    DEFAULT_QUALIFIERS,
+    TRUST_LEVELS,
+    AccountTarget,
+    CiSettings,
+    ci_settings_from_context,
+    parse_accounts,
+    target_for,
+    trust_level,
+)
 from stacks.secure_serverless_stack import SecureServerlessStack
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -42,18 +53,48 @@ def account_targets(app: cdk.App) -> dict[str, AccountTarget]:
     return parse_accounts(app.node.try_get_context("accounts"), {region.name for region in RegionInfo.regions})
 
 
+def synthesizer(qualifiers: Mapping[str, str], level: str) -> cdk.DefaultStackSynthesizer:
+    """The bootstrap of `level`'s own qualifier: its deploy, publishing and lookup roles, its assets bucket."""
+    return cdk.DefaultStackSynthesizer(qualifier=qualifiers[level])
+
+
+def boundary_name(qualifier: str) -> str:
+    """The permissions boundary `make bootstrap` creates for a qualifier (tools/bootstrap.py, same name)."""
+    return f"secure-serverless-{qualifier}-boundary"
+
+
+def apply_boundary(stack: cdk.Stack, qualifier: str) -> None:
+    """Every role of `stack` carries its trust level's boundary: the boundary on the CloudFormation execution role
+    refuses to create or change a role without it."""
+    iam.PermissionsBoundary.of(stack).apply(
+        iam.ManagedPolicy.from_managed_policy_name(stack, "PermissionsBoundary", boundary_name(qualifier))
+    )
+
+
 def add_stacks(
-    app: cdk.App, configs: list[EnvironmentConfig], targets: dict[str, AccountTarget] | None = None
+    app: cdk.App,
+    configs: list[EnvironmentConfig],
+    targets: dict[str, AccountTarget] | None = None,
+    qualifiers: Mapping[str, str] = DEFAULT_QUALIFIERS,
 ) -> list[SecureServerlessStack]:
-    """One SecureServerlessStack per environment config, in its mapped account/region (else the CLI's), each
-    depending on the account-level stack of that account/region (if managed)."""
+    """One SecureServerlessStack per environment config, in its mapped account/region (else the CLI's), through its
+    trust level's bootstrap qualifier, each depending on the account-level stack of that account/region (if managed).
+    The account stack goes through the qualifier of the most trusted level of its account (an administrator deploys
+    it, like the CI stack; CI deploys one environment with --exclusively)."""
     targets = targets or {}
     mapped = {c.suffix: target_for(c.suffix, c.preset, targets) for c in configs}
     envs = {
         suffix: cdk.Environment(account=t.account, region=t.region) if t else deployment_environment()
         for suffix, t in mapped.items()
     }
-    stacks = [SecureServerlessStack(app, config, env=envs[config.suffix]) for config in configs]
+    stacks = [
+        SecureServerlessStack(
+            app, config, env=envs[config.suffix], synthesizer=synthesizer(qualifiers, trust_level(config.preset))
+        )
+        for config in configs
+    ]
+    for stack in stacks:
+        apply_boundary(stack, qualifiers[trust_level(stack.config.preset)])
     if app.node.try_get_context("apiGatewayAccount") not in (False, "false"):
         accounts: dict[str, AccountStack] = {}
         for stack in stacks:
@@ -61,11 +102,45 @@ def add_stacks(
             # The CLI's account keeps the historical construct id; each mapped account/region gets its own stack.
             key = f"{ACCOUNT_STACK_NAME}-{target.account}-{target.region}" if target else ACCOUNT_STACK_NAME
             if key not in accounts:
-                accounts[key] = AccountStack(app, key, env=envs[stack.config.suffix])
+                level = trust_level(stack.config.preset) if target else "prod"
+                accounts[key] = AccountStack(
+                    app, key, env=envs[stack.config.suffix], synthesizer=synthesizer(qualifiers, level)
+                )
+                apply_boundary(accounts[key], qualifiers[level])
             stack.add_stack_dependency(
                 accounts[key], "API Gateway needs the account's CloudWatch Logs role before stage logging"
             )
     return stacks
+
+
+def add_ci_stacks(app: cdk.App, settings: CiSettings, targets: Mapping[str, AccountTarget]) -> list[CiStack]:
+    """Deployed once per account and region by an administrator (`cdk deploy <id>`): with a mapping, one per mapped
+    account and region (`SecureServerless-ci-<account>-<region>`) holding only that account's trust level; without
+    one, `SecureServerless-ci` in the CLI's account with staging, prod and (if ciPreviews=true) preview roles."""
+    if not targets:
+        return [
+            CiStack(
+                app,
+                settings,
+                levels=TRUST_LEVELS,
+                env=deployment_environment(),
+                synthesizer=synthesizer(settings.qualifiers, "prod"),
+            )
+        ]
+    held: dict[tuple[str, str], str] = {}
+    for name, target in targets.items():
+        held[(target.account, target.region)] = trust_level(name)  # parse_accounts: one level per account
+    return [
+        CiStack(
+            app,
+            settings,
+            levels=(level,),
+            construct_id=f"{CI_STACK_NAME}-{account}-{region}",
+            env=cdk.Environment(account=account, region=region),
+            synthesizer=synthesizer(settings.qualifiers, level),
+        )
+        for (account, region), level in sorted(held.items())
+    ]
 
 
 def add_nag_packs(app: cdk.App) -> None:
@@ -84,10 +159,9 @@ def build_app(app: cdk.App) -> cdk.App:
     and the Control Tower rules (cfn-guard)."""
     configs = configs_from_context(app.node.try_get_context)
     targets = account_targets(app)
-    ci_settings = ci_settings_from_context(app.node.try_get_context)
-    add_stacks(app, configs, targets)
-    # Deployed once per account by an administrator (`cdk deploy SecureServerless-ci`), into the CLI's account.
-    CiStack(app, ci_settings, env=deployment_environment())
+    ci_settings = ci_settings_from_context(app.node.try_get_context, separate_preview_account=bool(targets))
+    add_stacks(app, configs, targets, ci_settings.qualifiers)
+    add_ci_stacks(app, ci_settings, targets)
     add_nag_packs(app)
     add_guard_rules(app)
     return app

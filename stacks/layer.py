@@ -1,7 +1,10 @@
-"""The Powertools Lambda layer's content, built locally with pip (no docker) and reused until its pins change."""
+"""The Powertools Lambda layer's content, built locally with pip (no docker) and reused until its pins change; its
+asset hash is the hash of what was built (every file's path and bytes), never of the pins alone: two builds of the same
+pins share it, and different content never does, so a zip published under another content's key is never reused."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -17,10 +20,27 @@ PLATFORM = ("manylinux2014_aarch64", "3.14")
 
 
 def layer_fingerprint() -> str:
-    """Hash of the pins and the target platform: the layer's asset hash, so synth need not hash its files."""
+    """Hash of the pins and the target platform: decides whether the built folder is stale (not the asset hash)."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes())
     digest.update(repr(PLATFORM).encode())
     return digest.hexdigest()
+
+
+def content_hash(directory: Path) -> str:
+    """sha256 over every file's relative path and bytes (sorted; timestamps, owners and the build stamp left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != ".fingerprint"):
+        relative = path.relative_to(directory).as_posix().encode()
+        digest.update(len(relative).to_bytes(4, "big") + relative)
+        data = path.read_bytes()
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+@functools.cache
+def layer_asset_hash() -> str:
+    """The layer's asset hash: its built content's hash (computed once per process)."""
+    return content_hash(ensure_powertools_layer())
 
 
 def ensure_powertools_layer() -> Path:
@@ -30,7 +50,19 @@ def ensure_powertools_layer() -> Path:
     if _built(LAYER_DIR, fingerprint):
         return LAYER_DIR
     LAYER_DIR.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="powertools-layer-", dir=LAYER_DIR.parent))
+    staging = build_layer(Path(tempfile.mkdtemp(prefix="powertools-layer-", dir=LAYER_DIR.parent)))
+    (staging / ".fingerprint").write_text(fingerprint)
+    if LAYER_DIR.exists() and not _built(LAYER_DIR, fingerprint):
+        shutil.rmtree(LAYER_DIR, ignore_errors=True)  # stale: built from other pins
+    try:
+        staging.rename(LAYER_DIR)
+    except OSError:  # another process finished first with the same pins
+        shutil.rmtree(staging, ignore_errors=True)
+    return LAYER_DIR
+
+
+def build_layer(staging: Path) -> Path:
+    """pip-install the pinned layer packages for Lambda's platform into `staging`/python; returns `staging`."""
     platform, python_version = PLATFORM
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--no-compile",
@@ -41,14 +73,7 @@ def ensure_powertools_layer() -> Path:
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"building the Powertools layer failed:\n{result.stdout}{result.stderr}")
-    (staging / ".fingerprint").write_text(fingerprint)
-    if LAYER_DIR.exists() and not _built(LAYER_DIR, fingerprint):
-        shutil.rmtree(LAYER_DIR, ignore_errors=True)  # stale: built from other pins
-    try:
-        staging.rename(LAYER_DIR)
-    except OSError:  # another process finished first with the same pins
-        shutil.rmtree(staging, ignore_errors=True)
-    return LAYER_DIR
+    return staging
 
 
 def _built(directory: Path, fingerprint: str) -> bool:

@@ -54,7 +54,7 @@ from stacks.config import (
     PLACEHOLDER_EMAIL_MESSAGE,
     EnvironmentConfig,
 )
-from stacks.layer import ensure_powertools_layer, layer_fingerprint
+from stacks.layer import ensure_powertools_layer, layer_asset_hash
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # The processor's Powertools metric for records it fails in a partial batch response (lambda/processor handler).
@@ -152,7 +152,7 @@ class SecureServerlessStack(Stack):
             "PowertoolsLayer",
             code=lambda_.Code.from_asset(
                 str(ensure_powertools_layer()),
-                asset_hash=layer_fingerprint(),
+                asset_hash=layer_asset_hash(),
                 asset_hash_type=AssetHashType.CUSTOM,
             ),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],

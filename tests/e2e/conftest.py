@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,8 +123,21 @@ def deployment(aws: Aws, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     out_dir = tmp_path_factory.mktemp("cdk-out")
     context = ("-c", f"env={','.join(SUFFIXES)}")
     started = time.monotonic()
-    cdk("bootstrap", f"aws://{ACCOUNT}/{REGION}", *context, "-o", str(out_dir))
-    report(f"cdk bootstrap: {time.monotonic() - started:.1f} s")
+    # `make bootstrap` of each trust level (own qualifier, shipped execution policies and boundary): proves they
+    # deploy, not that they hold (the emulator enforces no IAM; tests/delivery evaluates them).
+    for level in ("preview", "staging", "prod"):
+        command = [sys.executable, "-m", "tools.bootstrap", "run", "--level", level, "--account", ACCOUNT]
+        result = subprocess.run(
+            [*command, "--region", REGION],
+            cwd=ROOT,
+            env={**os.environ, **aws_environment()},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"make bootstrap LEVEL={level} failed:\n{(result.stdout + result.stderr)[-6000:]}")
+    report(f"make bootstrap (preview, staging, prod): {time.monotonic() - started:.1f} s")
     started = time.monotonic()
     # The stacks by name, not --all: the app holds other stacks (e.g. the CI access stack) this run does not check.
     output = cdk("deploy", *context, *STACKS, "--require-approval", "never", "--concurrency", "1", "-o", str(out_dir))

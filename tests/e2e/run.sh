@@ -51,9 +51,12 @@ cleanup() {
   trap - EXIT INT TERM
   if [[ -n $EMULATOR_PID ]]; then
     kill -TERM -- "-$EMULATOR_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 -- "-$EMULATOR_PID" 2>/dev/null || break; sleep 0.2; done
+    # A loaded 2-core machine can need more than 10 s to stop every service: wait up to 30 s, then kill the group.
+    for _ in $(seq 150); do kill -0 -- "-$EMULATOR_PID" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$EMULATOR_PID" 2>/dev/null || true
-    if ps -o pid=,args= -g "$EMULATOR_PID" | grep . >&2; then
+    wait "$EMULATOR_PID" 2>/dev/null || true   # reap the leader: a killed, unreaped child is a zombie, not a survivor
+    sleep 0.5
+    if ps -o pid=,stat=,args= -g "$EMULATOR_PID" | awk '$2 !~ /^Z/' | grep . >&2; then
       echo "e2e: processes of the emulator's group survived (listed above)" >&2; status=1
     else
       echo "e2e: emulator stopped, no process of its group left"

@@ -42,15 +42,15 @@ def _artifact(assembly: cdk.cx_api.CloudAssembly, artifact_id: str) -> cdk.cx_ap
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "artifact_id,account,region",
+    "artifact_id,account,region,q",
     [
-        ("SecureServerless-prod", PROD_ACCOUNT, PROD_REGION),
-        ("SecureServerless-pr-7", PR_ACCOUNT, PR_REGION),
-        ("SecureServerless-staging", "unknown-account", "unknown-region"),  # no mapping: the CLI's account
+        ("SecureServerless-prod", PROD_ACCOUNT, PROD_REGION, "secslsprd"),
+        ("SecureServerless-pr-7", PR_ACCOUNT, PR_REGION, "hnb659fds"),
+        ("SecureServerless-staging", "unknown-account", "unknown-region", "secslsstg"),  # no mapping: CLI's account
     ],
 )
 def test_stacks_are_bound_to_their_mapped_account(
-    mapped: cdk.cx_api.CloudAssembly, artifact_id: str, account: str, region: str
+    mapped: cdk.cx_api.CloudAssembly, artifact_id: str, account: str, region: str, q: str
 ) -> None:
     artifact = _artifact(mapped, artifact_id)
     assert (artifact.environment.account, artifact.environment.region) == (account, region)
@@ -58,14 +58,14 @@ def test_stacks_are_bound_to_their_mapped_account(
         # The CLI deploys through that account's bootstrap role: credentials for another account cannot assume it,
         # and the CLI stops with "Need to perform AWS calls for account <mapped>" before creating a change set.
         assert artifact.assume_role_arn == (
-            f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-{region}"
+            f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-{q}-deploy-role-{account}-{region}"
         )
         assets = json.loads(Path(mapped.directory, f"{artifact_id}.assets.json").read_text())
         destinations = [d for f in assets["files"].values() for d in f["destinations"].values()]
         assert destinations and {(d["bucketName"], d["assumeRoleArn"]) for d in destinations} == {
             (
-                f"cdk-hnb659fds-assets-{account}-{region}",
-                f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-hnb659fds-file-publishing-role-{account}-{region}",
+                f"cdk-{q}-assets-{account}-{region}",
+                f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-{q}-file-publishing-role-{account}-{region}",
             )
         }
 
@@ -199,7 +199,7 @@ def test_deploying_prod_with_another_accounts_credentials_changes_nothing(
     assert "AssumeRole" in " ".join(handler.requests) and all(
         r == "GetCallerIdentity"
         or re.fullmatch(
-            rf"AssumeRole arn:aws:iam::{PROD_ACCOUNT}:role/cdk-hnb659fds-[a-z-]+-role-{PROD_ACCOUNT}-{PROD_REGION}", r
+            rf"AssumeRole arn:aws:iam::{PROD_ACCOUNT}:role/cdk-secslsprd-[a-z-]+-role-{PROD_ACCOUNT}-{PROD_REGION}", r
         )
         for r in handler.requests
     ), handler.requests

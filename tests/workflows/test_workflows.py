@@ -72,10 +72,36 @@ def step_violations(workflow: dict[str, Any], targets: set[str]) -> list[str]:
     return problems
 
 
-def test_there_are_a_pull_request_and_a_main_workflow() -> None:
-    assert set(LOADED) == {"pull-request.yml", "main.yml"}
-    assert set(LOADED["pull-request.yml"]["on"]) == {"pull_request"}
+def test_there_are_a_pull_request_a_main_and_a_sweeper_workflow() -> None:
+    assert set(LOADED) == {"pull-request.yml", "main.yml", "sweep-previews.yml"}
+    assert LOADED["pull-request.yml"]["on"] == {
+        "pull_request": {"types": ["opened", "synchronize", "reopened", "labeled", "unlabeled", "closed"]}
+    }
     assert LOADED["main.yml"]["on"] == {"push": {"branches": ["main"]}}
+    assert LOADED["sweep-previews.yml"]["on"] == {"schedule": [{"cron": "17 3 * * *"}], "workflow_dispatch": None}
+
+
+def _schema_check(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_workflows_match_githubs_workflow_schema_offline() -> None:
+    result = _schema_check(*WORKFLOW_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_really_checks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  j:\n    runs-on: ubuntu-24.04\n    environment: {reviewers: [me]}\n    steps: []\n"
+    )
+    result = _schema_check(bad)
+    assert result.returncode == 1 and "bad.yml" in result.stdout
 
 
 def test_actionlint_reports_nothing() -> None:
@@ -145,7 +171,18 @@ def test_no_finding_is_ignored_inline() -> None:
 
 def test_every_build_or_test_step_calls_an_existing_make_target() -> None:
     targets = make_targets()
-    assert {"test", "synth", "consumer-check", "diff", "deploy", "smoke", "destroy"} <= targets
+    assert {
+        "test",
+        "synth",
+        "consumer-check",
+        "diff",
+        "deploy",
+        "smoke",
+        "destroy",
+        "sweep",
+        "plan",
+        "execute",
+    } <= targets
     for name, workflow in LOADED.items():
         assert step_violations(workflow, targets) == [], name
 
@@ -173,7 +210,7 @@ def test_the_step_check_catches_direct_commands_and_unknown_targets() -> None:
 
 def test_the_ci_script_and_the_workflows_run_the_same_checks() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
-    for name in LOADED:
+    for name in ("pull-request.yml", "main.yml"):
         runs = [s["run"] for s in LOADED[name]["jobs"]["checks"]["steps"] if "run" in s]
         assert runs == ["make test", "make synth ENV=dev,staging,prod", "make consumer-check"], name
         assert all(command in ci for command in runs)
@@ -193,7 +230,26 @@ def test_permissions_are_least_privilege() -> None:
     for name, job_id, job in _all_jobs():
         assumes_a_role = any(u.startswith(f"{AWS_ACTION}@") for u in _uses(job))
         expected = {"contents": "read", "id-token": "write"} if assumes_a_role else {"contents": "read"}
+        if (name, job_id) == ("sweep-previews.yml", "sweep"):
+            expected["pull-requests"] = "read"  # the sweeper reads each preview's pull request state
         assert job["permissions"] == expected, (name, job_id)
+
+
+def _credential_steps(job: dict[str, Any]) -> list[int]:
+    return [i for i, step in enumerate(job["steps"]) if step.get("uses", "").startswith(f"{AWS_ACTION}@")]
+
+
+def test_every_job_installs_its_tools_before_it_assumes_a_role() -> None:
+    installers = ("make app-setup", "make verify-assembly")
+    for name, job_id, job in _all_jobs():
+        credentials = _credential_steps(job)
+        if not credentials:
+            continue
+        before = [s.get("run", "") for s in job["steps"][: credentials[0]]]
+        after = [s.get("run", "") for s in job["steps"][credentials[0] :]]
+        assert any(r.startswith(installers) for r in before), (name, job_id)
+        for run in after:  # with credentials: no installing target (setup, lock, audit, test) and no pip/npm
+            assert not re.search(r"make (setup|app-setup|lock|floor|audit|test)\b", run), (name, job_id, run)
 
 
 def test_every_action_is_pinned_by_commit_with_its_version_in_a_comment() -> None:
@@ -209,7 +265,11 @@ def test_every_action_is_pinned_by_commit_with_its_version_in_a_comment() -> Non
 
 
 def _deploy_jobs() -> list[tuple[str, str, dict[str, Any]]]:
-    return [(n, j, job) for n, j, job in _all_jobs() if any("make deploy" in s.get("run", "") for s in job["steps"])]
+    return [
+        (n, j, job)
+        for n, j, job in _all_jobs()
+        if any(re.search(r"make (deploy|execute|plan|destroy)", s.get("run", "")) for s in job["steps"])
+    ]
 
 
 def test_deploys_of_one_environment_never_overlap() -> None:
@@ -219,55 +279,111 @@ def test_deploys_of_one_environment_never_overlap() -> None:
         groups[(name, job_id)] = job["concurrency"]["group"]
     assert groups == {
         ("main.yml", "staging"): "deploy-staging",
+        ("main.yml", "prod-plan"): "deploy-prod",
         ("main.yml", "prod"): "deploy-prod",
         ("pull-request.yml", "deploy"): "deploy-pr-${{ github.event.pull_request.number }}",
+        ("pull-request.yml", "destroy"): "deploy-pr-${{ github.event.pull_request.number }}",
     }
     # Destroying a PR environment waits for its deploy (same group) instead of racing it.
     destroy = LOADED["pull-request.yml"]["jobs"]["destroy"]["concurrency"]
     assert destroy == {"group": groups[("pull-request.yml", "deploy")], "cancel-in-progress": False}
 
 
-def test_main_deploys_staging_then_prod_behind_the_prod_environment() -> None:
+def test_main_builds_once_then_promotes_the_digest_checked_assembly() -> None:
     jobs = LOADED["main.yml"]["jobs"]
-    assert (jobs["staging"]["needs"], jobs["staging"]["environment"]) == ("checks", "staging")
-    assert (jobs["prod"]["needs"], jobs["prod"]["environment"]) == ("staging", "prod")
-    staging_runs = [s["run"] for s in jobs["staging"]["steps"] if "run" in s]
-    assert staging_runs == ["make deploy ENV=staging", "make smoke ENV=staging"]
+    assert jobs["build"]["needs"] == "checks" and "environment" not in jobs["build"]
+    assert jobs["build"]["outputs"] == {"digest": "${{ steps.assembly.outputs.digest }}"}
+    assert [s["run"] for s in jobs["build"]["steps"] if "run" in s] == [
+        'make assembly && echo "digest=$(cat assembly.sha256)" >> "$GITHUB_OUTPUT"'
+    ]
+    assert (jobs["staging"]["needs"], jobs["staging"]["environment"]) == ("build", "staging")
+    assert (jobs["prod-plan"]["needs"], jobs["prod-plan"]["environment"]) == (["build", "staging"], "prod-plan")
+    assert (jobs["prod"]["needs"], jobs["prod"]["environment"]) == (["build", "prod-plan"], "prod")
+    runs = {
+        job_id: [s["run"] for s in jobs[job_id]["steps"] if "run" in s] for job_id in ("staging", "prod-plan", "prod")
+    }
+    assert runs == {
+        "staging": [
+            'make verify-assembly DIGEST="$DIGEST"',
+            "make deploy-assembly ENV=staging",
+            "make smoke ENV=staging",
+        ],
+        "prod-plan": [
+            'make verify-assembly DIGEST="$DIGEST"',
+            'make plan ENV=prod DIGEST="$DIGEST" CHANGE_SET_NAME="$CHANGE_SET_NAME"',
+        ],
+        "prod": [
+            "make app-setup",
+            'make execute ENV=prod DIGEST="$DIGEST" CHANGE_SET="$CHANGE_SET"',
+            "make smoke ENV=prod",
+        ],
+    }
+    for job_id in ("staging", "prod-plan", "prod"):
+        assert jobs[job_id]["env"]["DIGEST"] == "${{ needs.build.outputs.digest }}", job_id
+    assert jobs["prod"]["env"]["CHANGE_SET"] == "${{ needs.prod-plan.outputs.change-set }}"
+    assert jobs["prod-plan"]["outputs"] == {"change-set": "${{ steps.plan.outputs.change-set }}"}
 
 
-def test_pull_request_jobs_have_no_github_environment() -> None:
-    # The pull-request role trusts sub repo:<repo>:pull_request; a job in a GitHub environment gets another sub.
+def test_pull_request_jobs_reach_aws_only_through_their_roles() -> None:
+    # The diff job holds only the diff role (lookup); previews run behind the reviewed `preview` environment.
+    allowed = {
+        "diff": {"${{ vars.AWS_PR_DIFF_ROLE_ARN }}"},
+        "deploy": {"${{ vars.AWS_PREVIEW_ROLE_ARN }}"},
+        "destroy": {"${{ vars.AWS_PREVIEW_ROLE_ARN }}", "${{ vars.AWS_PREVIEW_CLEANUP_ROLE_ARN }}"},
+    }
     for job_id, job in LOADED["pull-request.yml"]["jobs"].items():
-        assert "environment" not in job, job_id
+        assert job.get("environment") == ("preview" if job_id in ("deploy", "destroy") else None), job_id
         for step in job["steps"]:
             role = step.get("with", {}).get("role-to-assume", "")
-            assert role in ("", "${{ vars.AWS_PR_ROLE_ARN }}", "${{ vars.AWS_PR_CLEANUP_ROLE_ARN }}") or (
-                step["with"].get("role-chaining") is True and "-lookup-role-" in role
+            assert (
+                not role
+                or role in allowed[job_id]
+                or (step["with"].get("role-chaining") is True and "-lookup-role-" in role and job_id == "deploy")
             ), (job_id, role)
 
 
-def test_pull_request_environments_are_deployed_on_a_label_or_always_and_destroyed_on_close() -> None:
+def test_previews_are_deployed_on_a_label_and_destroyed_on_close_or_unlabel() -> None:
     jobs = LOADED["pull-request.yml"]["jobs"]
     for job_id in ("deploy", "destroy"):
         condition = jobs[job_id]["if"]
-        assert "vars.DEPLOY_EVERY_PR == 'true'" in condition and "vars.PR_DEPLOY_LABEL" in condition, job_id
+        assert "vars.DEPLOY_EVERY_PR" in condition and "vars.PR_DEPLOY_LABEL" in condition, job_id
         assert "github.event.pull_request.head.repo.full_name == github.repository" in condition, job_id
+    assert "github.event.action != 'unlabeled'" in jobs["deploy"]["if"]
     assert "github.event.action == 'closed'" in jobs["destroy"]["if"]
+    assert "github.event.action == 'unlabeled'" in jobs["destroy"]["if"]
+    assert "github.event.label.name == (vars.PR_DEPLOY_LABEL || 'deploy-preview')" in jobs["destroy"]["if"]
     assert [s["run"] for s in jobs["destroy"]["steps"] if "run" in s] == [
-        'make destroy ENV="$PR_ENV" EMPTY_ARGS="--profile pr-cleanup"'
+        "make app-setup",
+        'make destroy ENV="$PR_ENV" EMPTY_ARGS="--profile pr-cleanup"',
     ]
     assert [s["run"] for s in jobs["deploy"]["steps"] if "run" in s] == [
+        "make app-setup",
         'make deploy ENV="$PR_ENV"',
         'make smoke ENV="$PR_ENV"',
     ]
 
 
-def test_the_pr_diff_goes_into_the_job_summary() -> None:
-    runs = [s["run"] for s in LOADED["pull-request.yml"]["jobs"]["diff"]["steps"] if "run" in s]
-    assert runs[0] == "make setup"
-    assert runs[1].startswith('make diff ENV="$PR_ENV"') and '>> "$GITHUB_STEP_SUMMARY"' in runs[1]
+def test_the_pr_diff_goes_escaped_into_the_job_summary_and_audits_and_floor_run() -> None:
+    jobs = LOADED["pull-request.yml"]["jobs"]
+    assert [s["run"] for s in jobs["diff"]["steps"] if "run" in s] == [
+        "make app-setup",
+        'make diff-summary ENV="$PR_ENV"',
+    ]
+    assert [s["run"] for s in jobs["audit"]["steps"] if "run" in s] == ["make audit"]
+    assert [s["run"] for s in jobs["floor"]["steps"] if "run" in s] == ['make floor FLOOR_PYTHON="$FLOOR"']
+    assert [s.get("with", {}).get("python-version") for s in jobs["floor"]["steps"] if "uses" in s][1] == "3.11.2"
     for job_id in ("diff", "deploy", "destroy"):  # no AWS job before the repository is set up for it
-        assert "vars.AWS_PR_ROLE_ARN != ''" in LOADED["pull-request.yml"]["jobs"][job_id]["if"], job_id
+        assert "vars.AWS_PR_DIFF_ROLE_ARN != ''" in jobs[job_id]["if"], job_id
+
+
+def test_the_sweeper_runs_on_main_in_its_own_environment_and_fails_on_a_failed_destroy() -> None:
+    job = LOADED["sweep-previews.yml"]["jobs"]["sweep"]
+    assert job["environment"] == "preview-sweeper"
+    assert [s["run"] for s in job["steps"] if "run" in s] == ["make app-setup", "make sweep"]
+    destroy = subprocess.run(
+        ["make", "-n", "--no-print-directory", "destroy", "ENV=pr-7"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "::error::destroy of SecureServerless-pr-7 failed" in destroy.stdout and "exit 1" in destroy.stdout
 
 
 def _make_dry_run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -279,7 +395,7 @@ def _make_dry_run(*args: str) -> subprocess.CompletedProcess[str]:
     "target,expected",
     [
         ("diff", "cdk diff --no-notices -c env=pr-7 -o cdk.out  SecureServerless-pr-7"),
-        ("deploy", "cdk deploy --no-notices -c env=pr-7 -o cdk.out --require-approval never --progress events"),
+        ("deploy", "cdk deploy --no-notices -c env=pr-7 -o cdk.out --exclusively --require-approval never --progress"),
         ("smoke", "python -m tools.smoke --env pr-7"),
         ("destroy", "python -m tools.empty_buckets --env pr-7"),
     ],

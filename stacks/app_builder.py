@@ -10,12 +10,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
-from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
 from stacks.ci_stack import CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
 from stacks.delivery import AccountTarget, ci_settings_from_context, parse_accounts, target_for
+from stacks.guard_rules import guard_validator
 from stacks.secure_serverless_stack import SecureServerlessStack
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -75,8 +75,9 @@ def add_nag_packs(app: cdk.App) -> None:
 
 def add_guard_rules(app: cdk.App) -> None:
     """cfn-guard with AWS Control Tower's proactive-control rules, a second policy-validation plugin: any failing
-    rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason)."""
-    cdk.Validations.of(app).add_plugins(CfnGuardValidator(control_tower_rules_enabled=True))
+    rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason).
+    Only the rule folders of the services in the templates (stacks/guard_rules.py): the others only answer SKIP."""
+    cdk.Validations.of(app).add_plugins(guard_validator())
 
 
 def build_app(app: cdk.App) -> cdk.App:

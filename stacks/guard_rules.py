@@ -1,10 +1,12 @@
-"""The Control Tower rules the cfn-guard plugin checks: only the rule folders of the services in the templates.
+"""The Control Tower rules the cfn-guard plugin checks: only those of the resource types in the templates.
 
 `CfnGuardValidator(control_tower_rules_enabled=True)` passes all 237 rule files of every service to `cfn-guard` at
-every synth (6.6 s over dev's templates, against 1.6 s for the folders of the services they use): a rule of a service
-the templates do not contain only answers SKIP. `RULE_FOLDERS` names the folders this app needs; a test
-(tests/stacks/test_guard_rules.py) fails when a synthesized template gains a resource type that a rule outside
-these folders checks, so the list cannot silently fall behind the templates.
+every synth, and cfn-guard pays for every rule on every template (~50 ms per rule and template here), although a
+rule of a type the templates lack only answers SKIP. `RESOURCE_TYPES` names the types of this app's templates that
+Control Tower rules check; the plugin gets the rule files that check them (from the folders of their services, read
+from each rule's CloudFormation-hook entry point, `is_cfn_hook(%INPUT_DOCUMENT, %<TYPE>)`), with
+`control_tower_rules_enabled=False`. A test (tests/stacks/test_guard_rules.py) fails when a synthesized template
+gains a type some rule checks that is not listed, so the list cannot silently fall behind the templates.
 
 The rule files ship inside the plugin's jsii package (a tarball jsii unpacks at a place of its own); they are
 unpacked once per package version into a cache folder of this project and reused by every later synth.
@@ -13,26 +15,36 @@ unpacked once per package version into a cache folder of this project and reused
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
 
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
-# Folders under the package's rules/control-tower/cfn-guard/, one per service (kept right by a test).
-RULE_FOLDERS = (
-    "apigateway",  # AWS::ApiGateway::Stage
-    "cloudwatch",  # AWS::CloudWatch::Alarm, AWS::Logs::LogGroup
-    "dynamodb",  # AWS::DynamoDB::Table
-    "ec2",  # AWS::EC2::SecurityGroup, SecurityGroupIngress, Subnet (VPC mode)
-    "identityandaccessmanagement",  # AWS::IAM::Role, Policy, ManagedPolicy
-    "keymanagementservice",  # AWS::KMS::Key
-    "lambda",  # AWS::Lambda::Function, Permission
-    "s3",  # AWS::S3::Bucket, BucketPolicy
-    "sqs",  # AWS::SQS::Queue
-    "waf",  # AWS::WAFv2::WebACL
+# The resource types of the app's templates (every environment, the account and CI stacks) that a Control Tower rule
+# checks; kept right by a test.
+RESOURCE_TYPES = (
+    "AWS::ApiGateway::Stage",
+    "AWS::CloudWatch::Alarm",
+    "AWS::DynamoDB::Table",
+    "AWS::EC2::SecurityGroup",  # VPC mode (prod)
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::Subnet",
+    "AWS::IAM::Policy",
+    "AWS::IAM::Role",
+    "AWS::KMS::Key",
+    "AWS::Lambda::Function",
+    "AWS::Lambda::Permission",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::Queue",
+    "AWS::WAFv2::WebACL",
 )
 
 _PACKAGE = "cdklabs.cdk_validator_cfnguard._jsii"
@@ -74,19 +86,36 @@ def control_tower_rules_dir() -> Path:
     return target
 
 
-def rule_folders(folders: tuple[str, ...] = RULE_FOLDERS) -> list[str]:
-    """Absolute paths of `folders` (service names) under the unpacked Control Tower rules; an unknown name fails."""
-    root = control_tower_rules_dir()
-    missing = [folder for folder in folders if not (root / folder).is_dir()]
-    if missing:
-        raise ValueError(f"no Control Tower rule folder {missing!r} in {root}: must be one of {sorted_folders(root)}")
-    return [str(root / folder) for folder in folders]
+_TYPE_CONSTANT = re.compile(r'^let\s+(\w+)\s*=\s*"(AWS::[A-Za-z0-9]+::[A-Za-z0-9]+)"', re.MULTILINE)
+_HOOK = re.compile(r"is_cfn_hook\(%INPUT_DOCUMENT,\s*%(\w+)\)")
+_ANY_TYPE = re.compile(r"AWS::[A-Za-z0-9]+::[A-Za-z0-9]+")
 
 
-def sorted_folders(root: Path) -> list[str]:
-    return sorted(entry.name for entry in root.iterdir() if entry.is_dir())
+def checked_types(rule: str) -> set[str]:
+    """The resource types a rule file checks: those its hook entry points name; failing that, every type it names."""
+    constants = dict(_TYPE_CONSTANT.findall(rule))
+    hooked = {constants[name] for name in _HOOK.findall(rule) if name in constants}
+    return hooked or set(_ANY_TYPE.findall(rule))
 
 
-def guard_validator(folders: tuple[str, ...] = RULE_FOLDERS) -> CfnGuardValidator:
-    """The cfn-guard plugin with the Control Tower rules of `folders` only."""
-    return CfnGuardValidator(control_tower_rules_enabled=False, rules=rule_folders(folders))
+def rules_by_type(rules_dir: Path | None = None) -> dict[str, list[Path]]:
+    """Resource type -> the Control Tower rule files (under their service folders) that check it."""
+    rules: dict[str, list[Path]] = defaultdict(list)
+    for rule_file in sorted((rules_dir or control_tower_rules_dir()).glob("*/*.guard")):
+        for resource_type in checked_types(rule_file.read_text()):
+            rules[resource_type].append(rule_file)
+    return rules
+
+
+def rule_files(resource_types: Iterable[str] = RESOURCE_TYPES) -> list[str]:
+    """Absolute paths of the rule files that check `resource_types`; a type no rule checks fails (a typo)."""
+    by_type = rules_by_type()
+    unknown = sorted(t for t in resource_types if t not in by_type)
+    if unknown:
+        raise ValueError(f"no Control Tower rule checks {unknown!r}: list only types some rule checks")
+    return sorted({str(rule) for resource_type in resource_types for rule in by_type[resource_type]})
+
+
+def guard_validator(resource_types: Iterable[str] = RESOURCE_TYPES) -> CfnGuardValidator:
+    """The cfn-guard plugin with the Control Tower rules of `resource_types` only."""
+    return CfnGuardValidator(control_tower_rules_enabled=False, rules=rule_files(resource_types))

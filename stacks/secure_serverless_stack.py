@@ -109,6 +109,7 @@ class SecureServerlessStack(Stack):
         self.records = ScaledTable(
             self,
             "Records",
+            purpose="table",
             partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
             sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=string),
             indexes=[
@@ -181,6 +182,7 @@ class SecureServerlessStack(Stack):
         self.pipeline = EventPipeline(
             self,
             "Pipeline",
+            purpose="pipeline",
             bucket=self.data.bucket,
             processor=self.processor.function,
             encryption_key=self.key.key,

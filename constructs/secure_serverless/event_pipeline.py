@@ -29,7 +29,7 @@ from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher, own_key
 from .nag import LAMBDA_DLQ_RULES, acknowledge
-from .naming import validate_name_prefix
+from .naming import path_name, validate_name_prefix
 from .overrides import equals, merge_props
 from .queues import dead_letter_queue, encrypted_queue
 
@@ -97,6 +97,9 @@ class EventPipeline(Construct):
         async_retry_attempts: Lambda asynchronous retries, 0 to 2 (DIRECT). Default: 2.
         async_max_event_age: Lambda sends to the on-failure destination after this (DIRECT). Default: 1 hour.
         dead_letter_retention: how long failed events stay in the DLQ. Default: 14 days.
+        purpose: short name of this instance in its alarm names, e.g. ``"pipeline"``. Default: None (a name
+            unique in the app, built from the construct path, so two instances' alarms never collide in one
+            Alerting).
         existing_dead_letter_queue: use this queue as the DLQ (it must be encrypted with a key EventBridge may use
             for this rule). Default: None.
         buffer_props: further ``sqs.Queue`` keyword arguments for the buffer, merged over the defaults. Refused:
@@ -145,6 +148,7 @@ class EventPipeline(Construct):
         async_max_event_age: Duration = ASYNC_MAX_EVENT_AGE,
         dead_letter_retention: Duration = DEAD_LETTER_RETENTION,
         existing_dead_letter_queue: sqs.IQueue | None = None,
+        purpose: str | None = None,
         buffer_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -160,6 +164,7 @@ class EventPipeline(Construct):
             retry_attempts=retry_attempts,
             async_retry_attempts=async_retry_attempts,
         )
+        self._alarm_label = purpose if purpose is not None else path_name(self)
         self.delivery = delivery
         self.key_prefix = key_prefix
         self.encryption_key = encryption_key = encryption_key or own_key(self)
@@ -322,14 +327,14 @@ class EventPipeline(Construct):
         period = thresholds.period
         specs = [
             AlarmSpec(
-                name="pipeline-dead-letters",
+                name=f"{self._alarm_label}-dead-letters",
                 metric=self.metric_dead_letters(period),
                 threshold=thresholds.dead_letters,
                 evaluation_periods=1,
                 description="An upload event could not be processed and is in the dead-letter queue.",
             ),
             AlarmSpec(
-                name="pipeline-failed-deliveries",
+                name=f"{self._alarm_label}-failed-deliveries",
                 metric=self.metric_failed_invocations(period),
                 threshold=thresholds.failed_invocations,
                 evaluation_periods=thresholds.evaluation_periods,
@@ -340,7 +345,7 @@ class EventPipeline(Construct):
         if oldest is not None:
             specs.append(
                 AlarmSpec(
-                    name="pipeline-oldest-event-age",
+                    name=f"{self._alarm_label}-oldest-event-age",
                     metric=oldest,
                     threshold=thresholds.oldest_buffered_age_seconds,
                     evaluation_periods=thresholds.evaluation_periods,

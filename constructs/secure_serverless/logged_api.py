@@ -24,7 +24,7 @@ from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
 from .log_groups import encrypted_log_group
 from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
-from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
+from .naming import alarm_label, log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
 from .overrides import merge_props
 
 # What every access-log line records (JSON). API Gateway substitutes these variables into the line as they are,
@@ -189,6 +189,7 @@ class LoggedApi(Construct):
                     "(WAF's range for a rate-based rule)"
                 )
         prefix = self._prefix = namespace(self, name_prefix)
+        self._alarm_label = alarm_label(self, None, name_prefix, "api")
         self._stage_name, self._log_retention = stage_name, log_retention
         access_log_name = log_group_name(prefix, "api-access")
         self.encryption_key = encryption_key = key_for_logs(
@@ -213,7 +214,7 @@ class LoggedApi(Construct):
             **merge_props(
                 "api_props",
                 {
-                    "rest_api_name": prefixed(name_prefix, "api") or construct_id,
+                    "rest_api_name": prefixed(name_prefix, "api") or prefix,
                     "description": f"{prefix} API",
                     "endpoint_types": [apigw.EndpointType.REGIONAL],
                 },
@@ -523,14 +524,14 @@ class LoggedApi(Construct):
         """5XX responses and p99 latency of the stage."""
         return [
             AlarmSpec(
-                name="api-5xx",
+                name=f"{self._alarm_label}-5xx",
                 metric=self.metric_server_errors(thresholds.period),
                 threshold=thresholds.api_5xx,
                 evaluation_periods=thresholds.evaluation_periods,
                 description="The API returned server errors (5XX).",
             ),
             AlarmSpec(
-                name="api-p99-latency",
+                name=f"{self._alarm_label}-p99-latency",
                 metric=self.metric_latency_p99(thresholds.period),
                 threshold=thresholds.api_p99_latency_ms,
                 evaluation_periods=thresholds.evaluation_periods,

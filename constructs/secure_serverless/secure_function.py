@@ -20,7 +20,7 @@ from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
 from .log_groups import encrypted_log_group
 from .nag import acknowledge_role_default_policy, unscopable_actions_policy
-from .naming import log_group_name, namespace, validate_name_prefix
+from .naming import alarm_label, log_group_name, namespace, validate_name_prefix
 from .overrides import equals, merge_props
 
 TIMEOUT = Duration.seconds(30)  # default per-invocation timeout
@@ -41,7 +41,8 @@ class SecureFunction(Construct):
         name_prefix: environment prefix; the log group is ``/<name_prefix>/<purpose>``. Default: None (the stack
             name is the log-group namespace).
         purpose: short name of what the function does, used in the log-group and alarm names. Default: the
-            construct id.
+            construct id in the log-group name; in alarm names, the construct id with a name_prefix, else a name
+            unique in the app built from the construct path.
         encryption_key: key for the log group and the environment variables. Default: None (a rotating key is
             created, whose policy admits only this function's log group).
         description: function description. Default: ``"<prefix> <purpose>"``.
@@ -106,6 +107,7 @@ class SecureFunction(Construct):
         super().__init__(scope, construct_id)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
+        self._alarm_label = alarm_label(self, purpose, name_prefix, construct_id)
         purpose = purpose or construct_id
         prefix = namespace(self, name_prefix)
         self._purpose, self._timeout = purpose, timeout
@@ -210,21 +212,21 @@ class SecureFunction(Construct):
         near_timeout_ms = self._timeout.to_milliseconds() * thresholds.duration_fraction_of_timeout
         return [
             AlarmSpec(
-                name=f"{self._purpose}-errors",
+                name=f"{self._alarm_label}-errors",
                 metric=self.metric_errors(period),
                 threshold=thresholds.errors,
                 evaluation_periods=thresholds.evaluation_periods,
                 description=f"The {self._purpose} function raised errors.",
             ),
             AlarmSpec(
-                name=f"{self._purpose}-throttles",
+                name=f"{self._alarm_label}-throttles",
                 metric=self.metric_throttles(period),
                 threshold=thresholds.throttles,
                 evaluation_periods=thresholds.evaluation_periods,
                 description=f"The {self._purpose} function was throttled (concurrency limit reached).",
             ),
             AlarmSpec(
-                name=f"{self._purpose}-duration-near-timeout",
+                name=f"{self._alarm_label}-duration-near-timeout",
                 metric=self.metric_duration(period),
                 threshold=near_timeout_ms,
                 evaluation_periods=thresholds.evaluation_periods,

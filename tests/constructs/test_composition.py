@@ -63,9 +63,7 @@ def compose(scope: Construct) -> list[Construct]:
     """One instance of every construct, zero-config where possible, wired as a consumer would."""
     key = EnvironmentKey(scope, "Key")
     bucket = SecureBucket(scope, "Uploads")
-    table = ScaledTable(
-        scope, "Items", partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING)
-    )
+    table = ScaledTable(scope, "Items", partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING))
     identity = IdentityPool(scope, "Identity")
     worker = SecureFunction(scope, "Worker", code=CODE, handler="index.handler")
     handler = SecureFunction(scope, "Handler", code=CODE, handler="index.handler")

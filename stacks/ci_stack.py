@@ -4,7 +4,8 @@ region by an administrator; the workflows then assume one role per GitHub enviro
 Each role trusts only GitHub's OIDC tokens for audience sts.amazonaws.com whose `sub` names this repository and that
 GitHub environment (or a pull request), lasts at most an hour, and may do one thing: assume the CDK bootstrap roles of
 this account and region (deploy, asset publishing, lookup). What a deploy may change is the bootstrap's business
-(`cdk bootstrap --cloudformation-execution-policies`), which is why the README recommends an account per environment.
+(`cdk bootstrap --cloudformation-execution-policies`), which is why docs/deploying.md recommends an account per
+environment.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ messages/s if given) and waits for it to finish; `copy` receives, re-sends and d
 without message move tasks, e.g. moto). Each redriven event goes through the processor again; recording is
 idempotent (conditional put), so redriving an event that was recorded meanwhile is harmless.
 
-Fix the cause first (see the README runbook): an event that failed for a reason still present returns to the DLQ.
+Fix the cause first (see the runbook in docs/operations.md): an event that failed for a reason still present returns
+to the DLQ.
 Exit status: 0 done (or dry run), 1 the move failed, 2 usage or lookup error.
 Permissions: cloudformation:DescribeStacks; sqs:GetQueueAttributes on both queues; sqs:StartMessageMoveTask and
 sqs:ListMessageMoveTasks (move-task) or sqs:ReceiveMessage/DeleteMessage on the DLQ and sqs:SendMessage on the

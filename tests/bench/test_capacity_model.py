@@ -1,4 +1,7 @@
-"""The capacity model of bench/capacity.py behaves as the README says (benchmarks print; this checks the model)."""
+"""The capacity model of bench/capacity.py behaves as docs/benchmarks.md and docs/operations.md say.
+
+Benchmarks print; this checks the model.
+"""
 
 from __future__ import annotations
 

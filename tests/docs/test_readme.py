@@ -1,4 +1,4 @@
-"""The README says what the code does: the architecture picture and the preset table come from the real thing."""
+"""The docs say what the code does: the README's architecture picture and the preset table come from the real thing."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from stacks.config import build_config
+from tests.support.docs import DOCS, page
 from tools.diagram import BEGIN, END, mermaid, readme_block
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+CONFIGURATION = page("configuration.md")
 
 
 def test_architecture_picture_matches_the_synthesized_prod_template(templates: dict) -> None:
@@ -30,7 +32,7 @@ def test_picture_lists_every_component_of_the_template(templates: dict) -> None:
 
 
 def _row(label: str) -> list[str]:
-    (line,) = [line for line in README.splitlines() if line.startswith(f"| {label} |")]
+    (line,) = [line for line in CONFIGURATION.splitlines() if line.startswith(f"| {label} |")]
     return [cell.strip() for cell in line.strip("|").split("|")][1:]
 
 
@@ -95,3 +97,18 @@ def test_readme_names_both_setup_commands_that_ci_runs() -> None:
     for command in ("make test", "make synth"):
         assert command in README and command in ci
     assert re.search(r"make synth\s+# set everything up", README)
+
+
+def test_readme_is_a_short_front_page_that_links_every_docs_page() -> None:
+    assert len(README.splitlines()) <= 150
+    for doc in DOCS.glob("*.md"):
+        if doc.name != "index.md":
+            assert f"(docs/{doc.name})" in README, f"link docs/{doc.name} from the README's 'Where to go next'"
+
+
+@pytest.mark.parametrize("document", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
+def test_relative_links_resolve(document: Path) -> None:
+    text = re.sub(r"```.*?```", "", document.read_text(), flags=re.DOTALL)
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    broken = [t for t in targets if "://" not in t and not (document.parent / t).exists()]
+    assert broken == []

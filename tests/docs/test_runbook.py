@@ -1,4 +1,4 @@
-"""Every alarm an environment creates has its runbook entry in the README (what it means, first look, the fix)."""
+"""Every alarm an environment creates has its runbook entry in docs/operations.md (meaning, first look, the fix)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.docs import page, section
 from tests.support.template import resources_of
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+RUNBOOK = section(page("operations.md"), "## Runbook")
 
 
 def _runbook_patterns() -> list[str]:
-    section = README[README.index("### Runbook") :]
-    section = section[: section.index("\n## ")]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    rows = [line for line in RUNBOOK.splitlines() if line.startswith("| `")]
     patterns = []
     for row in rows:
         first_cell = row.split("|")[1]
@@ -34,10 +33,9 @@ def test_every_alarm_has_a_runbook_entry(templates: dict, suffix: str) -> None:
     patterns = _runbook_patterns()
     assert names
     missing = [n for n in names if not any(fnmatch.fnmatchcase(n.removeprefix(prefix), p) for p in patterns)]
-    assert missing == [], "add a README runbook row for these alarms"
+    assert missing == [], "add a runbook row (docs/operations.md) for these alarms"
 
 
 def test_runbook_commands_exist() -> None:
-    section = README[README.index("### Runbook") :]
-    for tool in set(re.findall(r"tools/(\w+\.py)", section)):
+    for tool in set(re.findall(r"tools/(\w+\.py)", RUNBOOK)):
         assert (ROOT / "tools" / tool).is_file(), tool

@@ -1,4 +1,4 @@
-"""Every checkov check this project skips, where, and why: the one place (README "Checks" lists them).
+"""Every checkov check this project skips, where, and why: the one place (docs/checks.md lists them).
 
 A finding is skipped only if a row names its check, the resource's logical-id prefix and the presets where it
 applies; tests/stacks/test_checkov.py fails on any other finding and on any row that no longer matches one.

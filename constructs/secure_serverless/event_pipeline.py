@@ -28,7 +28,7 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher, own_key
-from .nag import LAMBDA_DLQ_RULES, acknowledge
+from .nag import acknowledge
 from .naming import path_name, validate_name_prefix
 from .overrides import equals, merge_props
 from .queues import dead_letter_queue, encrypted_queue
@@ -234,12 +234,6 @@ class EventPipeline(Construct):
                 and child.event_source_mapping_id == self.event_source_mapping.event_source_mapping_id
             ]
             acknowledge(
-                processor,
-                LAMBDA_DLQ_RULES,
-                "The function is invoked synchronously by an SQS event source mapping; failed records return to "
-                "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
-            )
-            acknowledge(
                 mapping,  # the mapping this construct created, not the caller's function
                 "Serverless-LambdaEventSourceMappingDestination",
                 "Lambda supports on-failure destinations only for stream and Kafka event sources; for this SQS source "
@@ -294,12 +288,6 @@ class EventPipeline(Construct):
             grantee=processor, actions=["sqs:SendMessage"], resource_arns=[self.dead_letter_queue.queue_arn]
         )
         encryption_key.grant(processor, "kms:GenerateDataKey", "kms:Decrypt")
-        acknowledge(
-            processor,
-            LAMBDA_DLQ_RULES,
-            "Failed asynchronous invocations go to the pipeline DLQ through the EventInvokeConfig on-failure "
-            "destination, which supersedes the legacy DeadLetterConfig and keeps the error context.",
-        )
 
     # ---------------------------------------------------------------- metrics
     def metric_dead_letters(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:

@@ -23,7 +23,7 @@ from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
 from .log_groups import encrypted_log_group
-from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
+from .nag import acknowledge, acknowledge_guard, compliance_rules
 from .naming import alarm_label, log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
 from .overrides import merge_props
 
@@ -464,12 +464,6 @@ class LoggedApi(Construct):
             "quoted, escaped JSON string, so the format is written without quotes around it (the rule parses the "
             "format before substitution). Tested by test_access_log_line_survives_a_hostile_user_agent.",
         )
-        acknowledge(
-            handler,
-            LAMBDA_DLQ_RULES,
-            "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
-            "JSON error, so there is no asynchronous event to dead-letter.",
-        )
         if authorization is ApiAuthorization.IAM:
             acknowledge(
                 self.api,
@@ -496,18 +490,7 @@ class LoggedApi(Construct):
         arns = [
             self.api.arn_for_execute_api("GET", _arn_path(m.resource.path), self.stage.stage_name) for m in self.methods
         ]
-        grant = iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=arns)
-        principal = grantee.grant_principal
-        if isinstance(principal, Construct):
-            for arn in arns:
-                if "*" in arn:
-                    acknowledge_wildcard_resource(
-                        principal,
-                        arn,
-                        "execute-api:Invoke on one GET route of this API's stage; the greedy path parameter "
-                        "({key+}) can only be expressed as a trailing wildcard.",
-                    )
-        return grant
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=arns)
 
     def metric_server_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
         """Sum of 5XX responses of the stage."""

@@ -43,6 +43,22 @@ def acknowledge_wildcard_resource(scope: IConstruct, resource: object, reason: s
     acknowledge(scope, f"AwsSolutions-IAM5[Resource::{finding_text(scope, resource)}]", reason)
 
 
+def acknowledge_grant_wildcards(grantee: iam.IGrantable, grant: iam.Grant, reason: str) -> None:
+    """Acknowledge AwsSolutions-IAM5 on `grantee` for exactly the wildcard resources `grant` gave it (e.g. the
+    object ARN pattern of ``SecureBucket.grant_read_objects``), for the grantee's owner's `reason`.
+
+    The constructs never do this themselves: the acknowledgment lands on the grantee's role, which belongs to the
+    caller, so only the caller may decide it. Another wildcard on that role is still reported.
+    """
+    principal = grantee.grant_principal
+    if not isinstance(principal, Construct):
+        raise ValueError(f"invalid grantee {principal!r}: must be a role or construct of this app")
+    for statement in grant.principal_statements:
+        for resource in statement.resources:
+            if "*" in finding_text(principal, resource):
+                acknowledge_wildcard_resource(principal, resource, reason)
+
+
 def _render(node: object) -> str:
     if isinstance(node, str):
         return re.sub(r"\$\{([^}]*)\}", r"<\1>", node)

@@ -286,6 +286,7 @@ class PrivateNetwork(Construct):
             description="Reads the ids of the S3 and DynamoDB prefix lists for the functions' security group",
             memory_size=128,
             timeout=Duration.seconds(60),
+            async_dead_letter_queue=False,  # CloudFormation invokes it synchronously: acknowledged below
         )
         lookup_policy = unscopable_actions_policy(
             self,
@@ -373,13 +374,13 @@ class PrivateNetwork(Construct):
         """The isolated subnets functions are placed in."""
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
-    def grant_vpc_access(self, role: iam.IRole) -> iam.Policy:
+    def grant_vpc_access(self, role: iam.IRole) -> None:
         """Give a function's own role the network-interface actions Lambda needs to run it in this VPC.
 
-        The actions go into a dedicated policy (returned) whose acknowledgment of ``Resource: *`` covers only them,
-        never a statement added to the role later.
+        The actions go into a dedicated policy (not returned, so nobody adds to it) whose acknowledgment of
+        ``Resource: *`` covers only them, never a statement added to the role later.
         """
-        return unscopable_actions_policy(
+        unscopable_actions_policy(
             self,
             f"VpcAccess{Names.node_unique_id(role.node)}",
             role,

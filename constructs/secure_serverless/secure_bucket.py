@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
-from .nag import acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
+from .nag import acknowledge, acknowledge_guard, compliance_rules
 from .naming import prefixed, validate_bucket_prefix
 from .overrides import Guard, equals, merge_props, refuse_both
 
@@ -239,21 +239,14 @@ class SecureBucket(Construct):
         )
 
     def _grant(self, grantee: iam.IGrantable, actions: Sequence[str], prefix: str) -> iam.Grant:
-        grant = iam.Grant.add_to_principal_or_resource(
+        # Object ARNs are patterns by nature (AwsSolutions-IAM5 on the grantee): the grantee's owner acknowledges
+        # it (`acknowledge_grant_wildcards`), since a library acknowledgment there would also cover their own.
+        return iam.Grant.add_to_principal_or_resource(
             grantee=grantee,
             actions=list(actions),
             resource_arns=[self.arn_for_prefix(prefix)],
             resource=self.bucket,
         )
-        principal = grantee.grant_principal
-        if isinstance(principal, Construct):
-            acknowledge_wildcard_resource(
-                principal,
-                self.arn_for_prefix(prefix),
-                f"Object-level S3 permissions need an object ARN pattern; this one is limited to {sorted(actions)} "
-                f"on objects under '{prefix or '(all keys)'}' in this one bucket.",
-            )
-        return grant
 
     # ---------------------------------------------------------------- policy
     def _deny_unencrypted_uploads(self) -> None:

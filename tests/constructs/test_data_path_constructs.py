@@ -20,6 +20,7 @@ from secure_serverless import (
     SecureBucket,
     SecureFunction,
 )
+from secure_serverless.nag import LAMBDA_DLQ_RULES, acknowledge
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id, only_policy_grants_exactly
@@ -29,7 +30,10 @@ INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return
 
 
 def _function(scope: cdk.Stack, key: kms.IKey, **overrides: object) -> SecureFunction:
-    props: dict[str, object] = {"name_prefix": "unit-env", "purpose": "processor", "encryption_key": key}
+    # Invoked by an SQS event source (or EventBridge with the pipeline's on-failure destination): no DLQ of its own.
+    props: dict[str, object] = {
+        "name_prefix": "unit-env", "purpose": "processor", "encryption_key": key, "async_dead_letter_queue": False
+    }  # fmt: skip
     return SecureFunction(scope, "Processor", code=INLINE_CODE, handler="index.handler", **{**props, **overrides})
 
 
@@ -91,6 +95,13 @@ class Built(StackSet):
                 max_receive_count=5,
                 retry_attempts=3,
                 max_event_age=cdk.Duration.hours(1),
+            )
+            # The consumer's own decision on its own function (the library never acknowledges on it).
+            acknowledge(
+                function.function,
+                LAMBDA_DLQ_RULES,
+                f"Invoked by the pipeline ({name} delivery), whose "
+                "dead-letter queue receives every event that fails; an async DLQ would stay unused.",
             )
             setattr(self, name.lower(), pipeline)
             setattr(self, f"{name.lower()}_function", function)

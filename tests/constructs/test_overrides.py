@@ -102,6 +102,14 @@ REFUSED: dict[str, tuple[Callable[[cdk.Stack], object], str, str]] = {
         lambda s: SecureFunction(s, "F", code=CODE, handler="index.handler",
                                  function_props={"role": _plain_function(s).role}),
         "function_props['role']", "own role"),
+    "function timeout conflicts with the named argument": (
+        lambda s: SecureFunction(s, "F", code=CODE, handler="index.handler", timeout=cdk.Duration.seconds(30),
+                                 function_props={"timeout": cdk.Duration.minutes(10)}),
+        "function_props['timeout']", "conflicts with timeout"),
+    "function DLQ settings conflict": (
+        lambda s: SecureFunction(s, "F", code=CODE, handler="index.handler",
+                                 function_props={"dead_letter_queue_enabled": False}),
+        "function_props['dead_letter_queue_enabled']", "async_dead_letter_queue"),
     "pipeline buffer non-TLS": (
         lambda s: _pipeline(s, buffer_props={"enforce_ssl": False}), "buffer_props['enforce_ssl']", "TLS"),
     "pipeline buffer unencrypted": (
@@ -151,7 +159,8 @@ def test_harmless_overrides_are_merged_over_the_defaults() -> None:
     stack = cdk.Stack(cdk.App(), "Merged")
     SecureBucket(stack, "B", bucket_props={"transfer_acceleration": True})
     ScaledTable(stack, "T", partition_key=PK, table_props={"contributor_insights_enabled": True})
-    SecureFunction(stack, "F", code=CODE, handler="index.handler", function_props={"memory_size": 1024})
+    SecureFunction(stack, "F", code=CODE, handler="index.handler",
+                   function_props={"ephemeral_storage_size": cdk.Size.mebibytes(1024)})  # fmt: skip
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::S3::Bucket",
@@ -165,7 +174,9 @@ def test_harmless_overrides_are_merged_over_the_defaults() -> None:
             "SSESpecification": Match.object_like({"SSEEnabled": True}),
         },
     )
-    template.has_resource_properties("AWS::Lambda::Function", {"MemorySize": 1024, "TracingConfig": {"Mode": "Active"}})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"EphemeralStorage": {"Size": 1024}, "TracingConfig": {"Mode": "Active"}}
+    )
 
 
 def test_existing_collaborators_are_used_not_created() -> None:
@@ -181,7 +192,7 @@ def test_existing_collaborators_are_used_not_created() -> None:
 
     SecureBucket(stack, "Data", existing_access_logs_bucket=logs_bucket, encryption_key=key)
     function = SecureFunction(stack, "F", code=CODE, handler="index.handler", existing_log_group=log_group,
-                              encryption_key=key)  # fmt: skip
+                              encryption_key=key, dead_letter_queue=dlq)  # fmt: skip
     pipeline = _pipeline(stack, existing_dead_letter_queue=dlq, encryption_key=key)
     api = _api(stack, existing_access_log_group=access_logs, encryption_key=key, waf=False)
     identity = IdentityPool(stack, "Identity", existing_user_pool=pool)

@@ -160,16 +160,15 @@ class PrivateNetwork(Construct):
                 "prefix lists) or neither (both are looked up at deploy time)"
             )
         flow_log_name = log_group_name(namespace(self, name_prefix), "vpc-flow-logs")
-        lookup_log_name = log_group_name(namespace(self, name_prefix), PREFIX_LIST_LOOKUP_PURPOSE)
         if encryption_key is None:
             encryption_key = own_key(self)
             allow_cloudwatch_logs(
-                encryption_key, log_group_arn(self, flow_log_name), sid="AllowCloudWatchLogsForFlowLogs"
+                encryption_key,
+                log_group_arn(self, flow_log_name),
+                sid="AllowCloudWatchLogsForFlowLogs",
+                name_pattern=flow_log_name,
             )
-            if s3_prefix_list_id is None:
-                allow_cloudwatch_logs(
-                    encryption_key, log_group_arn(self, lookup_log_name), sid="AllowCloudWatchLogsForPrefixListLookup"
-                )
+            # The prefix-list lookup function's log group: its SecureFunction adds the statement for its own name.
         self.encryption_key = encryption_key
         secure_defaults: dict[str, Any] = dict(
             nat_gateways=0,

@@ -378,9 +378,22 @@ def test_key_policy_lets_eventbridge_encrypt_only_for_this_rule(built: Built, na
         }
     )
     account_admin = Match.object_like({"Principal": {"AWS": Match.any_value()}})
+    # The caller's key gets the statement the processor's log group needs (it admitted no log group before).
+    logs = Match.object_like(
+        {
+            "Sid": "AllowCloudWatchLogsForFunction",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": {
+                        "Fn::Join": ["", Match.array_with([":log-group:/unit-env/processor"])]
+                    }
+                }
+            },
+        }
+    )
     template.resource_count_is("AWS::KMS::Key", 1)
-    # The account's own statement and exactly one for EventBridge.
-    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": [account_admin, events]}})
+    # The account's own statement, the processor's log group and exactly one for EventBridge.
+    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": [account_admin, logs, events]}})
 
 
 def test_direct_delivery_invokes_lambda_async_with_scoped_permission(built: Built) -> None:

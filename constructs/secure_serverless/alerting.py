@@ -88,6 +88,7 @@ class Alerting(Construct):
                 topic_props,
                 guards={"enforce_ssl": equals(True, "must stay True (non-TLS publishing is denied)")},
                 owned={"master_key": "encryption_key", "topic_name": "name_prefix"},
+                target=sns.Topic,
             ),
         )
         # CloudWatch publishes alarms into the encrypted topic: only the exact alarms added here (a `<prefix>-*`

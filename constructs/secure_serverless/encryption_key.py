@@ -14,7 +14,7 @@ from constructs import Construct
 
 from . import defaults
 from .naming import log_group_arn, namespace, validate_name_prefix
-from .overrides import equals, merge_props
+from .overrides import Guard, equals, merge_props
 
 
 class EnvironmentKey(Construct):
@@ -76,8 +76,20 @@ class EnvironmentKey(Construct):
                 "key_props",
                 secure_defaults,
                 key_props,
-                guards={"enable_key_rotation": equals(True, "must stay True (the key rotates yearly)")},
-                owned={"alias": "name_prefix", "removal_policy": "RemovalPolicies.of(construct)"},
+                guards={
+                    "enable_key_rotation": equals(True, "must stay True (the key rotates yearly)"),
+                    "policy": Guard(
+                        lambda doc: not open_allow_statements(doc),
+                        "must not Allow a '*' principal without a condition (anyone could use the key)",
+                    ),
+                },
+                owned={
+                    "alias": "name_prefix",
+                    "removal_policy": "RemovalPolicies.of(construct)",
+                    "description": "description",
+                    "pending_window": "pending_window",
+                },
+                target=kms.Key,
             ),
         )
         deny_grants_except_for_aws_resources(self.key)
@@ -96,14 +108,26 @@ class EnvironmentKey(Construct):
         allow_service_publisher(self.key, service, source_arn_patterns, sid)
 
 
-def allow_service_publisher(key: kms.IKey, service: str, source_arn_patterns: list[str], sid: str) -> None:
+def open_allow_statements(policy: iam.PolicyDocument) -> list[dict[str, Any]]:
+    """The statements of `policy` that Allow a ``*`` principal (``"*"`` or ``{"AWS": "*"}``) with no condition."""
+    document = policy.to_json()
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    return [
+        s
+        for s in statements
+        if s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}) and not s.get("Condition")
+    ]
+
+
+def allow_service_publisher(key: kms.IKey, service: str, source_arn_patterns: list[str], sid: str) -> bool:
     """Key policy: `service` (e.g. events.amazonaws.com) may kms:GenerateDataKey and kms:Decrypt with `key`, only for
     requests whose aws:SourceArn matches `source_arn_patterns` and whose aws:SourceAccount is this account.
 
     Patterns are built from physical names, not from resource attributes: a key policy that referenced the rule or
-    alarm using an encrypted queue/topic would make the key depend on them and them on the key (a cycle).
+    alarm using an encrypted queue/topic would make the key depend on them and them on the key (a cycle). Returns
+    False when the key's policy cannot be extended (a key imported by ARN or alias).
     """
-    key.add_to_resource_policy(
+    return key.add_to_resource_policy(
         iam.PolicyStatement(
             sid=sid,
             principals=[iam.ServicePrincipal(service)],
@@ -114,7 +138,7 @@ def allow_service_publisher(key: kms.IKey, service: str, source_arn_patterns: li
                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
             },
         )
-    )
+    ).statement_added
 
 
 # Per key (the Python object a caller passes around): the log-group name patterns its policy admits for CloudWatch

@@ -129,6 +129,7 @@ class IdentityPool(Construct):
                 user_pool_client_props,
                 guards=CLIENT_GUARDS,
                 owned={"user_pool": "existing_user_pool"},
+                target=cognito.UserPoolClient,
             ),
         )
         self.identity_pool = identitypool.IdentityPool(
@@ -189,7 +190,7 @@ class IdentityPool(Construct):
             else None,
             deletion_protection=deletion_protection,
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
-            **merge_props("user_pool_props", secure_defaults, props, owned=USER_POOL_OWNED),
+            **merge_props("user_pool_props", secure_defaults, props, owned=USER_POOL_OWNED, target=cognito.UserPool),
         )
         return pool
 

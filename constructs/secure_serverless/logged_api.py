@@ -224,6 +224,7 @@ class LoggedApi(Construct):
                     "deploy_options": "stage_name/execution_log_level/throttle_*",
                     "default_method_options": "authorization",
                 },
+                target=apigw.RestApi,
             ),
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,

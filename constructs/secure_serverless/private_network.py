@@ -183,7 +183,7 @@ class PrivateNetwork(Construct):
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(cidr),
             max_azs=max_azs,
-            **merge_props("vpc_props", secure_defaults, vpc_props, guards=VPC_GUARDS, owned=VPC_OWNED),
+            **merge_props("vpc_props", secure_defaults, vpc_props, guards=VPC_GUARDS, owned=VPC_OWNED, target=ec2.Vpc),
         )
         flow_logs = encrypted_log_group(
             self,

@@ -121,6 +121,7 @@ class ScaledTable(Construct):
             "write_capacity": "write_capacity",
             "point_in_time_recovery_specification": "point_in_time_recovery",
             "removal_policy": "RemovalPolicies.of(construct)",
+            "point_in_time_recovery": "point_in_time_recovery",
         }
         self.table = dynamodb.Table(
             self,
@@ -147,6 +148,7 @@ class ScaledTable(Construct):
                     )
                 },
                 owned=owned,
+                target=dynamodb.Table,
             ),
         )
         for index in indexes:

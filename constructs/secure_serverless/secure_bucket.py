@@ -41,7 +41,13 @@ class BucketNaming(enum.Enum):
 
 # What every bucket this module creates promises; a `*_props` override may not weaken it.
 BUCKET_GUARDS = {
-    "block_public_access": equals(s3.BlockPublicAccess.BLOCK_ALL, "must stay BLOCK_ALL (the bucket is private)"),
+    "block_public_access": Guard(
+        lambda value: all(
+            getattr(value, flag, False) is True
+            for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        ),
+        "must block all four (BLOCK_ALL: the bucket is private)",
+    ),
     "public_read_access": Guard(lambda value: not value, "must stay off (the bucket is private)"),
     "access_control": Guard(
         lambda value: value in (None, s3.BucketAccessControl.PRIVATE), "must stay PRIVATE (no ACL grants)"
@@ -61,6 +67,8 @@ BUCKET_OWNED = {
     "minimum_tls_version": "minimum_tls_version",
     "removal_policy": "RemovalPolicies.of(construct)",
     "server_access_logs_bucket": "existing_access_logs_bucket",
+    "lifecycle_rules": "noncurrent_version_expiration/abort_incomplete_multipart_upload_after",
+    "event_bridge_enabled": "event_bridge_enabled",
 }
 
 
@@ -185,6 +193,7 @@ class SecureBucket(Construct):
                 bucket_props,
                 guards={**BUCKET_GUARDS, **encryption_guard},
                 owned=BUCKET_OWNED,
+                target=s3.Bucket,
             ),
         )
         if event_bridge_enabled:
@@ -365,7 +374,12 @@ class SecureBucket(Construct):
                 secure_defaults,
                 props,
                 guards=BUCKET_GUARDS,
-                owned={**BUCKET_OWNED, "encryption": "S3 server access logging (SSE-S3 only)"},
+                owned={
+                    **BUCKET_OWNED,
+                    "encryption": "S3 server access logging (SSE-S3 only)",
+                    "lifecycle_rules": "access_log_expiration/abort_incomplete_multipart_upload_after",
+                },
+                target=s3.Bucket,
             ),
         )
         acknowledge(

@@ -81,6 +81,7 @@ class SecureFunction(Construct):
         role: its own execution role, holding only what is granted to it.
         log_group: its log group.
         encryption_key: the key of the log group and the environment.
+        timeout: the per-invocation timeout.
         dead_letter_queue: the DLQ of asynchronous invocations (None when async_dead_letter_queue is False and
             none was given).
     """
@@ -90,6 +91,7 @@ class SecureFunction(Construct):
     log_group: logs.ILogGroup
     encryption_key: kms.IKey
     dead_letter_queue: sqs.IQueue | None
+    timeout: Duration
 
     def __init__(
         self,
@@ -124,7 +126,7 @@ class SecureFunction(Construct):
         self._alarm_label = alarm_label(self, purpose, name_prefix, construct_id)
         purpose = purpose or construct_id
         prefix = namespace(self, name_prefix)
-        self._purpose, self._timeout = purpose, timeout
+        self._purpose, self.timeout = purpose, timeout
         log_name = log_group_name(prefix, purpose)
         self.encryption_key = encryption_key = key_for_logs(
             self,
@@ -177,6 +179,7 @@ class SecureFunction(Construct):
                 "dead_letter_topic": "dead_letter_queue",
                 **{name: name for name in _NAMED_FUNCTION_ARGUMENTS},
             },
+            target=lambda_.Function,
         )
         merged.pop("tracing", None)  # ACTIVE is set below, with its permissions in a dedicated policy
         self.function = lambda_.Function(
@@ -244,7 +247,7 @@ class SecureFunction(Construct):
         """Errors, throttles, a maximum duration near the timeout, and a failed asynchronous invocation in the
         dead-letter queue (when there is one)."""
         period = thresholds.period
-        near_timeout_ms = self._timeout.to_milliseconds() * thresholds.duration_fraction_of_timeout
+        near_timeout_ms = self.timeout.to_milliseconds() * thresholds.duration_fraction_of_timeout
         dead_letters = (
             []
             if self.dead_letter_queue is None

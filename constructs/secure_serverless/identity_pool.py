@@ -9,6 +9,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_cognito_identitypool as identitypool
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
@@ -195,6 +196,14 @@ class IdentityPool(Construct):
         return pool
 
     # ---------------------------------------------------------------- grants for authenticated identities
-    def grant_own_uploads(self, bucket: SecureBucket, prefix: str = "uploads/") -> iam.Grant:
-        """Let each authenticated identity put objects only under `<prefix><its identity id>/`."""
-        return bucket.grant_put_objects(self.authenticated_role, prefix=f"{prefix}{IDENTITY_ID}/")
+    def grant_own_uploads(self, bucket: SecureBucket | s3.IBucket, prefix: str = "uploads/") -> iam.Grant:
+        """Let each authenticated identity put objects only under `<prefix><its identity id>/` (exactly s3:PutObject;
+        with a SecureBucket under SSE-KMS, also its key through S3 only)."""
+        own_prefix = f"{prefix}{IDENTITY_ID}/"
+        if isinstance(bucket, SecureBucket):
+            return bucket.grant_put_objects(self.authenticated_role, prefix=own_prefix)
+        return iam.Grant.add_to_principal(
+            grantee=self.authenticated_role,
+            actions=["s3:PutObject"],
+            resource_arns=[bucket.arn_for_objects(f"{own_prefix}*")],
+        )

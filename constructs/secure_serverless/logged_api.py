@@ -22,6 +22,7 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
+from .inputs import FunctionLike, KeyLike, function_of, key_of
 from .log_groups import encrypted_log_group
 from .nag import acknowledge, acknowledge_guard, compliance_rules
 from .naming import alarm_label, log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
@@ -98,7 +99,8 @@ class LoggedApi(Construct):
     Args:
         scope: the parent construct.
         construct_id: the construct id.
-        handler: the Lambda proxy integration serving every route (required).
+        handler: the Lambda proxy integration serving every route: a ``lambda_.IFunction`` or a SecureFunction
+            (required).
         routes: the GET routes with their query-string parameters (required).
         name_prefix: environment prefix for the API, log-group and WAF names. Default: None (the stack name is the
             log-group namespace; the API is named after the construct id).
@@ -154,11 +156,11 @@ class LoggedApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        handler: lambda_.IFunction,
+        handler: FunctionLike,
         routes: Sequence[Route],
         name_prefix: str | None = None,
         stage_name: str = "prod",
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         authorization: ApiAuthorization = ApiAuthorization.IAM,
         user_pool: cognito.IUserPool | None = None,
         execution_log_level: apigw.MethodLoggingLevel = apigw.MethodLoggingLevel.ERROR,
@@ -188,6 +190,7 @@ class LoggedApi(Construct):
                     f"invalid {name} {limit!r}: must be an integer from {WAF_RATE_LIMIT_MIN} to {WAF_RATE_LIMIT_MAX:,} "
                     "(WAF's range for a rate-based rule)"
                 )
+        encryption_key = key_of(encryption_key)
         prefix = self._prefix = namespace(self, name_prefix)
         self._alarm_label = alarm_label(self, None, name_prefix, "api")
         self._stage_name, self._log_retention = stage_name, log_retention
@@ -241,7 +244,7 @@ class LoggedApi(Construct):
         self.stage = self.api.deployment_stage
         self.execution_log_group = self._execution_log_group()
         self._gateway_responses()
-        self.methods = self._routes(handler, routes, authorization, user_pool)
+        self.methods = self._routes(function_of(handler), routes, authorization, user_pool)
         self.web_acl = (
             self._waf(
                 waf_managed_rules,
@@ -253,7 +256,7 @@ class LoggedApi(Construct):
             if waf
             else None
         )
-        self._acknowledge(handler, authorization)
+        self._acknowledge(authorization)
 
     # ---------------------------------------------------------------- pieces
     def _execution_log_group(self) -> logs.LogGroup:
@@ -449,7 +452,7 @@ class LoggedApi(Construct):
         )
         logging.node.add_dependency(group)
 
-    def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization) -> None:
+    def _acknowledge(self, authorization: ApiAuthorization) -> None:
         acknowledge_guard(
             self.api,
             "lambda_function_public_access_prohibited_check",

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from . import defaults
 from .encryption_key import allow_cloudwatch_logs, own_key
+from .inputs import KeyLike, key_of
 from .log_groups import encrypted_log_group
 from .nag import (
     LAMBDA_DLQ_RULES,
@@ -140,7 +141,7 @@ class PrivateNetwork(Construct):
         construct_id: str,
         *,
         name_prefix: str | None = None,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         max_azs: int = 2,
         cidr: str = "10.64.0.0/16",
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
@@ -150,6 +151,7 @@ class PrivateNetwork(Construct):
         vpc_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
         if not 2 <= max_azs <= 6:

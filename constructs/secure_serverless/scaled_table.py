@@ -16,6 +16,7 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import own_key
+from .inputs import KeyLike, key_of
 from .naming import path_name
 from .overrides import equals, merge_props
 
@@ -87,7 +88,7 @@ class ScaledTable(Construct):
         construct_id: str,
         *,
         partition_key: dynamodb.Attribute,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         sort_key: dynamodb.Attribute | None = None,
         indexes: Sequence[IndexSpec] = (),
         on_demand: bool = False,
@@ -101,6 +102,7 @@ class ScaledTable(Construct):
         table_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if not 20 <= target_utilization_percent <= 90:
             raise ValueError(
                 f"invalid target_utilization_percent {target_utilization_percent!r}: must be from 20 to 90"

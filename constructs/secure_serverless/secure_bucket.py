@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
+from .inputs import KeyLike, key_of
 from .nag import acknowledge, acknowledge_guard, compliance_rules
 from .naming import prefixed, validate_bucket_prefix
 from .overrides import Guard, equals, merge_props, refuse_both
@@ -122,7 +123,7 @@ class SecureBucket(Construct):
         *,
         name_prefix: str | None = None,
         naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION,
         abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER,
         access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION,
@@ -135,6 +136,7 @@ class SecureBucket(Construct):
         access_logs_bucket_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         # Log delivery by bucket policy, never the legacy LogDeliveryWrite ACL, even in apps without this flag.
         self.node.set_context(SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, True)
         if name_prefix is not None:
@@ -180,22 +182,29 @@ class SecureBucket(Construct):
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
         encryption_guard = {} if encryption_key is None else {"encryption": _KMS_ONLY}
+        merged = merge_props(
+            "bucket_props",
+            secure_defaults,
+            bucket_props,
+            guards={**BUCKET_GUARDS, **encryption_guard},
+            owned=BUCKET_OWNED,
+            target=s3.Bucket,
+        )
+        if existing_access_logs_bucket is not None:
+            # Written here, not by CDK: CDK lets the target bucket decide between a bucket policy and the legacy
+            # LogDeliveryWrite ACL by a feature flag read in the caller's part of the tree (an ACL-less bucket fails).
+            log_prefix = merged.pop("server_access_logs_prefix", None)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
             **_name_args(naming, name_prefix),
             minimum_tls_version=minimum_tls_version,
             encryption_key=encryption_key,
-            server_access_logs_bucket=self.access_logs_bucket,
-            **merge_props(
-                "bucket_props",
-                secure_defaults,
-                bucket_props,
-                guards={**BUCKET_GUARDS, **encryption_guard},
-                owned=BUCKET_OWNED,
-                target=s3.Bucket,
-            ),
+            server_access_logs_bucket=None if existing_access_logs_bucket is not None else self.access_logs_bucket,
+            **merged,
         )
+        if existing_access_logs_bucket is not None:
+            self._log_to(existing_access_logs_bucket, log_prefix)
         if event_bridge_enabled:
             # The bucket's own NotificationConfiguration, not CDK's BucketNotificationsHandler custom resource.
             cfn_bucket = self.bucket.node.default_child
@@ -255,6 +264,27 @@ class SecureBucket(Construct):
             actions=list(actions),
             resource_arns=[self.arn_for_prefix(prefix)],
             resource=self.bucket,
+        )
+
+    def _log_to(self, target: s3.IBucket, prefix: str | None) -> None:
+        """Server access logs into a bucket the caller owns, delivered under a bucket policy (never an ACL): the
+        logging service may put objects under `prefix`, only for this bucket, in this account. An imported bucket's
+        policy cannot be extended here: its owner grants the same statement."""
+        cfn_bucket = self.bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=target.bucket_name, log_file_prefix=prefix
+        )
+        target.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[target.arn_for_objects(f"{prefix or ''}*")],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": self.bucket.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
         )
 
     # ---------------------------------------------------------------- policy

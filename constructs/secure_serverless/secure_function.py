@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jsii
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -18,6 +19,7 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
+from .inputs import KeyLike, key_of
 from .log_groups import encrypted_log_group
 from .nag import acknowledge_role_default_policy, unscopable_actions_policy
 from .naming import alarm_label, log_group_name, namespace, validate_name_prefix
@@ -34,6 +36,7 @@ _NAMED_FUNCTION_ARGUMENTS = (
 )  # fmt: skip
 
 
+@jsii.implements(iam.IGrantable)
 class SecureFunction(Construct):
     """A Lambda that logs to its own KMS-encrypted log group, traces with X-Ray, and holds no managed policy.
 
@@ -102,7 +105,7 @@ class SecureFunction(Construct):
         handler: str,
         name_prefix: str | None = None,
         purpose: str | None = None,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         description: str = "",
         environment: Mapping[str, str] | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
@@ -121,6 +124,7 @@ class SecureFunction(Construct):
         function_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
         self._alarm_label = alarm_label(self, purpose, name_prefix, construct_id)
@@ -203,6 +207,11 @@ class SecureFunction(Construct):
         if self.dead_letter_queue is not None:
             self._send_failed_invocations_to(self.dead_letter_queue)
         acknowledge_role_default_policy(self.role)
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The function's role: a SecureFunction is a grantee wherever CDK or this library expects one."""
+        return self.role
 
     def _send_failed_invocations_to(self, queue: sqs.IQueue) -> None:
         """The function's DeadLetterConfig, with exact grants (CDK's own grants kms:GenerateDataKey* and

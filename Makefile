@@ -74,6 +74,9 @@ consumer-check: app-setup
 	rm -rf .consumer-venv && $(PYTHON) -m venv .consumer-venv
 	.consumer-venv/bin/pip install --quiet --disable-pip-version-check ./constructs
 	cd /tmp && $(CURDIR)/.consumer-venv/bin/python -c "import secure_serverless as s; print('secure_serverless', s.__version__, 'from', s.__file__)"
+	@# The installed wheel type-checks on its own (mypy pinned as in requirements-dev.txt), from outside the repo.
+	.consumer-venv/bin/pip install --quiet --disable-pip-version-check "$$(grep '^mypy==' requirements-dev.txt)"
+	cd /tmp && $(CURDIR)/.consumer-venv/bin/mypy --strict --no-incremental -p secure_serverless
 	@# A consumer app outside the repo: zero-config and composed constructs must synthesize nag-clean.
 	out=$$(mktemp -d) && cd /tmp && $(CURDIR)/.consumer-venv/bin/python $(CURDIR)/tests/consumer/consumer_app.py \
 	  "$$out" clean | tee "$$out/facts.json" | grep -q '"synthesized": true' && echo "consumer app: nag-clean" && rm -rf "$$out"

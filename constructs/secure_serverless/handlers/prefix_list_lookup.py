@@ -9,6 +9,7 @@ deployment with the name in the reason; delete has nothing to clean up.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,9 @@ def prefix_list_ids(ec2: Any, names: Mapping[str, str]) -> dict[str, str]:
 
 def handler(event: dict[str, Any], context: Any) -> None:
     """Answer CloudFormation (through its pre-signed response URL) for Create, Update and Delete."""
-    import boto3
+    # boto3 and cfnresponse are the Lambda runtime's: this module runs only there (the library reads it as the
+    # function's inline source and never imports it), so neither is a dependency of the library.
+    boto3 = importlib.import_module("boto3")
     import cfnresponse  # type: ignore[import-not-found]  # provided by Lambda for inline (ZipFile) Python code
 
     try:

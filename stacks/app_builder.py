@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from secure_serverless import acknowledge_opt_in_packs
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
 from stacks.ci_stack import CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
@@ -71,6 +72,8 @@ def add_stacks(
 def add_nag_packs(app: cdk.App) -> None:
     """cdk-nag 3.x packs as policy-validation plugins: any unacknowledged finding fails the synth."""
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    # The tests add the compliance packs (HIPAA, NIST 800-53 R5, PCI DSS 3.2.1) on every environment: this app opts in.
+    acknowledge_opt_in_packs(app, compliance=True, guard=False)
 
 
 def add_guard_rules(app: cdk.App) -> None:
@@ -78,6 +81,7 @@ def add_guard_rules(app: cdk.App) -> None:
     rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason).
     Only the rule folders of the services in the templates (stacks/guard_rules.py): the others only answer SKIP."""
     cdk.Validations.of(app).add_plugins(guard_validator())
+    acknowledge_opt_in_packs(app, compliance=False, guard=True)
 
 
 def build_app(app: cdk.App) -> cdk.App:

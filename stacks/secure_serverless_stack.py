@@ -293,7 +293,7 @@ class SecureServerlessStack(Stack):
         if config.uploads_enabled:
             acknowledge_grant_wildcards(
                 self.identities.authenticated_role,
-                self.identities.grant_own_uploads(self.data),
+                self.identities.grant_own_uploads(self.data, prefix="uploads/"),
                 "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on "
                 "objects under the caller's own uploads/<identity id>/ prefix in this one bucket.",
             )

@@ -330,14 +330,14 @@ class EventPipeline(Construct):
                 metric=self.metric_dead_letters(period),
                 threshold=thresholds.dead_letters,
                 evaluation_periods=1,
-                description="An upload event could not be processed and is in the dead-letter queue.",
+                description="An Object Created event could not be processed and is in the dead-letter queue.",
             ),
             AlarmSpec(
                 name=f"{self._alarm_label}-failed-deliveries",
                 metric=self.metric_failed_invocations(period),
                 threshold=thresholds.failed_invocations,
                 evaluation_periods=thresholds.evaluation_periods,
-                description="EventBridge failed to deliver upload events to the pipeline target.",
+                description="EventBridge failed to deliver Object Created events to the pipeline target.",
             ),
         ]
         oldest = self.metric_oldest_buffered_age(period)
@@ -348,7 +348,7 @@ class EventPipeline(Construct):
                     metric=oldest,
                     threshold=thresholds.oldest_buffered_age_seconds,
                     evaluation_periods=thresholds.evaluation_periods,
-                    description="Upload events are waiting too long in the buffer: the processor is behind.",
+                    description="Object Created events are waiting too long in the buffer: the processor is behind.",
                 )
             )
         return specs

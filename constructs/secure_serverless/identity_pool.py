@@ -196,8 +196,9 @@ class IdentityPool(Construct):
         return pool
 
     # ---------------------------------------------------------------- grants for authenticated identities
-    def grant_own_uploads(self, bucket: SecureBucket | s3.IBucket, prefix: str = "uploads/") -> iam.Grant:
-        """Let each authenticated identity put objects only under `<prefix><its identity id>/` (exactly s3:PutObject;
+    def grant_own_uploads(self, bucket: SecureBucket | s3.IBucket, *, prefix: str) -> iam.Grant:
+        """Let each authenticated identity put objects only under `<prefix><its identity id>/`, e.g. with
+        ``prefix="uploads/"`` (exactly s3:PutObject;
         with a SecureBucket under SSE-KMS, also its key through S3 only)."""
         own_prefix = f"{prefix}{IDENTITY_ID}/"
         if isinstance(bucket, SecureBucket):

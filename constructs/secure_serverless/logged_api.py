@@ -466,7 +466,7 @@ class LoggedApi(Construct):
             "Serverless-APIGWStructuredLogging",
             "The access log is JSON once API Gateway renders it: $context.error.messageString is substituted by a "
             "quoted, escaped JSON string, so the format is written without quotes around it (the rule parses the "
-            "format before substitution). Tested by test_access_log_line_survives_a_hostile_user_agent.",
+            "format before substitution), and a hostile User-Agent still yields one valid JSON line.",
         )
         if authorization is ApiAuthorization.IAM:
             acknowledge(

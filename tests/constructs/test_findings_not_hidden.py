@@ -88,7 +88,7 @@ def _api_caller(stack: cdk.Stack) -> iam.IRole:
 
 def _uploader(stack: cdk.Stack) -> iam.IRole:
     identity = IdentityPool(stack, "Identity")
-    identity.grant_own_uploads(SecureBucket(stack, "Data"))
+    identity.grant_own_uploads(SecureBucket(stack, "Data"), prefix="uploads/")
     return identity.authenticated_role
 
 

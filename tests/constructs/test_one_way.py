@@ -49,7 +49,7 @@ def test_secure_constructs_go_where_cdk_objects_go() -> None:
     Alerting(stack, "Alerting", encryption_key=key)
     data.grant_read_objects(worker, prefix="in/")  # a SecureFunction is a grantee
     table.grant_put_item(worker)
-    IdentityPool(stack, "Identity").grant_own_uploads(data)
+    IdentityPool(stack, "Identity").grant_own_uploads(data, prefix="uploads/")
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::KMS::Key", 1)  # the one EnvironmentKey, unwrapped everywhere
     assert {"s3:GetObject", "dynamodb:PutItem", "sqs:ReceiveMessage"} <= _policy_actions(template, "WorkerRole")

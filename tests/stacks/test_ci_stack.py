@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks
 
+from secure_serverless import acknowledge_opt_in_packs
 from stacks.app_builder import cdk_json_context
 from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.delivery import CiSettings
@@ -27,6 +28,7 @@ EXISTING_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{HOST}"
 def _build(settings: CiSettings, env: cdk.Environment | None = None) -> tuple[CiStack, dict]:
     app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
     stack = CiStack(app, settings, env=env)
+    acknowledge_opt_in_packs(app)  # as the app does: it runs the compliance packs and cfn-guard
     return stack, Template.from_stack(stack).to_json()
 
 

@@ -3,6 +3,7 @@
 #   make test                                          set up, then the whole test suite
 #   make bench                                         set up, then print the performance figures
 #   make lint                                          set up, then ruff and mypy --strict (mypy.ini)
+#   make docs                                          set up, then build the documentation site (warnings fail)
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
 #   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
 # Set-up is incremental: a second run with nothing changed skips the installs.
@@ -27,7 +28,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup app-setup synth test bench lint diagram consumer-check e2e clean
+.PHONY: setup app-setup synth test bench lint docs diagram consumer-check e2e clean
 
 # Everything, for the tests; app-setup is what synth, deploy and the tools need (checkov only runs in the tests).
 setup: app-setup $(CHECKOV_STAMP)
@@ -65,6 +66,11 @@ lint: app-setup
 	ruff check .
 	ruff format --check .
 	mypy --config-file mypy.ini
+
+# The documentation site (Sphinx + MyST + Furo) from docs/: warnings are errors, so a broken link or page fails.
+docs: app-setup
+	sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "site: docs/_build/html/index.html"
 
 diagram: app-setup
 	python tools/diagram.py --update-readme

@@ -11,6 +11,7 @@ evaluation engine waits for tests/support/iam_eval (issue 17).
 from __future__ import annotations
 
 import fnmatch
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -81,36 +82,56 @@ def _as_list(value: Any) -> list[str]:
     return value if isinstance(value, list) else [value]
 
 
-def _build(key_kind: str, prefix: str | None) -> dict[str, Any]:
-    app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
-    stack = cdk.Stack(app, "Keys", env=ENV)
+def _compose(stack: cdk.Stack, key_kind: str, prefix: str | None) -> None:
     key = _key(stack, key_kind)
     worker = SecureFunction(stack, "Worker", code=CODE, handler="index.handler", name_prefix=prefix, encryption_key=key)
     SecureFunction(stack, "Other", code=CODE, handler="index.handler", encryption_key=key)  # never a prefix
     LoggedApi(stack, "Api", handler=worker.function, routes=[Route("/items")], name_prefix=prefix, encryption_key=key)
     LoggedApi(stack, "Api2", handler=worker.function, routes=[Route("/items")], encryption_key=key)
     PrivateNetwork(stack, "Network", name_prefix=prefix, encryption_key=key)
-    return app.synth().get_stack_by_name("Keys").template  # type: ignore[no-any-return]  # jsii: Any
+
+
+def _stack_name(key_kind: str, prefix: str | None) -> str:
+    return f"Key{KEYS.index(key_kind)}-{prefix or 'none'}"
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, dict[str, Any]]:
+    """Every key kind x prefix in one app (one synthesis), a stack each."""
+    app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
+    for key_kind in KEYS:
+        for prefix in PREFIXES:
+            _compose(cdk.Stack(app, _stack_name(key_kind, prefix), env=ENV), key_kind, prefix)
+    assembly = app.synth()
+    return {stack.stack_name: stack.template for stack in assembly.stacks}
+
+
+def _build(key_kind: str, prefix: str | None, templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return json.loads(json.dumps(templates[_stack_name(key_kind, prefix)]))  # a copy a test may change
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 @pytest.mark.parametrize("key_kind", KEYS)
-def test_every_log_group_is_admitted_by_its_key(key_kind: str, prefix: str | None) -> None:
-    template = _build(key_kind, prefix)
+def test_every_log_group_is_admitted_by_its_key(
+    key_kind: str, prefix: str | None, templates: dict[str, dict[str, Any]]
+) -> None:
+    template = _build(key_kind, prefix, templates)
     groups = [r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     assert len(groups) >= 9  # two functions, two APIs' access, execution and WAF logs, flow logs, the lookup
     assert unadmitted_log_groups(template) == []
 
 
-def test_the_check_sees_a_group_the_key_does_not_admit() -> None:
-    template = _build("environment key team-a", "team-a")
+def test_the_check_sees_a_group_the_key_does_not_admit(templates: dict[str, dict[str, Any]]) -> None:
+    template = _build("environment key team-a", "team-a", templates)
     groups = [r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     groups[0]["Properties"]["LogGroupName"] = "/team-b/stray"
     assert unadmitted_log_groups(template) == ["/team-b/stray"]
 
 
-def test_a_key_that_already_admits_the_group_gets_no_second_statement() -> None:
-    template = _build("environment key team-a", "team-a")
+def test_a_key_that_already_admits_the_group_gets_no_second_statement(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    template = _build("environment key team-a", "team-a", templates)
     (key,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
     logs = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "logs" in str(s["Principal"])]
     patterns = [str(s["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) for s in logs]

@@ -5,6 +5,7 @@
 #   make bench-faults                                  set up, then the fault scenarios on simulated time (minutes;
 #                                                      not part of test/CI: tests/bench/test_faults.py runs them short)
 #   make lint                                          set up, then ruff and mypy --strict (mypy.ini)
+#   make docs                                          set up, then build the documentation site (warnings fail)
 #   make consumer-check                                install ./constructs alone into a fresh virtualenv
 #   make e2e                                           set up, then deploy into LocalStack (127.0.0.1:4566) and run the chain
 #   make access-matrix [ENV=prod]                      set up, synth, then print the access matrix (IAM engine)
@@ -33,7 +34,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup app-setup synth test bench bench-faults lint diagram consumer-check e2e clean access-matrix access-matrix-docs
+.PHONY: setup app-setup synth test bench bench-faults lint docs diagram consumer-check e2e clean access-matrix access-matrix-docs
 
 # Everything, for the tests; app-setup is what synth, deploy and the tools need (checkov only runs in the tests).
 setup: app-setup $(CHECKOV_STAMP)
@@ -118,6 +119,11 @@ access-matrix-docs: app-setup
 	cdk synth --quiet --no-notices -c env=dev,prod -o $(OUT)
 	python tools/access_matrix.py --env dev,prod --out $(OUT) --update-docs
 
+# The documentation site (Sphinx + MyST + Furo) from docs/: warnings are errors, so a broken link or page fails.
+docs: app-setup
+	sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "site: docs/_build/html/index.html"
+
 diagram: app-setup
 	python tools/diagram.py --update-readme
 
@@ -126,6 +132,9 @@ consumer-check: app-setup
 	rm -rf .consumer-venv && $(PYTHON) -m venv .consumer-venv
 	.consumer-venv/bin/pip install --quiet --disable-pip-version-check ./constructs
 	cd /tmp && $(CURDIR)/.consumer-venv/bin/python -c "import secure_serverless as s; print('secure_serverless', s.__version__, 'from', s.__file__)"
+	@# The installed wheel type-checks on its own (mypy pinned as in requirements-dev.txt), from outside the repo.
+	.consumer-venv/bin/pip install --quiet --disable-pip-version-check "$$(grep '^mypy==' requirements-dev.txt)"
+	cd /tmp && $(CURDIR)/.consumer-venv/bin/mypy --strict --no-incremental -p secure_serverless
 	@# A consumer app outside the repo: zero-config and composed constructs must synthesize nag-clean.
 	out=$$(mktemp -d) && cd /tmp && $(CURDIR)/.consumer-venv/bin/python $(CURDIR)/tests/consumer/consumer_app.py \
 	  "$$out" clean | tee "$$out/facts.json" | grep -q '"synthesized": true' && echo "consumer app: nag-clean" && rm -rf "$$out"

@@ -12,8 +12,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk.region_info import RegionInfo
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
-from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
+from secure_serverless import acknowledge_opt_in_packs
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
 from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
@@ -27,6 +27,7 @@ from stacks.delivery import (
     target_for,
     trust_level,
 )
+from stacks.guard_rules import guard_validator
 from stacks.secure_serverless_stack import SecureServerlessStack
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -146,12 +147,16 @@ def add_ci_stacks(app: cdk.App, settings: CiSettings, targets: Mapping[str, Acco
 def add_nag_packs(app: cdk.App) -> None:
     """cdk-nag 3.x packs as policy-validation plugins: any unacknowledged finding fails the synth."""
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    # The tests add the compliance packs (HIPAA, NIST 800-53 R5, PCI DSS 3.2.1) on every environment: this app opts in.
+    acknowledge_opt_in_packs(app, compliance=True, guard=False)
 
 
 def add_guard_rules(app: cdk.App) -> None:
     """cfn-guard with AWS Control Tower's proactive-control rules, a second policy-validation plugin: any failing
-    rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason)."""
-    cdk.Validations.of(app).add_plugins(CfnGuardValidator(control_tower_rules_enabled=True))
+    rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason).
+    Only the rule folders of the services in the templates (stacks/guard_rules.py): the others only answer SKIP."""
+    cdk.Validations.of(app).add_plugins(guard_validator())
+    acknowledge_opt_in_packs(app, compliance=False, guard=True)
 
 
 def build_app(app: cdk.App) -> cdk.App:

@@ -45,7 +45,13 @@ from secure_serverless import (
     SecureFunction,
 )
 from secure_serverless.defaults import retention_days
-from secure_serverless.nag import acknowledge, acknowledge_guard, compliance_rules
+from secure_serverless.nag import (
+    LAMBDA_DLQ_RULES,
+    acknowledge,
+    acknowledge_grant_wildcards,
+    acknowledge_guard,
+    compliance_rules,
+)
 from stacks import records_schema as schema
 from stacks.config import (
     EMAIL_PATTERN,
@@ -118,6 +124,7 @@ class SecureServerlessStack(Stack):
         self.records = ScaledTable(
             self,
             "Records",
+            purpose="table",
             partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=string),
             sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=string),
             indexes=[
@@ -190,6 +197,7 @@ class SecureServerlessStack(Stack):
         self.pipeline = EventPipeline(
             self,
             "Pipeline",
+            purpose="pipeline",
             bucket=self.data.bucket,
             processor=self.processor.function,
             encryption_key=self.key.key,
@@ -198,8 +206,19 @@ class SecureServerlessStack(Stack):
             max_concurrency=config.processor_max_concurrency,
             max_receive_count=config.processor_max_receive_count,
         )
+        acknowledge(
+            self.processor.function,
+            LAMBDA_DLQ_RULES,
+            "The processor is invoked synchronously by the pipeline's SQS event source mapping; failed records return "
+            "to the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
+        )
         # The processor reads object metadata and writes one item per version: exact actions, nothing else.
-        self.data.grant_read_objects(self.processor.function, prefix=self.pipeline.key_prefix)
+        acknowledge_grant_wildcards(
+            self.processor.function,
+            self.data.grant_read_objects(self.processor.function, prefix=self.pipeline.key_prefix),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:GetObject and "
+            "s3:GetObjectVersion on the objects the pipeline delivers, in this one bucket.",
+        )
         # Without ListBucket, S3 answers 403 for a deleted object and the processor could not tell it from a real
         # permission error: it would retry it into the DLQ instead of skipping and counting it.
         self.data.grant_list_objects(self.processor.function)
@@ -236,6 +255,12 @@ class SecureServerlessStack(Stack):
             timeout=Duration.seconds(config.api_timeout_seconds),
         )
         self.records.grant_query(self.api_handler.function, schema.OWNER_INDEX)
+        acknowledge(
+            self.api_handler.function,
+            LAMBDA_DLQ_RULES,
+            "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
+            "JSON error, so there is no asynchronous event to dead-letter.",
+        )
         self.api = LoggedApi(
             self,
             "Api",
@@ -266,11 +291,21 @@ class SecureServerlessStack(Stack):
             deletion_protection=not config.destroyable,
         )
         self._acknowledge_environment_choices(config)
-        self.api.grant_invoke(self.identities.authenticated_role)
+        acknowledge_grant_wildcards(
+            self.identities.authenticated_role,
+            self.api.grant_invoke(self.identities.authenticated_role),
+            "execute-api:Invoke on one GET route of this API's stage; the greedy path parameter ({key+}) can only "
+            "be expressed as a trailing wildcard.",
+        )
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
         self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
         if config.uploads_enabled:
-            self.identities.grant_own_uploads(self.data)
+            acknowledge_grant_wildcards(
+                self.identities.authenticated_role,
+                self.identities.grant_own_uploads(self.data, prefix="uploads/"),
+                "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on "
+                "objects under the caller's own uploads/<identity id>/ prefix in this one bucket.",
+            )
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Objects API base URL (SigV4)")
         CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
         CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)
@@ -290,6 +325,7 @@ class SecureServerlessStack(Stack):
             name_prefix=self.config.resource_prefix,
             purpose=folder,
             encryption_key=self.key.key,
+            async_dead_letter_queue=False,  # both are invoked synchronously: acknowledged where they are wired
             environment=self._powertools_environment(folder) | environment,
             layers=[self.powertools, self.runtime_layer],
             log_retention=self._log_retention,

@@ -148,7 +148,7 @@ def section(name: str) -> str:
     lines += ["", "Creates (minimal example): " + ", ".join(f"{n} × `{t}`" for t, n in sorted(types.items())) + "."]
     lines += ["", "Attributes: " + ", ".join(f"`{attribute}`" for attribute in attributes) + "."]
     grants = [
-        f"`{member}`: {(inspect.getdoc(getattr(cls, member)) or '').splitlines()[0].rstrip('.')}"
+        f"`{member}`: {_first_paragraph(inspect.getdoc(getattr(cls, member)) or '').rstrip('.')}"
         for member in sorted(vars(cls))
         if member.startswith(GRANT_PREFIXES) and callable(getattr(cls, member))
     ]
@@ -158,6 +158,36 @@ def section(name: str) -> str:
         alarms = "; ".join(f"`{spec.name}` ({spec.description.rstrip('.')})" for spec in specs)
         lines += ["", f"Recommended alarms (`recommended_alarms(AlarmThresholds())`): {alarms or 'none'}."]
     return "\n".join(lines)
+
+
+def _first_paragraph(doc: str) -> str:
+    """A docstring's first paragraph on one line: a whole sentence, never cut at a line break."""
+    return " ".join(doc.split("\n\n", 1)[0].split())
+
+
+DOCS_DIR = ROOT / "docs" / "constructs"
+
+
+def pages() -> dict[Path, str]:
+    """docs/constructs/: one page per construct (the generated section and its autodoc), and their index."""
+    result = {}
+    for name in CONSTRUCTS:
+        body = section(name).replace(f"### {name}\n", f"# {name}\n", 1)
+        api = f"## API\n\n```{{eval-rst}}\n.. autoclass:: secure_serverless.{name}\n   :no-index:\n```\n"
+        result[DOCS_DIR / f"{name}.md"] = f"{GENERATED}\n\n{body}\n\n{api}"
+    toctree = "\n".join(CONSTRUCTS)
+    result[DOCS_DIR / "index.md"] = (
+        f"{GENERATED}\n\n# The constructs\n\nOne page per construct: what it creates, grants and alarms, its minimal "
+        f"example (executed when this page is generated) and its arguments with their defaults.\n\n"
+        f"```{{toctree}}\n:maxdepth: 1\n\n{toctree}\n```\n"
+    )
+    return result
+
+
+def write_pages() -> None:
+    DOCS_DIR.mkdir(parents=True, exist_ok=True)
+    for path, text in pages().items():
+        path.write_text(text)
 
 
 def reference() -> str:
@@ -180,5 +210,6 @@ def update_readme() -> None:
 if __name__ == "__main__":
     if "--update" in sys.argv[1:]:
         update_readme()
+        write_pages()
     else:
         print(reference())

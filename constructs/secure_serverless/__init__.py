@@ -9,7 +9,7 @@ from .encryption_key import EnvironmentKey, allow_cloudwatch_logs, allow_service
 from .event_pipeline import Delivery, EventPipeline
 from .identity_pool import IdentityPool
 from .logged_api import ApiAuthorization, LoggedApi, Route
-from .nag import acknowledge
+from .nag import acknowledge, acknowledge_grant_wildcards, acknowledge_opt_in_packs
 from .overrides import UnsafeOverrideError
 from .private_network import PrivateNetwork
 from .scaled_table import CapacityRange, IndexSpec, ScaledTable
@@ -44,5 +44,7 @@ __all__ = [
     "UnsafeOverrideError",
     "__version__",
     "acknowledge",
+    "acknowledge_grant_wildcards",
+    "acknowledge_opt_in_packs",
     "allow_service_publisher",
 ]

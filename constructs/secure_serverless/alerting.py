@@ -17,6 +17,7 @@ from constructs import Construct
 
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher, own_key
+from .inputs import KeyLike, key_of
 from .naming import namespace, prefixed, validate_name_prefix
 from .overrides import equals, merge_props, refuse_both
 from .queues import dead_letter_queue
@@ -63,13 +64,14 @@ class Alerting(Construct):
         construct_id: str,
         *,
         name_prefix: str | None = None,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         email: str | None = None,
         dashboard: bool = True,
         existing_topic: sns.ITopic | None = None,
         topic_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
         # Alarm and topic names are matched by the key and topic policies before they exist: always named.
@@ -88,6 +90,7 @@ class Alerting(Construct):
                 topic_props,
                 guards={"enforce_ssl": equals(True, "must stay True (non-TLS publishing is denied)")},
                 owned={"master_key": "encryption_key", "topic_name": "name_prefix"},
+                target=sns.Topic,
             ),
         )
         # CloudWatch publishes alarms into the encrypted topic: only the exact alarms added here (a `<prefix>-*`

@@ -20,7 +20,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
@@ -28,9 +27,10 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import allow_service_publisher, own_key
-from .nag import LAMBDA_DLQ_RULES, acknowledge
-from .naming import validate_name_prefix
-from .overrides import equals, merge_props
+from .inputs import BucketLike, FunctionLike, KeyLike, bucket_of, function_of, key_of, timeout_of
+from .nag import acknowledge
+from .naming import path_name, validate_name_prefix
+from .overrides import UnsafeOverrideError, equals, merge_props
 from .queues import dead_letter_queue, encrypted_queue
 
 # Defaults of the keyword arguments (module constants: a default is evaluated once, and help() shows the name).
@@ -78,10 +78,11 @@ class EventPipeline(Construct):
     Args:
         scope: the parent construct.
         construct_id: the construct id.
-        bucket: the bucket whose Object Created events are processed (required).
-        processor: the function that processes each event (required).
-        encryption_key: encrypts the buffer and the dead-letter queue; its key policy admits EventBridge for this
-            rule only. Default: None (a rotating key is created).
+        bucket: the bucket whose Object Created events are processed: an ``s3.IBucket`` or a SecureBucket (required).
+        processor: the function that processes each event: a ``lambda_.IFunction`` or a SecureFunction (required;
+            an imported function's timeout is unknown: then set ``buffer_props['visibility_timeout']``).
+        encryption_key: a ``kms.IKey`` or an EnvironmentKey; encrypts the buffer and the DLQ; its policy admits
+            EventBridge for this rule only. Default: None (a rotating key is created).
         rule_name: physical rule name (the key policy is scoped to it). Default: None (derived from the construct
             path, at most 64 characters).
         key_prefix: only keys starting with this. Default: ``""`` (all keys).
@@ -97,6 +98,9 @@ class EventPipeline(Construct):
         async_retry_attempts: Lambda asynchronous retries, 0 to 2 (DIRECT). Default: 2.
         async_max_event_age: Lambda sends to the on-failure destination after this (DIRECT). Default: 1 hour.
         dead_letter_retention: how long failed events stay in the DLQ. Default: 14 days.
+        purpose: short name of this instance in its alarm names, e.g. ``"pipeline"``. Default: None (a name
+            unique in the app, built from the construct path, so two instances' alarms never collide in one
+            Alerting).
         existing_dead_letter_queue: use this queue as the DLQ (it must be encrypted with a key EventBridge may use
             for this rule). Default: None.
         buffer_props: further ``sqs.Queue`` keyword arguments for the buffer, merged over the defaults. Refused:
@@ -128,9 +132,9 @@ class EventPipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        bucket: s3.IBucket,
-        processor: lambda_.Function,
-        encryption_key: kms.IKey | None = None,
+        bucket: BucketLike,
+        processor: FunctionLike,
+        encryption_key: KeyLike | None = None,
         rule_name: str | None = None,
         key_prefix: str = "",
         key_suffix: str = "",
@@ -145,9 +149,12 @@ class EventPipeline(Construct):
         async_max_event_age: Duration = ASYNC_MAX_EVENT_AGE,
         dead_letter_retention: Duration = DEAD_LETTER_RETENTION,
         existing_dead_letter_queue: sqs.IQueue | None = None,
+        purpose: str | None = None,
         buffer_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        bucket, processor_timeout = bucket_of(bucket), timeout_of(processor)
+        processor, encryption_key = function_of(processor), key_of(encryption_key)
         # The key policy is scoped to the rule's ARN, built from its name (an attribute would make a cycle).
         rule_name = rule_name or Names.unique_resource_name(self, max_length=64, separator="-")
         _validate(
@@ -160,6 +167,7 @@ class EventPipeline(Construct):
             retry_attempts=retry_attempts,
             async_retry_attempts=async_retry_attempts,
         )
+        self._alarm_label = purpose if purpose is not None else path_name(self)
         self.delivery = delivery
         self.key_prefix = key_prefix
         self.encryption_key = encryption_key = encryption_key or own_key(self)
@@ -169,6 +177,8 @@ class EventPipeline(Construct):
         # a cycle: the buffer's RedrivePolicy already references the DLQ).
         buffer_name = re.sub(r"[^A-Za-z0-9_-]", "-", rule_name) + "-buffer"  # queue names allow no dots
         self._dead_letter_retention = dead_letter_retention
+        if existing_dead_letter_queue is not None:
+            _use_existing_dead_letter_queue(existing_dead_letter_queue, encryption_key, rule_arn_pattern, rule_name)
         self.dead_letter_queue = existing_dead_letter_queue or dead_letter_queue(
             self,
             "DeadLetterQueue",
@@ -209,7 +219,13 @@ class EventPipeline(Construct):
                     queue=self.dead_letter_queue, max_receive_count=max_receive_count
                 ),
                 removal_policy=TRANSIENT_REMOVAL_POLICY,
-                **_buffer_props(processor, buffer_props, dead_letter_retention),
+                **_buffer_props(
+                    processor_timeout,
+                    buffer_props,
+                    dead_letter_retention,
+                    max_receive_count,
+                    own_dead_letter_queue=existing_dead_letter_queue is None,
+                ),
             )
             self._allow_rule_to_send(self.buffer)
             self.rule.add_target(
@@ -229,12 +245,6 @@ class EventPipeline(Construct):
                 if isinstance(child, lambda_.EventSourceMapping)
                 and child.event_source_mapping_id == self.event_source_mapping.event_source_mapping_id
             ]
-            acknowledge(
-                processor,
-                LAMBDA_DLQ_RULES,
-                "The function is invoked synchronously by an SQS event source mapping; failed records return to "
-                "the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
-            )
             acknowledge(
                 mapping,  # the mapping this construct created, not the caller's function
                 "Serverless-LambdaEventSourceMappingDestination",
@@ -269,7 +279,7 @@ class EventPipeline(Construct):
 
     def _on_failure_to_dead_letter_queue(
         self,
-        processor: lambda_.Function,
+        processor: lambda_.IFunction,
         encryption_key: kms.IKey,
         async_retry_attempts: int,
         async_max_event_age: Duration,
@@ -290,12 +300,6 @@ class EventPipeline(Construct):
             grantee=processor, actions=["sqs:SendMessage"], resource_arns=[self.dead_letter_queue.queue_arn]
         )
         encryption_key.grant(processor, "kms:GenerateDataKey", "kms:Decrypt")
-        acknowledge(
-            processor,
-            LAMBDA_DLQ_RULES,
-            "Failed asynchronous invocations go to the pipeline DLQ through the EventInvokeConfig on-failure "
-            "destination, which supersedes the legacy DeadLetterConfig and keeps the error context.",
-        )
 
     # ---------------------------------------------------------------- metrics
     def metric_dead_letters(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
@@ -340,22 +344,22 @@ class EventPipeline(Construct):
         age_limit = self._dead_letter_retention.to_seconds() * thresholds.dead_letter_age_fraction_of_retention
         specs = [
             AlarmSpec(
-                name="pipeline-dead-letters",
+                name=f"{self._alarm_label}-dead-letters",
                 metric=self.metric_dead_letters(period),
                 threshold=thresholds.dead_letters,
                 evaluation_periods=1,
-                description="An upload event could not be processed and is in the dead-letter queue.",
+                description="An Object Created event could not be processed and is in the dead-letter queue.",
             ),
             AlarmSpec(
-                name="pipeline-new-dead-letters",
+                name=f"{self._alarm_label}-new-dead-letters",
                 metric=self.metric_new_dead_letters(period),
                 threshold=thresholds.new_dead_letters,
                 evaluation_periods=1,
-                description="More upload events reached the dead-letter queue than were there a period ago "
-                "(notifies again while pipeline-dead-letters stays in ALARM).",
+                description="More Object Created events reached the dead-letter queue than were there a period ago "
+                "(notifies again while the dead-letters alarm stays in ALARM).",
             ),
             AlarmSpec(
-                name="pipeline-dead-letter-age",
+                name=f"{self._alarm_label}-dead-letter-age",
                 metric=self.metric_dead_letter_age(period),
                 threshold=age_limit,
                 evaluation_periods=1,
@@ -363,22 +367,22 @@ class EventPipeline(Construct):
                 f"{self._dead_letter_retention.to_seconds() / 86400:g} days: redrive or save it now.",
             ),
             AlarmSpec(
-                name="pipeline-failed-deliveries",
+                name=f"{self._alarm_label}-failed-deliveries",
                 metric=self.metric_failed_invocations(period),
                 threshold=thresholds.failed_invocations,
                 evaluation_periods=thresholds.evaluation_periods,
-                description="EventBridge failed to deliver upload events to the pipeline target.",
+                description="EventBridge failed to deliver Object Created events to the pipeline target.",
             ),
         ]
         oldest = self.metric_oldest_buffered_age(period)
         if oldest is not None:
             specs.append(
                 AlarmSpec(
-                    name="pipeline-oldest-event-age",
+                    name=f"{self._alarm_label}-oldest-event-age",
                     metric=oldest,
                     threshold=thresholds.oldest_buffered_age_seconds,
                     evaluation_periods=thresholds.evaluation_periods,
-                    description="Upload events are waiting too long in the buffer: the processor is behind.",
+                    description="Object Created events are waiting too long in the buffer: the processor is behind.",
                 )
             )
         return specs
@@ -411,6 +415,26 @@ def _validate(
             raise ValueError(f"invalid {field} {pattern!r}: must not contain '*' (it is matched literally)")
 
 
+def _use_existing_dead_letter_queue(
+    queue: sqs.IQueue, encryption_key: kms.IKey, rule_arn_pattern: str, rule_name: str
+) -> None:
+    """An existing DLQ must be KMS-encrypted with a key whose policy can admit EventBridge for this rule."""
+    queue_key = queue.encryption_master_key
+    if queue_key is None:
+        raise UnsafeOverrideError(
+            "invalid existing_dead_letter_queue: must be KMS-encrypted and say so (an sqs.Queue with "
+            "encryption_master_key, or Queue.from_queue_attributes(key_arn=...)); failed events hold object keys"
+        )
+    if queue_key is not encryption_key and not allow_service_publisher(
+        queue_key, "events.amazonaws.com", [rule_arn_pattern], f"AllowEventBridgeRule{_sid(rule_name)}"
+    ):
+        raise UnsafeOverrideError(
+            "invalid existing_dead_letter_queue: its key's policy cannot be extended (imported key) and must let "
+            f"events.amazonaws.com use it (kms:GenerateDataKey, kms:Decrypt) for the rule {rule_name}; pass the "
+            "queue's key as encryption_key, or a key of this app"
+        )
+
+
 def _key_filter(key_prefix: str, key_suffix: str) -> dict[str, object]:
     """EventBridge filter on detail.object.key for the optional prefix and/or suffix."""
     if key_prefix and key_suffix:
@@ -422,21 +446,25 @@ def _key_filter(key_prefix: str, key_suffix: str) -> dict[str, object]:
     return {}
 
 
-def _visibility_timeout(processor: lambda_.Function) -> Duration:
-    """At least 6x the function timeout, so a message is not redelivered while a batch is still being processed."""
-    timeout = processor.timeout or Duration.seconds(3)
-    return Duration.seconds(int(timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR)
-
-
 def _buffer_props(
-    processor: lambda_.Function, overrides: Mapping[str, Any] | None, retention: Duration
+    processor_timeout: Duration | None,
+    overrides: Mapping[str, Any] | None,
+    dead_letter_retention: Duration,
+    max_receive_count: int,
+    own_dead_letter_queue: bool,
 ) -> dict[str, Any]:
-    """The buffer's queue arguments: a visibility timeout of 6x the function's, the DLQ's retention (a standard
-    queue's message keeps its original enqueue time in the DLQ: the buffer must keep it as long as the DLQ does,
-    not SQS's 4-day default), and the caller's overrides."""
+    """The buffer's queue arguments: a visibility timeout of 6x the function's (AWS's guidance for SQS event
+    sources), the DLQ's retention (a standard queue's message keeps its original enqueue time in the DLQ: the buffer
+    must keep it as long as the DLQ does, not SQS's 4-day default), and the caller's overrides, checked so that a
+    message is neither redelivered mid-batch nor expires before its last receive or in the DLQ."""
+    visibility = (
+        Duration.seconds(int(processor_timeout.to_seconds()) * VISIBILITY_TIMEOUT_FACTOR)
+        if processor_timeout is not None
+        else None
+    )
     merged = merge_props(
         "buffer_props",
-        {"visibility_timeout": _visibility_timeout(processor), "retention_period": retention},
+        {"visibility_timeout": visibility, "retention_period": dead_letter_retention},
         overrides,
         guards={"enforce_ssl": equals(True, "must stay True (non-TLS requests are denied)")},
         owned={
@@ -445,9 +473,38 @@ def _buffer_props(
             "dead_letter_queue": "existing_dead_letter_queue/max_receive_count",
             "removal_policy": "RemovalPolicies.of(construct)",
             "queue_name": "rule_name (the DLQ's RedriveAllowPolicy names the buffer by it)",
+            "data_key_reuse": "encryption_key (the buffer reuses data keys for an hour)",
         },
+        target=sqs.Queue,
     )
     merged.pop("enforce_ssl", None)  # always on (encrypted_queue)
+    visibility, retention = merged["visibility_timeout"], merged["retention_period"]
+    if visibility is None:
+        raise ValueError(
+            "invalid buffer_props['visibility_timeout'] None: the processor's timeout is unknown (an imported "
+            f"function); set it to at least {VISIBILITY_TIMEOUT_FACTOR}x that timeout"
+        )
+    if (
+        processor_timeout is not None
+        and visibility.to_seconds() < VISIBILITY_TIMEOUT_FACTOR * processor_timeout.to_seconds()
+    ):
+        raise UnsafeOverrideError(
+            f"invalid buffer_props['visibility_timeout'] = {visibility.to_seconds():g} s: must be at least "
+            f"{VISIBILITY_TIMEOUT_FACTOR}x the processor's timeout ({processor_timeout.to_seconds():g} s), AWS's "
+            "guidance, or a message is redelivered while its batch is still running"
+        )
+    if retention.to_seconds() < max_receive_count * visibility.to_seconds():
+        raise UnsafeOverrideError(
+            f"invalid buffer_props['retention_period'] = {retention.to_seconds():g} s: must be at least "
+            f"max_receive_count x visibility_timeout ({max_receive_count} x {visibility.to_seconds():g} s), or a "
+            "message expires before its last receive and never reaches the DLQ"
+        )
+    if own_dead_letter_queue and retention.to_seconds() > dead_letter_retention.to_seconds():
+        raise UnsafeOverrideError(
+            f"invalid buffer_props['retention_period'] = {retention.to_seconds():g} s: must not exceed "
+            f"dead_letter_retention ({dead_letter_retention.to_seconds():g} s): a redriven message keeps its "
+            "enqueue time and would expire in the DLQ at once"
+        )
     return merged
 
 

@@ -9,6 +9,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_cognito_identitypool as identitypool
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
@@ -131,6 +132,7 @@ class IdentityPool(Construct):
                 user_pool_client_props,
                 guards=CLIENT_GUARDS,
                 owned={"user_pool": "existing_user_pool"},
+                target=cognito.UserPoolClient,
             ),
         )
         self.identity_pool = identitypool.IdentityPool(
@@ -194,11 +196,20 @@ class IdentityPool(Construct):
             else None,
             deletion_protection=deletion_protection,
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
-            **merge_props("user_pool_props", secure_defaults, props, owned=USER_POOL_OWNED),
+            **merge_props("user_pool_props", secure_defaults, props, owned=USER_POOL_OWNED, target=cognito.UserPool),
         )
         return pool
 
     # ---------------------------------------------------------------- grants for authenticated identities
-    def grant_own_uploads(self, bucket: SecureBucket, prefix: str = "uploads/") -> iam.Grant:
-        """Let each authenticated identity put objects only under `<prefix><its identity id>/`."""
-        return bucket.grant_put_objects(self.authenticated_role, prefix=f"{prefix}{IDENTITY_ID}/")
+    def grant_own_uploads(self, bucket: SecureBucket | s3.IBucket, *, prefix: str) -> iam.Grant:
+        """Let each authenticated identity put objects only under `<prefix><its identity id>/`, e.g. with
+        ``prefix="uploads/"`` (exactly s3:PutObject;
+        with a SecureBucket under SSE-KMS, also its key through S3 only)."""
+        own_prefix = f"{prefix}{IDENTITY_ID}/"
+        if isinstance(bucket, SecureBucket):
+            return bucket.grant_put_objects(self.authenticated_role, prefix=own_prefix)
+        return iam.Grant.add_to_principal(
+            grantee=self.authenticated_role,
+            actions=["s3:PutObject"],
+            resource_arns=[bucket.arn_for_objects(f"{own_prefix}*")],
+        )

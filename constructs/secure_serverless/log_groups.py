@@ -7,8 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .encryption_key import allow_cloudwatch_logs
-from .naming import log_group_arn
+from .encryption_key import ensure_key_admits_log_group
 
 
 def encrypted_log_group(
@@ -19,13 +18,12 @@ def encrypted_log_group(
     key: kms.IKey,
     retention: logs.RetentionDays,
     removal_policy: RemovalPolicy,
-    key_policy_sid: str | None = None,
+    key_policy_sid: str = "AllowCloudWatchLogsForLogGroup",
 ) -> logs.LogGroup:
-    """A log group encrypted with `key`; with `key_policy_sid`, the key policy also admits this one group
-    (for groups named outside the environment's `/<prefix>/` namespace, e.g. API Gateway's or WAF's)."""
+    """A log group encrypted with `key`, whose policy is made to admit this one group (statement `key_policy_sid`)
+    unless it already does (e.g. an EnvironmentKey's `/<prefix>/*`)."""
     group = logs.LogGroup(
         scope, construct_id, log_group_name=name, encryption_key=key, retention=retention, removal_policy=removal_policy
     )
-    if key_policy_sid is not None:
-        allow_cloudwatch_logs(key, log_group_arn(scope, name), sid=key_policy_sid)
+    ensure_key_admits_log_group(scope, key, name, key_policy_sid)
     return group

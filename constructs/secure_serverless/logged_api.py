@@ -22,9 +22,10 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
+from .inputs import FunctionLike, KeyLike, function_of, key_of
 from .log_groups import encrypted_log_group
-from .nag import LAMBDA_DLQ_RULES, acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
-from .naming import log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
+from .nag import acknowledge, acknowledge_guard, compliance_rules
+from .naming import alarm_label, log_group_arn, log_group_name, namespace, prefixed, validate_name_prefix
 from .overrides import merge_props
 
 # What every access-log line records (JSON). API Gateway substitutes these variables into the line as they are,
@@ -100,7 +101,8 @@ class LoggedApi(Construct):
     Args:
         scope: the parent construct.
         construct_id: the construct id.
-        handler: the Lambda proxy integration serving every route (required).
+        handler: the Lambda proxy integration serving every route: a ``lambda_.IFunction`` or a SecureFunction
+            (required).
         routes: the GET routes with their query-string parameters (required).
         name_prefix: environment prefix for the API, log-group and WAF names. Default: None (the stack name is the
             log-group namespace; the API is named after the construct id).
@@ -157,11 +159,11 @@ class LoggedApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        handler: lambda_.IFunction,
+        handler: FunctionLike,
         routes: Sequence[Route],
         name_prefix: str | None = None,
         stage_name: str = "prod",
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         authorization: ApiAuthorization = ApiAuthorization.IAM,
         user_pool: cognito.IUserPool | None = None,
         execution_log_level: apigw.MethodLoggingLevel = apigw.MethodLoggingLevel.ERROR,
@@ -191,7 +193,9 @@ class LoggedApi(Construct):
                     f"invalid {name} {limit!r}: must be an integer from {WAF_RATE_LIMIT_MIN} to {WAF_RATE_LIMIT_MAX:,} "
                     "(WAF's range for a rate-based rule)"
                 )
+        encryption_key = key_of(encryption_key)
         prefix = self._prefix = namespace(self, name_prefix)
+        self._alarm_label = alarm_label(self, None, name_prefix, "api")
         self._stage_name, self._log_retention = stage_name, log_retention
         access_log_name = log_group_name(prefix, "api-access")
         self.encryption_key = encryption_key = key_for_logs(
@@ -216,7 +220,7 @@ class LoggedApi(Construct):
             **merge_props(
                 "api_props",
                 {
-                    "rest_api_name": prefixed(name_prefix, "api") or construct_id,
+                    "rest_api_name": prefixed(name_prefix, "api") or prefix,
                     "description": f"{prefix} API",
                     "endpoint_types": [apigw.EndpointType.REGIONAL],
                 },
@@ -226,6 +230,7 @@ class LoggedApi(Construct):
                     "deploy_options": "stage_name/execution_log_level/throttle_*",
                     "default_method_options": "authorization",
                 },
+                target=apigw.RestApi,
             ),
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
@@ -242,7 +247,7 @@ class LoggedApi(Construct):
         self.stage = self.api.deployment_stage
         self.execution_log_group = self._execution_log_group()
         self._gateway_responses()
-        self.methods = self._routes(handler, routes, authorization, user_pool)
+        self.methods = self._routes(function_of(handler), routes, authorization, user_pool)
         self.web_acl = (
             self._waf(
                 waf_managed_rules,
@@ -254,7 +259,7 @@ class LoggedApi(Construct):
             if waf
             else None
         )
-        self._acknowledge(handler, authorization)
+        self._acknowledge(authorization)
 
     # ---------------------------------------------------------------- pieces
     def _execution_log_group(self) -> logs.LogGroup:
@@ -485,7 +490,7 @@ class LoggedApi(Construct):
         )
         logging.node.add_dependency(group)
 
-    def _acknowledge(self, handler: lambda_.IFunction, authorization: ApiAuthorization) -> None:
+    def _acknowledge(self, authorization: ApiAuthorization) -> None:
         acknowledge_guard(
             self.api,
             "lambda_function_public_access_prohibited_check",
@@ -499,13 +504,7 @@ class LoggedApi(Construct):
             "Serverless-APIGWStructuredLogging",
             "The access log is JSON once API Gateway renders it: $context.error.messageString is substituted by a "
             "quoted, escaped JSON string, so the format is written without quotes around it (the rule parses the "
-            "format before substitution). Tested by test_access_log_line_survives_a_hostile_user_agent.",
-        )
-        acknowledge(
-            handler,
-            LAMBDA_DLQ_RULES,
-            "The API handler is invoked synchronously by API Gateway; a failure is returned to the caller as a "
-            "JSON error, so there is no asynchronous event to dead-letter.",
+            "format before substitution), and a hostile User-Agent still yields one valid JSON line.",
         )
         if authorization is ApiAuthorization.IAM:
             acknowledge(
@@ -533,18 +532,7 @@ class LoggedApi(Construct):
         arns = [
             self.api.arn_for_execute_api("GET", _arn_path(m.resource.path), self.stage.stage_name) for m in self.methods
         ]
-        grant = iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=arns)
-        principal = grantee.grant_principal
-        if isinstance(principal, Construct):
-            for arn in arns:
-                if "*" in arn:
-                    acknowledge_wildcard_resource(
-                        principal,
-                        arn,
-                        "execute-api:Invoke on one GET route of this API's stage; the greedy path parameter "
-                        "({key+}) can only be expressed as a trailing wildcard.",
-                    )
-        return grant
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=arns)
 
     def metric_server_errors(self, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:
         """Sum of 5XX responses of the stage."""
@@ -561,14 +549,14 @@ class LoggedApi(Construct):
         """5XX responses and p99 latency of the stage."""
         return [
             AlarmSpec(
-                name="api-5xx",
+                name=f"{self._alarm_label}-5xx",
                 metric=self.metric_server_errors(thresholds.period),
                 threshold=thresholds.api_5xx,
                 evaluation_periods=thresholds.evaluation_periods,
                 description="The API returned server errors (5XX).",
             ),
             AlarmSpec(
-                name="api-p99-latency",
+                name=f"{self._alarm_label}-p99-latency",
                 metric=self.metric_latency_p99(thresholds.period),
                 threshold=thresholds.api_p99_latency_ms,
                 evaluation_periods=thresholds.evaluation_periods,

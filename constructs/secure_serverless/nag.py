@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -13,15 +14,54 @@ MIN_REASON_LENGTH = 40
 COMPLIANCE_PACKS = ("NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321")  # rule-id prefixes of the packs tests run
 
 
+# Acknowledgments of the opt-in packs (NIST 800-53 R5, HIPAA, PCI DSS 3.2.1; cfn-guard's Control Tower rules), per
+# app: recorded where they are decided and written only when the app opts in (`acknowledge_opt_in_packs`), so a
+# consumer who runs only AwsSolutions and Serverless carries none of them.
+_OPT_IN: weakref.WeakKeyDictionary[IConstruct, list[tuple[IConstruct, str, Acknowledgment]]] = (
+    weakref.WeakKeyDictionary()
+)
+_APPLIED: weakref.WeakKeyDictionary[IConstruct, set[str]] = weakref.WeakKeyDictionary()
+_COMPLIANCE, _GUARD = "compliance", "guard"
+
+
 def acknowledge(scope: IConstruct, rules: str | Sequence[str], reason: str) -> None:
-    """Acknowledge cdk-nag finding(s) `rules` on `scope` and everything below it, with a reviewer-grade reason."""
+    """Acknowledge cdk-nag finding(s) `rules` on `scope` and everything below it, with a reviewer-grade reason.
+
+    Rules of the compliance packs (NIST.800.53.R5-, HIPAA.Security-, PCI.DSS.321-) take effect once the app opts in
+    with `acknowledge_opt_in_packs`."""
     rule_ids = [rules] if isinstance(rules, str) else list(rules)
     for rule in rule_ids:
         if "::" in rule.split("[", 1)[0]:
             raise ValueError(f"nag rule {rule!r}: use the bare id (e.g. 'AwsSolutions-S1'), not the namespaced form")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(f"nag rule {rule_ids!r}: reason must be at least {MIN_REASON_LENGTH} characters")
-    Validations.of(scope).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule in rule_ids))
+    now = [rule for rule in rule_ids if not rule.startswith(COMPLIANCE_PACKS)]
+    if now:
+        Validations.of(scope).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule in now))
+    for rule in rule_ids:
+        if rule.startswith(COMPLIANCE_PACKS):
+            _opt_in(scope, _COMPLIANCE, Acknowledgment(id=rule, reason=reason))
+
+
+def _opt_in(scope: IConstruct, kind: str, acknowledgment: Acknowledgment) -> None:
+    root = scope.node.root
+    if kind in _APPLIED.get(root, set()):  # the app already opted in: take effect at once
+        Validations.of(scope).acknowledge(acknowledgment)
+        return
+    _OPT_IN.setdefault(root, []).append((scope, kind, acknowledgment))
+
+
+def acknowledge_opt_in_packs(scope: IConstruct, *, compliance: bool = True, guard: bool = True) -> None:
+    """Write the reviewed acknowledgments this library (and `acknowledge` callers) decided for the opt-in packs:
+    the compliance packs NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.1 (`compliance`) and cfn-guard's Control Tower
+    rules (`guard`). Call it on the app where you add those packs; later constructs then acknowledge at once."""
+    root = scope.node.root
+    kinds = {kind for kind, wanted in ((_COMPLIANCE, compliance), (_GUARD, guard)) if wanted}
+    _APPLIED.setdefault(root, set()).update(kinds)
+    pending = _OPT_IN.get(root, [])
+    for target, _kind, acknowledgment in [entry for entry in pending if entry[1] in kinds]:
+        Validations.of(target).acknowledge(acknowledgment)
+    _OPT_IN[root] = [entry for entry in pending if entry[1] not in kinds]
 
 
 def compliance_rules(rule: str, packs: Sequence[str] = COMPLIANCE_PACKS) -> tuple[str, ...]:
@@ -41,6 +81,22 @@ def finding_text(scope: IConstruct, value: object) -> str:
 def acknowledge_wildcard_resource(scope: IConstruct, resource: object, reason: str) -> None:
     """Acknowledge AwsSolutions-IAM5 for exactly one wildcard resource ARN granted to `scope`."""
     acknowledge(scope, f"AwsSolutions-IAM5[Resource::{finding_text(scope, resource)}]", reason)
+
+
+def acknowledge_grant_wildcards(grantee: iam.IGrantable, grant: iam.Grant, reason: str) -> None:
+    """Acknowledge AwsSolutions-IAM5 on `grantee` for exactly the wildcard resources `grant` gave it (e.g. the
+    object ARN pattern of ``SecureBucket.grant_read_objects``), for the grantee's owner's `reason`.
+
+    The constructs never do this themselves: the acknowledgment lands on the grantee's role, which belongs to the
+    caller, so only the caller may decide it. Another wildcard on that role is still reported.
+    """
+    principal = grantee.grant_principal
+    if not isinstance(principal, Construct):
+        raise ValueError(f"invalid grantee {principal!r}: must be a role or construct of this app")
+    for statement in grant.principal_statements:
+        for resource in statement.resources:
+            if "*" in finding_text(principal, resource):
+                acknowledge_wildcard_resource(principal, resource, reason)
 
 
 def _render(node: object) -> str:
@@ -107,4 +163,4 @@ def acknowledge_guard(scope: IConstruct, rule: str, control: str, reason: str) -
         raise ValueError(f"cfn-guard control {control!r}: must look like CT.S3.PR.9")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(f"cfn-guard rule {rule!r}: reason must be at least {MIN_REASON_LENGTH} characters")
-    Validations.of(scope).acknowledge(Acknowledgment(id=f"{GUARD_PLUGIN}::{rule}", reason=f"[{control}] {reason}"))
+    _opt_in(scope, _GUARD, Acknowledgment(id=f"{GUARD_PLUGIN}::{rule}", reason=f"[{control}] {reason}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Names, Stack
 from constructs import Construct
 
 # An account-regional bucket name is `<prefix>-<account>-<region>-an` (at most 31 characters after the prefix),
@@ -46,13 +46,31 @@ def log_group_arn(scope: Construct, name: str) -> str:
     )
 
 
+PATH_NAME_MAX = 64
+
+
+def path_name(scope: Construct, max_length: int = PATH_NAME_MAX) -> str:
+    """A name unique in the app, built from the construct path: `<Stack>-<Path>-<HASH>` (letters, digits and
+    hyphens, at most `max_length` characters). Two instances of a construct never share it, in one stack or in two.
+    """
+    return Names.unique_resource_name(scope, max_length=max_length, separator="-")
+
+
 def namespace(scope: Construct, name_prefix: str | None) -> str:
     """The prefix of names a policy must be able to match before the resource exists (log groups, alarms, rules).
 
-    `name_prefix` when given; otherwise the stack's name, which CloudFormation also puts first in the names it
-    generates, so a construct used with no prefix still gets names unique per stack (and per environment).
+    `name_prefix` when given (the caller then owns its uniqueness); otherwise the construct's `path_name`, so two
+    instances used without a prefix never collide, in one stack or across stacks of one app.
     """
-    return name_prefix if name_prefix is not None else Stack.of(scope).stack_name
+    return name_prefix if name_prefix is not None else path_name(scope)
+
+
+def alarm_label(scope: Construct, purpose: str | None, name_prefix: str | None, default: str) -> str:
+    """The per-instance part of a construct's alarm names: `purpose` when given; with a `name_prefix`, `default`
+    (e.g. ``"api"``); otherwise the construct's `path_name`, so two instances' alarms never collide in one Alerting."""
+    if purpose is not None:
+        return purpose
+    return default if name_prefix is not None else path_name(scope)
 
 
 def prefixed(name_prefix: str | None, name: str) -> str | None:

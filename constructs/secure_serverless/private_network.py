@@ -16,6 +16,7 @@ from constructs import Construct
 
 from . import defaults
 from .encryption_key import allow_cloudwatch_logs, own_key
+from .inputs import KeyLike, key_of
 from .log_groups import encrypted_log_group
 from .nag import (
     LAMBDA_DLQ_RULES,
@@ -146,7 +147,7 @@ class PrivateNetwork(Construct):
         construct_id: str,
         *,
         name_prefix: str | None = None,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         max_azs: int = 2,
         cidr: str = "10.64.0.0/16",
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
@@ -156,6 +157,7 @@ class PrivateNetwork(Construct):
         vpc_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
         if not 2 <= max_azs <= 6:
@@ -166,16 +168,15 @@ class PrivateNetwork(Construct):
                 "prefix lists) or neither (both are looked up at deploy time)"
             )
         flow_log_name = log_group_name(namespace(self, name_prefix), "vpc-flow-logs")
-        lookup_log_name = log_group_name(namespace(self, name_prefix), PREFIX_LIST_LOOKUP_PURPOSE)
         if encryption_key is None:
             encryption_key = own_key(self)
             allow_cloudwatch_logs(
-                encryption_key, log_group_arn(self, flow_log_name), sid="AllowCloudWatchLogsForFlowLogs"
+                encryption_key,
+                log_group_arn(self, flow_log_name),
+                sid="AllowCloudWatchLogsForFlowLogs",
+                name_pattern=flow_log_name,
             )
-            if s3_prefix_list_id is None:
-                allow_cloudwatch_logs(
-                    encryption_key, log_group_arn(self, lookup_log_name), sid="AllowCloudWatchLogsForPrefixListLookup"
-                )
+            # The prefix-list lookup function's log group: its SecureFunction adds the statement for its own name.
         self.encryption_key = encryption_key
         secure_defaults: dict[str, Any] = dict(
             nat_gateways=0,
@@ -190,7 +191,7 @@ class PrivateNetwork(Construct):
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(cidr),
             max_azs=max_azs,
-            **merge_props("vpc_props", secure_defaults, vpc_props, guards=VPC_GUARDS, owned=VPC_OWNED),
+            **merge_props("vpc_props", secure_defaults, vpc_props, guards=VPC_GUARDS, owned=VPC_OWNED, target=ec2.Vpc),
         )
         flow_logs = encrypted_log_group(
             self,
@@ -292,6 +293,7 @@ class PrivateNetwork(Construct):
             description="Reads the ids of the S3 and DynamoDB prefix lists for the functions' security group",
             memory_size=128,
             timeout=PREFIX_LIST_LOOKUP_TIMEOUT,
+            async_dead_letter_queue=False,  # CloudFormation invokes it synchronously: acknowledged below
         )
         lookup_policy = unscopable_actions_policy(
             self,
@@ -427,13 +429,13 @@ class PrivateNetwork(Construct):
         """The isolated subnets functions are placed in."""
         return ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
-    def grant_vpc_access(self, role: iam.IRole) -> iam.Policy:
+    def grant_vpc_access(self, role: iam.IRole) -> None:
         """Give a function's own role the network-interface actions Lambda needs to run it in this VPC.
 
-        The actions go into a dedicated policy (returned) whose acknowledgment of ``Resource: *`` covers only them,
-        never a statement added to the role later.
+        The actions go into a dedicated policy (not returned, so nobody adds to it) whose acknowledgment of
+        ``Resource: *`` covers only them, never a statement added to the role later.
         """
-        return unscopable_actions_policy(
+        unscopable_actions_policy(
             self,
             f"VpcAccess{Names.node_unique_id(role.node)}",
             role,

@@ -16,6 +16,8 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import own_key
+from .inputs import KeyLike, key_of
+from .naming import path_name
 from .overrides import equals, merge_props
 
 
@@ -62,6 +64,9 @@ class ScaledTable(Construct):
         time_to_live_attribute: TTL attribute (epoch seconds); None disables TTL. Default: ``"expires_at"``.
         point_in_time_recovery: continuous backups for 35 days. Default: True.
         deletion_protection: refuse DeleteTable while on. Default: True.
+        purpose: short name of this instance in its alarm names, e.g. ``"table"``. Default: None (a name
+            unique in the app, built from the construct path, so two instances' alarms never collide in one
+            Alerting).
         table_props: further ``dynamodb.Table`` keyword arguments, merged over the defaults. Refused: encryption
             other than the customer-managed key; what an argument above controls. Default: None.
 
@@ -83,7 +88,7 @@ class ScaledTable(Construct):
         construct_id: str,
         *,
         partition_key: dynamodb.Attribute,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         sort_key: dynamodb.Attribute | None = None,
         indexes: Sequence[IndexSpec] = (),
         on_demand: bool = False,
@@ -93,13 +98,16 @@ class ScaledTable(Construct):
         time_to_live_attribute: str | None = "expires_at",
         point_in_time_recovery: bool = True,
         deletion_protection: bool = True,
+        purpose: str | None = None,
         table_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if not 20 <= target_utilization_percent <= 90:
             raise ValueError(
                 f"invalid target_utilization_percent {target_utilization_percent!r}: must be from 20 to 90"
             )
+        self._alarm_label = purpose if purpose is not None else path_name(self)
         self.encryption_key = encryption_key or own_key(self)
         self._read_capacity, self._write_capacity = read_capacity, write_capacity
         self._target_utilization_percent = target_utilization_percent
@@ -115,6 +123,7 @@ class ScaledTable(Construct):
             "write_capacity": "write_capacity",
             "point_in_time_recovery_specification": "point_in_time_recovery",
             "removal_policy": "RemovalPolicies.of(construct)",
+            "point_in_time_recovery": "point_in_time_recovery",
         }
         self.table = dynamodb.Table(
             self,
@@ -141,6 +150,7 @@ class ScaledTable(Construct):
                     )
                 },
                 owned=owned,
+                target=dynamodb.Table,
             ),
         )
         for index in indexes:
@@ -224,7 +234,7 @@ class ScaledTable(Construct):
             for kind, short in (("ReadThrottleEvents", "read"), ("WriteThrottleEvents", "write")):
                 specs.append(
                     AlarmSpec(
-                        name=f"table-{'' if index is None else index + '-'}{short}-throttles",
+                        name=f"{self._alarm_label}-{'' if index is None else index + '-'}{short}-throttles",
                         metric=self.metric_throttle_events(kind, index, thresholds.period),
                         threshold=thresholds.throttles,
                         evaluation_periods=thresholds.evaluation_periods,

@@ -13,7 +13,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import defaults
-from .nag import acknowledge, acknowledge_guard, acknowledge_wildcard_resource, compliance_rules
+from .inputs import KeyLike, key_of
+from .nag import acknowledge, acknowledge_guard, compliance_rules
 from .naming import prefixed, validate_bucket_prefix
 from .overrides import Guard, equals, merge_props, refuse_both
 
@@ -41,7 +42,13 @@ class BucketNaming(enum.Enum):
 
 # What every bucket this module creates promises; a `*_props` override may not weaken it.
 BUCKET_GUARDS = {
-    "block_public_access": equals(s3.BlockPublicAccess.BLOCK_ALL, "must stay BLOCK_ALL (the bucket is private)"),
+    "block_public_access": Guard(
+        lambda value: all(
+            getattr(value, flag, False) is True
+            for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        ),
+        "must block all four (BLOCK_ALL: the bucket is private)",
+    ),
     "public_read_access": Guard(lambda value: not value, "must stay off (the bucket is private)"),
     "access_control": Guard(
         lambda value: value in (None, s3.BucketAccessControl.PRIVATE), "must stay PRIVATE (no ACL grants)"
@@ -65,6 +72,8 @@ BUCKET_OWNED = {
     "minimum_tls_version": "minimum_tls_version",
     "removal_policy": "RemovalPolicies.of(construct)",
     "server_access_logs_bucket": "existing_access_logs_bucket",
+    "lifecycle_rules": "noncurrent_version_expiration/abort_incomplete_multipart_upload_after",
+    "event_bridge_enabled": "event_bridge_enabled",
 }
 
 
@@ -122,7 +131,7 @@ class SecureBucket(Construct):
         *,
         name_prefix: str | None = None,
         naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION,
         abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER,
         access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION,
@@ -136,6 +145,7 @@ class SecureBucket(Construct):
         access_logs_bucket_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         # Log delivery by bucket policy, never the legacy LogDeliveryWrite ACL, even in apps without this flag.
         self.node.set_context(SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, True)
         if name_prefix is not None:
@@ -184,21 +194,29 @@ class SecureBucket(Construct):
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
         )
         encryption_guard = {} if encryption_key is None else {"encryption": _KMS_ONLY}
+        merged = merge_props(
+            "bucket_props",
+            secure_defaults,
+            bucket_props,
+            guards={**BUCKET_GUARDS, **encryption_guard},
+            owned=BUCKET_OWNED,
+            target=s3.Bucket,
+        )
+        if existing_access_logs_bucket is not None:
+            # Written here, not by CDK: CDK lets the target bucket decide between a bucket policy and the legacy
+            # LogDeliveryWrite ACL by a feature flag read in the caller's part of the tree (an ACL-less bucket fails).
+            log_prefix = merged.pop("server_access_logs_prefix", None)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
             **_name_args(naming, name_prefix),
             minimum_tls_version=minimum_tls_version,
             encryption_key=encryption_key,
-            server_access_logs_bucket=self.access_logs_bucket,
-            **merge_props(
-                "bucket_props",
-                secure_defaults,
-                bucket_props,
-                guards={**BUCKET_GUARDS, **encryption_guard},
-                owned=BUCKET_OWNED,
-            ),
+            server_access_logs_bucket=None if existing_access_logs_bucket is not None else self.access_logs_bucket,
+            **merged,
         )
+        if existing_access_logs_bucket is not None:
+            self._log_to(existing_access_logs_bucket, log_prefix)
         if event_bridge_enabled:
             # The bucket's own NotificationConfiguration, not CDK's BucketNotificationsHandler custom resource.
             cfn_bucket = self.bucket.node.default_child
@@ -251,21 +269,35 @@ class SecureBucket(Construct):
         )
 
     def _grant(self, grantee: iam.IGrantable, actions: Sequence[str], prefix: str) -> iam.Grant:
-        grant = iam.Grant.add_to_principal_or_resource(
+        # Object ARNs are patterns by nature (AwsSolutions-IAM5 on the grantee): the grantee's owner acknowledges
+        # it (`acknowledge_grant_wildcards`), since a library acknowledgment there would also cover their own.
+        return iam.Grant.add_to_principal_or_resource(
             grantee=grantee,
             actions=list(actions),
             resource_arns=[self.arn_for_prefix(prefix)],
             resource=self.bucket,
         )
-        principal = grantee.grant_principal
-        if isinstance(principal, Construct):
-            acknowledge_wildcard_resource(
-                principal,
-                self.arn_for_prefix(prefix),
-                f"Object-level S3 permissions need an object ARN pattern; this one is limited to {sorted(actions)} "
-                f"on objects under '{prefix or '(all keys)'}' in this one bucket.",
+
+    def _log_to(self, target: s3.IBucket, prefix: str | None) -> None:
+        """Server access logs into a bucket the caller owns, delivered under a bucket policy (never an ACL): the
+        logging service may put objects under `prefix`, only for this bucket, in this account. An imported bucket's
+        policy cannot be extended here: its owner grants the same statement."""
+        cfn_bucket = self.bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=target.bucket_name, log_file_prefix=prefix
+        )
+        target.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[target.arn_for_objects(f"{prefix or ''}*")],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": self.bucket.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
             )
-        return grant
+        )
 
     # ---------------------------------------------------------------- policy
     def _deny_unencrypted_uploads(self) -> None:
@@ -402,7 +434,12 @@ class SecureBucket(Construct):
                 secure_defaults,
                 props,
                 guards=BUCKET_GUARDS,
-                owned={**BUCKET_OWNED, "encryption": "S3 server access logging (SSE-S3 only)"},
+                owned={
+                    **BUCKET_OWNED,
+                    "encryption": "S3 server access logging (SSE-S3 only)",
+                    "lifecycle_rules": "access_log_expiration/abort_incomplete_multipart_upload_after",
+                },
+                target=s3.Bucket,
             ),
         )
         acknowledge(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jsii
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -18,15 +19,24 @@ from constructs import Construct
 from . import defaults
 from .alarms import AlarmSpec, AlarmThresholds
 from .encryption_key import key_for_logs
+from .inputs import KeyLike, key_of
 from .log_groups import encrypted_log_group
 from .nag import acknowledge_role_default_policy, unscopable_actions_policy
-from .naming import log_group_name, namespace, validate_name_prefix
+from .naming import alarm_label, log_group_name, namespace, validate_name_prefix
 from .overrides import equals, merge_props
+from .queues import dead_letter_queue as encrypted_dead_letter_queue
 
 TIMEOUT = Duration.seconds(30)  # default per-invocation timeout
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+# Named arguments that are also lambda_.Function arguments: function_props may not set them (a silent override
+# would, e.g., leave the near-timeout alarm at the named timeout).
+_NAMED_FUNCTION_ARGUMENTS = (
+    "code", "handler", "description", "environment", "layers", "runtime", "architecture", "memory_size", "timeout",
+    "reserved_concurrent_executions", "dead_letter_queue", "vpc", "vpc_subnets", "security_groups",
+)  # fmt: skip
 
 
+@jsii.implements(iam.IGrantable)
 class SecureFunction(Construct):
     """A Lambda that logs to its own KMS-encrypted log group, traces with X-Ray, and holds no managed policy.
 
@@ -41,7 +51,8 @@ class SecureFunction(Construct):
         name_prefix: environment prefix; the log group is ``/<name_prefix>/<purpose>``. Default: None (the stack
             name is the log-group namespace).
         purpose: short name of what the function does, used in the log-group and alarm names. Default: the
-            construct id.
+            construct id in the log-group name; in alarm names, the construct id with a name_prefix, else a name
+            unique in the app built from the construct path.
         encryption_key: key for the log group and the environment variables. Default: None (a rotating key is
             created, whose policy admits only this function's log group).
         description: function description. Default: ``"<prefix> <purpose>"``.
@@ -53,29 +64,37 @@ class SecureFunction(Construct):
         timeout: per-invocation timeout. Default: 30 seconds.
         reserved_concurrent_executions: concurrency cap. Default: None (unreserved).
         log_retention: log-group retention. Default: ``RetentionDays.ONE_YEAR``.
-        dead_letter_queue: DLQ for asynchronous invocations. Default: None.
+        dead_letter_queue: DLQ for asynchronous invocations (the role gets exactly sqs:SendMessage on it and, if it
+            is encrypted, kms:GenerateDataKey and kms:Decrypt on its key). Default: None (an encrypted DLQ of the
+            function's own, 14 days, unless async_dead_letter_queue is False).
+        async_dead_letter_queue: create that DLQ when none is given. Set False only for a function nothing invokes
+            asynchronously (e.g. behind API Gateway or an SQS event source), and acknowledge Serverless-LambdaDLQ
+            on it yourself with that reason. Default: True.
         vpc: run inside this VPC. Default: None.
         vpc_subnets: subnets within ``vpc``. Default: None (CDK's choice).
         security_groups: security groups within ``vpc``. Default: none.
         existing_log_group: log to this group instead of creating one (it must be encrypted by its owner).
             Default: None.
         function_props: further ``lambda_.Function`` keyword arguments, merged over the defaults. Refused:
-            ``tracing`` other than ACTIVE, and ``role``, ``log_group``, ``environment_encryption``, ``code``,
-            ``handler`` (set by the arguments above). Default: None.
+            ``tracing`` other than ACTIVE; ``role``, ``log_group``, ``environment_encryption``, the dead-letter
+            settings and every argument named above (set them there). Default: None.
 
     Attributes:
         function: the ``lambda_.Function``.
         role: its own execution role, holding only what is granted to it.
         log_group: its log group.
-        tracing_policy: the dedicated policy holding the X-Ray actions (the only ``Resource: *``).
         encryption_key: the key of the log group and the environment.
+        timeout: the per-invocation timeout.
+        dead_letter_queue: the DLQ of asynchronous invocations (None when async_dead_letter_queue is False and
+            none was given).
     """
 
     function: lambda_.Function
     role: iam.Role
     log_group: logs.ILogGroup
-    tracing_policy: iam.Policy
     encryption_key: kms.IKey
+    dead_letter_queue: sqs.IQueue | None
+    timeout: Duration
 
     def __init__(
         self,
@@ -86,7 +105,7 @@ class SecureFunction(Construct):
         handler: str,
         name_prefix: str | None = None,
         purpose: str | None = None,
-        encryption_key: kms.IKey | None = None,
+        encryption_key: KeyLike | None = None,
         description: str = "",
         environment: Mapping[str, str] | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
@@ -97,6 +116,7 @@ class SecureFunction(Construct):
         reserved_concurrent_executions: int | None = None,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
         dead_letter_queue: sqs.IQueue | None = None,
+        async_dead_letter_queue: bool = True,
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] = (),
@@ -104,11 +124,13 @@ class SecureFunction(Construct):
         function_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        encryption_key = key_of(encryption_key)
         if name_prefix is not None:
             validate_name_prefix("name_prefix", name_prefix)
+        self._alarm_label = alarm_label(self, purpose, name_prefix, construct_id)
         purpose = purpose or construct_id
         prefix = namespace(self, name_prefix)
-        self._purpose, self._timeout = purpose, timeout
+        self._purpose, self.timeout = purpose, timeout
         log_name = log_group_name(prefix, purpose)
         self.encryption_key = encryption_key = key_for_logs(
             self,
@@ -143,7 +165,6 @@ class SecureFunction(Construct):
             timeout=timeout,
             reserved_concurrent_executions=reserved_concurrent_executions,
             logging_format=lambda_.LoggingFormat.JSON,
-            dead_letter_queue=dead_letter_queue,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) or None,
@@ -156,10 +177,13 @@ class SecureFunction(Construct):
             owned={
                 "role": "the function's own role (grant to `function` instead)",
                 "log_group": "existing_log_group",
+                "log_retention": "log_retention",
                 "environment_encryption": "encryption_key",
-                "code": "code",
-                "handler": "handler",
+                "dead_letter_queue_enabled": "dead_letter_queue/async_dead_letter_queue",
+                "dead_letter_topic": "dead_letter_queue",
+                **{name: name for name in _NAMED_FUNCTION_ARGUMENTS},
             },
+            target=lambda_.Function,
         )
         merged.pop("tracing", None)  # ACTIVE is set below, with its permissions in a dedicated policy
         self.function = lambda_.Function(
@@ -172,8 +196,32 @@ class SecureFunction(Construct):
             log_group=self.log_group,
             **merged,
         )
-        self.tracing_policy = self._active_tracing()
+        # The X-Ray actions' policy stays private: its Resource-'*' acknowledgment must never cover a statement a
+        # consumer adds (they go to `role`, whose findings are always reported).
+        self._tracing_policy = self._active_tracing()
+        self.dead_letter_queue = dead_letter_queue
+        if dead_letter_queue is None and async_dead_letter_queue:
+            self.dead_letter_queue = encrypted_dead_letter_queue(
+                self, "DeadLetterQueue", encryption_key, "the function's asynchronous invocations"
+            )
+        if self.dead_letter_queue is not None:
+            self._send_failed_invocations_to(self.dead_letter_queue)
         acknowledge_role_default_policy(self.role)
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The function's role: a SecureFunction is a grantee wherever CDK or this library expects one."""
+        return self.role
+
+    def _send_failed_invocations_to(self, queue: sqs.IQueue) -> None:
+        """The function's DeadLetterConfig, with exact grants (CDK's own grants kms:GenerateDataKey* and
+        kms:ReEncrypt*, wildcards a consumer's nag run would report)."""
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=queue.queue_arn)
+        iam.Grant.add_to_principal(grantee=self.role, actions=["sqs:SendMessage"], resource_arns=[queue.queue_arn])
+        if queue.encryption_master_key is not None:
+            queue.encryption_master_key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
 
     def _active_tracing(self) -> iam.Policy:
         """Active X-Ray tracing with its Resource-'*' actions in a policy of their own, so that the acknowledgment
@@ -205,26 +253,41 @@ class SecureFunction(Construct):
         return self.function.metric_duration(period=period, statistic="Maximum")
 
     def recommended_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
-        """Errors, throttles, and a maximum duration near the timeout."""
+        """Errors, throttles, a maximum duration near the timeout, and a failed asynchronous invocation in the
+        dead-letter queue (when there is one)."""
         period = thresholds.period
-        near_timeout_ms = self._timeout.to_milliseconds() * thresholds.duration_fraction_of_timeout
-        return [
+        near_timeout_ms = self.timeout.to_milliseconds() * thresholds.duration_fraction_of_timeout
+        dead_letters = (
+            []
+            if self.dead_letter_queue is None
+            else [
+                AlarmSpec(
+                    name=f"{self._alarm_label}-dead-letters",
+                    metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=period, statistic="Maximum"
+                    ),
+                    threshold=thresholds.dead_letters,
+                    description=f"An asynchronous invocation of the {self._purpose} function failed every retry.",
+                )
+            ]
+        )
+        return dead_letters + [
             AlarmSpec(
-                name=f"{self._purpose}-errors",
+                name=f"{self._alarm_label}-errors",
                 metric=self.metric_errors(period),
                 threshold=thresholds.errors,
                 evaluation_periods=thresholds.evaluation_periods,
                 description=f"The {self._purpose} function raised errors.",
             ),
             AlarmSpec(
-                name=f"{self._purpose}-throttles",
+                name=f"{self._alarm_label}-throttles",
                 metric=self.metric_throttles(period),
                 threshold=thresholds.throttles,
                 evaluation_periods=thresholds.evaluation_periods,
                 description=f"The {self._purpose} function was throttled (concurrency limit reached).",
             ),
             AlarmSpec(
-                name=f"{self._purpose}-duration-near-timeout",
+                name=f"{self._alarm_label}-duration-near-timeout",
                 metric=self.metric_duration(period),
                 threshold=near_timeout_ms,
                 evaluation_periods=thresholds.evaluation_periods,

@@ -20,6 +20,7 @@ from secure_serverless import (
     SecureBucket,
     SecureFunction,
 )
+from secure_serverless.nag import LAMBDA_DLQ_RULES, acknowledge
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id, only_policy_grants_exactly
@@ -29,7 +30,10 @@ INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return
 
 
 def _function(scope: cdk.Stack, key: kms.IKey, **overrides: object) -> SecureFunction:
-    props: dict[str, object] = {"name_prefix": "unit-env", "purpose": "processor", "encryption_key": key}
+    # Invoked by an SQS event source (or EventBridge with the pipeline's on-failure destination): no DLQ of its own.
+    props: dict[str, object] = {
+        "name_prefix": "unit-env", "purpose": "processor", "encryption_key": key, "async_dead_letter_queue": False
+    }  # fmt: skip
     return SecureFunction(scope, "Processor", code=INLINE_CODE, handler="index.handler", **{**props, **overrides})
 
 
@@ -91,6 +95,13 @@ class Built(StackSet):
                 max_receive_count=5,
                 retry_attempts=3,
                 max_event_age=cdk.Duration.hours(1),
+            )
+            # The consumer's own decision on its own function (the library never acknowledges on it).
+            acknowledge(
+                function.function,
+                LAMBDA_DLQ_RULES,
+                f"Invoked by the pipeline ({name} delivery), whose "
+                "dead-letter queue receives every event that fails; an async DLQ would stay unused.",
             )
             setattr(self, name.lower(), pipeline)
             setattr(self, f"{name.lower()}_function", function)
@@ -367,9 +378,22 @@ def test_key_policy_lets_eventbridge_encrypt_only_for_this_rule(built: Built, na
         }
     )
     account_admin = Match.object_like({"Principal": {"AWS": Match.any_value()}})
+    # The caller's key gets the statement the processor's log group needs (it admitted no log group before).
+    logs = Match.object_like(
+        {
+            "Sid": "AllowCloudWatchLogsForFunction",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": {
+                        "Fn::Join": ["", Match.array_with([":log-group:/unit-env/processor"])]
+                    }
+                }
+            },
+        }
+    )
     template.resource_count_is("AWS::KMS::Key", 1)
-    # The account's own statement and exactly one for EventBridge.
-    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": [account_admin, events]}})
+    # The account's own statement, the processor's log group and exactly one for EventBridge.
+    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": [account_admin, logs, events]}})
 
 
 def test_direct_delivery_invokes_lambda_async_with_scoped_permission(built: Built) -> None:

@@ -14,6 +14,7 @@ import pytest
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -102,6 +103,51 @@ REFUSED: dict[str, tuple[Callable[[cdk.Stack], object], str, str]] = {
         lambda s: SecureFunction(s, "F", code=CODE, handler="index.handler",
                                  function_props={"role": _plain_function(s).role}),
         "function_props['role']", "own role"),
+    "function timeout conflicts with the named argument": (
+        lambda s: SecureFunction(s, "F", code=CODE, handler="index.handler", timeout=cdk.Duration.seconds(30),
+                                 function_props={"timeout": cdk.Duration.minutes(10)}),
+        "function_props['timeout']", "conflicts with timeout"),
+    "function DLQ settings conflict": (
+        lambda s: SecureFunction(s, "F", code=CODE, handler="index.handler",
+                                 function_props={"dead_letter_queue_enabled": False}),
+        "function_props['dead_letter_queue_enabled']", "async_dead_letter_queue"),
+    # issue 19 item 4: the pipeline's own rules, an existing DLQ, a key policy, BlockPublicAccess by value, and no
+    # raw TypeError from any *_props key.
+    "pipeline visibility below 6x the function timeout": (
+        lambda s: _pipeline(s, buffer_props={"visibility_timeout": cdk.Duration.seconds(10)}),
+        "buffer_props['visibility_timeout'] = 10 s", "6x the processor's timeout (3 s)"),
+    "pipeline retention shorter than its receives": (
+        lambda s: _pipeline(s, buffer_props={"retention_period": cdk.Duration.seconds(30)}),
+        "buffer_props['retention_period'] = 30 s", "max_receive_count x visibility_timeout"),
+    "pipeline retention longer than the DLQ's": (
+        lambda s: _pipeline(s, buffer_props={"retention_period": cdk.Duration.days(14)},
+                            dead_letter_retention=cdk.Duration.days(4)),
+        "buffer_props['retention_period']", "dead_letter_retention"),
+    "pipeline unencrypted existing DLQ": (
+        lambda s: _pipeline(s, existing_dead_letter_queue=sqs.Queue(s, "Plain", enforce_ssl=True)),
+        "existing_dead_letter_queue", "KMS-encrypted"),
+    "pipeline data_key_reuse is the construct's": (
+        lambda s: _pipeline(s, buffer_props={"data_key_reuse": cdk.Duration.minutes(5)}),
+        "buffer_props['data_key_reuse']", "conflicts with encryption_key"),
+    "pipeline unknown buffer key": (
+        lambda s: _pipeline(s, buffer_props={"visibility": cdk.Duration.minutes(5)}),
+        "buffer_props['visibility']", "not a keyword argument of Queue"),
+    "key policy open to everyone": (
+        lambda s: EnvironmentKey(s, "K", key_props={"policy": iam.PolicyDocument(statements=[iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=["*"], principals=[iam.AnyPrincipal()])])}),
+        "key_props['policy']", "'*' principal without a condition"),
+    "key description conflicts with the named argument": (
+        lambda s: EnvironmentKey(s, "K", key_props={"description": "x"}), "key_props['description']", "description"),
+    "bucket lifecycle conflicts with the named expirations": (
+        lambda s: SecureBucket(s, "B", bucket_props={"lifecycle_rules": []}),
+        "bucket_props['lifecycle_rules']", "noncurrent_version_expiration"),
+    "bucket public access partly open, shown by value": (
+        lambda s: SecureBucket(s, "B", bucket_props={"block_public_access": s3.BlockPublicAccess(
+            block_public_acls=True, block_public_policy=False, ignore_public_acls=True, restrict_public_buckets=True)}),
+        "block_public_policy=False", "must block all four"),
+    "table unknown key": (
+        lambda s: ScaledTable(s, "T", partition_key=PK, table_props={"point_in_time_recovery_enabled": False}),
+        "table_props['point_in_time_recovery_enabled']", "not a keyword argument of Table"),
     "pipeline buffer non-TLS": (
         lambda s: _pipeline(s, buffer_props={"enforce_ssl": False}), "buffer_props['enforce_ssl']", "TLS"),
     "pipeline buffer unencrypted": (
@@ -151,7 +197,8 @@ def test_harmless_overrides_are_merged_over_the_defaults() -> None:
     stack = cdk.Stack(cdk.App(), "Merged")
     SecureBucket(stack, "B", bucket_props={"transfer_acceleration": True})
     ScaledTable(stack, "T", partition_key=PK, table_props={"contributor_insights_enabled": True})
-    SecureFunction(stack, "F", code=CODE, handler="index.handler", function_props={"memory_size": 1024})
+    SecureFunction(stack, "F", code=CODE, handler="index.handler",
+                   function_props={"ephemeral_storage_size": cdk.Size.mebibytes(1024)})  # fmt: skip
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::S3::Bucket",
@@ -165,7 +212,9 @@ def test_harmless_overrides_are_merged_over_the_defaults() -> None:
             "SSESpecification": Match.object_like({"SSEEnabled": True}),
         },
     )
-    template.has_resource_properties("AWS::Lambda::Function", {"MemorySize": 1024, "TracingConfig": {"Mode": "Active"}})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"EphemeralStorage": {"Size": 1024}, "TracingConfig": {"Mode": "Active"}}
+    )
 
 
 def test_existing_collaborators_are_used_not_created() -> None:
@@ -174,14 +223,14 @@ def test_existing_collaborators_are_used_not_created() -> None:
     logs_bucket = s3.Bucket(stack, "CentralLogs", enforce_ssl=True)
     log_group = logs.LogGroup(stack, "FunctionLogs")
     access_logs = logs.LogGroup(stack, "ApiAccessLogs")
-    dlq = sqs.Queue(stack, "Dlq", enforce_ssl=True)
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    dlq = sqs.Queue(stack, "Dlq", enforce_ssl=True, encryption_master_key=key)
     topic = sns.Topic(stack, "Alerts", enforce_ssl=True)
     pool = cognito.UserPool(stack, "Users")
-    key = kms.Key(stack, "Key", enable_key_rotation=True)
 
     SecureBucket(stack, "Data", existing_access_logs_bucket=logs_bucket, encryption_key=key)
     function = SecureFunction(stack, "F", code=CODE, handler="index.handler", existing_log_group=log_group,
-                              encryption_key=key)  # fmt: skip
+                              encryption_key=key, dead_letter_queue=dlq)  # fmt: skip
     pipeline = _pipeline(stack, existing_dead_letter_queue=dlq, encryption_key=key)
     api = _api(stack, existing_access_log_group=access_logs, encryption_key=key, waf=False)
     identity = IdentityPool(stack, "Identity", existing_user_pool=pool)
@@ -199,3 +248,32 @@ def test_existing_collaborators_are_used_not_created() -> None:
     template.has_resource_properties(
         "AWS::SQS::Queue", {"RedrivePolicy": {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}}
     )
+
+
+def test_block_public_access_equal_to_block_all_by_value_is_accepted() -> None:
+    stack = cdk.Stack(cdk.App(), "ByValue")
+    all_four = s3.BlockPublicAccess(
+        block_public_acls=True, block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True
+    )
+    SecureBucket(stack, "B", bucket_props={"block_public_access": all_four})
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::S3::Bucket", {"PublicAccessBlockConfiguration": Match.object_like({"BlockPublicPolicy": True})}
+    )
+
+
+def test_a_key_policy_with_a_conditioned_wildcard_principal_is_accepted() -> None:
+    stack = cdk.Stack(cdk.App(), "Conditioned")
+    statement = iam.PolicyStatement(
+        actions=["kms:Decrypt"], resources=["*"], principals=[iam.AnyPrincipal()],
+        conditions={"StringEquals": {"aws:PrincipalOrgID": "o-exampleorgid"}},
+    )  # fmt: skip
+    EnvironmentKey(stack, "K", key_props={"policy": iam.PolicyDocument(statements=[statement])})
+    Template.from_stack(stack).resource_count_is("AWS::KMS::Key", 1)
+
+
+def test_a_secure_function_and_a_secure_bucket_are_accepted_where_a_function_and_bucket_are() -> None:
+    stack = cdk.Stack(cdk.App(), "Unwrapped")
+    processor = SecureFunction(stack, "F", code=CODE, handler="index.handler", timeout=cdk.Duration.seconds(40))
+    EventPipeline(stack, "P", bucket=SecureBucket(stack, "B"), processor=processor, encryption_key=EnvironmentKey(
+        stack, "K"))  # fmt: skip
+    Template.from_stack(stack).has_resource_properties("AWS::SQS::Queue", {"VisibilityTimeout": 240})

@@ -38,6 +38,7 @@ from secure_serverless import (
     ScaledTable,
     SecureBucket,
     SecureFunction,
+    acknowledge_grant_wildcards,
 )
 
 OUTDIR, MODE = sys.argv[1], sys.argv[2]
@@ -70,7 +71,7 @@ def composed(stack: cdk.Stack) -> None:
     key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{cdk.Aws.REGION}.amazonaws.com"))
     processor = SecureFunction(
         stack, "Processor", code=CODE, handler="index.handler", encryption_key=key, existing_log_group=processor_logs,
-        function_props={"memory_size": 512},
+        memory_size=512,
     )  # fmt: skip
     dlq = sqs.Queue(stack, "TeamDeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
                     enforce_ssl=True)  # fmt: skip
@@ -82,7 +83,10 @@ def composed(stack: cdk.Stack) -> None:
         stack, "Pipeline", bucket=data.bucket, processor=processor.function, encryption_key=key,
         existing_dead_letter_queue=dlq,
     )  # fmt: skip
-    data.grant_read_objects(processor.function)
+    acknowledge_grant_wildcards(
+        processor.function, data.grant_read_objects(processor.function),
+        "The processor reads any object of this team's data bucket: object ARNs are patterns by nature.",
+    )  # fmt: skip
     table.grant_put_item(processor.function)
     pool = cognito.UserPool(
         stack, "TeamUsers", mfa=cognito.Mfa.REQUIRED, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),

@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks, ServerlessChecks
 
+from secure_serverless import acknowledge_opt_in_packs
 from stacks.app_builder import build_app, cdk_json_context
 from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.delivery import TRUST_LEVELS, CiSettings
@@ -36,6 +37,7 @@ def _build(
 ) -> tuple[CiStack, dict]:
     app = cdk.App(context=cdk_json_context(), builtin_cloud_formation_validation=False)
     stack = CiStack(app, settings, levels=levels, env=env)
+    acknowledge_opt_in_packs(app)  # as the app does: it runs the compliance packs and cfn-guard
     return stack, Template.from_stack(stack).to_json()
 
 

@@ -1312,7 +1312,7 @@ def outcome(decision: Decision) -> str:
 def render(env: Environment, rows: Sequence[Row], decisions: Mapping[str, Decision]) -> str:
     """The matrix as a Markdown table."""
     lines = [
-        f"#### `{env.suffix}` ({len(rows)} requests)",
+        f"### `{env.suffix}` ({len(rows)} requests)",
         "",
         "| row | who | request | decision | deciding statement(s) |",
         "|---|---|---|---|---|",

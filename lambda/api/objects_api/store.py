@@ -130,3 +130,34 @@ def query_versions(object_key: str, limit: int) -> tuple[list[dict[str, Any]], b
     )
     items = [_plain_item(item) for item in response.get("Items", [])]
     return items, "LastEvaluatedKey" in response
+
+
+# Pages of versions read to find the newest one of a key (a page holds up to 1 MB of projected records: thousands).
+MAX_VERSION_PAGES = 5
+
+
+@tracer.capture_method(capture_response=False)
+def query_all_versions(object_key: str, version_id: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Every stored version of `object_key` (only `version_id`'s record when given), up to MAX_VERSION_PAGES pages;
+    the flag says whether that was all of them."""
+    condition = f"{_ALIAS['object_key']} = :key"
+    values = {":key": {"S": object_key}}
+    if version_id is not None:
+        condition += f" AND {_ALIAS['version_id']} = :version"
+        values[":version"] = {"S": version_id}
+    params: dict[str, Any] = {
+        "TableName": table_name(),
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": _NAMES,
+        "ExpressionAttributeValues": values,
+        "ProjectionExpression": _PROJECTION,
+    }
+    items: list[dict[str, Any]] = []
+    for _ in range(MAX_VERSION_PAGES):
+        response = _query(params)
+        items += [_plain_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return items, True
+        params["ExclusiveStartKey"] = last
+    return items, False

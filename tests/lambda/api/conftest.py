@@ -22,6 +22,7 @@ REGION = "us-east-1"
 ALICE = "us-east-1:11111111-1111-4111-8111-111111111111"
 BOB = "us-east-1:22222222-2222-4222-8222-222222222222"
 IDENTITY_POOL_ID = "us-east-1:99999999-9999-4999-8999-999999999999"
+BUCKET_NAME = "secsls-test-uploads"
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +34,7 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "TABLE_NAME": TABLE_NAME,
         "OWNER_INDEX_NAME": OWNER_INDEX,
         "IDENTITY_POOL_ID": IDENTITY_POOL_ID,
+        "BUCKET_NAME": BUCKET_NAME,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -48,12 +50,14 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws() -> Any:
     """A fresh mocked AWS per test; the function's cached client is dropped on both sides."""
-    from objects_api import store
+    from objects_api import signer, store
 
     with mock_aws():
         store.reset_client()
+        signer.reset_client()
         yield
     store.reset_client()
+    signer.reset_client()
 
 
 @pytest.fixture

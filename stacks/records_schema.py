@@ -8,6 +8,7 @@ PARTITION_KEY = "object_key"  # the full S3 key
 SORT_KEY = "version_id"  # one item per object version ("null" for unversioned objects)
 OWNER_INDEX = "by-owner"  # sparse GSI: only uploads under uploads/<identity id>/ carry an owner
 OWNER_KEY = "owner"
+UPLOADS_PREFIX = "uploads/"  # users' objects: uploads/<identity id>/<name>
 
 
 def create_table_request(table_name: str, owner_index: str = OWNER_INDEX) -> dict[str, Any]:

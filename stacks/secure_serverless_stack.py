@@ -250,11 +250,25 @@ class SecureServerlessStack(Stack):
             folder="api",
             handler="objects_api.handler.lambda_handler",
             description=f"Serves the {config.suffix} records of the caller's own uploads",
-            environment={"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": schema.OWNER_INDEX},
+            environment={
+                "TABLE_NAME": self.records.table.table_name,
+                "OWNER_INDEX_NAME": schema.OWNER_INDEX,
+                "BUCKET_NAME": self.data.bucket.bucket_name,
+            },
             reserved_concurrent_executions=config.api_reserved_concurrency,
             timeout=Duration.seconds(config.api_timeout_seconds),
         )
         self.records.grant_query(self.api_handler.function, schema.OWNER_INDEX)
+        # GET /downloads/{key+} presigns S3 GETs with this role: the URL's request is the role reading one exact
+        # version (s3:GetObjectVersion, never s3:GetObject), under uploads/ only; the handler picks the key from the
+        # caller's verified identity (uploads/<identity id>/...), so no caller can have another's object signed.
+        acknowledge_grant_wildcards(
+            self.api_handler.function,
+            self.data.grant_read_versions(self.api_handler.function, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:GetObjectVersion on "
+            "objects under uploads/ in this one bucket: the presigned downloads the API signs for each caller's own "
+            "prefix (the handler builds the key from the caller's verified identity id).",
+        )
         acknowledge(
             self.api_handler.function,
             LAMBDA_DLQ_RULES,
@@ -267,7 +281,11 @@ class SecureServerlessStack(Stack):
             name_prefix=config.resource_prefix,
             stage_name=config.suffix,
             handler=self.api_handler.function,
-            routes=[Route("/objects", query_parameters=("limit", "cursor")), Route("/objects/{key+}")],
+            routes=[
+                Route("/objects", query_parameters=("limit", "cursor")),
+                Route("/objects/{key+}"),
+                Route("/downloads/{key+}", query_parameters=("version_id",)),
+            ],
             encryption_key=self.key.key,
             execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
             throttle_rate_limit=config.api_throttle_rate_limit,
@@ -294,7 +312,7 @@ class SecureServerlessStack(Stack):
         acknowledge_grant_wildcards(
             self.identities.authenticated_role,
             self.api.grant_invoke(self.identities.authenticated_role),
-            "execute-api:Invoke on one GET route of this API's stage; the greedy path parameter ({key+}) can only "
+            "execute-api:Invoke on the GET routes of this API's stage; a greedy path parameter ({key+}) can only "
             "be expressed as a trailing wildcard.",
         )
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
@@ -424,9 +442,13 @@ class SecureServerlessStack(Stack):
                 sid="ProcessorDelaysFailedRecords",
             )
         admins = [Fn.sub(pattern) for pattern in config.admin_principal_arn_patterns]
+        # Users' devices use the presigned download URLs the API function signs: from outside the VPC, as that role,
+        # for s3:GetObjectVersion under uploads/ only (SecureBucket.require_vpc_endpoint's version_readers).
         self.data.require_vpc_endpoint(
             [self.network.s3_endpoint.vpc_endpoint_id],
             exempt_arns=[self.identities.authenticated_role.role_arn, *admins],
+            version_readers=[self.api_handler.role.role_arn],
+            version_readers_prefix=schema.UPLOADS_PREFIX,
         )
 
     def _operations(self, config: EnvironmentConfig) -> None:

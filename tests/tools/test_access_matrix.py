@@ -63,6 +63,8 @@ EXPECTED_DEV = {
     "A.api.get": "Allowed authenticated#1",
     "A.api.post": "ImplicitlyDenied",
     "A.api.delete": "ImplicitlyDenied",
+    "A.api.download": "Allowed authenticated#1",
+    "A.api.download.other": "Allowed authenticated#1",
     "A.api.other-stage": "ImplicitlyDenied",
     "trust.auth.signed-in": "Allowed authenticated-trust#1",
     "trust.auth.unauthenticated": "ImplicitlyDenied",
@@ -92,6 +94,11 @@ EXPECTED_DEV = {
     "F.ddb.put": "ImplicitlyDenied",
     "F.ddb.scan": "ImplicitlyDenied",
     "F.get": "ImplicitlyDenied",
+    "F.download.uploads": "Allowed api#5",
+    "F.download.outside-uploads": "ImplicitlyDenied",
+    "F.kms.decrypt.s3": "Allowed api#2 api#4 key#1",
+    "F.kms.decrypt.s3.outside-uploads": "Allowed api#2 key#1",
+    "F.kms.decrypt.direct": "Allowed api#2 key#1",
     "trust.processor.lambda": "Allowed processor-trust#1",
     "trust.processor.ec2": "ImplicitlyDenied",
     "trust.api.lambda": "Allowed api-trust#1",
@@ -176,6 +183,8 @@ EXPECTED_PROD = {
     "A.api.get": "Allowed authenticated#1",
     "A.api.post": "ImplicitlyDenied",
     "A.api.delete": "ImplicitlyDenied",
+    "A.api.download": "Allowed authenticated#1",
+    "A.api.download.other": "Allowed authenticated#1",
     "A.api.other-stage": "ImplicitlyDenied",
     "trust.auth.signed-in": "Allowed authenticated-trust#1",
     "trust.auth.unauthenticated": "ImplicitlyDenied",
@@ -205,6 +214,11 @@ EXPECTED_PROD = {
     "F.ddb.put": "ImplicitlyDenied",
     "F.ddb.scan": "ImplicitlyDenied",
     "F.get": "ImplicitlyDenied",
+    "F.download.uploads": "Allowed api#6",
+    "F.download.outside-uploads": "ExplicitlyDenied bucket#DenyVersionReadsOutsideVpcEndpointsElsewhere",
+    "F.kms.decrypt.s3": "Allowed api#3 api#5 key#1",
+    "F.kms.decrypt.s3.outside-uploads": "Allowed api#3 key#1",
+    "F.kms.decrypt.direct": "Allowed api#3 key#1",
     "trust.processor.lambda": "Allowed processor-trust#1",
     "trust.processor.ec2": "ImplicitlyDenied",
     "trust.api.lambda": "Allowed api-trust#1",
@@ -258,6 +272,11 @@ EXPECTED_PROD = {
     "S.sns.kms.other-topic": "ImplicitlyDenied",
     "P.head.outside-vpce": "ExplicitlyDenied bucket#DenyDataAccessOutsideVpcEndpoints",
     "P.list.outside-vpce": "ExplicitlyDenied bucket#DenyListingOutsideVpcEndpoints",
+    "P.head-version.vpce": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
+    "P.head-version.outside-uploads.vpce": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
+    "ADMIN.get-version.outside-uploads": "Allowed admin#1",
+    "ADMIN.get-version.uploads": "Allowed admin#1",
+    "ROLE.get-version": "ExplicitlyDenied bucket#DenyVersionReadsOutsideVpcEndpoints",
     "A.put.own.vpce": "ImplicitlyDenied",
     "ROLE.get.vpce": "ImplicitlyDenied",
     "ROLE.put.vpce": "ImplicitlyDenied",
@@ -288,6 +307,11 @@ EXEMPT = {
     ),
     "drop StringLike:kms:EncryptionContext:aws:s3:arn from processor#*": (
         "as above: the buffer's kms:Decrypt grant overlaps the S3-scoped one"
+    ),
+    "drop String*:kms:* from api#*": (
+        "the API function's unconditional kms:Decrypt on the key (Lambda decrypts its environment variables with "
+        "the role) already covers S3's decrypt for its presigned downloads; the S3-scoped grant stays so "
+        "SecureBucket.grant_read_versions is complete on its own"
     ),
 }
 

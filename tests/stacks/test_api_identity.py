@@ -118,6 +118,7 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
     assert granted(template, role_id) == {
         ("execute-api:Invoke", route("/objects")),
         ("execute-api:Invoke", route("/objects/*")),
+        ("execute-api:Invoke", route("/downloads/*")),
         ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
         ("kms:GenerateDataKey", key_arn),
         ("kms:Decrypt", key_arn),  # multipart uploads
@@ -347,7 +348,7 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
     validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
     method = "AWS::ApiGateway::Method"
-    template.resource_count_is(method, 2)
+    template.resource_count_is(method, 3)
     template.all_resources_properties(
         method,
         {
@@ -360,6 +361,7 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     for parameters in (
         {"method.request.querystring.limit": False, "method.request.querystring.cursor": False},
         {"method.request.path.key": True},
+        {"method.request.querystring.version_id": False, "method.request.path.key": True},
     ):
         template.has_resource_properties(method, {"RequestParameters": Match.exact(parameters)})
 
@@ -379,8 +381,11 @@ def test_gateway_errors_are_json(stack_templates: dict[str, Template], suffix: s
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Template], suffix: str) -> None:
+    """Queries on the table, and the one S3 action its presigned downloads need: reading an exact version under
+    uploads/ (GetObject without a version id, writes and deletes stay denied)."""
     template = stack_templates[suffix]
     table_id = logical_id(template, "AWS::DynamoDB::Table")
+    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
     function_id = logical_id(template, FUNCTION, API_HANDLER)
     role = Capture()
     template.has_resource_properties(
@@ -389,7 +394,11 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
             **API_HANDLER,
             "Role": Match.exact({"Fn::GetAtt": [role, "Arn"]}),
             "Environment": {
-                "Variables": {"TABLE_NAME": Match.exact({"Ref": table_id}), "OWNER_INDEX_NAME": "by-owner"}
+                "Variables": {
+                    "TABLE_NAME": Match.exact({"Ref": table_id}),
+                    "OWNER_INDEX_NAME": "by-owner",
+                    "BUCKET_NAME": Match.exact({"Ref": bucket_id}),
+                }
             },
         },
     )
@@ -401,6 +410,7 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("dynamodb:Query", _json(table_arn)),
         ("dynamodb:Query", _json(index_arn)),
         ("kms:Decrypt", _json(arn_of(logical_id(template, KEY)))),
+        ("s3:GetObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
     }
     # Every permission to invoke the handler is API Gateway's, for this API.
     for_handler = {"FunctionName": Match.exact(arn_of(function_id))}

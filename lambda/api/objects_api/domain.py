@@ -124,6 +124,44 @@ def caller_identity(event: Mapping[str, Any], identity_pool_id: str) -> str:
     return identity_id
 
 
+# A signed-in call's `cognitoAuthenticationProvider`: comma-separated providers, the user pool's sign-in entry being
+# `cognito-idp.<region>.amazonaws.com/<user pool id>:CognitoSignIn:<sub>`; a user pool `sub` is a UUID.
+_SIGN_IN_RE = re.compile(r"(?P<provider>[^,:]+):CognitoSignIn:(?P<sub>[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12})")
+_MAX_PROVIDER_CHARS = 2048
+# The identity id <-> user pool sub mapping lives in the records table under keys no object record can have: S3
+# version ids are never "#sub", and the API only ever names keys under uploads/.
+IDENTITY_MAPPING_PREFIX = "#identity/"
+IDENTITY_MAPPING_SORT_KEY = "#sub"
+
+
+def caller_sub(event: Mapping[str, Any], user_pool_provider: str) -> str:
+    """The user pool `sub` of the signed-in caller, from requestContext.identity.cognitoAuthenticationProvider (set
+    by API Gateway from the verified credentials, never from the request), signed in through `user_pool_provider`
+    (`cognito-idp.<region>.amazonaws.com/<user pool id>`, this environment's user pool). Anything else -> Forbidden:
+    a sub is what ties a user's identities together (a replaced identity pool mints new identity ids), so a call
+    that does not carry one of this pool's users is not served."""
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    identity = context.get("identity") if isinstance(context, Mapping) else None
+    raw = identity.get("cognitoAuthenticationProvider") if isinstance(identity, Mapping) else None
+    rule = "requestContext.identity.cognitoAuthenticationProvider must name a user of this environment's user pool"
+    if not user_pool_provider or not isinstance(raw, str) or len(raw) > _MAX_PROVIDER_CHARS:
+        raise Forbidden(rule)
+    for entry in raw.split(","):
+        match = _SIGN_IN_RE.fullmatch(entry.strip())
+        if match and match["provider"] == user_pool_provider:
+            return match["sub"]
+    raise Forbidden(rule)
+
+
+def identity_mapping_key(identity_id: str) -> dict[str, str]:
+    """The records-table key of `identity_id`'s mapping item (identity id -> user pool sub)."""
+    return {"object_key": f"{IDENTITY_MAPPING_PREFIX}{identity_id}", "version_id": IDENTITY_MAPPING_SORT_KEY}
+
+
+class IdentityConflict(Forbidden):
+    """The identity id is already recorded for another user pool sub: refused, never overwritten."""
+
+
 def owner_prefix(identity_id: str) -> str:
     """Key prefix of everything `identity_id` uploaded: `uploads/<identity-id>/`."""
     return f"{UPLOADS_PREFIX}{identity_id}/"

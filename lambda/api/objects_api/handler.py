@@ -8,7 +8,9 @@ Routes:
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
-(IDENTITY_POOL_ID). Every response is JSON; errors are {"error": {"code", "message"}}.
+(IDENTITY_POOL_ID), signed in as a user of this environment's user pool (USER_POOL_PROVIDER, the user's `sub` read
+from requestContext.identity.cognitoAuthenticationProvider). The identity id <-> sub mapping is recorded once per
+identity (store.record_identity). Every response is JSON; errors are {"error": {"code", "message"}}.
 """
 
 from __future__ import annotations
@@ -50,8 +52,22 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def _caller() -> str:
+    """The caller's identity id, once its user pool `sub` is known and the identity id <-> sub mapping recorded
+    (identity continuity: a replaced identity pool gives a user new identity ids, the sub stays)."""
     # Read per request, not at import: an empty value refuses every caller rather than failing the import.
-    return domain.caller_identity(app.current_event.raw_event, os.environ.get("IDENTITY_POOL_ID", ""))
+    event = app.current_event.raw_event
+    identity = domain.caller_identity(event, os.environ.get("IDENTITY_POOL_ID", ""))
+    sub = domain.caller_sub(event, os.environ.get("USER_POOL_PROVIDER", ""))
+    seen_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        store.record_identity(identity, sub, domain.identity_mapping_key(identity), seen_at)
+    except store.MappingConflict:
+        metrics.add_metric(name="IdentityConflicts", unit=MetricUnit.Count, value=1)
+        logger.error("identity id recorded for another user pool sub", extra={"identity_id": identity})
+        raise domain.IdentityConflict(
+            "requestContext.identity: this identity id is recorded for another user of the user pool"
+        ) from None
+    return identity
 
 
 def _query_value(name: str) -> str | None:

@@ -317,6 +317,13 @@ class SecureServerlessStack(Stack):
         )
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
         self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
+        # ... and callers not signed in as a user of this user pool (the `sub` in cognitoAuthenticationProvider);
+        # it records each identity id <-> sub mapping, writing only mapping items (leading keys #identity/...).
+        self.api_handler.function.add_environment(
+            "USER_POOL_PROVIDER",
+            Fn.join("", ["cognito-idp.", Aws.REGION, ".", Aws.URL_SUFFIX, "/", self.identities.user_pool.user_pool_id]),
+        )
+        self.records.grant_put_item(self.api_handler.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
         if config.uploads_enabled:
             acknowledge_grant_wildcards(
                 self.identities.authenticated_role,
@@ -432,6 +439,13 @@ class SecureServerlessStack(Stack):
             ["dynamodb:Query"],
             [f"{table_arn}/index/{schema.OWNER_INDEX}"],  # the API reads only through the owner index
             sid="ApiQueriesOwnRecords",
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            self.api_handler.role,
+            ["dynamodb:PutItem"],  # identity id <-> sub mappings only: the role's policy limits the leading keys
+            [table_arn],
+            sid="ApiRecordsIdentityMappings",
         )
         if self.pipeline.buffer is not None:
             network.allow_through_endpoint(

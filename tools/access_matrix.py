@@ -753,8 +753,30 @@ def build_rows(env: Environment) -> list[Row]:
         endpoint=ddb,
     )
     b.own(
-        api_fn, "dynamodb:PutItem", table, ("api",), "F.ddb.put", "API function", "PutItem on the table", endpoint=ddb
+        api_fn,
+        "dynamodb:PutItem",
+        table,
+        ("api",),
+        "F.ddb.put",
+        "API function",
+        "PutItem on the table, no partition key in the request context",
+        endpoint=ddb,
     )
+    for rid, what, leading in (
+        ("F.ddb.put.identity-mapping", "PutItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
+        ("F.ddb.put.record", "PutItem of a record (an object key as partition key)", own),
+    ):
+        b.own(
+            api_fn,
+            "dynamodb:PutItem",
+            table,
+            ("api",),
+            rid,
+            "API function",
+            what,
+            endpoint=ddb,
+            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
     b.own(api_fn, "dynamodb:Scan", table, ("api",), "F.ddb.scan", "API function", "Scan the table", endpoint=ddb)
     b.s3("F.get", "API function", "GetObject", api_fn, "s3:GetObject", own, ("api",), vpce=pvpce)
     # A presigned download URL is the API function's role reading one exact version, from a user's device: never

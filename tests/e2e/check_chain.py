@@ -182,8 +182,13 @@ class Environment:
         configuration = self.aws.lambda_.get_function_configuration(FunctionName=self.api_function)
         return configuration["Environment"]["Variables"]["IDENTITY_POOL_ID"]
 
+    def user_pool_provider(self) -> str:
+        """`cognito-idp.<region>.<suffix>/<user pool id>` as deployed (the pool id is the emulator's "unknown")."""
+        configuration = self.aws.lambda_.get_function_configuration(FunctionName=self.api_function)
+        return str(configuration["Environment"]["Variables"]["USER_POOL_PROVIDER"])
+
     def get_objects(self, identity: str, pool: str, **route: Any) -> dict[str, Any]:
-        event = rest_event(self.suffix, identity, pool, **route)
+        event = rest_event(self.suffix, identity, pool, provider=self.user_pool_provider(), **route)
         response = self.aws.lambda_.invoke(FunctionName=self.api_function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read())
         assert "FunctionError" not in response, payload
@@ -205,10 +210,12 @@ def rest_event(
     resource: str = "/objects",
     name: str | None = None,
     query: dict[str, str] | None = None,
+    provider: str = "",
 ) -> dict[str, Any]:
     """A GET as API Gateway sends it (REST proxy, payload 1.0) after IAM authorisation with the identity's Cognito
     credentials: GET /objects, or with `name` a greedy route such as `/downloads/{key+}` (path percent-encoded,
-    pathParameters.key decoded, as API Gateway does)."""
+    pathParameters.key decoded, as API Gateway does). The caller signed in through `provider` (the user pool) as a
+    user whose sub is derived from the identity id (one user per identity here)."""
     headers = {"Accept": "application/json", "Host": "e2e.execute-api.us-east-1.amazonaws.com"}
     path = resource if name is None else resource.replace("{key+}", quote(name, safe="/"))
     return {
@@ -232,6 +239,7 @@ def rest_event(
                 "cognitoIdentityPoolId": pool,
                 "cognitoIdentityId": identity,
                 "cognitoAuthenticationType": "authenticated",
+                "cognitoAuthenticationProvider": f"{provider},{provider}:CognitoSignIn:{sub_of(identity)}",
                 "accountId": ACCOUNT,
                 "sourceIp": "127.0.0.1",
                 "userAgent": "e2e",
@@ -241,6 +249,11 @@ def rest_event(
         "body": None,
         "isBase64Encoded": False,
     }
+
+
+def sub_of(identity: str) -> str:
+    """The user pool sub the checks sign `identity` in as (one user per identity)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, identity))
 
 
 def identity() -> str:
@@ -410,9 +423,11 @@ def test_download_gives_the_exact_version_bytes_and_nothing_to_another_identity(
     for asked, query in ((name, {}), (name, {"version_id": first["VersionId"]}), (key, {})):
         theirs = download(bob, asked, **query)
         assert theirs == missing, (asked, theirs)  # status and body: indistinguishable from a missing key
+    mapping = env.record(f"#identity/{alice}", "#sub")
+    assert mapping is not None and mapping["sub"]["S"] == sub_of(alice), mapping
     report(
-        f"chain [{key_encoding}]: download signs the exact version (newest and older bytes match); another "
-        "identity's object answers the 404 of a missing key"
+        f"chain [{key_encoding}]: identity id <-> user pool sub recorded by the API; download signs the exact "
+        "version (newest and older bytes match); another identity's object answers the 404 of a missing key"
     )
 
 

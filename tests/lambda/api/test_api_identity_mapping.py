@@ -107,3 +107,14 @@ def test_a_throttled_mapping_write_is_503(call: Any, make_event: Any, table: Any
         stubber.add_client_error("put_item", "ProvisionedThroughputExceededException", http_status_code=400)
         response = call(make_event(identity=alice))
     assert response.status == 503 and response.headers["retry-after"] == "1"
+
+
+def test_the_mapping_keys_are_the_ones_the_stack_lets_the_function_write() -> None:
+    """The API role may put only items whose partition key starts with records_schema.IDENTITY_MAPPING_PREFIX."""
+    from objects_api import domain
+    from stacks import records_schema
+
+    assert domain.IDENTITY_MAPPING_PREFIX == records_schema.IDENTITY_MAPPING_PREFIX
+    key = domain.identity_mapping_key("us-east-1:11111111-1111-4111-8111-111111111111")
+    assert key[records_schema.PARTITION_KEY].startswith(records_schema.IDENTITY_MAPPING_PREFIX)
+    assert set(key) == {records_schema.PARTITION_KEY, records_schema.SORT_KEY}

@@ -404,7 +404,7 @@ class SecureBucket(Construct):
             outside["ArnNotLike"] = {"aws:PrincipalArn": list(exempt_arns)}
         objects = self.bucket.arn_for_objects("*")
         guarded = [a for a in VPCE_GUARDED_ACTIONS if not (version_readers and a in READ_VERSION_ACTIONS)]
-        statements: list[tuple[str, Sequence[str], dict[str, Any], dict[str, object]]] = [
+        statements: list[tuple[str, Sequence[str], dict[str, Any], Mapping[str, Any]]] = [
             ("DenyDataAccessOutsideVpcEndpoints", guarded, {"resources": [objects]}, outside),
             (
                 "DenyListingOutsideVpcEndpoints",
@@ -414,9 +414,9 @@ class SecureBucket(Construct):
             ),
         ]
         if version_readers:
-            readers = {**outside, "ArnNotLike": {"aws:PrincipalArn": [*exempt_arns, *version_readers]}}
-            prefix = {"resources": [self.arn_for_prefix(version_readers_prefix)]}
-            not_prefix = {"not_resources": [self.arn_for_prefix(version_readers_prefix)]}
+            readers: dict[str, Any] = {**outside, "ArnNotLike": {"aws:PrincipalArn": [*exempt_arns, *version_readers]}}
+            prefix: dict[str, Any] = {"resources": [self.arn_for_prefix(version_readers_prefix)]}
+            not_prefix: dict[str, Any] = {"not_resources": [self.arn_for_prefix(version_readers_prefix)]}
             statements[1:1] = [
                 ("DenyVersionReadsOutsideVpcEndpoints", READ_VERSION_ACTIONS, prefix, readers),
                 ("DenyVersionReadsOutsideVpcEndpointsElsewhere", READ_VERSION_ACTIONS, not_prefix, outside),
@@ -428,7 +428,7 @@ class SecureBucket(Construct):
                     effect=iam.Effect.DENY,
                     principals=[iam.AnyPrincipal()],
                     actions=list(actions),
-                    conditions=conditions,
+                    conditions=dict(conditions),
                     **where,
                 )
             )

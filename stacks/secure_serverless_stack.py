@@ -223,6 +223,8 @@ class SecureServerlessStack(Stack):
         # permission error: it would retry it into the DLQ instead of skipping and counting it.
         self.data.grant_list_objects(self.processor.function)
         self.records.grant_put_item(self.processor.function)
+        # The uploader's user pool sub: the identity mapping item the API records (only those items).
+        self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
 
         self._api_and_identity(config, log_retention)
         if self.network is not None:
@@ -432,6 +434,13 @@ class SecureServerlessStack(Stack):
         )
         network.allow_through_endpoint(
             "dynamodb", processor, ["dynamodb:PutItem"], [table_arn], sid="ProcessorWritesRecords"
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            processor,
+            ["dynamodb:GetItem"],  # identity mappings only: the role's policy limits the leading keys
+            [table_arn],
+            sid="ProcessorReadsIdentityMappings",
         )
         network.allow_through_endpoint(
             "dynamodb",

@@ -711,6 +711,31 @@ def build_rows(env: Environment) -> list[Row]:
         endpoint=ddb,
     )
     b.own(proc, "dynamodb:Query", table, ("processor",), "P.ddb.query", "processor", "Query its table", endpoint=ddb)
+    b.own(
+        proc,
+        "dynamodb:GetItem",
+        table,
+        ("processor",),
+        "P.ddb.get",
+        "processor",
+        "GetItem on its table, no partition key in the request context",
+        endpoint=ddb,
+    )
+    for rid, what, leading in (
+        ("P.ddb.get.identity-mapping", "GetItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
+        ("P.ddb.get.record", "GetItem of a record", own),
+    ):
+        b.own(
+            proc,
+            "dynamodb:GetItem",
+            table,
+            ("processor",),
+            rid,
+            "processor",
+            what,
+            endpoint=ddb,
+            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
     sqs = "sqs" if "sqs" in env.endpoint_id else None
     b.own(
         proc,

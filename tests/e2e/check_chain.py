@@ -395,6 +395,7 @@ def test_download_gives_the_exact_version_bytes_and_nothing_to_another_identity(
     pool = env.identity_pool()
     name = f"dl/ünï code+ %{uuid.uuid4().hex[:6]}:日本.bin"
     key = f"uploads/{alice}/{name}"
+    assert env.list_objects(alice) == []  # alice's first call: the API records her identity id <-> sub mapping
     first_bytes, second_bytes = os.urandom(300) + b"\x00end", b"second version " + os.urandom(64)
     first = env.upload(key, body=first_bytes)
     eventually(lambda: env.record(key, first["VersionId"]), "the first version's record")
@@ -425,8 +426,12 @@ def test_download_gives_the_exact_version_bytes_and_nothing_to_another_identity(
         assert theirs == missing, (asked, theirs)  # status and body: indistinguishable from a missing key
     mapping = env.record(f"#identity/{alice}", "#sub")
     assert mapping is not None and mapping["sub"]["S"] == sub_of(alice), mapping
+    for version in (first, second):  # recorded after the mapping: both records carry her sub beside her identity id
+        item = env.record(key, version["VersionId"])
+        assert item is not None and item["owner"]["S"] == alice and item["sub"]["S"] == sub_of(alice), item
     report(
-        f"chain [{key_encoding}]: identity id <-> user pool sub recorded by the API; download signs the exact "
+        f"chain [{key_encoding}]: identity id <-> user pool sub recorded by the API and carried by the records; "
+        "download signs the exact "
         "version (newest and older bytes match); another identity's object answers the 404 of a missing key"
     )
 

@@ -291,15 +291,16 @@ class _Raw:
 
 
 def own_code_seconds_per_record(batches: int = 60) -> float:
-    """The handler's own time per record with both AWS calls answered in memory (median of batches of 10)."""
+    """The handler's own time per record with its AWS calls answered in memory (median of batches of 10)."""
     from processor import handler, store
     from processor.domain import ObjectMetadata
     from tests.support.pipeline_sim import SimClock, SimContext
 
     context = SimContext(SimClock(), timeout_seconds=30).start()
-    real = store.head_object, store.put_record_once
+    real = store.head_object, store.put_record_once, store.find_sub
     store.head_object = lambda *a, **k: ObjectMetadata(content_type="text/plain", etag="e")  # type: ignore[assignment]
     store.put_record_once = lambda *a, **k: True  # type: ignore[assignment]
+    store.find_sub = lambda *a, **k: "sub"  # type: ignore[assignment]  # the uploader's sub lookup, also in memory
     event = {
         "version": "0", "id": "x", "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
         "time": "2026-11-26T12:00:00Z", "region": "us-east-1", "resources": [],
@@ -314,7 +315,7 @@ def own_code_seconds_per_record(batches: int = 60) -> float:
                 handler.sqs_handler(batch, context)
                 samples.append((time.perf_counter() - started) / 10)
     finally:
-        store.head_object, store.put_record_once = real
+        store.head_object, store.put_record_once, store.find_sub = real
     return statistics.median(samples)
 
 

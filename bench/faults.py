@@ -53,7 +53,7 @@ from stacks.config import EnvironmentConfig, build_config  # noqa: E402
 
 BUCKET, TABLE, ACCOUNT, REGION = "bench-faults-uploads", "bench-faults-records", "123456789012", "us-east-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:bench-faults-buffer"
-LATENCY = {"HeadObject": 0.020, "PutItem": 0.010, "ChangeMessageVisibilityBatch": 0.015}
+LATENCY = {"HeadObject": 0.020, "GetItem": 0.005, "PutItem": 0.010, "ChangeMessageVisibilityBatch": 0.015}
 FULL_VCPU_MB = 1769
 BATCHING_WINDOW_SECONDS = 5.0
 SAMPLE_SECONDS = 30.0
@@ -348,6 +348,10 @@ class World:
                 return AWSResponse(request.url, 400, {}, _Raw(body))
             self.records[key] = self.clock.elapsed
             return AWSResponse(request.url, 200, {}, _Raw(b"{}"))
+        if operation == "GetItem":  # the uploader's identity mapping: every simulated identity has one
+            identity = json.loads(request.body)["Key"]["object_key"]["S"].removeprefix("#identity/")
+            body = json.dumps({"Item": {"sub": {"S": str(uuid.uuid5(uuid.NAMESPACE_URL, identity))}}}).encode()
+            return AWSResponse(request.url, 200, {}, _Raw(body))
         if operation == "ChangeMessageVisibilityBatch":
             entries = json.loads(request.body)["Entries"]
             for entry in entries:

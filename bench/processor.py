@@ -272,8 +272,9 @@ def bench_throughput(records: int, batch_size: int = 10) -> None:
     # (3) The handler with the two AWS calls replaced by in-memory fakes: what our own code costs.
     written: set[tuple[str, str]] = set()
     metadata = ObjectMetadata(content_type="text/plain", last_modified=None, etag=None)
-    original = store.head_object, store.put_record_once
+    original = store.head_object, store.put_record_once, store.find_sub
     store.head_object = lambda *args, **kwargs: metadata
+    store.find_sub = lambda *args, **kwargs: None  # the uploader's sub lookup, also in memory
     store.put_record_once = lambda table_name, item: (
         not (
             (item["object_key"], item["version_id"]) in written or written.add((item["object_key"], item["version_id"]))
@@ -282,7 +283,7 @@ def bench_throughput(records: int, batch_size: int = 10) -> None:
     try:
         own_elapsed, own_failures = run_batches()
     finally:
-        store.head_object, store.put_record_once = original
+        store.head_object, store.put_record_once, store.find_sub = original
 
     rate = timed_records / elapsed
     print(

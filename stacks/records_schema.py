@@ -8,6 +8,11 @@ PARTITION_KEY = "object_key"  # the full S3 key
 SORT_KEY = "version_id"  # one item per object version ("null" for unversioned objects)
 OWNER_INDEX = "by-owner"  # sparse GSI: only uploads under uploads/<identity id>/ carry an owner
 OWNER_KEY = "owner"
+UPLOADS_PREFIX = "uploads/"  # users' objects: uploads/<identity id>/<name>
+# Items mapping an identity id to its user pool sub share the table: partition key `#identity/<identity id>`, sort
+# key `#sub` (no S3 version id is `#sub`; no `owner`, so they never enter the owner index). lambda/api's domain
+# writes them (IDENTITY_MAPPING_PREFIX there; a test keeps the two equal).
+IDENTITY_MAPPING_PREFIX = "#identity/"
 
 
 def create_table_request(table_name: str, owner_index: str = OWNER_INDEX) -> dict[str, Any]:

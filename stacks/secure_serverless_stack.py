@@ -223,6 +223,8 @@ class SecureServerlessStack(Stack):
         # permission error: it would retry it into the DLQ instead of skipping and counting it.
         self.data.grant_list_objects(self.processor.function)
         self.records.grant_put_item(self.processor.function)
+        # The uploader's user pool sub: the identity mapping item the API records (only those items).
+        self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
 
         self._api_and_identity(config, log_retention)
         if self.network is not None:
@@ -250,11 +252,25 @@ class SecureServerlessStack(Stack):
             folder="api",
             handler="objects_api.handler.lambda_handler",
             description=f"Serves the {config.suffix} records of the caller's own uploads",
-            environment={"TABLE_NAME": self.records.table.table_name, "OWNER_INDEX_NAME": schema.OWNER_INDEX},
+            environment={
+                "TABLE_NAME": self.records.table.table_name,
+                "OWNER_INDEX_NAME": schema.OWNER_INDEX,
+                "BUCKET_NAME": self.data.bucket.bucket_name,
+            },
             reserved_concurrent_executions=config.api_reserved_concurrency,
             timeout=Duration.seconds(config.api_timeout_seconds),
         )
         self.records.grant_query(self.api_handler.function, schema.OWNER_INDEX)
+        # GET /downloads/{key+} presigns S3 GETs with this role: the URL's request is the role reading one exact
+        # version (s3:GetObjectVersion, never s3:GetObject), under uploads/ only; the handler picks the key from the
+        # caller's verified identity (uploads/<identity id>/...), so no caller can have another's object signed.
+        acknowledge_grant_wildcards(
+            self.api_handler.function,
+            self.data.grant_read_versions(self.api_handler.function, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:GetObjectVersion on "
+            "objects under uploads/ in this one bucket: the presigned downloads the API signs for each caller's own "
+            "prefix (the handler builds the key from the caller's verified identity id).",
+        )
         acknowledge(
             self.api_handler.function,
             LAMBDA_DLQ_RULES,
@@ -267,7 +283,11 @@ class SecureServerlessStack(Stack):
             name_prefix=config.resource_prefix,
             stage_name=config.suffix,
             handler=self.api_handler.function,
-            routes=[Route("/objects", query_parameters=("limit", "cursor")), Route("/objects/{key+}")],
+            routes=[
+                Route("/objects", query_parameters=("limit", "cursor")),
+                Route("/objects/{key+}"),
+                Route("/downloads/{key+}", query_parameters=("version_id",)),
+            ],
             encryption_key=self.key.key,
             execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
             throttle_rate_limit=config.api_throttle_rate_limit,
@@ -294,11 +314,18 @@ class SecureServerlessStack(Stack):
         acknowledge_grant_wildcards(
             self.identities.authenticated_role,
             self.api.grant_invoke(self.identities.authenticated_role),
-            "execute-api:Invoke on one GET route of this API's stage; the greedy path parameter ({key+}) can only "
+            "execute-api:Invoke on the GET routes of this API's stage; a greedy path parameter ({key+}) can only "
             "be expressed as a trailing wildcard.",
         )
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
         self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
+        # ... and callers not signed in as a user of this user pool (the `sub` in cognitoAuthenticationProvider);
+        # it records each identity id <-> sub mapping, writing only mapping items (leading keys #identity/...).
+        self.api_handler.function.add_environment(
+            "USER_POOL_PROVIDER",
+            Fn.join("", ["cognito-idp.", Aws.REGION, ".", Aws.URL_SUFFIX, "/", self.identities.user_pool.user_pool_id]),
+        )
+        self.records.grant_put_item(self.api_handler.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
         if config.uploads_enabled:
             acknowledge_grant_wildcards(
                 self.identities.authenticated_role,
@@ -410,10 +437,24 @@ class SecureServerlessStack(Stack):
         )
         network.allow_through_endpoint(
             "dynamodb",
+            processor,
+            ["dynamodb:GetItem"],  # identity mappings only: the role's policy limits the leading keys
+            [table_arn],
+            sid="ProcessorReadsIdentityMappings",
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
             self.api_handler.role,
             ["dynamodb:Query"],
             [f"{table_arn}/index/{schema.OWNER_INDEX}"],  # the API reads only through the owner index
             sid="ApiQueriesOwnRecords",
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            self.api_handler.role,
+            ["dynamodb:PutItem"],  # identity id <-> sub mappings only: the role's policy limits the leading keys
+            [table_arn],
+            sid="ApiRecordsIdentityMappings",
         )
         if self.pipeline.buffer is not None:
             network.allow_through_endpoint(
@@ -424,9 +465,13 @@ class SecureServerlessStack(Stack):
                 sid="ProcessorDelaysFailedRecords",
             )
         admins = [Fn.sub(pattern) for pattern in config.admin_principal_arn_patterns]
+        # Users' devices use the presigned download URLs the API function signs: from outside the VPC, as that role,
+        # for s3:GetObjectVersion under uploads/ only (SecureBucket.require_vpc_endpoint's version_readers).
         self.data.require_vpc_endpoint(
             [self.network.s3_endpoint.vpc_endpoint_id],
             exempt_arns=[self.identities.authenticated_role.role_arn, *admins],
+            version_readers=[self.api_handler.role.role_arn],
+            version_readers_prefix=schema.UPLOADS_PREFIX,
         )
 
     def _operations(self, config: EnvironmentConfig) -> None:

@@ -520,6 +520,13 @@ def build_rows(env: Environment) -> list[Row]:
         ("A.api.get", "GET /objects/{key}", "GET/objects/some-key"),
         ("A.api.post", "POST /objects (no such route)", "POST/objects"),
         ("A.api.delete", "DELETE /objects/{key} (no such route)", "DELETE/objects/some-key"),
+        ("A.api.download", "GET /downloads/{key} (a presigned GET of its own object)", "GET/downloads/photo.jpg"),
+        (
+            "A.api.download.other",
+            "GET /downloads/{key} naming identity B's key: the route is allowed, the handler answers the 404 of a "
+            "missing key (keys are always under the caller's own prefix)",
+            f"GET/downloads/uploads/{ID_B}/photo.jpg",
+        ),
     ):
         b.own(b.auth, "execute-api:Invoke", f"{api}/{route}", auth, rid, a, what, extra=cog_a)
     other_stage = api.rsplit("/", 1)[0] + "/other-stage/GET/objects"
@@ -704,6 +711,31 @@ def build_rows(env: Environment) -> list[Row]:
         endpoint=ddb,
     )
     b.own(proc, "dynamodb:Query", table, ("processor",), "P.ddb.query", "processor", "Query its table", endpoint=ddb)
+    b.own(
+        proc,
+        "dynamodb:GetItem",
+        table,
+        ("processor",),
+        "P.ddb.get",
+        "processor",
+        "GetItem on its table, no partition key in the request context",
+        endpoint=ddb,
+    )
+    for rid, what, leading in (
+        ("P.ddb.get.identity-mapping", "GetItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
+        ("P.ddb.get.record", "GetItem of a record", own),
+    ):
+        b.own(
+            proc,
+            "dynamodb:GetItem",
+            table,
+            ("processor",),
+            rid,
+            "processor",
+            what,
+            endpoint=ddb,
+            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
     sqs = "sqs" if "sqs" in env.endpoint_id else None
     b.own(
         proc,
@@ -746,10 +778,79 @@ def build_rows(env: Environment) -> list[Row]:
         endpoint=ddb,
     )
     b.own(
-        api_fn, "dynamodb:PutItem", table, ("api",), "F.ddb.put", "API function", "PutItem on the table", endpoint=ddb
+        api_fn,
+        "dynamodb:PutItem",
+        table,
+        ("api",),
+        "F.ddb.put",
+        "API function",
+        "PutItem on the table, no partition key in the request context",
+        endpoint=ddb,
     )
+    for rid, what, leading in (
+        ("F.ddb.put.identity-mapping", "PutItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
+        ("F.ddb.put.record", "PutItem of a record (an object key as partition key)", own),
+    ):
+        b.own(
+            api_fn,
+            "dynamodb:PutItem",
+            table,
+            ("api",),
+            rid,
+            "API function",
+            what,
+            endpoint=ddb,
+            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
     b.own(api_fn, "dynamodb:Scan", table, ("api",), "F.ddb.scan", "API function", "Scan the table", endpoint=ddb)
     b.s3("F.get", "API function", "GetObject", api_fn, "s3:GetObject", own, ("api",), vpce=pvpce)
+    # A presigned download URL is the API function's role reading one exact version, from a user's device: never
+    # through the VPC endpoint, in every mode.
+    b.s3(
+        "F.download.uploads",
+        "API function (a presigned URL it signed, used from a device)",
+        "GetObject with a version id under uploads/",
+        api_fn,
+        "s3:GetObjectVersion",
+        own,
+        ("api",),
+    )
+    b.s3(
+        "F.download.outside-uploads",
+        "API function (a presigned URL it signed, used from a device)",
+        "GetObject with a version id outside uploads/",
+        api_fn,
+        "s3:GetObjectVersion",
+        "imports/data.csv",
+        ("api",),
+    )
+    b.kms(
+        "F.kms.decrypt.s3",
+        "API function (a presigned URL it signed, used from a device)",
+        "kms:Decrypt through S3 for an object under uploads/",
+        api_fn,
+        "kms:Decrypt",
+        ("api",),
+        {**via_s3, "kms:EncryptionContext:aws:s3:arn": ctx_str(f"{env.arn['bucket']}/{own}")},
+    )
+    b.kms(
+        "F.kms.decrypt.s3.outside-uploads",
+        "API function",
+        "kms:Decrypt through S3 for an object outside uploads/",
+        api_fn,
+        "kms:Decrypt",
+        ("api",),
+        {**via_s3, "kms:EncryptionContext:aws:s3:arn": ctx_str(f"{env.arn['bucket']}/imports/data.csv")},
+    )
+    b.kms(
+        "F.kms.decrypt.direct",
+        "API function",
+        "kms:Decrypt directly, with an object's S3 encryption context",
+        api_fn,
+        "kms:Decrypt",
+        ("api",),
+        {"kms:EncryptionContext:aws:s3:arn": ctx_str(f"{env.arn['bucket']}/{own}")},
+    )
 
     # ---- function roles: only Lambda assumes them
     for role in ("processor", "api"):
@@ -1185,6 +1286,38 @@ def build_rows(env: Environment) -> list[Row]:
             "s3:ListBucket",
             None,
             ("processor",),
+        )
+        for rid, what, key in (
+            ("P.head-version.vpce", "HeadObject with a version id under uploads/, through the endpoint", own),
+            (
+                "P.head-version.outside-uploads.vpce",
+                "HeadObject with a version id outside uploads/, through the endpoint",
+                "imports/data.csv",
+            ),
+        ):
+            b.s3(rid, "processor", what, proc, "s3:GetObjectVersion", key, ("processor",), vpce=True)
+        for rid, what, key in (
+            ("ADMIN.get-version.outside-uploads", "GetObject with a version id outside uploads/", "imports/data.csv"),
+            ("ADMIN.get-version.uploads", "GetObject with a version id under uploads/", own),
+        ):
+            b.s3(
+                rid,
+                "SSO administrator",
+                f"{what} (from outside any VPC)",
+                admin,
+                "s3:GetObjectVersion",
+                key,
+                ("admin",),
+                extra=admin_ctx,
+            )
+        b.s3(
+            "ROLE.get-version",
+            "another role of the account (admin rights)",
+            "GetObject with a version id under uploads/ from outside the VPC",
+            deployer,
+            "s3:GetObjectVersion",
+            own,
+            ("admin",),
         )
         b.s3(
             "A.put.own.vpce",

@@ -44,6 +44,9 @@ try:
 except ModuleNotFoundError:  # run as a script: tools/ is on sys.path
     from stack_outputs import ToolError, resolve, session, tool_parser  # type: ignore[no-redef]
 
+# The API's identity mapping items in the records table (= stacks.records_schema.IDENTITY_MAPPING_PREFIX; a test
+# keeps them equal): no records, never reported.
+IDENTITY_MAPPING_PREFIX, IDENTITY_MAPPING_SORT_KEY = "#identity/", "#sub"
 UNVERSIONED = "null"  # S3's version id of objects written while versioning was off; also the record's sort key
 _EVENT_NAMESPACE = uuid.UUID("0f3a8f52-6d0e-4a53-9d8e-2a4f2d1c5b71")
 THROTTLING_CODES = frozenset(
@@ -126,7 +129,8 @@ def records_of_keys(dynamodb: Any, table: str, keys: Iterator[str] | list[str]) 
 
 
 def records(dynamodb: Any, table: str, prefix: str) -> Iterator[tuple[str, str, str]]:
-    """(object_key, version_id, event_time) of every record under `prefix` (a Scan: run it off-peak)."""
+    """(object_key, version_id, event_time) of every record under `prefix` (a Scan: run it off-peak). The API's
+    identity mapping items (`#identity/<identity id>`, `#sub`) share the table and are no records: left out."""
     paginator = dynamodb.get_paginator("scan")
     pages = paginator.paginate(
         TableName=table,
@@ -137,7 +141,10 @@ def records(dynamodb: Any, table: str, prefix: str) -> Iterator[tuple[str, str, 
     )
     for page in pages:
         for item in page.get("Items", []):
-            yield item["object_key"]["S"], item["version_id"]["S"], item.get("event_time", {}).get("S", "")
+            key, version = item["object_key"]["S"], item["version_id"]["S"]
+            if key.startswith(IDENTITY_MAPPING_PREFIX) and version == IDENTITY_MAPPING_SORT_KEY:
+                continue
+            yield key, version, item.get("event_time", {}).get("S", "")
 
 
 def object_created_event(bucket: str, version: Version, account: str, region: str) -> dict[str, Any]:

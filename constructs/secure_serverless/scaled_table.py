@@ -186,11 +186,27 @@ class ScaledTable(Construct):
             ).scale_on_utilization(target_utilization_percent=target)
 
     # ---------------------------------------------------------------- grants (exact actions, exact ARNs)
-    def grant_put_item(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow dynamodb:PutItem on the table (and kms:Decrypt/GenerateDataKey on its key)."""
+    def grant_put_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:PutItem on the table (and kms:Decrypt/GenerateDataKey on its key); with `leading_keys`
+        (partition-key patterns, ``*`` and ``?`` wildcards), only on items whose partition key matches one of them
+        (``dynamodb:LeadingKeys``, required present). Default: every item."""
         self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
         return iam.Grant.add_to_principal(
-            grantee=grantee, actions=["dynamodb:PutItem"], resource_arns=[self.table.table_arn]
+            grantee=grantee,
+            actions=["dynamodb:PutItem"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
+
+    def grant_get_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:GetItem on the table (and kms:Decrypt on its key); with `leading_keys` (partition-key
+        patterns), only on items whose partition key matches one of them. Default: every item."""
+        self.encryption_key.grant(grantee, "kms:Decrypt")
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:GetItem"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
         )
 
     def grant_query(self, grantee: iam.IGrantable, *index_names: str) -> iam.Grant:
@@ -242,3 +258,14 @@ class ScaledTable(Construct):
                     )
                 )
         return specs
+
+
+def _leading_keys_conditions(leading_keys: Sequence[str]) -> dict[str, Any] | None:
+    """Item-level access by partition key (``dynamodb:LeadingKeys``); None without patterns."""
+    if not leading_keys:
+        return None
+    return {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(leading_keys)},
+        # ForAllValues is true when the key is absent: require it, so no request escapes the pattern.
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }

@@ -30,6 +30,8 @@ SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucke
 # Listing reveals every key (for uploads: every identity id and file name); guarded like data access.
 VPCE_GUARDED_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+# A read that names a version (GetObject/HeadObject with VersionId) is authorized as s3:GetObjectVersion alone.
+READ_VERSION_ACTIONS = ("s3:GetObjectVersion",)
 PUT_OBJECT_ACTIONS = ("s3:PutObject",)
 
 
@@ -238,6 +240,13 @@ class SecureBucket(Construct):
         self._grant_key_through_s3(grantee, ["kms:Decrypt"], prefix)
         return self._grant(grantee, READ_OBJECT_ACTIONS, prefix)
 
+    def grant_read_versions(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow only s3:GetObjectVersion on objects under `prefix` (and kms:Decrypt on the key through S3): reads
+        that name an exact version, such as the presigned downloads an API signs for its callers. A read without a
+        version id (s3:GetObject) stays denied."""
+        self._grant_key_through_s3(grantee, ["kms:Decrypt"], prefix)
+        return self._grant(grantee, READ_VERSION_ACTIONS, prefix)
+
     def grant_list_objects(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow s3:ListBucket on this bucket, so S3 answers 404 (not 403) for an object that no longer exists."""
         return iam.Grant.add_to_principal_or_resource(
@@ -357,11 +366,22 @@ class SecureBucket(Construct):
             )
 
     def require_vpc_endpoint(
-        self, endpoint_ids: Sequence[str], exempt_arns: Sequence[str] = (), exempt_services: Sequence[str] = ()
+        self,
+        endpoint_ids: Sequence[str],
+        exempt_arns: Sequence[str] = (),
+        exempt_services: Sequence[str] = (),
+        *,
+        version_readers: Sequence[str] = (),
+        version_readers_prefix: str = "",
     ) -> None:
         """Deny object data access, and listing, that does not come through one of `endpoint_ids`, except for the
         exact principals `exempt_arns` (ARNs or ARN patterns) and, when named, the AWS services `exempt_services`
         acting for a caller (``aws:CalledVia``).
+
+        `version_readers` (role ARNs) are admitted from outside the endpoints for exactly one action,
+        s3:GetObjectVersion, on objects under `version_readers_prefix` (required with them, non-empty) and nothing
+        else: the requests of presigned download URLs such a role signs for users' devices, which never pass
+        through the VPC. Their other data actions, and version reads outside the prefix, stay guarded.
 
         No AWS service is exempt by default: ``aws:ViaAWSService`` is true for every service acting for a caller,
         so exempting it would let anyone with read and decrypt rights read objects from anywhere through any such
@@ -378,20 +398,38 @@ class SecureBucket(Construct):
         if exempt_services:
             # True for a direct call (no aws:CalledVia) and for a call through services not named here.
             outside["ForAllValues:StringNotEquals"] = {"aws:CalledVia": list(exempt_services)}
+        if version_readers and not version_readers_prefix:
+            raise ValueError("invalid version_readers_prefix '': must name the prefix version_readers may read under")
         if exempt_arns:
             outside["ArnNotLike"] = {"aws:PrincipalArn": list(exempt_arns)}
-        for sid, actions, resource in (
-            ("DenyDataAccessOutsideVpcEndpoints", VPCE_GUARDED_ACTIONS, self.bucket.arn_for_objects("*")),
-            ("DenyListingOutsideVpcEndpoints", VPCE_GUARDED_LIST_ACTIONS, self.bucket.bucket_arn),
-        ):
+        objects = self.bucket.arn_for_objects("*")
+        guarded = [a for a in VPCE_GUARDED_ACTIONS if not (version_readers and a in READ_VERSION_ACTIONS)]
+        statements: list[tuple[str, Sequence[str], dict[str, Any], Mapping[str, Any]]] = [
+            ("DenyDataAccessOutsideVpcEndpoints", guarded, {"resources": [objects]}, outside),
+            (
+                "DenyListingOutsideVpcEndpoints",
+                VPCE_GUARDED_LIST_ACTIONS,
+                {"resources": [self.bucket.bucket_arn]},
+                outside,
+            ),
+        ]
+        if version_readers:
+            readers: dict[str, Any] = {**outside, "ArnNotLike": {"aws:PrincipalArn": [*exempt_arns, *version_readers]}}
+            prefix: dict[str, Any] = {"resources": [self.arn_for_prefix(version_readers_prefix)]}
+            not_prefix: dict[str, Any] = {"not_resources": [self.arn_for_prefix(version_readers_prefix)]}
+            statements[1:1] = [
+                ("DenyVersionReadsOutsideVpcEndpoints", READ_VERSION_ACTIONS, prefix, readers),
+                ("DenyVersionReadsOutsideVpcEndpointsElsewhere", READ_VERSION_ACTIONS, not_prefix, outside),
+            ]
+        for sid, actions, where, conditions in statements:
             self.bucket.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid=sid,
                     effect=iam.Effect.DENY,
                     principals=[iam.AnyPrincipal()],
                     actions=list(actions),
-                    resources=[resource],
-                    conditions=outside,
+                    conditions=dict(conditions),
+                    **where,
                 )
             )
 

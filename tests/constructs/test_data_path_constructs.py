@@ -475,3 +475,34 @@ def test_pipeline_stacks_pass_nag_packs(built: Built, name: str) -> None:
     for pack in (AwsSolutionsChecks(), ServerlessChecks()):
         result = pack.validate_scope(built.stacks[name])
         assert result.success, nag_findings(result)
+
+
+def test_put_item_grant_can_be_limited_to_leading_keys() -> None:
+    """`leading_keys` limits PutItem to matching partition keys and requires the key (ForAllValues alone would pass a
+    request without it); without it the grant is unconditioned."""
+    stack = cdk.Stack(cdk.App(), "LeadingKeys")
+    table = ScaledTable(stack, "Items", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING))
+    limited = iam.Role(stack, "Limited", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    plain = iam.Role(stack, "Plain", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    table.grant_put_item(limited, leading_keys=["#identity/*"])
+    table.grant_put_item(plain)
+    template = Template.from_stack(stack)
+    role_ids = {
+        name: stack.get_logical_id(role.node.default_child) for name, role in (("Limited", limited), ("Plain", plain))
+    }
+    statements = {
+        name: [
+            s
+            for p in template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}).values()
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if s["Action"] == "dynamodb:PutItem"
+        ]
+        for name, role_id in role_ids.items()
+    }
+    (limited_put,) = statements["Limited"]
+    (plain_put,) = statements["Plain"]
+    assert limited_put["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+    assert "Condition" not in plain_put

@@ -73,6 +73,17 @@ class Built(StackSet):
             vpce_exempt_services=["athena.amazonaws.com"],
         )
 
+        stack = self._stack("VpceReaders")
+        self.vpce_readers = SecureBucket(stack, "Bucket", name_prefix="unit-vpce-rd")
+        self.signer = iam.Role(stack, "Signer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.vpce_readers.grant_read_versions(self.signer, prefix="uploads/")
+        self.vpce_readers.require_vpc_endpoint(
+            ["vpce-0123456789abcdef0"],
+            exempt_arns=["arn:aws:iam::111122223333:role/Admin"],
+            version_readers=["arn:aws:iam::111122223333:role/Signer"],
+            version_readers_prefix="uploads/",
+        )
+
         stack = self._stack("ExistingLogs")
         logs = s3.Bucket.from_bucket_name(stack, "Logs", "central-access-logs")
         self.existing_logs = SecureBucket(
@@ -494,3 +505,92 @@ def test_endpoint_guard_decisions(built: Built) -> None:
     ]
     got = [(d.result, [label.split("-", 1)[1] for label in d.labels]) for d in evaluate(policies, requests)]
     assert got == [(expected, deciding) for _, _, _, expected, deciding in GUARD_ROWS]
+
+
+def test_version_read_grant_is_exactly_get_object_version_under_the_prefix(built: Built) -> None:
+    template = built.template("VpceReaders")
+    bucket_id = _bucket_id(template, "unit-vpce-rd")
+    only_policy_grants_exactly(
+        template,
+        [{"Action": "s3:GetObjectVersion", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")}],
+    )
+
+
+SIGNER = "arn:aws:sts::111122223333:assumed-role/Signer/s"
+OTHER = "arn:aws:sts::111122223333:assumed-role/Other/s"
+READER_ROWS = [
+    # (principal, action, key, through the endpoint, expected, deciding): every request from outside the VPC unless
+    # marked; every principal holds s3:GetObject and s3:GetObjectVersion on the whole bucket (the guard decides).
+    (SIGNER, "s3:GetObjectVersion", "uploads/a", False, "Allowed", ["all#Read"]),
+    (SIGNER, "s3:GetObject", "uploads/a", False, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+    (
+        SIGNER,
+        "s3:GetObjectVersion",
+        "imports/a",
+        False,
+        "ExplicitlyDenied",
+        ["bucket#DenyVersionReadsOutsideVpcEndpointsElsewhere"],
+    ),
+    (SIGNER, "s3:GetObjectVersion", "imports/a", True, "Allowed", ["all#Read"]),
+    (
+        OTHER,
+        "s3:GetObjectVersion",
+        "uploads/a",
+        False,
+        "ExplicitlyDenied",
+        ["bucket#DenyVersionReadsOutsideVpcEndpoints"],
+    ),
+    (OTHER, "s3:GetObjectVersion", "uploads/a", True, "Allowed", ["all#Read"]),
+    (ADMIN, "s3:GetObjectVersion", "imports/a", False, "Allowed", ["all#Read"]),
+    (ADMIN, "s3:GetObject", "uploads/a", False, "Allowed", ["all#Read"]),
+]
+
+
+def test_version_readers_pass_the_endpoint_guard_for_version_reads_under_their_prefix_only(built: Built) -> None:
+    """A presigned-download signer is admitted from outside the VPC for exactly s3:GetObjectVersion under its prefix;
+    its plain GetObject and its version reads elsewhere stay guarded, and nobody else gains anything."""
+    resolver = Resolver(built.templates["VpceReaders"], StandIns(account="111122223333", stack_name="VpceReaders"))
+    bucket_id = _bucket_id(built.template("VpceReaders"), "unit-vpce-rd")
+    bucket_arn = resolver.get_att(bucket_id, "Arn")
+    (document,) = [
+        p["PolicyDocument"]
+        for p in resolver.of_type("AWS::S3::BucketPolicy").values()
+        if p["Bucket"] == resolver.ref(bucket_id)
+    ]
+    read = {
+        "Sid": "Read",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": f"{bucket_arn}/*",
+    }
+    policies = [
+        Policy("r-bucket", "resource", document),
+        Policy("r-all", "identity", {"Version": "2012-10-17", "Statement": [read]}),
+    ]
+    requests = [
+        Request(
+            str(i),
+            principal,
+            action,
+            f"{bucket_arn}/{key}",
+            context={
+                "aws:SecureTransport": ctx_bool(True),
+                "aws:PrincipalAccount": ctx_str("111122223333"),
+                "aws:PrincipalArn": ctx_str(_principal_arn(principal)),
+                **({"aws:SourceVpce": ctx_str(ENDPOINT)} if vpce else {}),
+            },
+            identity_policies=("r-all",),
+            resource_policy="r-bucket",
+            resource_account="111122223333",
+        )
+        for i, (principal, action, key, vpce, _, _) in enumerate(READER_ROWS)
+    ]
+    got = [(d.result, [label.split("-", 1)[1] for label in d.labels]) for d in evaluate(policies, requests)]
+    assert got == [(expected, deciding) for *_, expected, deciding in READER_ROWS]
+
+
+def test_version_readers_need_a_prefix() -> None:
+    stack = cdk.Stack(cdk.App(), "NoPrefix")
+    bucket = SecureBucket(stack, "Bucket")
+    with pytest.raises(ValueError, match="version_readers_prefix"):
+        bucket.require_vpc_endpoint(["vpce-1"], version_readers=["arn:aws:iam::111122223333:role/Signer"])

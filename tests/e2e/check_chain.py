@@ -9,6 +9,7 @@ import json
 import os
 import statistics
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -185,8 +186,13 @@ class Environment:
         configuration = self.aws.lambda_.get_function_configuration(FunctionName=self.api_function)
         return configuration["Environment"]["Variables"]["IDENTITY_POOL_ID"]
 
-    def get_objects(self, identity: str, pool: str) -> dict[str, Any]:
-        event = rest_event(self.suffix, identity, pool)
+    def user_pool_provider(self) -> str:
+        """`cognito-idp.<region>.<suffix>/<user pool id>` as deployed (the pool id is the emulator's "unknown")."""
+        configuration = self.aws.lambda_.get_function_configuration(FunctionName=self.api_function)
+        return str(configuration["Environment"]["Variables"]["USER_POOL_PROVIDER"])
+
+    def get_objects(self, identity: str, pool: str, **route: Any) -> dict[str, Any]:
+        event = rest_event(self.suffix, identity, pool, provider=self.user_pool_provider(), **route)
         response = self.aws.lambda_.invoke(FunctionName=self.api_function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read())
         assert "FunctionError" not in response, payload
@@ -200,24 +206,36 @@ class Environment:
         return body["items"]
 
 
-def rest_event(stage: str, identity: str, pool: str) -> dict[str, Any]:
-    """GET /objects as API Gateway sends it (REST proxy, payload 1.0) after IAM authorisation with the identity's
-    Cognito credentials."""
+def rest_event(
+    stage: str,
+    identity: str,
+    pool: str,
+    *,
+    resource: str = "/objects",
+    name: str | None = None,
+    query: dict[str, str] | None = None,
+    provider: str = "",
+) -> dict[str, Any]:
+    """A GET as API Gateway sends it (REST proxy, payload 1.0) after IAM authorisation with the identity's Cognito
+    credentials: GET /objects, or with `name` a greedy route such as `/downloads/{key+}` (path percent-encoded,
+    pathParameters.key decoded, as API Gateway does). The caller signed in through `provider` (the user pool) as a
+    user whose sub is derived from the identity id (one user per identity here)."""
     headers = {"Accept": "application/json", "Host": "e2e.execute-api.us-east-1.amazonaws.com"}
+    path = resource if name is None else resource.replace("{key+}", quote(name, safe="/"))
     return {
-        "resource": "/objects",
-        "path": "/objects",
+        "resource": resource,
+        "path": path,
         "httpMethod": "GET",
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None if name is None else {"key": name},
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/objects",
+            "resourcePath": resource,
             "httpMethod": "GET",
-            "path": f"/{stage}/objects",
+            "path": f"/{stage}{path}",
             "accountId": ACCOUNT,
             "stage": stage,
             "requestId": str(uuid.uuid4()),
@@ -225,6 +243,7 @@ def rest_event(stage: str, identity: str, pool: str) -> dict[str, Any]:
                 "cognitoIdentityPoolId": pool,
                 "cognitoIdentityId": identity,
                 "cognitoAuthenticationType": "authenticated",
+                "cognitoAuthenticationProvider": f"{provider},{provider}:CognitoSignIn:{sub_of(identity)}",
                 "accountId": ACCOUNT,
                 "sourceIp": "127.0.0.1",
                 "userAgent": "e2e",
@@ -234,6 +253,11 @@ def rest_event(stage: str, identity: str, pool: str) -> dict[str, Any]:
         "body": None,
         "isBase64Encoded": False,
     }
+
+
+def sub_of(identity: str) -> str:
+    """The user pool sub the checks sign `identity` in as (one user per identity)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, identity))
 
 
 def identity() -> str:
@@ -367,6 +391,54 @@ def test_api_function_returns_exactly_the_identitys_records(env: Environment, ke
     foreign_pool = env.get_objects(alice, f"{REGION}:99999999-9999-4999-8999-999999999999")
     assert foreign_pool["statusCode"] == 403, foreign_pool
     report(f"chain [{key_encoding}]: API function lists exactly the calling identity's records")
+
+
+def test_download_gives_the_exact_version_bytes_and_nothing_to_another_identity(
+    env: Environment, key_encoding: str
+) -> None:
+    alice, bob = identity(), identity()
+    pool = env.identity_pool()
+    name = f"dl/ünï code+ %{uuid.uuid4().hex[:6]}:日本.bin"
+    key = f"uploads/{alice}/{name}"
+    assert env.list_objects(alice) == []  # alice's first call: the API records her identity id <-> sub mapping
+    first_bytes, second_bytes = os.urandom(300) + b"\x00end", b"second version " + os.urandom(64)
+    first = env.upload(key, body=first_bytes)
+    eventually(lambda: env.record(key, first["VersionId"]), "the first version's record")
+    second = env.upload(key, body=second_bytes)
+    eventually(lambda: env.record(key, second["VersionId"]), "the second version's record")
+
+    def download(who: str, asked: str, **query: str) -> dict[str, Any]:
+        payload = env.get_objects(who, pool, resource="/downloads/{key+}", name=asked, query=query or None)
+        return {"status": payload["statusCode"], "body": json.loads(payload["body"])}
+
+    def fetch(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the presigned URL under test
+            body: bytes = response.read()
+            return body
+
+    newest = download(alice, name)
+    assert newest["status"] == 200, newest
+    assert newest["body"]["version_id"] == second["VersionId"] and newest["body"]["expires_in"] <= 300
+    assert fetch(newest["body"]["url"]) == second_bytes
+    older = download(alice, name, version_id=first["VersionId"])
+    assert older["status"] == 200, older
+    assert fetch(older["body"]["url"]) == first_bytes
+
+    missing = download(bob, f"never-{uuid.uuid4().hex}.bin")
+    assert missing["status"] == 404, missing
+    for asked, query in ((name, {}), (name, {"version_id": first["VersionId"]}), (key, {})):
+        theirs = download(bob, asked, **query)
+        assert theirs == missing, (asked, theirs)  # status and body: indistinguishable from a missing key
+    mapping = env.record(f"#identity/{alice}", "#sub")
+    assert mapping is not None and mapping["sub"]["S"] == sub_of(alice), mapping
+    for version in (first, second):  # recorded after the mapping: both records carry her sub beside her identity id
+        item = env.record(key, version["VersionId"])
+        assert item is not None and item["owner"]["S"] == alice and item["sub"]["S"] == sub_of(alice), item
+    report(
+        f"chain [{key_encoding}]: identity id <-> user pool sub recorded by the API and carried by the records; "
+        "download signs the exact "
+        "version (newest and older bytes match); another identity's object answers the 404 of a missing key"
+    )
 
 
 def test_upload_to_record_latency(env: Environment, key_encoding: str) -> None:

@@ -74,6 +74,18 @@ def test_api_handler_knows_this_environments_identity_pool(stack_templates: dict
     template.has_resource_properties(
         FUNCTION, {**API_HANDLER, "Environment": {"Variables": {"IDENTITY_POOL_ID": pool}}}
     )
+    # ... and the user pool's provider name, which cognitoAuthenticationProvider carries before the caller's sub.
+    provider = ["cognito-idp.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}, "/"]
+    user_pool = {"Ref": logical_id(template, "AWS::Cognito::UserPool")}
+    template.has_resource_properties(
+        FUNCTION,
+        {
+            **API_HANDLER,
+            "Environment": {
+                "Variables": {"USER_POOL_PROVIDER": Match.exact({"Fn::Join": ["", [*provider, user_pool]]})}
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -118,6 +130,7 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
     assert granted(template, role_id) == {
         ("execute-api:Invoke", route("/objects")),
         ("execute-api:Invoke", route("/objects/*")),
+        ("execute-api:Invoke", route("/downloads/*")),
         ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
         ("kms:GenerateDataKey", key_arn),
         ("kms:Decrypt", key_arn),  # multipart uploads
@@ -347,7 +360,7 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
     validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
     method = "AWS::ApiGateway::Method"
-    template.resource_count_is(method, 2)
+    template.resource_count_is(method, 3)
     template.all_resources_properties(
         method,
         {
@@ -360,6 +373,7 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     for parameters in (
         {"method.request.querystring.limit": False, "method.request.querystring.cursor": False},
         {"method.request.path.key": True},
+        {"method.request.querystring.version_id": False, "method.request.path.key": True},
     ):
         template.has_resource_properties(method, {"RequestParameters": Match.exact(parameters)})
 
@@ -379,8 +393,11 @@ def test_gateway_errors_are_json(stack_templates: dict[str, Template], suffix: s
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Template], suffix: str) -> None:
+    """Queries on the table, identity-mapping items its only write, and the one S3 action its presigned downloads
+    need: reading an exact version under uploads/ (GetObject without a version id, writes and deletes stay denied)."""
     template = stack_templates[suffix]
     table_id = logical_id(template, "AWS::DynamoDB::Table")
+    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
     function_id = logical_id(template, FUNCTION, API_HANDLER)
     role = Capture()
     template.has_resource_properties(
@@ -389,7 +406,11 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
             **API_HANDLER,
             "Role": Match.exact({"Fn::GetAtt": [role, "Arn"]}),
             "Environment": {
-                "Variables": {"TABLE_NAME": Match.exact({"Ref": table_id}), "OWNER_INDEX_NAME": "by-owner"}
+                "Variables": {
+                    "TABLE_NAME": Match.exact({"Ref": table_id}),
+                    "OWNER_INDEX_NAME": "by-owner",
+                    "BUCKET_NAME": Match.exact({"Ref": bucket_id}),
+                }
             },
         },
     )
@@ -401,7 +422,33 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("dynamodb:Query", _json(table_arn)),
         ("dynamodb:Query", _json(index_arn)),
         ("kms:Decrypt", _json(arn_of(logical_id(template, KEY)))),
+        ("s3:GetObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
+        ("dynamodb:PutItem", _json(table_arn)),  # identity mappings only: see the next assertion
+        ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
     }
+    # Its one write: items whose partition key is an identity mapping's, and only with the key present.
+    mappings_only = {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+    template.has_resource_properties(
+        POLICY,
+        {
+            "Roles": Match.array_with([{"Ref": role.as_string()}]),
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "dynamodb:PutItem",
+                            "Effect": "Allow",
+                            "Condition": mappings_only,
+                            "Resource": table_arn,
+                        }
+                    ]
+                )
+            },
+        },
+    )
     # Every permission to invoke the handler is API Gateway's, for this API.
     for_handler = {"FunctionName": Match.exact(arn_of(function_id))}
     this_api = {

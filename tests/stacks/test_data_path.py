@@ -49,6 +49,7 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
         ("s3:GetObjectVersion", objects),
         ("s3:ListBucket", arn("AWS::S3::Bucket")),
         ("dynamodb:PutItem", arn("AWS::DynamoDB::Table")),
+        ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # identity mappings only (leading keys: test below)
         ("kms:Decrypt", arn("AWS::KMS::Key")),
         ("kms:GenerateDataKey", arn("AWS::KMS::Key")),
         ("logs:CreateLogStream", arn("AWS::Logs::LogGroup")),
@@ -62,6 +63,19 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     if build_config(suffix).private_network:  # Lambda's VPC networking: EC2 offers no narrower resource
         expected |= {(action, '"*"') for action in VPC_ACCESS_ACTIONS}
     assert role_grants == expected
+    # The uploader's sub is read from the identity mapping items only, never from a record.
+    mappings_only = {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+    get_item = {"Action": "dynamodb:GetItem", "Effect": "Allow", "Condition": mappings_only}
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": Match.array_with([{"Ref": role.as_string()}]),
+            "PolicyDocument": {"Statement": Match.array_with([Match.object_like(get_item)])},
+        },
+    )
 
 
 @pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])

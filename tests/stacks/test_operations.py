@@ -418,7 +418,9 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
         ],
         ".dynamodb": [
             allow("ProcessorWritesRecords", processor, ["dynamodb:PutItem"], table),
+            allow("ProcessorReadsIdentityMappings", processor, ["dynamodb:GetItem"], table),
             allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),
+            allow("ApiRecordsIdentityMappings", api, ["dynamodb:PutItem"], table),
         ],
         ".sqs": [allow("ProcessorDelaysFailedRecords", processor, ["sqs:ChangeMessageVisibility"], buffer)],
     }  # fmt: skip

@@ -179,3 +179,21 @@ def test_repair_sends_versions_oldest_first_and_invents_no_sequencer(environment
     objects = [json.loads(m["Body"])["detail"]["object"] for m in sent]
     assert [o["version-id"] for o in objects] == [first, second, third]  # S3's listing, oldest first
     assert all("sequencer" not in o for o in objects)
+
+
+def test_identity_mapping_items_are_not_records() -> None:
+    """The API's identity mappings share the table; a whole-table check (--prefix '') does not call them orphans."""
+    from moto import mock_aws
+
+    from stacks import records_schema
+    from tools import reconcile
+
+    assert reconcile.IDENTITY_MAPPING_PREFIX == records_schema.IDENTITY_MAPPING_PREFIX
+    with mock_aws():
+        import boto3
+
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(**records_schema.create_table_request("records"))
+        for key, version in (("#identity/us-east-1:a", "#sub"), ("uploads/us-east-1:a/x", "v1")):
+            dynamodb.put_item(TableName="records", Item={"object_key": {"S": key}, "version_id": {"S": version}})
+        assert [(k, v) for k, v, _ in reconcile.records(dynamodb, "records", "")] == [("uploads/us-east-1:a/x", "v1")]

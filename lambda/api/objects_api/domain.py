@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 DEFAULT_LIMIT = 25
 MIN_LIMIT = 1
@@ -39,6 +40,8 @@ CURSOR_FIELDS = ("owner", "object_key", "version_id")
 _MAX_CURSOR_FIELD_CHARS = 4096
 
 LIMIT_RULE = f"limit must be an integer from {MIN_LIMIT} to {MAX_LIMIT}"
+# One message for "no such object", "no such version" and "another identity's object": nothing tells them apart.
+NOT_FOUND_MESSAGE = "key: no object with this name was recorded for the caller"
 CURSOR_RULE = "cursor must be a next_cursor value returned to the same caller by GET /objects"
 
 # Fields of one stored version as returned to the caller (the rest of the item stays internal).
@@ -80,6 +83,13 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class TooManyVersions(ApiError):
+    """409: the download must name a version (too many recorded to find the newest in one bounded read)."""
+
+    status = 409
+    code = "version_id_required"
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The one error shape of the API."""
     return {"error": {"code": code, "message": message}}
@@ -112,6 +122,44 @@ def caller_identity(event: Mapping[str, Any], identity_pool_id: str) -> str:
     if identity.get("cognitoAuthenticationType") != "authenticated":
         raise Forbidden("requestContext.identity.cognitoAuthenticationType must be authenticated")
     return identity_id
+
+
+# A signed-in call's `cognitoAuthenticationProvider`: comma-separated providers, the user pool's sign-in entry being
+# `cognito-idp.<region>.amazonaws.com/<user pool id>:CognitoSignIn:<sub>`; a user pool `sub` is a UUID.
+_SIGN_IN_RE = re.compile(r"(?P<provider>[^,:]+):CognitoSignIn:(?P<sub>[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12})")
+_MAX_PROVIDER_CHARS = 2048
+# The identity id <-> user pool sub mapping lives in the records table under keys no object record can have: S3
+# version ids are never "#sub", and the API only ever names keys under uploads/.
+IDENTITY_MAPPING_PREFIX = "#identity/"
+IDENTITY_MAPPING_SORT_KEY = "#sub"
+
+
+def caller_sub(event: Mapping[str, Any], user_pool_provider: str) -> str:
+    """The user pool `sub` of the signed-in caller, from requestContext.identity.cognitoAuthenticationProvider (set
+    by API Gateway from the verified credentials, never from the request), signed in through `user_pool_provider`
+    (`cognito-idp.<region>.amazonaws.com/<user pool id>`, this environment's user pool). Anything else -> Forbidden:
+    a sub is what ties a user's identities together (a replaced identity pool mints new identity ids), so a call
+    that does not carry one of this pool's users is not served."""
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    identity = context.get("identity") if isinstance(context, Mapping) else None
+    raw = identity.get("cognitoAuthenticationProvider") if isinstance(identity, Mapping) else None
+    rule = "requestContext.identity.cognitoAuthenticationProvider must name a user of this environment's user pool"
+    if not user_pool_provider or not isinstance(raw, str) or len(raw) > _MAX_PROVIDER_CHARS:
+        raise Forbidden(rule)
+    for entry in raw.split(","):
+        match = _SIGN_IN_RE.fullmatch(entry.strip())
+        if match and match["provider"] == user_pool_provider:
+            return match["sub"]
+    raise Forbidden(rule)
+
+
+def identity_mapping_key(identity_id: str) -> dict[str, str]:
+    """The records-table key of `identity_id`'s mapping item (identity id -> user pool sub)."""
+    return {"object_key": f"{IDENTITY_MAPPING_PREFIX}{identity_id}", "version_id": IDENTITY_MAPPING_SORT_KEY}
+
+
+class IdentityConflict(Forbidden):
+    """The identity id is already recorded for another user pool sub: refused, never overwritten."""
 
 
 def owner_prefix(identity_id: str) -> str:
@@ -299,7 +347,7 @@ def sort_newest_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str,
 def object_view(identity_id: str, name: str, records: Sequence[Mapping[str, Any]], truncated: bool) -> dict[str, Any]:
     """GET /objects/{key+}: the object and its versions newest first; NotFound when there are none."""
     if not records:
-        raise NotFound("key: no object with this name was recorded for the caller")
+        raise NotFound(NOT_FOUND_MESSAGE)
     return {
         "name": name,
         "key": object_key_for(identity_id, name),
@@ -315,4 +363,67 @@ def list_view(
     return {
         "items": [list_item(record, identity_id) for record in records],
         "next_cursor": encode_cursor(next_key) if next_key is not None else None,
+    }
+
+
+# --- downloads -----------------------------------------------------------------------------------------
+
+# A download link is a presigned S3 GET of one exact object version, valid at most this long (issue 20: <= 5 min).
+DOWNLOAD_URL_SECONDS = 300
+# S3 version ids are at most 1,024 bytes; ours are URL-safe ASCII (or the literal "null" of unversioned objects).
+_VERSION_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,1024}", re.ASCII)
+VERSION_ID_RULE = "version_id must be a version id returned by GET /objects/{key} (letters, digits, '.', '_', '-')"
+
+
+def parse_version_id(raw: str | None) -> str | None:
+    """`version_id` query parameter of GET /downloads/{key+}: absent -> None (the newest recorded version)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _VERSION_ID_RE.fullmatch(raw):
+        raise InvalidParameter("version_id", VERSION_ID_RULE)
+    return raw
+
+
+def download_version(
+    records: Sequence[Mapping[str, Any]], version_id: str | None, *, complete: bool = True
+) -> Mapping[str, Any]:
+    """The record to sign a download for: the named version, or the newest one. NotFound (the same message whether
+    the key, the version or both are unknown) when there is none. `records` are the versions of a key under the
+    caller's own prefix, so another identity's object can only ever look missing. `complete` False (the store read
+    only part of the versions) with no version named: TooManyVersions, since the newest may be among the unread."""
+    if version_id is not None:
+        records = [record for record in records if record.get("version_id") == version_id]
+    if not records:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    if version_id is None and not complete:
+        raise TooManyVersions(
+            "version_id: this object has too many recorded versions to pick the newest; name one "
+            "(GET /objects/{key} lists them)"
+        )
+    return sort_newest_first(records)[0]
+
+
+_FILENAME_SAFE_RE = re.compile(r"[^A-Za-z0-9._ -]", re.ASCII)
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with the name's last segment as the file name: an ASCII fallback (`filename`, unsafe characters
+    as `_`) and the exact name in RFC 5987 form (`filename*`). The browser saves the file instead of rendering it."""
+    base = name.rstrip("/").rsplit("/", 1)[-1] or "download"
+    fallback = _FILENAME_SAFE_RE.sub("_", base)[:255] or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(base, safe='')}"
+
+
+def download_view(
+    identity_id: str, name: str, record: Mapping[str, Any], url: str, expires_at: datetime
+) -> dict[str, Any]:
+    """GET /downloads/{key+}: the presigned URL, when it stops working, and the version it reads."""
+    return {
+        "name": name,
+        "key": object_key_for(identity_id, name),
+        "url": url,
+        "method": "GET",
+        "expires_in": DOWNLOAD_URL_SECONDS,
+        "expires_at": expires_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **version_entry(record),
     }

@@ -1,18 +1,23 @@
 """Lambda entry point of the objects API (API Gateway REST API, proxy integration, IAM/SigV4 authorisation).
 
 Routes:
-    GET /objects?limit=&cursor=   the caller's records, one page at a time
-    GET /objects/{key+}           one of the caller's objects with its versions, newest first
+    GET /objects?limit=&cursor=            the caller's records, one page at a time
+    GET /objects/{key+}                    one of the caller's objects with its versions, newest first
+    GET /downloads/{key+}?version_id=      a presigned S3 GET (at most 5 minutes) of one exact version of one of
+                                           the caller's objects (the newest recorded one when none is named)
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
-(IDENTITY_POOL_ID). Every response is JSON; errors are {"error": {"code", "message"}}.
+(IDENTITY_POOL_ID), signed in as a user of this environment's user pool (USER_POOL_PROVIDER, the user's `sub` read
+from requestContext.identity.cognitoAuthenticationProvider). The identity id <-> sub mapping is recorded once per
+identity (store.record_identity). Every response is JSON; errors are {"error": {"code", "message"}}.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,7 +25,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from objects_api import domain, store
+from objects_api import domain, signer, store
 
 logger = Logger()
 tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
@@ -30,7 +35,7 @@ app = APIGatewayRestResolver()
 # Private, per-caller data: never cached by the browser or a proxy.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _ALLOWED_METHODS = "GET"
-_OWN_PATHS = re.compile(r"/objects(?:/.*)?", re.DOTALL)
+_OWN_PATHS = re.compile(r"/(?:objects(?:/.*)?|downloads/.+)", re.DOTALL)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
@@ -47,8 +52,22 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def _caller() -> str:
+    """The caller's identity id, once its user pool `sub` is known and the identity id <-> sub mapping recorded
+    (identity continuity: a replaced identity pool gives a user new identity ids, the sub stays)."""
     # Read per request, not at import: an empty value refuses every caller rather than failing the import.
-    return domain.caller_identity(app.current_event.raw_event, os.environ.get("IDENTITY_POOL_ID", ""))
+    event = app.current_event.raw_event
+    identity = domain.caller_identity(event, os.environ.get("IDENTITY_POOL_ID", ""))
+    sub = domain.caller_sub(event, os.environ.get("USER_POOL_PROVIDER", ""))
+    seen_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        store.record_identity(identity, sub, domain.identity_mapping_key(identity), seen_at)
+    except store.MappingConflict:
+        metrics.add_metric(name="IdentityConflicts", unit=MetricUnit.Count, value=1)
+        logger.error("identity id recorded for another user pool sub", extra={"identity_id": identity})
+        raise domain.IdentityConflict(
+            "requestContext.identity: this identity id is recorded for another user of the user pool"
+        ) from None
+    return identity
 
 
 def _query_value(name: str) -> str | None:
@@ -92,6 +111,28 @@ def get_object() -> Response[dict[str, Any]]:
     view = domain.object_view(identity, name, records, truncated)
     metrics.add_metric(name="ObjectReads", unit=MetricUnit.Count, value=1)
     return _json(200, view)
+
+
+# Same greedy shape as GET /objects/{key+}. The key is always `uploads/<caller>/<name>`: another identity's object
+# cannot be named, so it answers exactly like a missing one (404, same body).
+@app.get(r"/downloads/[\s\S]+")
+def download_object() -> Response[dict[str, Any]]:
+    identity = _caller()
+    bucket = os.environ.get("BUCKET_NAME", "")
+    if not bucket:
+        raise RuntimeError("BUCKET_NAME is not set")  # a broken deployment: 500, and the alarm on it
+    path_parameters = app.current_event.raw_event.get("pathParameters")
+    raw_name = path_parameters.get("key") if isinstance(path_parameters, dict) else None
+    name = domain.validate_name(raw_name)
+    version_id = domain.parse_version_id(_query_value("version_id"))
+    key = domain.object_key_for(identity, name)
+    records, complete = store.query_all_versions(key, version_id)
+    record = domain.download_version(records, version_id, complete=complete)
+    signed_at = datetime.now(UTC)
+    url = signer.presign_download(bucket, key, str(record["version_id"]), domain.content_disposition(name))
+    expires_at = signed_at + timedelta(seconds=domain.DOWNLOAD_URL_SECONDS)
+    metrics.add_metric(name="DownloadsSigned", unit=MetricUnit.Count, value=1)
+    return _json(200, domain.download_view(identity, name, record, url, expires_at))
 
 
 @app.not_found

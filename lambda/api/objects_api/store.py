@@ -1,10 +1,12 @@
-"""The API's DynamoDB reads: two Query shapes, nothing else.
+"""The API's DynamoDB calls: two Query shapes, and one conditional PutItem that records a caller's identity id <->
+user pool sub mapping.
 
-IAM: dynamodb:Query on the table (versions of one key) and on its owner index (the caller's records).
-No Scan, no writes. The client comes from `shared_runtime.clients` (created on first use, reused by later
-invocations) with QUERY_BUDGET: one Query costs at most QUERY_BUDGET.worst_case_seconds, which fits the function's
-timeout (API_FUNCTION_TIMEOUT_SECONDS, set by the stack), itself under API Gateway's 29 s integration timeout.
-A throttled or timed-out Query becomes StoreBusy (503 with Retry-After), never a 500.
+IAM: dynamodb:Query on the table (versions of one key) and on its owner index (the caller's records); dynamodb:PutItem
+only on mapping items (leading keys `#identity/*`). No Scan, no other writes. The client comes from
+`shared_runtime.clients` (created on first use, reused by later invocations) with QUERY_BUDGET: one call costs at
+most QUERY_BUDGET.worst_case_seconds, which fits the function's timeout (API_FUNCTION_TIMEOUT_SECONDS, set by the
+stack), itself under API Gateway's 29 s integration timeout. A throttled or timed-out call becomes StoreBusy (503
+with Retry-After), never a 500.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ _ALIAS = {attribute: alias for alias, attribute in _NAMES.items()}
 _PROJECTION = ", ".join(_NAMES)
 
 tracer = make_tracer("api")
+# identity id -> sub already recorded (or found recorded) by this execution environment: one write per identity and
+# environment, not per request. Bounded: cleared when full (a later request writes again, conditionally: harmless).
+_KNOWN_IDENTITIES: dict[str, str] = {}
+MAX_KNOWN_IDENTITIES = 10_000
+_MAPPING_CONDITION = "attribute_not_exists(object_key) OR #sub = :sub"
 _deserializer = TypeDeserializer()
 
 
@@ -55,8 +62,9 @@ def _client() -> Any:
 
 
 def reset_client() -> None:
-    """Forget the cached client (tests start a new mocked AWS per test)."""
+    """Forget the cached client and the identities known to be recorded (tests start a new mocked AWS per test)."""
     clients.reset_clients()
+    _KNOWN_IDENTITIES.clear()
 
 
 def table_name() -> str:
@@ -130,3 +138,74 @@ def query_versions(object_key: str, limit: int) -> tuple[list[dict[str, Any]], b
     )
     items = [_plain_item(item) for item in response.get("Items", [])]
     return items, "LastEvaluatedKey" in response
+
+
+# Pages of versions read to find the newest one of a key (a page holds up to 1 MB of projected records: thousands).
+MAX_VERSION_PAGES = 5
+
+
+@tracer.capture_method(capture_response=False)
+def query_all_versions(object_key: str, version_id: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Every stored version of `object_key` (only `version_id`'s record when given), up to MAX_VERSION_PAGES pages;
+    the flag says whether that was all of them."""
+    condition = f"{_ALIAS['object_key']} = :key"
+    values = {":key": {"S": object_key}}
+    if version_id is not None:
+        condition += f" AND {_ALIAS['version_id']} = :version"
+        values[":version"] = {"S": version_id}
+    params: dict[str, Any] = {
+        "TableName": table_name(),
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": _NAMES,
+        "ExpressionAttributeValues": values,
+        "ProjectionExpression": _PROJECTION,
+    }
+    items: list[dict[str, Any]] = []
+    for _ in range(MAX_VERSION_PAGES):
+        response = _query(params)
+        items += [_plain_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return items, True
+        params["ExclusiveStartKey"] = last
+    return items, False
+
+
+class MappingConflict(Exception):
+    """The identity id is recorded for another sub."""
+
+
+@tracer.capture_method(capture_response=False)
+def record_identity(identity_id: str, sub: str, key: Mapping[str, str], seen_at: str) -> None:
+    """Record that `identity_id` belongs to the user pool user `sub`, once (a conditional PutItem at `key`, a
+    mapping item of the records table; no owner attribute, so it never lists as a record). Recorded for another sub
+    -> MappingConflict (nothing is overwritten). IAM: dynamodb:PutItem on the table only for leading keys of mapping
+    items (SecureServerlessStack)."""
+    if _KNOWN_IDENTITIES.get(identity_id) == sub:
+        return
+    item = {
+        **{name: {"S": value} for name, value in key.items()},
+        "identity_id": {"S": identity_id},
+        "sub": {"S": sub},
+        "first_seen": {"S": seen_at},
+    }
+    try:
+        _client().put_item(
+            TableName=table_name(),
+            Item=item,
+            ConditionExpression=_MAPPING_CONDITION,
+            ExpressionAttributeNames={"#sub": "sub"},
+            ExpressionAttributeValues={":sub": {"S": sub}},
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            raise MappingConflict(identity_id) from error
+        if code in _THROTTLING_CODES:
+            raise StoreBusy(code, THROTTLED_RETRY_AFTER_SECONDS) from error
+        raise
+    except (BotocoreConnectionError, ReadTimeoutError) as error:
+        raise StoreBusy(type(error).__name__, TIMED_OUT_RETRY_AFTER_SECONDS) from error
+    if len(_KNOWN_IDENTITIES) >= MAX_KNOWN_IDENTITIES:
+        _KNOWN_IDENTITIES.clear()
+    _KNOWN_IDENTITIES[identity_id] = sub

@@ -232,10 +232,12 @@ def build_item(
     *,
     recorded_at: datetime,
     retention_days: int | None = None,
+    sub: str | None = None,
 ) -> dict[str, str | int]:
     """The DynamoDB item (plain str/int values) recorded once per object version.
 
-    Key: object_key (S) + version_id (S). `owner`/`name` only for uploads (sparse GSI `by-owner`);
+    Key: object_key (S) + version_id (S). `owner`/`name` only for uploads (sparse GSI `by-owner`), with `sub` (the
+    uploader's user pool sub) when one is known;
     `expires_at` (epoch seconds) only when a retention is configured. Size and etag are S3's (HeadObject's); the
     event's are used only where HeadObject gave none.
     """
@@ -260,6 +262,8 @@ def build_item(
     if ownership is not None:
         item["owner"] = ownership.owner
         item["name"] = ownership.name
+        if sub:
+            item["sub"] = sub
     if retention_days is not None:
         item["expires_at"] = int(_as_utc(recorded_at).timestamp()) + retention_days * SECONDS_PER_DAY
     return item

@@ -153,11 +153,17 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
     if true_key != event.key:
         event = dataclasses.replace(event, key=true_key)
         where["object_key"] = true_key
+    ownership = event.ownership
+    sub = None
+    if ownership is not None:  # an upload: who uploaded it, as the API recorded (identity continuity)
+        with tracer.provider.in_subsegment(name="## dynamodb.GetItem"):
+            sub = store.find_sub(settings.table_name, ownership.owner, time_left=time_left)
     item = build_item(
         event,
         metadata,
         recorded_at=datetime.now(UTC),
         retention_days=settings.retention_days,
+        sub=sub,
     )
     with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
         written = store.put_record_once(settings.table_name, item, time_left=time_left)

@@ -1,4 +1,5 @@
-"""The few AWS calls of the processor: HeadObject, a conditional PutItem, and delaying failed buffer records.
+"""The few AWS calls of the processor: HeadObject, the uploader's sub (a GetItem), a conditional PutItem, and
+delaying failed buffer records.
 
 Clients come from `shared_runtime.clients` (created on first use, one cache per execution environment). Their
 timeouts and retry budgets are below. Each data call takes the most generous budget whose worst case fits the time
@@ -73,10 +74,20 @@ class OutOfTime(Exception):
     """Not even the smallest call budget fits the time left: the call was not made (the record is deferred)."""
 
 
+# The identity id -> user pool sub lookup (a GetItem of the mapping item the API records): one short attempt, and
+# cached per execution environment once found (a mapping never changes). Too little time left -> OutOfTime (the
+# record is deferred, never recorded without a sub it could have had).
+SUB_LOOKUP_BUDGET = CallBudget(connect_timeout=0.5, read_timeout=1, total_max_attempts=1)
+IDENTITY_MAPPING_PREFIX = "#identity/"  # = stacks.records_schema.IDENTITY_MAPPING_PREFIX (a test keeps them equal)
+IDENTITY_MAPPING_SORT_KEY = "#sub"
+MAX_KNOWN_SUBS = 10_000
+_known_subs: dict[str, str] = {}
+
+
 def record_worst_case_seconds(key_candidates: int) -> float:
     """One HeadObject per key candidate (at most 2: as delivered, URL-decoded) and one PutItem, each at its worst
-    with the full budget (what a record costs when nothing shortens its calls)."""
-    return (key_candidates + 1) * DATA_BUDGET.worst_case_seconds
+    with the full budget, and the sub lookup (what a record costs when nothing shortens its calls)."""
+    return (key_candidates + 1) * DATA_BUDGET.worst_case_seconds + SUB_LOOKUP_BUDGET.worst_case_seconds
 
 
 MAX_RECORD_WORST_CASE_SECONDS = record_worst_case_seconds(2)
@@ -97,8 +108,9 @@ def client(service: str, time_left: TimeLeft | None = None) -> Any:
 
 
 def reset_clients(*, drop_session: bool = False) -> None:
-    """Forget the cached clients (tests: between mocks, or after changing region or credentials)."""
+    """Forget the cached clients and subs (tests: between mocks, or after changing region or credentials)."""
     clients.reset_clients(drop_session=drop_session)
+    _known_subs.clear()
 
 
 def is_transient(error: BaseException) -> bool:
@@ -193,6 +205,32 @@ def put_record_once(table_name: str, item: Mapping[str, str | int], *, time_left
             return False
         raise
     return True
+
+
+def find_sub(table_name: str, identity_id: str, *, time_left: TimeLeft | None = None) -> str | None:
+    """The user pool sub the API recorded for `identity_id` (its mapping item), or None when none is recorded yet
+    (the user uploaded before any API call). Found subs are cached; an absent one is asked again next time."""
+    cached = _known_subs.get(identity_id)
+    if cached is not None:
+        return cached
+    if time_left is not None and time_left() < SUB_LOOKUP_BUDGET.worst_case_seconds:
+        raise OutOfTime(f"{time_left():.1f} s left, the sub lookup needs {SUB_LOOKUP_BUDGET.worst_case_seconds:.1f} s")
+    response = clients.client("dynamodb", SUB_LOOKUP_BUDGET).get_item(
+        TableName=table_name,
+        Key={
+            "object_key": {"S": f"{IDENTITY_MAPPING_PREFIX}{identity_id}"},
+            "version_id": {"S": IDENTITY_MAPPING_SORT_KEY},
+        },
+        ProjectionExpression="#sub",
+        ExpressionAttributeNames={"#sub": "sub"},
+    )
+    sub = response.get("Item", {}).get("sub", {}).get("S")
+    if not isinstance(sub, str) or not sub:
+        return None
+    if len(_known_subs) >= MAX_KNOWN_SUBS:
+        _known_subs.clear()
+    _known_subs[identity_id] = sub
+    return sub
 
 
 def to_attribute_values(item: Mapping[str, str | int]) -> dict[str, dict[str, str]]:

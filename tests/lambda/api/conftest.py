@@ -22,6 +22,16 @@ REGION = "us-east-1"
 ALICE = "us-east-1:11111111-1111-4111-8111-111111111111"
 BOB = "us-east-1:22222222-2222-4222-8222-222222222222"
 IDENTITY_POOL_ID = "us-east-1:99999999-9999-4999-8999-999999999999"
+BUCKET_NAME = "secsls-test-uploads"
+USER_POOL_PROVIDER = "cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
+ALICE_SUB = "a11ce000-0000-4000-8000-000000000001"
+BOB_SUB = "b0b00000-0000-4000-8000-000000000002"
+SUBS = {ALICE: ALICE_SUB, BOB: BOB_SUB}
+
+
+def provider_of(sub: str, provider: str = USER_POOL_PROVIDER) -> str:
+    """requestContext.identity.cognitoAuthenticationProvider of a user pool sign-in, as API Gateway sets it."""
+    return f"{provider},{provider}:CognitoSignIn:{sub}"
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +43,8 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "TABLE_NAME": TABLE_NAME,
         "OWNER_INDEX_NAME": OWNER_INDEX,
         "IDENTITY_POOL_ID": IDENTITY_POOL_ID,
+        "BUCKET_NAME": BUCKET_NAME,
+        "USER_POOL_PROVIDER": USER_POOL_PROVIDER,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -48,12 +60,14 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws() -> Any:
     """A fresh mocked AWS per test; the function's cached client is dropped on both sides."""
-    from objects_api import store
+    from objects_api import signer, store
 
     with mock_aws():
         store.reset_client()
+        signer.reset_client()
         yield
     store.reset_client()
+    signer.reset_client()
 
 
 @pytest.fixture
@@ -134,11 +148,13 @@ def rest_event(
     path_parameters: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     encode_path: bool = True,
+    sub: str | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST API proxy event (payload v1) as sent after IAM (SigV4) authorisation.
 
     `name` builds a `/objects/{key+}` request: `path` stays percent-encoded (as REST APIs send it) while
-    pathParameters.key is decoded, unless `encode_path=False`.
+    pathParameters.key is decoded, unless `encode_path=False`. The caller signed in as `sub` (default: Alice's or
+    Bob's own sub for their identities, else a fixed one).
     """
     resource = "/objects"
     if name is not None:
@@ -160,7 +176,9 @@ def rest_event(
         "cognitoIdentityPoolId": IDENTITY_POOL_ID,
         "accountId": "123456789012",
         "cognitoAuthenticationType": "authenticated",
-        "cognitoAuthenticationProvider": "cognito-idp.us-east-1.amazonaws.com/us-east-1_Example,...",
+        "cognitoAuthenticationProvider": provider_of(
+            sub or SUBS.get(identity or "", "c0ffee00-0000-4000-8000-000000000003")
+        ),
         "caller": "AROAEXAMPLE:CognitoIdentityCredentials",
         "sourceIp": "203.0.113.10",
         "principalOrgId": None,

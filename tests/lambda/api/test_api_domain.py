@@ -310,3 +310,49 @@ def test_a_repaired_version_without_sequencer_lists_by_s3s_last_modified() -> No
     same_second = record("a", "same-second-later", "0055AED6DCD90281F0", last_modified="2026-11-26T12:00:00.000Z")
     view = domain.object_view(ALICE, "a", [older, repaired, same_second], truncated=False)
     assert [v["version_id"] for v in view["versions"]] == ["repaired-newest", "same-second-later", "older"]
+
+
+# --- downloads ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback", "exact"),
+    [
+        ("report.pdf", "report.pdf", "report.pdf"),
+        ("dir/sub/q3 summary.txt", "q3 summary.txt", "q3%20summary.txt"),
+        ('evil"; filename=x.html', "evil__ filename_x.html", "evil%22%3B%20filename%3Dx.html"),
+        ("日本語.txt", "___.txt", "%E6%97%A5%E6%9C%AC%E8%AA%9E.txt"),
+        ("folder/", "folder", "folder"),
+        ("line\\break", "line_break", "line%5Cbreak"),
+    ],
+)
+def test_content_disposition_is_an_attachment_with_a_safe_name(name: str, fallback: str, exact: str) -> None:
+    assert domain.content_disposition(name) == f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+
+
+@pytest.mark.parametrize("raw", ["null", "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY", "a.b_c-d"])
+def test_version_id_accepted(raw: str) -> None:
+    assert domain.parse_version_id(raw) == raw
+
+
+@pytest.mark.parametrize("raw", ["", "a/b", "a b", "é", "x" * 1025, "a\nb"])
+def test_version_id_refused_naming_the_field(raw: str) -> None:
+    with pytest.raises(domain.InvalidParameter) as error:
+        domain.parse_version_id(raw)
+    assert error.value.code == "invalid_version_id" and error.value.message.startswith("version_id ")
+
+
+def test_download_version_newest_named_or_not_found() -> None:
+    records = [
+        {"version_id": "a", "last_modified": "2025-01-01T00:00:00Z"},
+        {"version_id": "b", "last_modified": "2025-01-02T00:00:00Z"},
+    ]
+    assert domain.download_version(records, None)["version_id"] == "b"
+    assert domain.download_version(records, "a")["version_id"] == "a"
+    for version in ("c", None):
+        with pytest.raises(domain.NotFound) as error:
+            domain.download_version(records if version else [], version)
+        assert error.value.message == domain.NOT_FOUND_MESSAGE
+    with pytest.raises(domain.TooManyVersions):
+        domain.download_version(records, None, complete=False)
+    assert domain.download_version(records, "a", complete=False)["version_id"] == "a"

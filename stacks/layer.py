@@ -19,7 +19,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "lambda" / "layer-requirements.txt"
@@ -40,7 +40,7 @@ def layer_fingerprint() -> str:
 def _files(directory: Path) -> list[Path]:
     """Every file of a built folder, sorted by relative path (the build stamp left out)."""
     found = [p for p in directory.rglob("*") if p.is_file() and p.name != ".fingerprint"]
-    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+    return sorted(found, key=lambda p: p.relative_to(directory).parts)  # by path components, as Path sorts
 
 
 def _digest(entries: Iterable[tuple[str, bytes]]) -> str:
@@ -60,7 +60,7 @@ def content_hash(directory: Path) -> str:
 def zip_content_hash(archive: Path) -> str:
     """`content_hash` of the files a zip holds (the same value as for the folder it was made from)."""
     with zipfile.ZipFile(archive) as opened:
-        names = sorted(info.filename for info in opened.infolist() if not info.is_dir())
+        names = sorted((i.filename for i in opened.infolist() if not i.is_dir()), key=lambda n: PurePosixPath(n).parts)
         return _digest((name, opened.read(name)) for name in names)
 
 

@@ -9,7 +9,9 @@ from stacks.app_builder import build_app
 from stacks.config import ConfigError
 
 try:
-    app = build_app(cdk.App())
+    # No tree.json: nothing here reads it (deploys use the manifest and templates), and writing the construct tree with
+    # each construct's jsii type info is a measurable part of every synth (bench/synth.py).
+    app = build_app(cdk.App(tree_metadata=False))
 except ConfigError as error:
     print(f"secure-serverless: {error}", file=sys.stderr)
     sys.exit(2)

@@ -60,9 +60,17 @@ from stacks.config import (
     PLACEHOLDER_EMAIL_MESSAGE,
     EnvironmentConfig,
 )
-from stacks.layer import ensure_powertools_layer, layer_asset_hash
+from stacks.layer import layer_asset_hash, layer_zip
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+# What this app's API accepts, for its web ACL's size rules (the library defaults to the WAF common rule set's 1,024
+# and 2,048 bytes): a path of the stage, /objects/ and a 1,024-byte object name with every byte percent-encoded; a
+# query string of the largest limit and the longest cursor (lambda/api/objects_api/domain.py; tests/stacks/
+# test_hardening.py checks both against the handler's limits).
+API_MAX_URI_PATH_BYTES = 4096
+API_MAX_QUERY_STRING_BYTES = 12288
+# This app's VPC address range in private-network environments (the library defaults to CDK's 10.0.0.0/16).
+VPC_CIDR = "10.64.0.0/16"
 # The processor's Powertools metric for records it fails in a partial batch response (lambda/processor handler).
 PROCESSOR_RECORDS_FAILED_METRIC = "RecordsFailed"
 # The account's Lambda concurrency in use (AWS/Usage: "Service Quotas integration and usage metrics" in the Lambda
@@ -147,6 +155,7 @@ class SecureServerlessStack(Stack):
                 "Network",
                 name_prefix=config.resource_prefix,
                 encryption_key=self.key.key,
+                cidr=VPC_CIDR,
                 flow_log_retention=log_retention,
                 # SQS: the processor delays its failed records (ChangeMessageVisibility) from inside the VPC.
                 interface_endpoints=(ec2.InterfaceVpcEndpointAwsService.XRAY, ec2.InterfaceVpcEndpointAwsService.SQS),
@@ -158,7 +167,7 @@ class SecureServerlessStack(Stack):
             self,
             "PowertoolsLayer",
             code=lambda_.Code.from_asset(
-                str(ensure_powertools_layer()),
+                str(layer_zip()),  # one file to stage, not the built folder's ~500 (stacks/layer.py)
                 asset_hash=layer_asset_hash(),
                 asset_hash_type=AssetHashType.CUSTOM,
             ),
@@ -297,6 +306,8 @@ class SecureServerlessStack(Stack):
             waf_managed_rules=config.waf_managed_rules,
             waf_identity_rate_limit=config.api_identity_rate_limit,
             waf_rate_limit=config.api_ip_rate_limit,
+            waf_max_uri_path_bytes=API_MAX_URI_PATH_BYTES,
+            waf_max_query_string_bytes=API_MAX_QUERY_STRING_BYTES,
             api_props={"description": f"{config.resource_prefix} objects API"},
         )
         self.identities = IdentityPool(

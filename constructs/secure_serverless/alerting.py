@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsii
-from aws_cdk import ArnFormat, IStableListProducer, Lazy, Stack
+from aws_cdk import ArnFormat, IStableListProducer, Lazy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -39,7 +40,9 @@ class Alerting(Construct):
         email: the alert address (may be a CloudFormation parameter's value). Default: None (no subscription).
         dashboard: build a dashboard with every alarm's metric and a status widget. Default: True.
         existing_topic: notify this topic instead of creating one (its owner keeps it encrypted and TLS-only).
-            Default: None.
+            With ``email``, the key policy names it for the subscription's dead-letter queue: a topic of this stack
+            encrypted with ``encryption_key`` needs a ``topic_name`` (its generated ARN would make the key and the
+            topic depend on each other; refused in one line). Default: None.
         topic_props: further ``sns.Topic`` keyword arguments, merged over the defaults (refused with
             existing_topic). Refused: turning TLS-only off; ``master_key`` and ``topic_name`` (set by the arguments
             above). Default: None.
@@ -112,7 +115,7 @@ class Alerting(Construct):
         if email is not None:
             self.subscription_dead_letter_queue = self._email_subscription(
                 # Built from the name for a topic created here: its ARN attribute in the key policy would make a cycle.
-                existing_topic.topic_arn
+                _existing_topic_arn(self, existing_topic, encryption_key)
                 if existing_topic
                 else Stack.of(self).format_arn(service="sns", resource=topic_name),
                 encryption_key,
@@ -214,3 +217,24 @@ class _ExactAlarmArns:
             )
             for name in names
         ]
+
+
+def _existing_topic_arn(scope: Construct, topic: sns.ITopic, key: kms.IKey) -> str:
+    """The existing topic's ARN as `key`'s policy may name it: built from its name when it has one, its own ARN when
+    that does not depend on `key`; a topic of this stack encrypted with `key` and without a name is refused (its
+    generated ARN in the key policy would make the key and the topic depend on each other, a cycle)."""
+    cfn = topic.node.default_child
+    if not isinstance(cfn, sns.CfnTopic):
+        return topic.topic_arn  # imported: its ARN is a plain value
+    if cfn.topic_name is not None and not Token.is_unresolved(cfn.topic_name):
+        return Stack.of(cfn).format_arn(service="sns", resource=cfn.topic_name)
+    key_resource = key.node.default_child
+    if isinstance(key_resource, kms.CfnKey) and Stack.of(key_resource) is Stack.of(cfn):
+        key_id = Stack.of(cfn).get_logical_id(key_resource)
+        if f'"{key_id}"' in json.dumps(Stack.of(cfn).resolve(cfn.kms_master_key_id)):
+            raise ValueError(
+                f"invalid existing_topic of {scope.node.path}: it is encrypted with encryption_key and has no "
+                "topic_name, so the key policy that lets SNS reach the subscription's dead-letter queue would name "
+                "its generated ARN and make the key and the topic depend on each other; give the topic a topic_name"
+            )
+    return topic.topic_arn

@@ -63,7 +63,7 @@ class IdentityPool(Construct):
             password-based auth flows other than SRP, OAuth. Default: None.
 
     Removal: a created user pool and the identity pool are retained (a replaced identity pool gives every user a
-    new identity id, orphaning their objects and records under the old one); ``RemovalPolicies.of(identity_pool)``
+    new identity id, orphaning whatever is keyed by the old one); ``RemovalPolicies.of(identity_pool)``
     changes that for a disposable environment.
 
     Attributes:
@@ -150,7 +150,7 @@ class IdentityPool(Construct):
             ),
         )
         # Identity ids are minted by this pool: a new pool (deleted stack, renamed construct id) would give every
-        # user a new id and orphan all their earlier objects and records under uploads/<old id>/ for good.
+        # user a new id and orphan for good whatever the app keyed by the old one (objects under <prefix><old id>/).
         self.identity_pool.apply_removal_policy(defaults.STATEFUL_REMOVAL_POLICY)
         self.authenticated_role = self.identity_pool.authenticated_role
         acknowledge_role_default_policy(self.authenticated_role)
@@ -203,7 +203,7 @@ class IdentityPool(Construct):
     # ---------------------------------------------------------------- grants for authenticated identities
     def grant_own_uploads(self, bucket: SecureBucket | s3.IBucket, *, prefix: str) -> iam.Grant:
         """Let each authenticated identity put objects only under `<prefix><its identity id>/`, e.g. with
-        ``prefix="uploads/"`` (exactly s3:PutObject;
+        ``prefix="private/"`` (exactly s3:PutObject;
         with a SecureBucket under SSE-KMS, also its key through S3 only)."""
         own_prefix = f"{prefix}{IDENTITY_ID}/"
         if isinstance(bucket, SecureBucket):

@@ -67,6 +67,10 @@ def access_log_format() -> str:
 
 ERROR_BODY = '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
 COMMON_RULE_SET_SIZE_RULES = ("SizeRestrictions_URIPATH", "SizeRestrictions_QUERYSTRING")
+# The limits of those two rules (AWS WAF Developer Guide, "Core rule set (CRS) managed rule group"): the defaults of
+# the size rules that replace them.
+COMMON_RULE_SET_MAX_URI_PATH_BYTES = 1024
+COMMON_RULE_SET_MAX_QUERY_STRING_BYTES = 2048
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
@@ -125,10 +129,12 @@ class LoggedApi(Construct):
         waf_identity_rate_limit: requests per 5 minutes per set of temporary credentials (the SigV4
             x-amz-security-token header: one signed-in identity's session) before WAF blocks (10 to
             2,000,000,000). Default: 300.
-        waf_max_uri_path_bytes: longest URI path WAF lets through; the managed common rule set's own limit
-            (SizeRestrictions_URIPATH, 1,024 bytes) is counted, not enforced. Default: 4096.
-        waf_max_query_string_bytes: longest query string WAF lets through, likewise replacing
-            SizeRestrictions_QUERYSTRING (2,048 bytes). Default: 12288.
+        waf_max_uri_path_bytes: longest URI path WAF lets through (with or without the managed groups; the common
+            rule set's own SizeRestrictions_URIPATH is counted instead, so raising this raises the limit). Raise
+            it when the API accepts longer paths (long, percent-encoded path parameters). Default: 1024 (the
+            common rule set's own limit).
+        waf_max_query_string_bytes: longest query string WAF lets through, likewise in place of
+            SizeRestrictions_QUERYSTRING. Default: 2048 (the common rule set's own limit).
         existing_access_log_group: write access logs to this group instead of creating one. Default: None.
         api_props: further ``apigw.RestApi`` keyword arguments, merged over the defaults. Refused: the
             account-wide ``cloud_watch_role``; ``deploy_options``, ``default_method_options`` and what an argument
@@ -174,8 +180,8 @@ class LoggedApi(Construct):
         waf_managed_rules: bool = True,
         waf_rate_limit: int = 1000,
         waf_identity_rate_limit: int = 300,
-        waf_max_uri_path_bytes: int = 4096,
-        waf_max_query_string_bytes: int = 12288,
+        waf_max_uri_path_bytes: int = COMMON_RULE_SET_MAX_URI_PATH_BYTES,
+        waf_max_query_string_bytes: int = COMMON_RULE_SET_MAX_QUERY_STRING_BYTES,
         existing_access_log_group: logs.ILogGroup | None = None,
         api_props: Mapping[str, Any] | None = None,
     ) -> None:
@@ -193,6 +199,12 @@ class LoggedApi(Construct):
                     f"invalid {name} {limit!r}: must be an integer from {WAF_RATE_LIMIT_MIN} to {WAF_RATE_LIMIT_MAX:,} "
                     "(WAF's range for a rate-based rule)"
                 )
+        for name, size in (
+            ("waf_max_uri_path_bytes", waf_max_uri_path_bytes),
+            ("waf_max_query_string_bytes", waf_max_query_string_bytes),
+        ):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"invalid {name} {size!r}: must be a positive number of bytes")
         encryption_key = key_of(encryption_key)
         prefix = self._prefix = namespace(self, name_prefix)
         self._alarm_label = alarm_label(self, None, name_prefix, "api")
@@ -339,9 +351,10 @@ class LoggedApi(Construct):
                     managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
                         vendor_name="AWS",
                         name=group,
-                        # The common rule set blocks URI paths over 1,024 bytes and query strings over 2,048: below
-                        # what the API accepts (1,024-byte object names, percent-encoded, and long cursors). Those
-                        # two rules only count; the size rules below enforce the API's real limits.
+                        # The common rule set blocks URI paths over 1,024 bytes and query strings over 2,048, with
+                        # no way to raise them. Those two rules only count; the size rules below enforce the limits
+                        # the caller gives (by default the same ones), so an API that accepts longer paths or
+                        # queries raises them without losing the rest of the group.
                         rule_action_overrides=[
                             wafv2.CfnWebACL.RuleActionOverrideProperty(
                                 name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})

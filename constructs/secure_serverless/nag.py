@@ -70,7 +70,7 @@ def compliance_rules(rule: str, packs: Sequence[str] = COMPLIANCE_PACKS) -> tupl
 
 
 def finding_text(scope: IConstruct, value: object) -> str:
-    """`value` (a string with tokens) as cdk-nag prints it inside a finding id, e.g. `<Bucket1234.Arn>/uploads/*`.
+    """`value` (a string with tokens) as cdk-nag prints it inside a finding id, e.g. `<Bucket1234.Arn>/data/*`.
 
     Lets an acknowledgment name the exact resource of an `AwsSolutions-IAM5[Resource::...]` finding instead of
     covering every wildcard finding of the scope.

@@ -105,7 +105,8 @@ class PrivateNetwork(Construct):
         name_prefix: environment prefix of the flow-log group. Default: None (the stack name).
         encryption_key: encrypts the flow-log group. Default: None (a rotating key is created).
         max_azs: availability zones, 2 to 6 (an isolated subnet in each). Default: 2.
-        cidr: the VPC address range. Default: ``"10.64.0.0/16"``.
+        cidr: the VPC address range; give the one your network plan assigns (it must not overlap a network the
+            VPC is peered or connected with). Default: ``ec2.Vpc.DEFAULT_CIDR_RANGE`` (``"10.0.0.0/16"``, CDK's).
         interface_endpoints: services the functions call from inside the VPC. Default: X-Ray only.
         flow_log_retention: flow-log retention. Default: ``RetentionDays.ONE_YEAR``.
         s3_prefix_list_id: id (``pl-...``) of the region's AWS-managed S3 prefix list, e.g. from
@@ -149,7 +150,7 @@ class PrivateNetwork(Construct):
         name_prefix: str | None = None,
         encryption_key: KeyLike | None = None,
         max_azs: int = 2,
-        cidr: str = "10.64.0.0/16",
+        cidr: str = ec2.Vpc.DEFAULT_CIDR_RANGE,
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (ec2.InterfaceVpcEndpointAwsService.XRAY,),
         flow_log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
         s3_prefix_list_id: str | None = None,

@@ -27,7 +27,7 @@ VPCE_GUARDED_ACTIONS = (
     "s3:DeleteObjectVersion",
 )
 SERVER_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
-# Listing reveals every key (for uploads: every identity id and file name); guarded like data access.
+# Listing reveals every key (with per-user prefixes: every user id and file name); guarded like data access.
 VPCE_GUARDED_LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
 READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # A read that names a version (GetObject/HeadObject with VersionId) is authorized as s3:GetObjectVersion alone.
@@ -329,8 +329,8 @@ class SecureBucket(Construct):
         SSE-C (customer-provided keys) is denied outright (`DenySseC`): the header
         x-amz-server-side-encryption-customer-algorithm is accepted by PutObject, CreateMultipartUpload and
         UploadPart alike, so the Deny catches every part; the bucket's BlockedEncryptionTypes refuses it as well.
-        An SSE-C object could not be read by the processor's HeadObject (400 without the key) and would only end
-        in the dead-letter queue. A request without it gets the
+        An SSE-C object cannot be read by anyone without the customer's key (HeadObject and GetObject answer 400),
+        so an event-driven consumer could only fail on it. A request without it gets the
         bucket's default encryption (this key, or SSE-S3): nothing is ever stored unencrypted or under another
         key. `aws:kms` without a key id would make S3 use the AWS managed key aws/s3: denied too.
         Under SSE-KMS the uploader also needs kms:Decrypt, not only kms:GenerateDataKey (API Reference,

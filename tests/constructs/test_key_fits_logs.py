@@ -2,10 +2,12 @@
 key policy admits CloudWatch Logs for every log group encrypted with it, by that group's own ARN; a key whose
 policy cannot be extended is refused in one line.
 
-The emulator applies no log-group encryption and no key policy, so the policy is read from the template here: the
-logs service's Allow statements, their actions, and the `kms:EncryptionContext:aws:logs:arn` pattern each group's
-ARN must match (ArnLike, with the account and region of the stack). Evaluating the same rows with the IAM
-evaluation engine waits for tests/support/iam_eval (issue 17).
+The emulator applies no log-group encryption and no key policy, so the policy is checked here twice: read from the
+template (the logs service's Allow statements, their actions, and the `kms:EncryptionContext:aws:logs:arn` pattern
+each group's ARN must match), and decided by the IAM evaluation engine (tests/support/log_keys.py, as in the access
+matrix): the regional logs service may Encrypt/Decrypt/ReEncrypt/GenerateDataKey with each group's own ARN as the
+encryption context, and not with another group's ARN nor the same name in another account. Every key kind is covered:
+each construct's own key (no `encryption_key`), EnvironmentKey with and without a prefix, and a caller's `kms.Key`.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from aws_cdk import aws_lambda as lambda_
 from secure_serverless import EnvironmentKey, LoggedApi, PrivateNetwork, Route, SecureFunction
 from secure_serverless.defaults import KMS_LOGS_ACTIONS
 from stacks.app_builder import cdk_json_context
+from tests.support.log_keys import STRAY_GROUP, evaluate_rows, wrong
+from tests.support.resolve import StandIns
 
 CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 ENV = cdk.Environment(account="111122223333", region="eu-west-1")
-KEYS = ("environment key without prefix", "environment key team-a", "plain kms.Key")
+KEYS = ("environment key without prefix", "environment key team-a", "plain kms.Key", "own key of each construct")
 PREFIXES = (None, "team-a", "team-b")
 
 
-def _key(stack: cdk.Stack, kind: str) -> kms.IKey:
+def _key(stack: cdk.Stack, kind: str) -> kms.IKey | None:
+    if kind == "own key of each construct":
+        return None
     if kind == "plain kms.Key":
         return kms.Key(stack, "CallerKey", enable_key_rotation=True)
     return EnvironmentKey(stack, "Env", name_prefix="team-a" if kind.endswith("team-a") else None).key
@@ -149,3 +155,40 @@ def test_an_imported_key_is_refused_in_one_line() -> None:
     message = str(raised.value)
     assert "\n" not in message
     assert "encryption_key" in message and "/Worker" in message and "kms:EncryptionContext:aws:logs:arn" in message
+
+
+def _stand_ins(name: str) -> StandIns:
+    return StandIns(account=str(ENV.account), region=str(ENV.region), stack_name=name)
+
+
+def test_the_iam_engine_lets_the_logs_service_use_each_key_for_its_own_groups_only(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    decided = evaluate_rows({name: (template, _stand_ins(name)) for name, template in templates.items()})
+    groups = {(row.stack, row.group) for row, _ in decided}
+    assert len(groups) >= 9 * len(templates)  # every log group of every stack was asked about
+    assert {row.expect_allowed for row, _ in decided} == {True, False}
+    assert wrong(decided) == []
+
+
+def test_the_iam_engine_rows_can_fail(templates: dict[str, dict[str, Any]]) -> None:
+    """A key policy without the logs statements denies the group's own rows; one whose logs statement lost its
+    encryption-context condition lets another group use the key. Both must show up as wrong rows."""
+    stripped, unconditioned = _build("plain kms.Key", None, templates), _build("plain kms.Key", None, templates)
+    for template, change in ((stripped, "strip"), (unconditioned, "widen")):
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::KMS::Key":
+                continue
+            statements = resource["Properties"]["KeyPolicy"]["Statement"]
+            logs = [s for s in statements if "logs" in json.dumps(s.get("Principal"))]
+            assert logs
+            for statement in logs:
+                if change == "strip":
+                    statements.remove(statement)
+                else:
+                    del statement["Condition"]
+    decided = evaluate_rows({n: (t, _stand_ins(n)) for n, t in (("stripped", stripped), ("widened", unconditioned))})
+    stripped_wrong = [row.request.id for row, d in decided if d.allowed != row.expect_allowed and row.expect_allowed]
+    widened_wrong = [row.request.id for row, d in decided if d.allowed != row.expect_allowed and not row.expect_allowed]
+    assert stripped_wrong and all(rid.endswith("/own") for rid in stripped_wrong)
+    assert widened_wrong and any(STRAY_GROUP in rid for rid in widened_wrong)

@@ -8,7 +8,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Capture, Match
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Capture, Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import (
@@ -18,6 +19,7 @@ from secure_serverless import (
     PrivateNetwork,
 )
 from secure_serverless.private_network import PREFIX_LIST_LOOKUP_SOURCE, VPC_ACCESS_ACTIONS
+from tests.e2e.graph import check_graph
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import as_destinations, egress_destinations, logical_id
@@ -297,3 +299,51 @@ def test_declared_endpoint_grants_replace_the_account_wide_default() -> None:
     assert [s["Sid"] for s in after["dynamodb"]] == ["ThisAccountsTables"]
     assert [s["Sid"] for s in after["sqs"]] == ["ThisAccountsCallers"]
     assert [s["Sid"] for s in after["xray"]] == ["ThisAccountsCallers"]
+
+
+# ------------------------------------------------------------------- an existing topic encrypted with the same key
+def _alerting_on_existing_topic(topic_kwargs: dict[str, object], same_key: bool) -> dict:
+    stack = cdk.Stack(cdk.App(), "Team", env=cdk.Environment(account="111122223333", region="eu-west-1"))
+    key = kms.Key(stack, "TeamKey", enable_key_rotation=True)
+    topic_key = key if same_key else kms.Key(stack, "OtherKey", enable_key_rotation=True)
+    topic = sns.Topic(stack, "TeamAlerts", master_key=topic_key, enforce_ssl=True, **topic_kwargs)  # type: ignore[arg-type]
+    Alerting(stack, "Alerting", existing_topic=topic, encryption_key=key, email="ops@example.com")
+    return Template.from_stack(stack).to_json()
+
+
+def test_a_named_existing_topic_on_the_same_key_is_named_in_the_key_policy_without_a_cycle() -> None:
+    """Found by deploying the composed consumer app: the key policy named the topic's generated ARN (a Ref), the
+    topic refers to the key, and CloudFormation refuses the cycle."""
+    template = _alerting_on_existing_topic({"topic_name": "team-a-alerts"}, same_key=True)
+    assert check_graph(template) == []
+    key = next(r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
+    (statement,) = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowAlertTopicDeadLetters"
+    ]
+    assert "team-a-alerts" in str(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+def test_an_unnamed_existing_topic_on_the_same_key_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError) as raised:
+        _alerting_on_existing_topic({}, same_key=True)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("invalid existing_topic of Team/Alerting:")
+    assert "topic_name" in message
+
+
+def test_an_unnamed_existing_topic_on_another_key_keeps_its_arn_and_no_cycle() -> None:
+    template = _alerting_on_existing_topic({}, same_key=False)
+    assert check_graph(template) == []
+    assert check_graph(_with_cycle(template)) != []  # the graph check sees the cycle the refusal prevents
+
+
+def _with_cycle(template: dict) -> dict:
+    """The same template with the topic encrypted by the key whose policy names it: the graph check must see it."""
+    import copy
+
+    changed = copy.deepcopy(template)
+    keys = [k for k, r in changed["Resources"].items() if r["Type"] == "AWS::KMS::Key"]
+    (topic,) = [r for r in changed["Resources"].values() if r["Type"] == "AWS::SNS::Topic"]
+    named = next(k for k in keys if "TeamAlerts" in str(changed["Resources"][k]["Properties"]["KeyPolicy"]))
+    topic["Properties"]["KmsMasterKeyId"] = {"Fn::GetAtt": [named, "Arn"]}
+    return changed

@@ -67,8 +67,17 @@ def composed(stack: cdk.Stack) -> None:
     )
     data = SecureBucket(stack, "Data", existing_access_logs_bucket=central_logs, encryption_key=key)
     table = ScaledTable(stack, "Records", partition_key=PK, encryption_key=key)
-    processor_logs = logs.LogGroup(stack, "ProcessorLogs", encryption_key=key, retention=logs.RetentionDays.ONE_MONTH)
-    key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{cdk.Aws.REGION}.amazonaws.com"))
+    # The consumer's own log groups, named under the team's prefix; the key lets CloudWatch Logs use it for those
+    # names only (the encryption context of each group), as the library does for the groups it creates.
+    processor_logs = logs.LogGroup(stack, "ProcessorLogs", log_group_name="/team-a/processor", encryption_key=key,
+                                   retention=logs.RetentionDays.ONE_MONTH)  # fmt: skip
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="TeamLogGroups", principals=[iam.ServicePrincipal(f"logs.{cdk.Aws.REGION}.amazonaws.com")],
+        actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey"],
+        resources=["*"], conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": cdk.Arn.format(
+            cdk.ArnComponents(service="logs", resource="log-group", resource_name="/team-a/*",
+                              arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME), stack)}},
+    ))  # fmt: skip
     processor = SecureFunction(
         stack, "Processor", code=CODE, handler="index.handler", encryption_key=key, existing_log_group=processor_logs,
         memory_size=512,
@@ -98,11 +107,13 @@ def composed(stack: cdk.Stack) -> None:
     )  # fmt: skip
     identity = IdentityPool(stack, "Identity", existing_user_pool=pool)
     handler = SecureFunction(stack, "ApiHandler", code=CODE, handler="index.handler", encryption_key=key)
-    access_logs = logs.LogGroup(stack, "ApiAccessLogs", encryption_key=key, retention=logs.RetentionDays.ONE_MONTH)
+    access_logs = logs.LogGroup(stack, "ApiAccessLogs", log_group_name="/team-a/api-access", encryption_key=key,
+                                retention=logs.RetentionDays.ONE_MONTH)  # fmt: skip
     api = LoggedApi(stack, "Api", handler=handler.function, routes=[Route("/items")], encryption_key=key,
                     existing_access_log_group=access_logs)  # fmt: skip
     api.grant_invoke(identity.authenticated_role)
-    topic = sns.Topic(stack, "TeamAlerts", master_key=key, enforce_ssl=True)
+    # Named: the library's key policy names the topic for the e-mail dead-letter queue (a generated ARN would cycle).
+    topic = sns.Topic(stack, "TeamAlerts", topic_name="team-a-alerts", master_key=key, enforce_ssl=True)
     alerting = Alerting(stack, "Alerting", existing_topic=topic, encryption_key=key, email="ops@example.com")
     for source in (processor, handler, pipeline, table, api, alerting):
         alerting.add_alarms(source.recommended_alarms(AlarmThresholds()))

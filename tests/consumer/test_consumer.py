@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.graph import check_graph
+from tests.support.log_keys import evaluate_rows, wrong
+from tests.support.resolve import StandIns
+
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "constructs"
 
@@ -99,6 +103,21 @@ def test_consumer_app_zero_config_and_composed_passes_awssolutions_and_serverles
     zero = set(facts["types"]["ZeroConfig"])
     assert {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::Cognito::UserPool"} <= zero
     assert {"AWS::Events::Rule", "AWS::ApiGateway::RestApi", "AWS::EC2::VPC"} <= set(facts["types"]["Composed"])
+    # Every log group the consumer or a construct encrypted with a key of the app: the IAM engine lets the logs
+    # service use the key for that group's encryption context, and not for another group's (tests/support/log_keys).
+    templates = {
+        name: (json.loads((tmp_path / "clean" / f"{name}.template.json").read_text()), StandIns(stack_name=name))
+        for name in ("ZeroConfig", "Composed")
+    }
+    # CloudFormation refuses a cycle inside a template; synthesis does not see one (found by deploying this app).
+    assert {name: check_graph(template) for name, (template, _) in templates.items()} == {
+        "ZeroConfig": [],
+        "Composed": [],
+    }
+    decided = evaluate_rows(templates)
+    groups = {row.group for row, _ in decided if row.stack == "Composed"}
+    assert len(groups) >= 6, groups  # the consumer's two, the handler's, the API's execution and WAF logs, flow logs
+    assert wrong(decided) == []
 
 
 def test_a_consumer_wildcard_on_any_construct_role_fails_awssolutions(consumer_venv: Path, tmp_path: Path) -> None:

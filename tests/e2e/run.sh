@@ -99,4 +99,5 @@ echo "e2e: emulator up on 127.0.0.1:$PORT"
 # --- deploy, check, exercise, destroy (pytest in the app's virtualenv) --------------------------------------------
 export E2E_ENDPOINT=http://127.0.0.1:$PORT E2E_WORK=$WORK
 python -m pytest -n 0 -o python_files='check_*.py' tests/e2e/check_deployed.py tests/e2e/check_chain.py \
-  tests/e2e/check_operator_tools.py tests/e2e/check_custom_resources.py tests/e2e/check_access_matrix.py "${PYTEST_ARGS[@]}"
+  tests/e2e/check_operator_tools.py tests/e2e/check_custom_resources.py tests/e2e/check_access_matrix.py \
+  tests/e2e/check_consumer.py "${PYTEST_ARGS[@]}"

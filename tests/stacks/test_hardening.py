@@ -329,6 +329,17 @@ def test_waf_size_limits_admit_every_request_the_api_accepts(stack_templates: di
         assert longest <= size["Size"] <= 2 * longest, (name, longest, size["Size"])
 
 
+def test_private_network_environments_use_the_apps_address_range(stack_templates: dict[str, Template]) -> None:
+    """Item 8 of issue 19: the library defaults to CDK's range; the stack passes this app's plan."""
+    from stacks.secure_serverless_stack import VPC_CIDR
+
+    private = [suffix for suffix in SUFFIXES if build_config(suffix).private_network]
+    assert private
+    for suffix in SUFFIXES:
+        vpcs = stack_templates[suffix].find_resources("AWS::EC2::VPC")
+        assert [v["Properties"]["CidrBlock"] for v in vpcs.values()] == ([VPC_CIDR] if suffix in private else [])
+
+
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_every_environment_with_the_api_limits_each_identity(templates: dict, suffix: str) -> None:
     """Item 2: wherever there is a REST API stage, a web ACL on that stage blocks one set of credentials (the SigV4

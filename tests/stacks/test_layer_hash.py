@@ -53,3 +53,20 @@ def test_the_stack_uses_the_content_hash(built: Path, stack_templates: dict) -> 
         return f"{hashlib.sha256(custom.encode()).hexdigest()}.zip"
 
     assert key(layer.layer_asset_hash()) in keys and key(layer.layer_fingerprint()) not in keys
+
+
+def test_the_staged_zip_holds_exactly_the_built_content_and_is_deterministic(built: Path, tmp_path: Path) -> None:
+    """The stack stages one zip (not the folder's ~500 files): the same content hash as the folder, the same bytes
+    when made again, and remade when the build it came from changes."""
+    made = layer.layer_zip()
+    assert layer.zip_content_hash(made) == layer.content_hash(built) == layer.layer_asset_hash()
+    first, written = made.read_bytes(), made.stat().st_mtime_ns
+    stamp = made.with_name(made.name + ".fingerprint")
+    stamp.write_text("another build")  # as if the folder had been rebuilt from other pins
+    try:
+        time.sleep(0.01)
+        assert layer.layer_zip().read_bytes() == first  # remade, byte for byte the same
+        assert made.stat().st_mtime_ns != written
+        assert stamp.read_text() == (built / ".fingerprint").read_text()
+    finally:
+        layer.layer_zip()

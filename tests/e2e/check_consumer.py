@@ -1,0 +1,121 @@
+"""The composed consumer app (tests/consumer/consumer_app.py, `clean`: every construct zero-config, and every construct
+composed with the consumer's own key, buckets, log groups, queue, user pool and topic) deploys into the emulator.
+
+Synthesized once with the app's interpreter (nag packs on, as in `make consumer-check`), deployed from that cloud
+assembly with the pinned `cdk` into the preview bootstrap (the default qualifier) that the session's `deployment`
+fixture created, read back through the emulator's APIs, then destroyed. The emulator applies no key policy and no
+log-group encryption: whether the key fits each log group is decided by the IAM engine in tests/consumer and
+tests/constructs/test_key_fits_logs.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.check_deployed import OK_STATES, emulated_only, stack_resources
+from tests.e2e.conftest import ROOT, Aws, Deployment, aws_environment, cdk, report
+
+CONSUMER_STACKS = ("ZeroConfig", "Composed")
+
+
+def _physical(aws: Aws, stack: str) -> dict[str, dict[str, Any]]:
+    return {r["LogicalResourceId"]: r for r in stack_resources(aws, stack)}
+
+
+def _one(resources: dict[str, dict[str, Any]], kind: str, prefix: str) -> str:
+    """The physical id of the one resource of `kind` whose logical id starts with `prefix`."""
+    (found,) = [
+        r["PhysicalResourceId"]
+        for logical, r in resources.items()
+        if r["ResourceType"] == kind and logical.startswith(prefix)
+    ]
+    return str(found)
+
+
+@pytest.fixture(scope="module")
+def consumer(aws: Aws, deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The consumer app's assembly, deployed; destroyed afterwards. `deployment` is asked for its bootstrap."""
+    assembly = tmp_path_factory.mktemp("consumer-assembly")
+    started = time.monotonic()
+    node = ROOT / "node_modules" / ".bin"
+    env = {**os.environ, **aws_environment(), "PATH": f"{node}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "consumer" / "consumer_app.py"), str(assembly), "clean"],
+        cwd=assembly,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["synthesized"] is True, "the consumer app is nag-clean"
+    synthesized = time.monotonic()
+    cdk("deploy", "--app", str(assembly), *CONSUMER_STACKS, "--require-approval", "never", "--concurrency", "1")
+    deployed = time.monotonic()
+    report(f"consumer app: synth {synthesized - started:.1f} s, deploy {deployed - synthesized:.1f} s")
+    yield assembly
+    started = time.monotonic()
+    cdk("destroy", "--app", str(assembly), *CONSUMER_STACKS, "--force")
+    left = [
+        s["StackName"]
+        for s in aws.cloudformation.list_stacks()["StackSummaries"]
+        if s["StackName"] in CONSUMER_STACKS and s["StackStatus"] != "DELETE_COMPLETE"
+    ]
+    report(f"consumer app: destroy {time.monotonic() - started:.1f} s; stacks left: {left or 'none'}")
+    assert left == []
+
+
+@pytest.mark.parametrize("stack", CONSUMER_STACKS)
+def test_the_consumer_stacks_reach_create_complete_with_every_resource(aws: Aws, consumer: Path, stack: str) -> None:
+    described = aws.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    resources = stack_resources(aws, stack)
+    declared = set(json.loads((consumer / f"{stack}.template.json").read_text())["Resources"])
+    failed = [(r["LogicalResourceId"], r["ResourceStatus"], r.get("ResourceStatusReason")) for r in resources
+              if r["ResourceStatus"] not in OK_STATES]  # fmt: skip
+    emulated = sorted({r["ResourceType"] for r in resources if emulated_only(r)})
+    report(f"consumer {stack}: {described['StackStatus']}, {len(resources)} resources; emulated-only: {emulated}")
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    assert failed == []
+    assert {r["LogicalResourceId"] for r in resources} == declared
+
+
+def test_the_composed_consumer_reads_back(aws: Aws, consumer: Path) -> None:
+    """The consumer's own key is the one its table was given (the emulator applies table SSE); an object written to
+    the data bucket under that key reads back; both SecureFunctions are active and the handler runs."""
+    resources = _physical(aws, "Composed")
+    key_arn = aws.kms.describe_key(KeyId=_one(resources, "AWS::KMS::Key", "TeamKey"))["KeyMetadata"]["Arn"]
+    bucket = _one(resources, "AWS::S3::Bucket", "DataBucket")
+    assert aws.s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = aws.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    put = aws.s3.put_object(
+        Bucket=bucket, Key="e2e/consumer.txt", Body=b"consumer", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn
+    )
+    got = aws.s3.get_object(Bucket=bucket, Key="e2e/consumer.txt", VersionId=put["VersionId"])
+    assert got["Body"].read() == b"consumer"
+    table = aws.dynamodb.describe_table(TableName=_one(resources, "AWS::DynamoDB::Table", "RecordsTable"))["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["SSEDescription"]["KMSMasterKeyArn"] == key_arn
+    for prefix in ("ProcessorFunction", "ApiHandlerFunction"):
+        # The emulator does not report a function's KMSKeyArn (it applies no environment encryption); state only.
+        config = aws.lambda_.get_function_configuration(FunctionName=_one(resources, "AWS::Lambda::Function", prefix))
+        assert config.get("State", "Active") == "Active", (prefix, config.get("StateReason"))
+    handler = _one(resources, "AWS::Lambda::Function", "ApiHandlerFunction")
+    invoked = aws.lambda_.invoke(FunctionName=handler, Payload=b"{}")
+    assert "FunctionError" not in invoked, invoked["Payload"].read()
+    assert json.loads(invoked["Payload"].read()) == {}
+    versions = aws.s3.list_object_versions(Bucket=bucket, Prefix="e2e/").get("Versions", [])
+    aws.s3.delete_objects(  # the bucket must be empty for `cdk destroy` (the consumer's removal policy is DESTROY)
+        Bucket=bucket, Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]}
+    )
+    report(f"consumer Composed: object round trip under the team key, handler invoked, table {table['TableStatus']}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# Users' objects live under uploads/<identity id>/ (their grant); the processor reads and records nothing else
+# (lambda/processor's domain.UPLOADS_PREFIX is the same string: a test compares them).
+UPLOADS_PREFIX = "uploads/"
 PARTITION_KEY = "object_key"  # the full S3 key
 SORT_KEY = "version_id"  # one item per object version ("null" for unversioned objects)
 OWNER_INDEX = "by-owner"  # sparse GSI: only uploads under uploads/<identity id>/ carry an owner

@@ -212,12 +212,14 @@ class SecureServerlessStack(Stack):
             "The processor is invoked synchronously by the pipeline's SQS event source mapping; failed records return "
             "to the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
         )
-        # The processor reads object metadata and writes one item per version: exact actions, nothing else.
+        # The processor reads the metadata of uploads only and writes one item per version: exact actions, nothing
+        # else. The rule still delivers every key (S3's EventBridge key encoding is disputed, so a prefix filter in
+        # the rule could drop real uploads); the processor skips and counts keys outside uploads/ without reading.
         acknowledge_grant_wildcards(
             self.processor.function,
-            self.data.grant_read_objects(self.processor.function, prefix=self.pipeline.key_prefix),
+            self.data.grant_read_objects(self.processor.function, prefix=schema.UPLOADS_PREFIX),
             "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:GetObject and "
-            "s3:GetObjectVersion on the objects the pipeline delivers, in this one bucket.",
+            "s3:GetObjectVersion on the objects under uploads/ in this one bucket.",
         )
         # Without ListBucket, S3 answers 403 for a deleted object and the processor could not tell it from a real
         # permission error: it would retry it into the DLQ instead of skipping and counting it.
@@ -302,7 +304,7 @@ class SecureServerlessStack(Stack):
         if config.uploads_enabled:
             acknowledge_grant_wildcards(
                 self.identities.authenticated_role,
-                self.identities.grant_own_uploads(self.data, prefix="uploads/"),
+                self.identities.grant_own_uploads(self.data, prefix=schema.UPLOADS_PREFIX),
                 "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on "
                 "objects under the caller's own uploads/<identity id>/ prefix in this one bucket.",
             )
@@ -399,7 +401,7 @@ class SecureServerlessStack(Stack):
             "s3",
             processor,
             ["s3:GetObject", "s3:GetObjectVersion"],  # HeadObject is authorized as s3:GetObject
-            [self.data.arn_for_prefix(self.pipeline.key_prefix)],
+            [self.data.arn_for_prefix(schema.UPLOADS_PREFIX)],
             sid="ProcessorReadsObjectMetadata",
         )
         network.allow_through_endpoint(

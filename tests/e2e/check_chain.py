@@ -253,13 +253,21 @@ def key_encoding(request: pytest.FixtureRequest) -> Iterator[str]:
     switch.write_text("on")
 
 
-def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_encoding: str) -> None:
-    owner = identity()
-    keys = [
-        f"plain-{uuid.uuid4().hex}.txt",
+def awkward_upload_keys(owner: str) -> list[str]:
+    """Keys under uploads/<identity id>/ that an encoding can mistake: spaces, '+', literal '%XX', ':', URL
+    punctuation, non-ASCII, nested folders, a long multi-byte name (599 bytes; 1,681 once percent-encoded)."""
+    tag = uuid.uuid4().hex[:6]
+    return [
         f"uploads/{owner}/report.csv",
-        f"uploads/{owner}/a b+c%d:é 日本 {uuid.uuid4().hex[:6]}.txt",
+        f"uploads/{owner}/a b+c%d:é 日本 {tag}.txt",
+        f"uploads/{owner}/100%25 literal %2B+plus {tag}.txt",
+        f"uploads/{owner}/nested/dir/x?y=1&z#frag=~!'()*,;@$ {tag}.txt",
+        f"uploads/{owner}/{'日本語' * 60}{tag}.txt",
     ]
+
+
+def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_encoding: str) -> None:
+    keys = awkward_upload_keys(identity())
     puts = {key: env.upload(key) for key in keys}
     for key, put in puts.items():
         eventually(lambda k=key, p=put: env.record(k, p["VersionId"]), f"the record of {key!r}")
@@ -268,11 +276,36 @@ def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_e
         assert [i["version_id"]["S"] for i in env.items_under(key)] == [put["VersionId"]], key
         if quote(key) != key:
             assert env.items_under(quote(key)) == [], f"nothing recorded under the encoded form of {key!r}"
-    report(f"chain [{key_encoding}]: 3 uploads (plain, identity prefix, special characters) recorded once each")
+    report(f"chain [{key_encoding}]: {len(keys)} uploads, awkward keys under uploads/<identity>/, recorded once each")
+
+
+def test_an_object_outside_uploads_creates_no_record(env: Environment, key_encoding: str) -> None:
+    """The rule delivers every key; the processor skips keys outside uploads/ (no S3 call: it may read only
+    uploads/), counts them and lets the message go: no record, nothing in the DLQ."""
+    tag = uuid.uuid4().hex
+    outside = [f"plain-{tag}.txt", f"reports/{tag}/a b+c.csv", f"uploadsX/{tag}/x.txt", f"Uploads/{tag}/x.txt"]
+    dead_letters = env.depth(env.dead_letter_url)
+    since = now_ms()
+    for key in outside:
+        env.upload(key)
+    control = f"uploads/{identity()}/after the outside keys {tag[:6]}.txt"  # processed after them: a sentinel
+    control_put = env.upload(control)
+    eventually(lambda: env.record(control, control_put["VersionId"]), "the record of the control upload")
+    eventually(env.drained, "the buffer queue to drain")
+    skipped = eventually(
+        lambda: env.processor_metrics(since).get("ObjectsSkippedOutsideUploads", 0) >= len(outside),
+        "ObjectsSkippedOutsideUploads for every key outside uploads/",
+    )
+    assert skipped
+    for key in outside:
+        assert env.items_under(key) == [], f"no record for {key!r}"
+        assert env.items_under(quote(key)) == [], f"no record for the encoded form of {key!r}"
+    assert env.depth(env.dead_letter_url) == dead_letters, "a skipped key is not a failure: nothing dead-lettered"
+    report(f"chain [{key_encoding}]: {len(outside)} objects outside uploads/ skipped and counted, no record, no DLQ")
 
 
 def test_duplicate_delivery_is_ignored(env: Environment, key_encoding: str) -> None:
-    key = f"dup-{uuid.uuid4().hex}.txt"
+    key = f"uploads/{identity()}/dup {uuid.uuid4().hex}+1.txt"
     put = env.upload(key)
     eventually(lambda: env.record(key, put["VersionId"]), "the first record")
     eventually(env.drained, "the buffer queue to drain")
@@ -302,7 +335,9 @@ def test_duplicate_delivery_is_ignored(env: Environment, key_encoding: str) -> N
 
 
 def test_object_deleted_before_processing_is_skipped_and_counted(env: Environment, key_encoding: str) -> None:
-    key = f"deleted-{uuid.uuid4().hex}.txt"
+    # No character quote() changes (an identity id's ':' would be one): under the encoded delivery a key with two
+    # candidate forms found neither way fails on purpose (UnresolvedKey), it is not "deleted".
+    key = f"uploads/e2e-{uuid.uuid4().hex}/deleted.txt"
     since = now_ms()
     env.set_mapping(enabled=False)  # hold the event in the buffer queue until the object version is gone
     try:

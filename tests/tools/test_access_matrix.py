@@ -77,7 +77,7 @@ EXPECTED_DEV = {
     "X.sqs.send": "ImplicitlyDenied",
     "X.sns.publish": "ImplicitlyDenied",
     "P.head.uploads": "Allowed processor#5",
-    "P.head.outside-uploads": "Allowed processor#5",
+    "P.head.outside-uploads": "ImplicitlyDenied",  # grant and endpoint statement: <bucket>/uploads/* only
     "P.put": "ImplicitlyDenied",
     "P.delete": "ImplicitlyDenied",
     "P.list": "Allowed processor#6",
@@ -190,7 +190,7 @@ EXPECTED_PROD = {
     "X.sqs.send": "ImplicitlyDenied",
     "X.sns.publish": "ImplicitlyDenied",
     "P.head.uploads": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
-    "P.head.outside-uploads": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
+    "P.head.outside-uploads": "ImplicitlyDenied",  # grant and endpoint statement: <bucket>/uploads/* only
     "P.put": "ImplicitlyDenied",
     "P.delete": "ImplicitlyDenied",
     "P.list": "Allowed processor#7 vpce-s3#ProcessorTellsDeletedObjects",

@@ -69,6 +69,7 @@ class Outcome(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
     SKIPPED_MISSING = "skipped_missing"
+    SKIPPED_OUTSIDE_UPLOADS = "skipped_outside_uploads"
 
 
 class MetadataMismatch(InvalidEvent):
@@ -111,6 +112,17 @@ def key_candidates(key: str) -> tuple[str, ...]:
         if decoded != key:
             forms.append(decoded)
     return tuple(form for form in forms if len(form.encode("utf-8")) <= MAX_KEY_BYTES)
+
+
+def upload_candidates(key: str) -> tuple[str, ...]:
+    """The `key_candidates` of a delivered key that lie under `uploads/`, the only keys the processor records (and
+    may read: its grant covers `<bucket>/uploads/*` only).
+
+    Decided on the key itself, i.e. on each candidate, not on the delivered text: a fully encoded delivery
+    (`uploads%2F<id>%2F...`) is an upload once decoded, and a key outside `uploads/` is never looked up in S3 in any
+    form. An empty result means "not an upload": the record is skipped and counted, not failed (docs/operations.md).
+    """
+    return tuple(form for form in key_candidates(key) if form.startswith(UPLOADS_PREFIX))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ execution environment (`RECORD_COST`: 3 x the largest of the last 32, at least o
 case; each AWS call then gets the most generous timeout/retry budget that fits the time left (`store.client`), so no
 call outlives the invocation and a Lambda timeout (which would return the whole batch with no delay) does not happen.
 
+Only uploads are recorded: an event for a key outside `uploads/` (in every form the key may take, see
+`domain.upload_candidates`) is skipped without any S3 call, logged and counted (`ObjectsSkippedOutsideUploads`), and
+the record succeeds: the processor may read only `uploads/` objects, so trying would fail it into the DLQ for nothing.
+
 Every record that does not finish goes back with a delay (see `backoff`), never with none: deferred (a dependency
 throttled, failed with a 5xx or timed out, or the record was not tried: no time left, or a dependency throttled earlier
 in this batch, after which no further record is started) by receive count; failed (malformed, a permanent 4xx,
@@ -50,11 +54,11 @@ from processor.domain import (
     UnresolvedKey,
     build_item,
     check_metadata,
-    key_candidates,
     parse_event,
     parse_json_event,
     parse_retention_days,
     require_bucket,
+    upload_candidates,
 )
 
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME") or "processor"
@@ -63,6 +67,9 @@ METRICS_NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "SecureServerle
 OBJECTS_RECORDED = "ObjectsRecorded"
 DUPLICATES_IGNORED = "DuplicatesIgnored"
 OBJECTS_SKIPPED_MISSING = "ObjectsSkippedMissing"
+# Object Created events for keys outside uploads/ (the rule takes every key of the bucket): not read, not recorded,
+# counted and logged; the record succeeds (deleted from the buffer), so it is neither retried nor dead-lettered.
+OBJECTS_SKIPPED_OUTSIDE_UPLOADS = "ObjectsSkippedOutsideUploads"
 RECORDS_FAILED = "RecordsFailed"  # malformed events, permanent (4xx) errors, metadata mismatches, unexpected errors
 RECORDS_DEFERRED = "RecordsDeferred"  # throttled, 5xx, timed out or untried: back in the buffer with a back-off
 METADATA_MISMATCHES = "MetadataMismatches"  # the event's size/etag contradicts HeadObject (also a RecordsFailed)
@@ -70,6 +77,7 @@ METRIC_NAMES = (
     OBJECTS_RECORDED,
     DUPLICATES_IGNORED,
     OBJECTS_SKIPPED_MISSING,
+    OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
     RECORDS_FAILED,
     RECORDS_DEFERRED,
     METADATA_MISMATCHES,
@@ -85,6 +93,7 @@ METRIC_FOR_OUTCOME = {
     Outcome.RECORDED: OBJECTS_RECORDED,
     Outcome.DUPLICATE: DUPLICATES_IGNORED,
     Outcome.SKIPPED_MISSING: OBJECTS_SKIPPED_MISSING,
+    Outcome.SKIPPED_OUTSIDE_UPLOADS: OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
 }
 
 logger = Logger(service=SERVICE)
@@ -130,11 +139,16 @@ def load_settings() -> Settings:
 
 @tracer.capture_method(capture_response=False)
 def record_object(event: ObjectCreated, settings: Settings, time_left: store.TimeLeft | None = None) -> Outcome:
-    """HeadObject, then record the object version once, with S3's metadata. Raises on anything that should be
+    """HeadObject, then record the object version once, with S3's metadata (keys outside uploads/ are skipped
+    before any call). Raises on anything that should be
     retried. `time_left`: seconds the remaining calls may take (None: each call gets its full budget)."""
     require_bucket(event, settings.expected_bucket_name)
     where = {"bucket": event.bucket, "object_key": event.key, "version_id": event.record_version_id}
-    candidates = key_candidates(event.key)
+    candidates = upload_candidates(event.key)
+    if not candidates:
+        # Not an upload: no S3 call (the processor may read only uploads/), nothing recorded; a success, counted.
+        logger.info("object outside uploads/; skipped", extra={**where, "event_id": event.event_id})
+        return Outcome.SKIPPED_OUTSIDE_UPLOADS
     with tracer.provider.in_subsegment(name="## s3.HeadObject"):
         found = store.find_object(
             event.bucket,

@@ -25,6 +25,7 @@ from processor.domain import (
     parse_event,
     parse_json_event,
     parse_retention_days,
+    upload_candidates,
 )
 
 SAMPLE = {
@@ -101,6 +102,33 @@ def test_key_candidates_add_the_decoded_form_only_when_the_key_could_be_encoded(
     key: str, candidates: tuple[str, ...]
 ) -> None:
     assert key_candidates(key) == candidates
+
+
+@pytest.mark.parametrize(
+    ("key", "candidates"),
+    [
+        ("uploads/us-east-1%3Aabc/x", ("uploads/us-east-1%3Aabc/x", "uploads/us-east-1:abc/x")),
+        # a fully encoded upload key: only its decoded form is an upload
+        ("uploads%2Fus-east-1%3Aabc%2Fx", ("uploads/us-east-1:abc/x",)),
+        ("uploads/id/a b.txt", ("uploads/id/a b.txt",)),
+        # outside uploads/ in every form: no candidate (skipped, never looked up)
+        ("reports/2024/x.csv", ()),
+        ("uploadsX/id/x", ()),
+        ("uploads", ()),
+        ("Uploads/id/x", ()),
+        ("a+uploads/x", ()),
+        ("%2Fuploads%2Fx", ()),
+    ],
+)
+def test_upload_candidates_are_the_key_forms_under_uploads(key: str, candidates: tuple[str, ...]) -> None:
+    assert upload_candidates(key) == candidates
+
+
+def test_the_processor_and_the_stack_mean_the_same_uploads_prefix() -> None:
+    from processor import domain
+    from stacks import records_schema
+
+    assert domain.UPLOADS_PREFIX == records_schema.UPLOADS_PREFIX == "uploads/"
 
 
 def test_unresolved_key_names_the_bucket_the_version_and_every_candidate() -> None:

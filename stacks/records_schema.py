@@ -11,6 +11,9 @@ PARTITION_KEY = "object_key"  # the full S3 key
 SORT_KEY = "version_id"  # one item per object version ("null" for unversioned objects)
 OWNER_INDEX = "by-owner"  # sparse GSI: only uploads under uploads/<identity id>/ carry an owner
 OWNER_KEY = "owner"
+# TTL (epoch seconds): the end of the object version's lifecycle, set only where the bucket expires objects
+# (lambda/processor's domain.TTL_ATTRIBUTE is the same name: a test compares them).
+TTL_ATTRIBUTE = "expires_at"
 
 
 def create_table_request(table_name: str, owner_index: str = OWNER_INDEX) -> dict[str, Any]:

@@ -117,6 +117,9 @@ class SecureServerlessStack(Stack):
             "Data",
             name_prefix=config.bucket_prefix,
             encryption_key=self.key.key,
+            object_expiration=(
+                Duration.days(config.object_expiration_days) if config.object_expiration_days is not None else None
+            ),
             noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
             access_log_expiration=Duration.days(config.access_log_retention_days),
         )
@@ -135,6 +138,7 @@ class SecureServerlessStack(Stack):
                 )
             ],
             encryption_key=self.key.key,
+            time_to_live_attribute=schema.TTL_ATTRIBUTE,
             on_demand=config.table_on_demand,
             read_capacity=CapacityRange(*config.table_read_capacity),
             write_capacity=CapacityRange(*config.table_write_capacity),
@@ -189,6 +193,7 @@ class SecureServerlessStack(Stack):
                 "TABLE_NAME": self.records.table.table_name,
                 "EXPECTED_BUCKET_NAME": self.data.bucket.bucket_name,
                 "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
+                **self._record_lifecycle_environment(),
             },
             memory_size=config.processor_memory_mb,
             timeout=Duration.seconds(config.processor_timeout_seconds),
@@ -238,6 +243,16 @@ class SecureServerlessStack(Stack):
             CfnOutput(self, "PipelineBufferUrl", value=self.pipeline.buffer.queue_url, description="Upload events")
         CfnOutput(self, "PipelineDeadLetterQueueUrl", value=self.pipeline.dead_letter_queue.queue_url)
         self._acknowledge_environment_trade_offs(config)
+
+    def _record_lifecycle_environment(self) -> dict[str, str]:
+        """The bucket's own lifecycle values (one source: what SecureBucket put in its rules) for the processor, which
+        gives each record the TTL of its object version's lifecycle end; nothing when objects never expire."""
+        if self.data.object_expiration is None:
+            return {}
+        return {
+            "OBJECT_EXPIRATION_DAYS": str(int(self.data.object_expiration.to_days())),
+            "NONCURRENT_VERSION_EXPIRATION_DAYS": str(int(self.data.noncurrent_version_expiration.to_days())),
+        }
 
     @property
     def availability_zones(self) -> list[str]:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
+from processor.domain import Lifecycle, parse_lifecycle, record_expires_at
 from tests.e2e.conftest import ACCOUNT, PR_SUFFIX, REGION, Aws, Deployment, report
 
 UPLOADS = 50  # for the latency figures
@@ -176,6 +177,23 @@ class Environment:
 
     # --- the API function, invoked as API Gateway invokes it for a signed-in identity ------------------------
 
+    def lifecycle(self) -> Lifecycle | None:
+        """The lifecycle day counts the deployed processor was given, checked against the deployed bucket's rules."""
+        variables = self.aws.lambda_.get_function_configuration(FunctionName=self.processor)["Environment"]
+        lifecycle = parse_lifecycle(
+            variables["Variables"].get("OBJECT_EXPIRATION_DAYS"),
+            variables["Variables"].get("NONCURRENT_VERSION_EXPIRATION_DAYS"),
+        )
+        rules = self.aws.s3.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"]
+        by_id = {rule["ID"]: rule for rule in rules}
+        if lifecycle is None:
+            assert "expire-current-versions" not in by_id
+        else:
+            assert by_id["expire-current-versions"]["Expiration"]["Days"] == lifecycle.current_days
+            noncurrent = by_id["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"]
+            assert noncurrent == lifecycle.noncurrent_days
+        return lifecycle
+
     def identity_pool(self) -> str:
         """The pool id the API function was deployed with (the emulator's Cognito is pretended: "unknown")."""
         configuration = self.aws.lambda_.get_function_configuration(FunctionName=self.api_function)
@@ -276,6 +294,13 @@ def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_e
         assert [i["version_id"]["S"] for i in env.items_under(key)] == [put["VersionId"]], key
         if quote(key) != key:
             assert env.items_under(quote(key)) == [], f"nothing recorded under the encoded form of {key!r}"
+    # The dev preset expires objects: each record's TTL is its version's lifecycle end, from the deployed settings.
+    lifecycle = env.lifecycle()
+    assert lifecycle is not None, "the dev preset expires objects: the processor must have the bucket's day counts"
+    for key, put in puts.items():
+        created = env.aws.s3.head_object(Bucket=env.bucket, Key=key, VersionId=put["VersionId"])["LastModified"]
+        item = env.record(key, put["VersionId"])
+        assert item is not None and int(item["expires_at"]["N"]) == record_expires_at(created, lifecycle), key
     report(f"chain [{key_encoding}]: {len(keys)} uploads, awkward keys under uploads/<identity>/, recorded once each")
 
 
@@ -424,5 +449,6 @@ def test_the_prod_environment_records_an_upload_too(aws: Aws, deployment: Deploy
     prod = Environment.read(aws, deployment, "prod")
     key = f"uploads/{identity()}/prod check+1.txt"
     put = prod.upload(key)
-    eventually(lambda: prod.record(key, put["VersionId"]), "the prod record")
-    report(f"chain [{key_encoding}]: prod environment recorded an upload under its true key")
+    item = eventually(lambda: prod.record(key, put["VersionId"]), "the prod record")
+    assert prod.lifecycle() is None and "expires_at" not in item  # prod keeps objects: its records do not expire
+    report(f"chain [{key_encoding}]: prod environment recorded an upload under its true key (no TTL: objects kept)")

@@ -48,6 +48,7 @@ from shared_runtime.tracing import make_tracer
 from processor import backoff, store
 from processor.domain import (
     InvalidEvent,
+    Lifecycle,
     MetadataMismatch,
     ObjectCreated,
     Outcome,
@@ -56,7 +57,7 @@ from processor.domain import (
     check_metadata,
     parse_event,
     parse_json_event,
-    parse_retention_days,
+    parse_lifecycle,
     require_bucket,
     upload_candidates,
 )
@@ -116,24 +117,23 @@ class Settings:
     table_name: str
     expected_bucket_name: str
     expected_bucket_owner: str
-    retention_days: int | None
+    lifecycle: Lifecycle | None  # the bucket's object expiry (records get a TTL), None when objects never expire
 
 
 def load_settings() -> Settings:
     """Read the environment on each invocation (cheap; keeps tests and redeploys simple)."""
     values = env_settings.required("TABLE_NAME", "EXPECTED_BUCKET_NAME", "EXPECTED_BUCKET_OWNER")
-    raw_retention = os.environ.get("RECORD_RETENTION_DAYS")
-    retention_days = parse_retention_days(raw_retention)
-    if retention_days is None and raw_retention and raw_retention.strip():
-        logger.warning(
-            "RECORD_RETENTION_DAYS is not a positive integer; records get no expires_at",
-            extra={"record_retention_days": raw_retention},
+    try:
+        lifecycle = parse_lifecycle(
+            os.environ.get("OBJECT_EXPIRATION_DAYS"), os.environ.get("NONCURRENT_VERSION_EXPIRATION_DAYS")
         )
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
     return Settings(
         table_name=values["TABLE_NAME"],
         expected_bucket_name=values["EXPECTED_BUCKET_NAME"],
         expected_bucket_owner=values["EXPECTED_BUCKET_OWNER"],
-        retention_days=retention_days,
+        lifecycle=lifecycle,
     )
 
 
@@ -171,7 +171,7 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
         event,
         metadata,
         recorded_at=datetime.now(UTC),
-        retention_days=settings.retention_days,
+        lifecycle=settings.lifecycle,
     )
     with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
         written = store.put_record_once(settings.table_name, item, time_left=time_left)

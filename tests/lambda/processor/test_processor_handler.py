@@ -493,23 +493,46 @@ def test_missing_configuration_fails_the_whole_invocation(
     assert emf.totals()["RecordsFailed"] == 2
 
 
-def test_retention_days_sets_expires_at(handler_module, events, lambda_context, monkeypatch) -> None:
-    event, put = events.upload(UPLOAD_KEY)
-    monkeypatch.setenv("RECORD_RETENTION_DAYS", "30")
-    before = int(datetime.now(UTC).timestamp())
-
-    handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
-
-    expires_at = int(events.item(UPLOAD_KEY, put["VersionId"])["expires_at"]["N"])
-    assert before + 30 * 86_400 <= expires_at <= before + 30 * 86_400 + 60
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "thirty", ""])
-def test_invalid_retention_days_leaves_expires_at_out(
-    handler_module, events, lambda_context, monkeypatch, value
+def test_the_buckets_lifecycle_sets_expires_at_from_s3s_last_modified(
+    handler_module, events, s3, lambda_context, monkeypatch
 ) -> None:
+    from processor.domain import Lifecycle, lifecycle_end
+
     event, put = events.upload(UPLOAD_KEY)
-    monkeypatch.setenv("RECORD_RETENTION_DAYS", value)
+    monkeypatch.setenv("OBJECT_EXPIRATION_DAYS", "30")
+    monkeypatch.setenv("NONCURRENT_VERSION_EXPIRATION_DAYS", "7")
+
+    assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
+
+    created = s3.head_object(Bucket=events.bucket, Key=UPLOAD_KEY, VersionId=put["VersionId"])["LastModified"]
+    expires_at = int(events.item(UPLOAD_KEY, put["VersionId"])["expires_at"]["N"])
+    assert expires_at == int(lifecycle_end(created, Lifecycle(30, 7)).timestamp())
+    # 30 + 7 days, plus one to two days of S3's rounding to midnight UTC
+    assert 38 * 86_400 < expires_at - created.timestamp() <= 39 * 86_400
+
+
+@pytest.mark.parametrize(
+    ("current", "noncurrent"), [("0", "7"), ("-1", "7"), ("thirty", "7"), ("30", ""), ("", "7"), ("1.5", "7")]
+)
+def test_a_wrong_lifecycle_setting_fails_the_invocation(
+    handler_module, events, emf, lambda_context, monkeypatch, current, noncurrent
+) -> None:
+    # Never a record silently without the TTL it should have (it would outlive its object for ever).
+    event, _ = events.upload(UPLOAD_KEY)
+    monkeypatch.setenv("OBJECT_EXPIRATION_DAYS", current)
+    monkeypatch.setenv("NONCURRENT_VERSION_EXPIRATION_DAYS", noncurrent)
+    emf.clear()
+
+    with pytest.raises(handler_module.ConfigurationError, match="EXPIRATION_DAYS"):
+        handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
+    assert events.items() == []
+    assert emf.totals()["RecordsFailed"] == 1
+
+
+def test_without_object_expiry_records_have_no_ttl(handler_module, events, lambda_context, monkeypatch) -> None:
+    event, put = events.upload(UPLOAD_KEY)
+    monkeypatch.setenv("OBJECT_EXPIRATION_DAYS", "")
+    monkeypatch.setenv("NONCURRENT_VERSION_EXPIRATION_DAYS", " ")
 
     handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
 

@@ -28,8 +28,9 @@ import pytest
 from tests.e2e.check_chain import Environment, eventually, identity, now_ms
 from tests.e2e.conftest import PR_SUFFIX, ROOT, Aws, Deployment, aws_environment, report
 
-# A malformed event is retried every ~5 s (processor backoff) up to the buffer's maxReceiveCount (24 in every
-# preset, sized for a 45-minute outage) before it returns to the DLQ: about 4 minutes with the mapping's polling.
+# A malformed event is retried every ~5 s (processor backoff) up to the buffer's maxReceiveCount before it returns to
+# the DLQ: fast_retries lowers it to 3 for the check (24 in every preset, sized for a 45-minute outage, would take
+# about 4 minutes with the mapping's polling, which stays the bound).
 BACK_IN_DLQ_SECONDS = 420
 
 

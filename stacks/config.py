@@ -79,6 +79,10 @@ class EnvironmentConfig:
     log_retention_days: int = 7
     access_log_retention_days: int = 30
     noncurrent_version_expiration_days: int = 30
+    # Current object versions expire this many days after creation (None: kept until deleted). Records follow their
+    # objects: with an expiry, each record's TTL is the end of its version's lifecycle (docs/operations.md). dev and
+    # previews hold test data only; staging and prod keep users' objects.
+    object_expiration_days: int | None = 30
     # Data path (ScaledTable / EventPipeline / functions)
     table_read_capacity: tuple[int, int] = (1, 5)
     table_write_capacity: tuple[int, int] = (1, 5)
@@ -158,6 +162,14 @@ class EnvironmentConfig:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not 10 <= value <= 2_000_000_000:
                 raise ConfigError(name, value, "an integer from 10 to 2,000,000,000 (WAF's range for a rate rule)")
+        if self.object_expiration_days is not None and (
+            isinstance(self.object_expiration_days, bool)
+            or not isinstance(self.object_expiration_days, int)
+            or not 1 <= self.object_expiration_days <= 36_500
+        ):
+            raise ConfigError(
+                "objectExpirationDays", self.object_expiration_days, "None (kept) or an integer from 1 to 36500"
+            )
         if not self.waf_enabled:
             raise ConfigError("wafEnabled", self.waf_enabled, WAF_REQUIRED_RULE)
         if not 20 <= self.table_target_utilization_percent <= 90:
@@ -200,6 +212,7 @@ _PROD: dict[str, Any] = dict(
     log_retention_days=365,
     access_log_retention_days=365,
     noncurrent_version_expiration_days=365,
+    object_expiration_days=None,
     # On demand: a new on-demand table takes 4,000 writes/s at once and doubles its previous peak instantly, while
     # provisioned auto scaling needs minutes to react; 10,000 uploads in 60 s then drain in about a minute
     # (bench/capacity.py). The ranges stay as the fallback if table_on_demand is turned off.

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# Users' objects live under uploads/<identity id>/ (their grant); the processor reads and records nothing else
+# (lambda/processor's domain.UPLOADS_PREFIX is the same string: a test compares them).
+UPLOADS_PREFIX = "uploads/"
 PARTITION_KEY = "object_key"  # the full S3 key
 SORT_KEY = "version_id"  # one item per object version ("null" for unversioned objects)
 OWNER_INDEX = "by-owner"  # sparse GSI: only uploads under uploads/<identity id>/ carry an owner
 OWNER_KEY = "owner"
-UPLOADS_PREFIX = "uploads/"  # users' objects: uploads/<identity id>/<name>
 # Items mapping an identity id to its user pool sub share the table: partition key `#identity/<identity id>`, sort
 # key `#sub` (no S3 version id is `#sub`; no `owner`, so they never enter the owner index). lambda/api's domain
 # writes them (IDENTITY_MAPPING_PREFIX there; a test keeps the two equal).
 IDENTITY_MAPPING_PREFIX = "#identity/"
+# TTL (epoch seconds): the end of the object version's lifecycle, set only where the bucket expires objects
+# (lambda/processor's domain.TTL_ATTRIBUTE is the same name: a test compares them).
+TTL_ATTRIBUTE = "expires_at"
 
 
 def create_table_request(table_name: str, owner_index: str = OWNER_INDEX) -> dict[str, Any]:

@@ -125,6 +125,9 @@ class SecureServerlessStack(Stack):
             "Data",
             name_prefix=config.bucket_prefix,
             encryption_key=self.key.key,
+            object_expiration=(
+                Duration.days(config.object_expiration_days) if config.object_expiration_days is not None else None
+            ),
             noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
             access_log_expiration=Duration.days(config.access_log_retention_days),
         )
@@ -143,6 +146,7 @@ class SecureServerlessStack(Stack):
                 )
             ],
             encryption_key=self.key.key,
+            time_to_live_attribute=schema.TTL_ATTRIBUTE,
             on_demand=config.table_on_demand,
             read_capacity=CapacityRange(*config.table_read_capacity),
             write_capacity=CapacityRange(*config.table_write_capacity),
@@ -198,6 +202,7 @@ class SecureServerlessStack(Stack):
                 "TABLE_NAME": self.records.table.table_name,
                 "EXPECTED_BUCKET_NAME": self.data.bucket.bucket_name,
                 "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
+                **self._record_lifecycle_environment(),
             },
             memory_size=config.processor_memory_mb,
             timeout=Duration.seconds(config.processor_timeout_seconds),
@@ -221,12 +226,14 @@ class SecureServerlessStack(Stack):
             "The processor is invoked synchronously by the pipeline's SQS event source mapping; failed records return "
             "to the buffer and move to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
         )
-        # The processor reads object metadata and writes one item per version: exact actions, nothing else.
+        # The processor reads the metadata of uploads only and writes one item per version: exact actions, nothing
+        # else. The rule still delivers every key (S3's EventBridge key encoding is disputed, so a prefix filter in
+        # the rule could drop real uploads); the processor skips and counts keys outside uploads/ without reading.
         acknowledge_grant_wildcards(
             self.processor.function,
-            self.data.grant_read_objects(self.processor.function, prefix=self.pipeline.key_prefix),
+            self.data.grant_read_objects(self.processor.function, prefix=schema.UPLOADS_PREFIX),
             "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:GetObject and "
-            "s3:GetObjectVersion on the objects the pipeline delivers, in this one bucket.",
+            "s3:GetObjectVersion on the objects under uploads/ in this one bucket.",
         )
         # Without ListBucket, S3 answers 403 for a deleted object and the processor could not tell it from a real
         # permission error: it would retry it into the DLQ instead of skipping and counting it.
@@ -247,6 +254,16 @@ class SecureServerlessStack(Stack):
             CfnOutput(self, "PipelineBufferUrl", value=self.pipeline.buffer.queue_url, description="Upload events")
         CfnOutput(self, "PipelineDeadLetterQueueUrl", value=self.pipeline.dead_letter_queue.queue_url)
         self._acknowledge_environment_trade_offs(config)
+
+    def _record_lifecycle_environment(self) -> dict[str, str]:
+        """The bucket's own lifecycle values (one source: what SecureBucket put in its rules) for the processor, which
+        gives each record the TTL of its object version's lifecycle end; nothing when objects never expire."""
+        if self.data.object_expiration is None:
+            return {}
+        return {
+            "OBJECT_EXPIRATION_DAYS": str(int(self.data.object_expiration.to_days())),
+            "NONCURRENT_VERSION_EXPIRATION_DAYS": str(int(self.data.noncurrent_version_expiration.to_days())),
+        }
 
     @property
     def availability_zones(self) -> list[str]:
@@ -340,7 +357,7 @@ class SecureServerlessStack(Stack):
         if config.uploads_enabled:
             acknowledge_grant_wildcards(
                 self.identities.authenticated_role,
-                self.identities.grant_own_uploads(self.data, prefix="uploads/"),
+                self.identities.grant_own_uploads(self.data, prefix=schema.UPLOADS_PREFIX),
                 "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on "
                 "objects under the caller's own uploads/<identity id>/ prefix in this one bucket.",
             )
@@ -437,7 +454,7 @@ class SecureServerlessStack(Stack):
             "s3",
             processor,
             ["s3:GetObject", "s3:GetObjectVersion"],  # HeadObject is authorized as s3:GetObject
-            [self.data.arn_for_prefix(self.pipeline.key_prefix)],
+            [self.data.arn_for_prefix(schema.UPLOADS_PREFIX)],
             sid="ProcessorReadsObjectMetadata",
         )
         network.allow_through_endpoint(

@@ -659,8 +659,8 @@ def build_rows(env: Environment) -> list[Row]:
         ("processor",),
         vpce=pvpce,
     )
-    # The pipeline takes every Object Created event of its bucket (no key prefix; narrowing it is open, see
-    # 6be0a55), so the processor may read any key's metadata, not only uploads/: the row shows it.
+    # The pipeline takes every Object Created event of its bucket (S3's EventBridge key encoding is disputed, so the
+    # rule has no key prefix); the processor skips keys outside uploads/ without a call and may read only uploads/.
     b.s3(
         "P.head.outside-uploads",
         "processor",

@@ -74,7 +74,7 @@ BUCKET_OWNED = {
     "minimum_tls_version": "minimum_tls_version",
     "removal_policy": "RemovalPolicies.of(construct)",
     "server_access_logs_bucket": "existing_access_logs_bucket",
-    "lifecycle_rules": "noncurrent_version_expiration/abort_incomplete_multipart_upload_after",
+    "lifecycle_rules": "object_expiration/noncurrent_version_expiration/abort_incomplete_multipart_upload_after",
     "event_bridge_enabled": "event_bridge_enabled",
 }
 
@@ -93,6 +93,9 @@ class SecureBucket(Construct):
         encryption_key: SSE-KMS with this key (bucket key on; writes with another key are denied). Default: None,
             meaning SSE-S3 (AES256): the secure default that needs no key policy, and the only encryption S3 server
             access logging and many AWS services can deliver into.
+        object_expiration: expire current object versions this long after their creation (S3 adds a delete
+            marker at the next midnight UTC; the version, now noncurrent, goes after noncurrent_version_expiration).
+            Whole days. Default: None (objects are kept until deleted).
         noncurrent_version_expiration: expire noncurrent versions after this. Default: 90 days.
         abort_incomplete_multipart_upload_after: abort incomplete multipart uploads after this. Default: 7 days.
         access_log_expiration: expire access logs after this. Default: 365 days.
@@ -119,12 +122,16 @@ class SecureBucket(Construct):
         access_logs_bucket: where server access logs go.
         encryption_key: the SSE-KMS key, None for SSE-S3.
         expected_bucket_owner: the account id to pass as ExpectedBucketOwner.
+        object_expiration: the current-version expiry in the lifecycle rules (None: objects are kept).
+        noncurrent_version_expiration: the noncurrent-version expiry in the lifecycle rules.
     """
 
     bucket: s3.Bucket
     access_logs_bucket: s3.IBucket
     encryption_key: kms.IKey | None
     expected_bucket_owner: str
+    object_expiration: Duration | None
+    noncurrent_version_expiration: Duration
 
     def __init__(
         self,
@@ -134,6 +141,7 @@ class SecureBucket(Construct):
         name_prefix: str | None = None,
         naming: BucketNaming = BucketNaming.ACCOUNT_REGIONAL,
         encryption_key: KeyLike | None = None,
+        object_expiration: Duration | None = None,
         noncurrent_version_expiration: Duration = defaults.NONCURRENT_VERSION_EXPIRATION,
         abort_incomplete_multipart_upload_after: Duration = defaults.ABORT_INCOMPLETE_MULTIPART_UPLOAD_AFTER,
         access_log_expiration: Duration = defaults.ACCESS_LOG_EXPIRATION,
@@ -162,6 +170,14 @@ class SecureBucket(Construct):
         )
         self.encryption_key = encryption_key
         self.expected_bucket_owner = Aws.ACCOUNT_ID
+        for name, duration in (
+            ("object_expiration", object_expiration),
+            ("noncurrent_version_expiration", noncurrent_version_expiration),
+        ):
+            if duration is not None and not _whole_days(duration):
+                raise ValueError(f"invalid {name} {duration.to_human_string()!r}: must be a whole number of days >= 1")
+        self.object_expiration = object_expiration
+        self.noncurrent_version_expiration = noncurrent_version_expiration
 
         self.access_logs_bucket = existing_access_logs_bucket or self._new_log_bucket(
             naming=naming,
@@ -191,6 +207,11 @@ class SecureBucket(Construct):
                     id="expire-noncurrent-versions",
                     noncurrent_version_expiration=noncurrent_version_expiration,
                     expired_object_delete_marker=True,
+                ),
+                *(
+                    [s3.LifecycleRule(id="expire-current-versions", expiration=object_expiration)]
+                    if object_expiration is not None
+                    else []
                 ),
             ],
             removal_policy=defaults.STATEFUL_REMOVAL_POLICY,
@@ -522,6 +543,12 @@ class SecureBucket(Construct):
         ):
             acknowledge_guard(log_bucket, rule, control, reason)
         return log_bucket
+
+
+def _whole_days(duration: Duration) -> bool:
+    """True for a duration of a whole number of days, at least one (what S3 lifecycle rules take)."""
+    days = duration.to_days(integral=False)
+    return days >= 1 and float(days).is_integer()
 
 
 _KMS_ONLY = equals(s3.BucketEncryption.KMS, "must stay KMS (encryption_key is given; writes are checked against it)")

@@ -404,6 +404,47 @@ def test_bad_name_prefix_is_rejected_with_field_and_rule(prefix: str) -> None:
     assert "lowercase letters, digits and hyphens" in str(error.value)
 
 
+def test_object_expiration_adds_a_current_version_rule_and_is_exposed() -> None:
+    stack = cdk.Stack(cdk.App(), "Expiry")
+    kept = SecureBucket(stack, "Kept", name_prefix="kept")
+    expiring = SecureBucket(
+        stack,
+        "Expiring",
+        name_prefix="expiring",
+        object_expiration=cdk.Duration.days(30),
+        noncurrent_version_expiration=cdk.Duration.days(7),
+    )
+    assert kept.object_expiration is None and kept.noncurrent_version_expiration.to_days() == 90
+    assert (expiring.object_expiration.to_days(), expiring.noncurrent_version_expiration.to_days()) == (30, 7)
+    template = Template.from_stack(stack).to_json()["Resources"]
+
+    def rules(bucket: SecureBucket) -> dict[str, dict]:
+        properties = template[stack.get_logical_id(bucket.bucket.node.default_child)]["Properties"]
+        return {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
+
+    assert "expire-current-versions" not in rules(kept)
+    assert rules(expiring)["expire-current-versions"] == {
+        "Id": "expire-current-versions",
+        "ExpirationInDays": 30,
+        "Status": "Enabled",
+    }
+    assert rules(expiring)["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+
+
+@pytest.mark.parametrize(
+    ("name", "duration"),
+    [
+        ("object_expiration", cdk.Duration.hours(36)),
+        ("object_expiration", cdk.Duration.hours(12)),
+        ("noncurrent_version_expiration", cdk.Duration.minutes(90)),
+    ],
+)
+def test_lifecycle_expirations_must_be_whole_days(name: str, duration: cdk.Duration) -> None:
+    stack = cdk.Stack(cdk.App(), "Days")
+    with pytest.raises(ValueError, match=f"invalid {name} .*whole number of days"):
+        SecureBucket(stack, "Bucket", name_prefix="days", **{name: duration})
+
+
 def test_tls_below_1_2_is_rejected() -> None:
     stack = cdk.Stack(cdk.App(), "Tls")
     with pytest.raises(ValueError, match="minimum_tls_version"):

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
+from processor.domain import Lifecycle, parse_lifecycle, record_expires_at
 from tests.e2e.conftest import ACCOUNT, PR_SUFFIX, REGION, Aws, Deployment, report
 
 UPLOADS = 50  # for the latency figures
@@ -54,6 +55,7 @@ class Environment:
     buffer_url: str
     dead_letter_url: str
     mapping_uuid: str
+    bucket_rules: list[dict[str, Any]]
 
     @classmethod
     def read(cls, aws: Aws, deployment: Deployment, suffix: str) -> Environment:
@@ -82,6 +84,12 @@ class Environment:
             buffer_url=physical[buffer_id],
             dead_letter_url=physical[dead_letter_id],
             mapping_uuid=physical[mapping_id],
+            bucket_rules=[
+                rule
+                for lid, bucket in of_type("AWS::S3::Bucket").items()
+                if physical[lid] == outputs["BucketName"]
+                for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+            ],
         )
 
     # --- S3 and the table -----------------------------------------------------------------------------------
@@ -180,6 +188,23 @@ class Environment:
         return totals
 
     # --- the API function, invoked as API Gateway invokes it for a signed-in identity ------------------------
+
+    def lifecycle(self) -> Lifecycle | None:
+        """The lifecycle day counts the deployed processor was given (read back from Lambda), checked against the
+        bucket's rules in the deployed template (the emulator accepts lifecycle rules but keeps none: FIELD-NOTES)."""
+        variables = self.aws.lambda_.get_function_configuration(FunctionName=self.processor)["Environment"]
+        lifecycle = parse_lifecycle(
+            variables["Variables"].get("OBJECT_EXPIRATION_DAYS"),
+            variables["Variables"].get("NONCURRENT_VERSION_EXPIRATION_DAYS"),
+        )
+        rules = {rule["Id"]: rule for rule in self.bucket_rules}
+        if lifecycle is None:
+            assert "expire-current-versions" not in rules
+        else:
+            assert rules["expire-current-versions"]["ExpirationInDays"] == lifecycle.current_days
+            noncurrent = rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"]
+            assert noncurrent == lifecycle.noncurrent_days
+        return lifecycle
 
     def identity_pool(self) -> str:
         """The pool id the API function was deployed with (the emulator's Cognito is pretended: "unknown")."""
@@ -281,13 +306,21 @@ def key_encoding(request: pytest.FixtureRequest) -> Iterator[str]:
     switch.write_text("on")
 
 
-def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_encoding: str) -> None:
-    owner = identity()
-    keys = [
-        f"plain-{uuid.uuid4().hex}.txt",
+def awkward_upload_keys(owner: str) -> list[str]:
+    """Keys under uploads/<identity id>/ that an encoding can mistake: spaces, '+', literal '%XX', ':', URL
+    punctuation, non-ASCII, nested folders, a long multi-byte name (599 bytes; 1,681 once percent-encoded)."""
+    tag = uuid.uuid4().hex[:6]
+    return [
         f"uploads/{owner}/report.csv",
-        f"uploads/{owner}/a b+c%d:é 日本 {uuid.uuid4().hex[:6]}.txt",
+        f"uploads/{owner}/a b+c%d:é 日本 {tag}.txt",
+        f"uploads/{owner}/100%25 literal %2B+plus {tag}.txt",
+        f"uploads/{owner}/nested/dir/x?y=1&z#frag=~!'()*,;@$ {tag}.txt",
+        f"uploads/{owner}/{'日本語' * 60}{tag}.txt",
     ]
+
+
+def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_encoding: str) -> None:
+    keys = awkward_upload_keys(identity())
     puts = {key: env.upload(key) for key in keys}
     for key, put in puts.items():
         eventually(lambda k=key, p=put: env.record(k, p["VersionId"]), f"the record of {key!r}")
@@ -296,11 +329,43 @@ def test_uploads_are_recorded_once_under_their_true_keys(env: Environment, key_e
         assert [i["version_id"]["S"] for i in env.items_under(key)] == [put["VersionId"]], key
         if quote(key) != key:
             assert env.items_under(quote(key)) == [], f"nothing recorded under the encoded form of {key!r}"
-    report(f"chain [{key_encoding}]: 3 uploads (plain, identity prefix, special characters) recorded once each")
+    # The dev preset expires objects: each record's TTL is its version's lifecycle end, from the deployed settings.
+    lifecycle = env.lifecycle()
+    assert lifecycle is not None, "the dev preset expires objects: the processor must have the bucket's day counts"
+    for key, put in puts.items():
+        created = env.aws.s3.head_object(Bucket=env.bucket, Key=key, VersionId=put["VersionId"])["LastModified"]
+        item = env.record(key, put["VersionId"])
+        assert item is not None and int(item["expires_at"]["N"]) == record_expires_at(created, lifecycle), key
+    report(f"chain [{key_encoding}]: {len(keys)} uploads, awkward keys under uploads/<identity>/, recorded once each")
+
+
+def test_an_object_outside_uploads_creates_no_record(env: Environment, key_encoding: str) -> None:
+    """The rule delivers every key; the processor skips keys outside uploads/ (no S3 call: it may read only
+    uploads/), counts them and lets the message go: no record, nothing in the DLQ."""
+    tag = uuid.uuid4().hex
+    outside = [f"plain-{tag}.txt", f"reports/{tag}/a b+c.csv", f"uploadsX/{tag}/x.txt", f"Uploads/{tag}/x.txt"]
+    dead_letters = env.depth(env.dead_letter_url)
+    since = now_ms()
+    for key in outside:
+        env.upload(key)
+    control = f"uploads/{identity()}/after the outside keys {tag[:6]}.txt"  # processed after them: a sentinel
+    control_put = env.upload(control)
+    eventually(lambda: env.record(control, control_put["VersionId"]), "the record of the control upload")
+    eventually(env.drained, "the buffer queue to drain")
+    skipped = eventually(
+        lambda: env.processor_metrics(since).get("ObjectsSkippedOutsideUploads", 0) >= len(outside),
+        "ObjectsSkippedOutsideUploads for every key outside uploads/",
+    )
+    assert skipped
+    for key in outside:
+        assert env.items_under(key) == [], f"no record for {key!r}"
+        assert env.items_under(quote(key)) == [], f"no record for the encoded form of {key!r}"
+    assert env.depth(env.dead_letter_url) == dead_letters, "a skipped key is not a failure: nothing dead-lettered"
+    report(f"chain [{key_encoding}]: {len(outside)} objects outside uploads/ skipped and counted, no record, no DLQ")
 
 
 def test_duplicate_delivery_is_ignored(env: Environment, key_encoding: str) -> None:
-    key = f"dup-{uuid.uuid4().hex}.txt"
+    key = f"uploads/{identity()}/dup {uuid.uuid4().hex}+1.txt"
     put = env.upload(key)
     eventually(lambda: env.record(key, put["VersionId"]), "the first record")
     eventually(env.drained, "the buffer queue to drain")
@@ -330,7 +395,9 @@ def test_duplicate_delivery_is_ignored(env: Environment, key_encoding: str) -> N
 
 
 def test_object_deleted_before_processing_is_skipped_and_counted(env: Environment, key_encoding: str) -> None:
-    key = f"deleted-{uuid.uuid4().hex}.txt"
+    # No character quote() changes (an identity id's ':' would be one): under the encoded delivery a key with two
+    # candidate forms found neither way fails on purpose (UnresolvedKey), it is not "deleted".
+    key = f"uploads/e2e-{uuid.uuid4().hex}/deleted.txt"
     since = now_ms()
     env.set_mapping(enabled=False)  # hold the event in the buffer queue until the object version is gone
     try:
@@ -466,5 +533,6 @@ def test_the_prod_environment_records_an_upload_too(aws: Aws, deployment: Deploy
     prod = Environment.read(aws, deployment, "prod")
     key = f"uploads/{identity()}/prod check+1.txt"
     put = prod.upload(key)
-    eventually(lambda: prod.record(key, put["VersionId"]), "the prod record")
-    report(f"chain [{key_encoding}]: prod environment recorded an upload under its true key")
+    item = eventually(lambda: prod.record(key, put["VersionId"]), "the prod record")
+    assert prod.lifecycle() is None and "expires_at" not in item  # prod keeps objects: its records do not expire
+    report(f"chain [{key_encoding}]: prod environment recorded an upload under its true key (no TTL: objects kept)")

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Capture, Match, Matcher, Template
 from secure_serverless.private_network import VPC_ACCESS_ACTIONS
 from stacks.config import build_config
 from stacks.layer import LAYER_DIR, REQUIREMENTS
+from stacks.records_schema import TTL_ATTRIBUTE
 from tests.support.synth import Synthesized
 from tests.support.template import WILDCARD_ACTIONS, granted, has_statement, logical_id
 
@@ -43,7 +44,9 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     def arn(kind: str) -> str:
         return json.dumps({"Fn::GetAtt": [ids[kind], "Arn"]}, sort_keys=True)
 
-    objects = json.dumps({"Fn::Join": ["", [{"Fn::GetAtt": [ids["AWS::S3::Bucket"], "Arn"]}, "/*"]]}, sort_keys=True)
+    # Only users' uploads: the processor reads nothing outside uploads/ (it skips such events without a call).
+    bucket_arn = {"Fn::GetAtt": [ids["AWS::S3::Bucket"], "Arn"]}
+    objects = json.dumps({"Fn::Join": ["", [bucket_arn, "/uploads/*"]]}, sort_keys=True)
     expected = {
         ("s3:GetObject", objects),
         ("s3:GetObjectVersion", objects),
@@ -174,6 +177,32 @@ def test_pipeline_per_environment(stack_templates: dict[str, Template], suffix: 
 
 
 SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_records_expire_with_the_buckets_lifecycle(stack_templates: dict[str, Template], suffix: str) -> None:
+    """One source: the processor gets the very day counts of the bucket's lifecycle rules, the table deletes by TTL
+    on the attribute the processor writes; without object expiry the processor gets none (no TTL on records)."""
+    template, config = stack_templates[suffix], build_config(suffix)
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {"TimeToLiveSpecification": Match.exact({"AttributeName": TTL_ATTRIBUTE, "Enabled": True})},
+    )
+    (bucket,) = template.find_resources("AWS::S3::Bucket", {"Properties": NOT_ACCESS_LOGS}).values()
+    rules = {rule["Id"]: rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    noncurrent = rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"]
+    assert noncurrent == config.noncurrent_version_expiration_days
+    (function,) = template.find_resources("AWS::Lambda::Function", {"Properties": PROCESSOR}).values()
+    variables = function["Properties"]["Environment"]["Variables"]
+    if config.object_expiration_days is None:
+        assert "expire-current-versions" not in rules
+        assert "OBJECT_EXPIRATION_DAYS" not in variables and "NONCURRENT_VERSION_EXPIRATION_DAYS" not in variables
+        return
+    current = rules["expire-current-versions"]
+    assert current == {"Id": "expire-current-versions", "ExpirationInDays": config.object_expiration_days,
+                       "Status": "Enabled"}  # fmt: skip
+    assert variables["OBJECT_EXPIRATION_DAYS"] == str(current["ExpirationInDays"])
+    assert variables["NONCURRENT_VERSION_EXPIRATION_DAYS"] == str(noncurrent)
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)

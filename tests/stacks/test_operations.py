@@ -413,7 +413,7 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
     expected = {
         ".s3": [
             allow("ProcessorReadsObjectMetadata", processor, ["s3:GetObject", "s3:GetObjectVersion"],
-                  {"Fn::Join": ["", [bucket, "/*"]]}),
+                  {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
             allow("ProcessorTellsDeletedObjects", processor, ["s3:ListBucket"], bucket),
         ],
         ".dynamodb": [

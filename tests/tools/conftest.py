@@ -55,7 +55,13 @@ class Environment:
 def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Environment]:
     for name, value in VARIABLES.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "LAMBDA_TASK_ROOT", "RECORD_RETENTION_DAYS"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "LAMBDA_TASK_ROOT",
+        "OBJECT_EXPIRATION_DAYS",
+        "NONCURRENT_VERSION_EXPIRATION_DAYS",
+    ):
         monkeypatch.delenv(name, raising=False)
     from processor import store
 

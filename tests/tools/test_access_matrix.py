@@ -79,7 +79,7 @@ EXPECTED_DEV = {
     "X.sqs.send": "ImplicitlyDenied",
     "X.sns.publish": "ImplicitlyDenied",
     "P.head.uploads": "Allowed processor#5",
-    "P.head.outside-uploads": "Allowed processor#5",
+    "P.head.outside-uploads": "ImplicitlyDenied",  # grant and endpoint statement: <bucket>/uploads/* only
     "P.put": "ImplicitlyDenied",
     "P.delete": "ImplicitlyDenied",
     "P.list": "Allowed processor#6",
@@ -204,7 +204,7 @@ EXPECTED_PROD = {
     "X.sqs.send": "ImplicitlyDenied",
     "X.sns.publish": "ImplicitlyDenied",
     "P.head.uploads": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
-    "P.head.outside-uploads": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
+    "P.head.outside-uploads": "ImplicitlyDenied",  # grant and endpoint statement: <bucket>/uploads/* only
     "P.put": "ImplicitlyDenied",
     "P.delete": "ImplicitlyDenied",
     "P.list": "Allowed processor#7 vpce-s3#ProcessorTellsDeletedObjects",
@@ -283,7 +283,7 @@ EXPECTED_PROD = {
     "P.head.outside-vpce": "ExplicitlyDenied bucket#DenyDataAccessOutsideVpcEndpoints",
     "P.list.outside-vpce": "ExplicitlyDenied bucket#DenyListingOutsideVpcEndpoints",
     "P.head-version.vpce": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
-    "P.head-version.outside-uploads.vpce": "Allowed processor#6 vpce-s3#ProcessorReadsObjectMetadata",
+    "P.head-version.outside-uploads.vpce": "ImplicitlyDenied",
     "ADMIN.get-version.outside-uploads": "Allowed admin#1",
     "ADMIN.get-version.uploads": "Allowed admin#1",
     "ROLE.get-version": "ExplicitlyDenied bucket#DenyVersionReadsOutsideVpcEndpoints",

@@ -14,6 +14,9 @@ a 599-byte Japanese name is 1,681 bytes once percent-encoded.
 What a record says about the object (size, etag, content type, last modified) comes from HeadObject, never from the
 event: an event whose size or etag contradicts S3 is a `MetadataMismatch` (a failed record). The sequencer exists only
 in S3's own events; it is kept from the event (hex, at most 64 digits) and cannot be checked against S3.
+
+How long a record lives: exactly as long as its object version's lifecycle, never less (`record_expires_at`), when
+the bucket expires objects at all (`Lifecycle`; without object expiry a version may live for ever: no TTL).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -39,7 +42,9 @@ MAX_DELIVERED_KEY_BYTES = 3 * MAX_KEY_BYTES
 KEY_RULE = f"a non-empty string naming a key of at most {MAX_KEY_BYTES} UTF-8 bytes (as delivered or URL-decoded)"
 _SEQUENCER_RE = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 MAX_VERSION_ID_BYTES = 1024
-SECONDS_PER_DAY = 86_400
+ONE_DAY = timedelta(days=1)
+# The records table's TTL attribute (epoch seconds); stacks/records_schema.py names the same one for the table.
+TTL_ATTRIBUTE = "expires_at"
 
 # Legacy us-east-1 bucket names allow upper case and underscores, up to 255 characters.
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9._-]{3,255}$")
@@ -69,6 +74,7 @@ class Outcome(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
     SKIPPED_MISSING = "skipped_missing"
+    SKIPPED_OUTSIDE_UPLOADS = "skipped_outside_uploads"
 
 
 class MetadataMismatch(InvalidEvent):
@@ -111,6 +117,17 @@ def key_candidates(key: str) -> tuple[str, ...]:
         if decoded != key:
             forms.append(decoded)
     return tuple(form for form in forms if len(form.encode("utf-8")) <= MAX_KEY_BYTES)
+
+
+def upload_candidates(key: str) -> tuple[str, ...]:
+    """The `key_candidates` of a delivered key that lie under `uploads/`, the only keys the processor records (and
+    may read: its grant covers `<bucket>/uploads/*` only).
+
+    Decided on the key itself, i.e. on each candidate, not on the delivered text: a fully encoded delivery
+    (`uploads%2F<id>%2F...`) is an upload once decoded, and a key outside `uploads/` is never looked up in S3 in any
+    form. An empty result means "not an upload": the record is skipped and counted, not failed (docs/operations.md).
+    """
+    return tuple(form for form in key_candidates(key) if form.startswith(UPLOADS_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -231,15 +248,16 @@ def build_item(
     metadata: ObjectMetadata,
     *,
     recorded_at: datetime,
-    retention_days: int | None = None,
+    lifecycle: Lifecycle | None = None,
     sub: str | None = None,
 ) -> dict[str, str | int]:
     """The DynamoDB item (plain str/int values) recorded once per object version.
 
     Key: object_key (S) + version_id (S). `owner`/`name` only for uploads (sparse GSI `by-owner`), with `sub` (the
     uploader's user pool sub) when one is known;
-    `expires_at` (epoch seconds) only when a retention is configured. Size and etag are S3's (HeadObject's); the
-    event's are used only where HeadObject gave none.
+    `expires_at` (epoch seconds, the table's TTL) only when the bucket expires objects: the end of the version's
+    lifecycle counted from S3's LastModified (its creation; `recorded_at`, which is later, if HeadObject gave none).
+    Size and etag are S3's (HeadObject's); the event's are used only where HeadObject gave none.
     """
     item: dict[str, str | int] = {
         "object_key": event.key,
@@ -264,20 +282,88 @@ def build_item(
         item["name"] = ownership.name
         if sub:
             item["sub"] = sub
-    if retention_days is not None:
-        item["expires_at"] = int(_as_utc(recorded_at).timestamp()) + retention_days * SECONDS_PER_DAY
+    expires_at = record_expires_at(
+        metadata.last_modified if metadata.last_modified is not None else recorded_at, lifecycle
+    )
+    if expires_at is not None:
+        item[TTL_ATTRIBUTE] = expires_at
     return item
 
 
-def parse_retention_days(raw: str | None) -> int | None:
-    """RECORD_RETENTION_DAYS: a positive integer enables `expires_at`; anything else leaves it out."""
-    if raw is None:
+@dataclass(frozen=True)
+class Lifecycle:
+    """The bucket's lifecycle expiration, the very values of its rules (the stack passes them to both).
+
+    `current_days`: S3 expires the current version this many days after its creation (in a versioned bucket it adds
+    a delete marker; the version becomes noncurrent). `noncurrent_days`: S3 then deletes the noncurrent version for
+    good this many days after it became noncurrent.
+    """
+
+    current_days: int
+    noncurrent_days: int
+
+    def __post_init__(self) -> None:
+        for name in ("current_days", "noncurrent_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"invalid Lifecycle.{name} {value!r}: must be a whole number of days >= 1")
+
+
+def after_next_midnight(moment: datetime) -> datetime:
+    """The first midnight UTC strictly after `moment`.
+
+    S3 runs a lifecycle action at "the next day's midnight UTC" after creation + N days (Amazon S3 User Guide,
+    "Lifecycle rules: based on an object's age"). For a moment that is not midnight this is that midnight; for a
+    moment exactly at midnight it takes the later of the two readings (the day after), so a record can only err
+    towards outliving its object, never towards predeceasing it.
+    """
+    utc = _as_utc(moment)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC) + ONE_DAY
+
+
+def lifecycle_end(created: datetime, lifecycle: Lifecycle) -> datetime:
+    """The latest moment S3's lifecycle schedule deletes an object version created at `created` for good.
+
+    Current expiry: the midnight after created + current_days (the delete marker; the version becomes noncurrent).
+    Then the noncurrent expiry counts from the delete marker's creation: the midnight after it + noncurrent_days.
+    Taking the midnight strictly after (`after_next_midnight`) for that second step also covers a delete marker that
+    S3, which runs lifecycle actions asynchronously, writes up to 24 hours after its scheduled midnight.
+    """
+    noncurrent_from = after_next_midnight(_as_utc(created) + timedelta(days=lifecycle.current_days))
+    return after_next_midnight(noncurrent_from + timedelta(days=lifecycle.noncurrent_days))
+
+
+# How far a record's expires_at may lie beyond S3's own scheduled end of its version: one day of rounding at each of
+# the two lifecycle steps (both only where S3 reads an exact midnight as "that midnight"). A test checks the bound
+# against both readings at the boundaries; docs/operations.md quotes it.
+MAX_RECORD_OVERHANG = 2 * ONE_DAY
+
+
+def record_expires_at(created: datetime, lifecycle: Lifecycle | None) -> int | None:
+    """The record's TTL (epoch seconds): the end of its version's lifecycle, so DynamoDB's TTL (which deletes an item
+    only once its time has passed) never removes a record before S3 removes its object. None without object expiry
+    (the version may live for ever)."""
+    if lifecycle is None:
         return None
-    text = raw.strip()
-    if not text.isascii() or not text.isdigit():
+    return int(lifecycle_end(created, lifecycle).timestamp())
+
+
+def parse_lifecycle(current: str | None, noncurrent: str | None) -> Lifecycle | None:
+    """OBJECT_EXPIRATION_DAYS and NONCURRENT_VERSION_EXPIRATION_DAYS, as the stack sets them from the bucket's rules:
+    both absent means no object expiry (no TTL); anything else must be two whole numbers of days >= 1.
+
+    Raises ValueError naming the variable: a record without the TTL it should have would outlive its object for
+    ever, so a wrong value fails the invocation (configuration error) rather than being ignored."""
+    values = {"OBJECT_EXPIRATION_DAYS": current, "NONCURRENT_VERSION_EXPIRATION_DAYS": noncurrent}
+    if all(value is None or not value.strip() for value in values.values()):
         return None
-    days = int(text)
-    return days if days > 0 else None
+    days: dict[str, int] = {}
+    for name, value in values.items():
+        text = (value or "").strip()
+        if not (text.isascii() and text.isdigit() and int(text) >= 1):
+            raise ValueError(f"invalid {name} {value!r}: must be a whole number of days >= 1 (both set, or neither)")
+        days[name] = int(text)
+    return Lifecycle(days["OBJECT_EXPIRATION_DAYS"], days["NONCURRENT_VERSION_EXPIRATION_DAYS"])
 
 
 def iso_utc(moment: datetime) -> str:

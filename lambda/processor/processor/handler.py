@@ -11,6 +11,10 @@ execution environment (`RECORD_COST`: 3 x the largest of the last 32, at least o
 case; each AWS call then gets the most generous timeout/retry budget that fits the time left (`store.client`), so no
 call outlives the invocation and a Lambda timeout (which would return the whole batch with no delay) does not happen.
 
+Only uploads are recorded: an event for a key outside `uploads/` (in every form the key may take, see
+`domain.upload_candidates`) is skipped without any S3 call, logged and counted (`ObjectsSkippedOutsideUploads`), and
+the record succeeds: the processor may read only `uploads/` objects, so trying would fail it into the DLQ for nothing.
+
 Every record that does not finish goes back with a delay (see `backoff`), never with none: deferred (a dependency
 throttled, failed with a 5xx or timed out, or the record was not tried: no time left, or a dependency throttled earlier
 in this batch, after which no further record is started) by receive count; failed (malformed, a permanent 4xx,
@@ -44,17 +48,18 @@ from shared_runtime.tracing import make_tracer
 from processor import backoff, store
 from processor.domain import (
     InvalidEvent,
+    Lifecycle,
     MetadataMismatch,
     ObjectCreated,
     Outcome,
     UnresolvedKey,
     build_item,
     check_metadata,
-    key_candidates,
     parse_event,
     parse_json_event,
-    parse_retention_days,
+    parse_lifecycle,
     require_bucket,
+    upload_candidates,
 )
 
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME") or "processor"
@@ -63,6 +68,9 @@ METRICS_NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "SecureServerle
 OBJECTS_RECORDED = "ObjectsRecorded"
 DUPLICATES_IGNORED = "DuplicatesIgnored"
 OBJECTS_SKIPPED_MISSING = "ObjectsSkippedMissing"
+# Object Created events for keys outside uploads/ (the rule takes every key of the bucket): not read, not recorded,
+# counted and logged; the record succeeds (deleted from the buffer), so it is neither retried nor dead-lettered.
+OBJECTS_SKIPPED_OUTSIDE_UPLOADS = "ObjectsSkippedOutsideUploads"
 RECORDS_FAILED = "RecordsFailed"  # malformed events, permanent (4xx) errors, metadata mismatches, unexpected errors
 RECORDS_DEFERRED = "RecordsDeferred"  # throttled, 5xx, timed out or untried: back in the buffer with a back-off
 METADATA_MISMATCHES = "MetadataMismatches"  # the event's size/etag contradicts HeadObject (also a RecordsFailed)
@@ -70,6 +78,7 @@ METRIC_NAMES = (
     OBJECTS_RECORDED,
     DUPLICATES_IGNORED,
     OBJECTS_SKIPPED_MISSING,
+    OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
     RECORDS_FAILED,
     RECORDS_DEFERRED,
     METADATA_MISMATCHES,
@@ -85,6 +94,7 @@ METRIC_FOR_OUTCOME = {
     Outcome.RECORDED: OBJECTS_RECORDED,
     Outcome.DUPLICATE: DUPLICATES_IGNORED,
     Outcome.SKIPPED_MISSING: OBJECTS_SKIPPED_MISSING,
+    Outcome.SKIPPED_OUTSIDE_UPLOADS: OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
 }
 
 logger = Logger(service=SERVICE)
@@ -107,34 +117,38 @@ class Settings:
     table_name: str
     expected_bucket_name: str
     expected_bucket_owner: str
-    retention_days: int | None
+    lifecycle: Lifecycle | None  # the bucket's object expiry (records get a TTL), None when objects never expire
 
 
 def load_settings() -> Settings:
     """Read the environment on each invocation (cheap; keeps tests and redeploys simple)."""
     values = env_settings.required("TABLE_NAME", "EXPECTED_BUCKET_NAME", "EXPECTED_BUCKET_OWNER")
-    raw_retention = os.environ.get("RECORD_RETENTION_DAYS")
-    retention_days = parse_retention_days(raw_retention)
-    if retention_days is None and raw_retention and raw_retention.strip():
-        logger.warning(
-            "RECORD_RETENTION_DAYS is not a positive integer; records get no expires_at",
-            extra={"record_retention_days": raw_retention},
+    try:
+        lifecycle = parse_lifecycle(
+            os.environ.get("OBJECT_EXPIRATION_DAYS"), os.environ.get("NONCURRENT_VERSION_EXPIRATION_DAYS")
         )
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
     return Settings(
         table_name=values["TABLE_NAME"],
         expected_bucket_name=values["EXPECTED_BUCKET_NAME"],
         expected_bucket_owner=values["EXPECTED_BUCKET_OWNER"],
-        retention_days=retention_days,
+        lifecycle=lifecycle,
     )
 
 
 @tracer.capture_method(capture_response=False)
 def record_object(event: ObjectCreated, settings: Settings, time_left: store.TimeLeft | None = None) -> Outcome:
-    """HeadObject, then record the object version once, with S3's metadata. Raises on anything that should be
+    """HeadObject, then record the object version once, with S3's metadata (keys outside uploads/ are skipped
+    before any call). Raises on anything that should be
     retried. `time_left`: seconds the remaining calls may take (None: each call gets its full budget)."""
     require_bucket(event, settings.expected_bucket_name)
     where = {"bucket": event.bucket, "object_key": event.key, "version_id": event.record_version_id}
-    candidates = key_candidates(event.key)
+    candidates = upload_candidates(event.key)
+    if not candidates:
+        # Not an upload: no S3 call (the processor may read only uploads/), nothing recorded; a success, counted.
+        logger.info("object outside uploads/; skipped", extra={**where, "event_id": event.event_id})
+        return Outcome.SKIPPED_OUTSIDE_UPLOADS
     with tracer.provider.in_subsegment(name="## s3.HeadObject"):
         found = store.find_object(
             event.bucket,
@@ -162,7 +176,7 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
         event,
         metadata,
         recorded_at=datetime.now(UTC),
-        retention_days=settings.retention_days,
+        lifecycle=settings.lifecycle,
         sub=sub,
     )
     with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):

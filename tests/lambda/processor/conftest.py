@@ -62,7 +62,13 @@ def handler_module() -> ModuleType:
 def processor_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    for name in ("RECORD_RETENTION_DAYS", "LAMBDA_TASK_ROOT", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for name in (
+        "OBJECT_EXPIRATION_DAYS",
+        "NONCURRENT_VERSION_EXPIRATION_DAYS",
+        "LAMBDA_TASK_ROOT",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return dict(ENV)
 

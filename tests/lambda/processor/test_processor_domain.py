@@ -12,7 +12,10 @@ import pytest
 
 from processor.domain import (
     MAX_KEY_BYTES,
+    MAX_RECORD_OVERHANG,
+    TTL_ATTRIBUTE,
     InvalidEvent,
+    Lifecycle,
     MetadataMismatch,
     ObjectCreated,
     ObjectMetadata,
@@ -22,9 +25,12 @@ from processor.domain import (
     check_metadata,
     derive_ownership,
     key_candidates,
+    lifecycle_end,
     parse_event,
     parse_json_event,
-    parse_retention_days,
+    parse_lifecycle,
+    record_expires_at,
+    upload_candidates,
 )
 
 SAMPLE = {
@@ -101,6 +107,33 @@ def test_key_candidates_add_the_decoded_form_only_when_the_key_could_be_encoded(
     key: str, candidates: tuple[str, ...]
 ) -> None:
     assert key_candidates(key) == candidates
+
+
+@pytest.mark.parametrize(
+    ("key", "candidates"),
+    [
+        ("uploads/us-east-1%3Aabc/x", ("uploads/us-east-1%3Aabc/x", "uploads/us-east-1:abc/x")),
+        # a fully encoded upload key: only its decoded form is an upload
+        ("uploads%2Fus-east-1%3Aabc%2Fx", ("uploads/us-east-1:abc/x",)),
+        ("uploads/id/a b.txt", ("uploads/id/a b.txt",)),
+        # outside uploads/ in every form: no candidate (skipped, never looked up)
+        ("reports/2024/x.csv", ()),
+        ("uploadsX/id/x", ()),
+        ("uploads", ()),
+        ("Uploads/id/x", ()),
+        ("a+uploads/x", ()),
+        ("%2Fuploads%2Fx", ()),
+    ],
+)
+def test_upload_candidates_are_the_key_forms_under_uploads(key: str, candidates: tuple[str, ...]) -> None:
+    assert upload_candidates(key) == candidates
+
+
+def test_the_processor_and_the_stack_mean_the_same_uploads_prefix() -> None:
+    from processor import domain
+    from stacks import records_schema
+
+    assert domain.UPLOADS_PREFIX == records_schema.UPLOADS_PREFIX == "uploads/"
 
 
 def test_unresolved_key_names_the_bucket_the_version_and_every_candidate() -> None:
@@ -310,12 +343,18 @@ def test_build_item_falls_back_to_head_etag_and_omits_unknowns() -> None:
         assert absent not in item
 
 
-def test_build_item_with_retention_sets_expires_at() -> None:
-    item = build_item(parse_event(SAMPLE), _metadata(), recorded_at=RECORDED_AT, retention_days=30)
+def test_build_item_with_a_lifecycle_sets_expires_at_from_last_modified() -> None:
+    item = build_item(parse_event(SAMPLE), _metadata(), recorded_at=RECORDED_AT, lifecycle=Lifecycle(30, 7))
 
-    expected = int((RECORDED_AT + timedelta(days=30)).timestamp())
-    assert item["expires_at"] == expected
-    assert isinstance(item["expires_at"], int)
+    # LastModified 2024-05-06T07:00Z + 30 days -> delete marker at 2024-06-06T00:00Z; + 7 days, the midnight after.
+    assert item[TTL_ATTRIBUTE] == int(datetime(2024, 6, 14, tzinfo=UTC).timestamp())
+    assert isinstance(item[TTL_ATTRIBUTE], int)
+
+
+def test_build_item_without_last_modified_counts_from_the_later_recorded_at() -> None:
+    metadata = dataclasses.replace(_metadata(), last_modified=None)
+    item = build_item(parse_event(SAMPLE), metadata, recorded_at=RECORDED_AT, lifecycle=Lifecycle(1, 1))
+    assert item[TTL_ATTRIBUTE] == record_expires_at(RECORDED_AT, Lifecycle(1, 1))
 
 
 def test_naive_and_offset_datetimes_are_stored_in_utc() -> None:
@@ -329,23 +368,118 @@ def test_naive_and_offset_datetimes_are_stored_in_utc() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
+    ("current", "noncurrent", "expected"),
     [
-        (None, None),
-        ("", None),
-        ("  ", None),
-        ("0", None),
-        ("-3", None),
-        ("abc", None),
-        ("1.5", None),
-        ("²", None),
-        ("30", 30),
-        (" 7 ", 7),
-        ("365", 365),
+        (None, None, None),
+        ("", " ", None),
+        ("30", "7", Lifecycle(30, 7)),
+        (" 1 ", "365", Lifecycle(1, 365)),
     ],
 )
-def test_parse_retention_days(raw: str | None, expected: int | None) -> None:
-    assert parse_retention_days(raw) == expected
+def test_parse_lifecycle(current: str | None, noncurrent: str | None, expected: Lifecycle | None) -> None:
+    assert parse_lifecycle(current, noncurrent) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "noncurrent"),
+    [("0", "7"), ("-3", "7"), ("abc", "7"), ("1.5", "7"), ("²", "7"), ("30", None), (None, "7"), ("30", "0")],
+)
+def test_parse_lifecycle_refuses_anything_but_two_whole_day_counts(current: str | None, noncurrent: str | None) -> None:
+    with pytest.raises(ValueError, match="EXPIRATION_DAYS"):
+        parse_lifecycle(current, noncurrent)
+
+
+# --- a record lives exactly as long as its object version's lifecycle (issue 18 item 4) -------------------------
+
+
+def _s3_schedule(created: datetime, lifecycle: Lifecycle, exact_midnight_is_next_day: bool) -> datetime:
+    """S3's own schedule, written independently of the code under test: creation + N days rounded up to a midnight
+    UTC, for both readings of a moment that is exactly midnight ("that midnight" or "the next day's")."""
+
+    def round_up(moment: datetime) -> datetime:
+        moment = moment.astimezone(UTC)
+        midnight = datetime.combine(moment.date(), datetime.min.time(), tzinfo=UTC)
+        if moment == midnight and not exact_midnight_is_next_day:
+            return midnight
+        return midnight + timedelta(days=1)
+
+    marker = round_up(created + timedelta(days=lifecycle.current_days))
+    return round_up(marker + timedelta(days=lifecycle.noncurrent_days))
+
+
+BOUNDARIES = [
+    datetime(2026, 12, 3, 0, 0, 0, tzinfo=UTC),  # exactly midnight
+    datetime(2026, 12, 3, 0, 0, 0, 1, tzinfo=UTC),  # just after
+    datetime(2026, 12, 2, 23, 59, 59, 999999, tzinfo=UTC),  # just before
+    datetime(2026, 12, 2, 23, 59, 59, tzinfo=UTC),  # S3's LastModified has whole seconds
+    datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC),
+    datetime(2024, 2, 28, 23, 30, tzinfo=UTC),  # a leap day in between
+    datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),  # across a year
+    datetime(2026, 12, 3, 1, 0, 0, tzinfo=timezone(timedelta(hours=2))),  # 23:00 UTC the day before
+]
+
+
+@pytest.mark.parametrize("created", BOUNDARIES, ids=lambda moment: moment.isoformat())
+@pytest.mark.parametrize("lifecycle", [Lifecycle(1, 1), Lifecycle(30, 30), Lifecycle(30, 7), Lifecycle(365, 365)])
+def test_a_record_never_expires_before_its_object_and_outlives_it_by_at_most_the_bound(
+    created: datetime, lifecycle: Lifecycle
+) -> None:
+    expires_at = record_expires_at(created, lifecycle)
+    assert expires_at is not None
+    for exact_midnight_is_next_day in (False, True):
+        end = _s3_schedule(created, lifecycle, exact_midnight_is_next_day)
+        # DynamoDB's TTL deletes an item only after its time: expires_at >= S3's end means never before the object.
+        assert end.timestamp() <= expires_at <= (end + MAX_RECORD_OVERHANG).timestamp(), end
+
+
+def test_the_overhang_bound_is_reached_and_not_loose() -> None:
+    # Created exactly at midnight, S3 reading "that midnight" both times: the record outlives by the full bound.
+    created = datetime(2026, 12, 3, tzinfo=UTC)
+    end = _s3_schedule(created, Lifecycle(30, 30), exact_midnight_is_next_day=False)
+    assert record_expires_at(created, Lifecycle(30, 30)) == (end + MAX_RECORD_OVERHANG).timestamp()
+    assert MAX_RECORD_OVERHANG == timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("created", "expected"),
+    [
+        # 23:59:59 + 1 day -> marker at the next midnight (Dec 4 00:00), + 1 day = Dec 5 00:00 exactly -> Dec 6
+        (datetime(2026, 12, 2, 23, 59, 59, tzinfo=UTC), datetime(2026, 12, 6, tzinfo=UTC)),
+        # 00:00:00 exactly + 1 day = Dec 4 00:00 -> taken as Dec 5 (the later reading), + 1 day -> Dec 7
+        (datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC)),
+        (datetime(2026, 12, 3, 0, 0, 1, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC)),
+    ],
+)
+def test_lifecycle_end_around_midnight_utc(created: datetime, expected: datetime) -> None:
+    assert lifecycle_end(created, Lifecycle(1, 1)) == expected
+
+
+def test_a_late_delete_marker_within_a_day_is_still_covered() -> None:
+    # S3 runs lifecycle actions asynchronously: a delete marker written up to 24 h after its midnight starts the
+    # noncurrent clock later; the version's end is then the midnight after marker + noncurrent days.
+    created, lifecycle = datetime(2026, 12, 3, 10, tzinfo=UTC), Lifecycle(30, 7)
+    scheduled_marker = datetime(2027, 1, 3, tzinfo=UTC)
+    expires_at = record_expires_at(created, lifecycle)
+    for late in (timedelta(0), timedelta(hours=5), timedelta(hours=23, minutes=59, seconds=59)):
+        marker = scheduled_marker + late + timedelta(days=lifecycle.noncurrent_days)
+        end = datetime.combine(marker.date(), datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+        assert expires_at is not None and end.timestamp() <= expires_at
+
+
+def test_without_object_expiry_there_is_no_ttl() -> None:
+    assert record_expires_at(RECORDED_AT, None) is None
+
+
+@pytest.mark.parametrize("days", [(0, 1), (1, 0), (-1, 5), (True, 5)])
+def test_lifecycle_refuses_non_positive_days(days: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="whole number of days"):
+        Lifecycle(*days)
+
+
+def test_the_processor_and_the_table_use_the_same_ttl_attribute() -> None:
+    from stacks import records_schema
+
+    assert TTL_ATTRIBUTE == records_schema.TTL_ATTRIBUTE
 
 
 # --- key limits apply to the key, not to the text as delivered (issue 18 item 1) ---------------------------------

@@ -53,24 +53,68 @@ def test_upload_is_recorded_once_with_all_attributes(handler_module, events, emf
         "ObjectsRecorded": 1,
         "DuplicatesIgnored": 0,
         "ObjectsSkippedMissing": 0,
+        "ObjectsSkippedOutsideUploads": 0,
         "RecordsFailed": 0,
         "RecordsDeferred": 0,
         "MetadataMismatches": 0,
     }
 
 
-def test_object_outside_uploads_has_no_owner_and_is_not_in_the_gsi(
-    handler_module, events, dynamodb, lambda_context
+@pytest.mark.parametrize("encoding", ["raw", "quote", "quote_plus"])
+@pytest.mark.parametrize("key", ["reports/2024/summary.csv", "uploadsX/id/name", "a+b uploads/x.txt", "uploads"])
+def test_object_outside_uploads_is_skipped_and_counted_without_reading_it(
+    handler_module, events, dynamodb, emf, lambda_context, monkeypatch, caplog, key, encoding
 ) -> None:
+    from processor import store
+
     upload_event, _ = events.upload("uploads/owner-1/a.txt")
-    other_event, other_put = events.upload("reports/2024/summary.csv")
+    other_event, _ = events.upload(key)
+    other_event["detail"]["object"]["key"] = ENCODINGS[encoding](key)
+    heads: list[str] = []
+    real_head = store.head_object
+
+    def head_object(bucket: str, object_key: str, *args: Any, **kwargs: Any) -> Any:
+        heads.append(object_key)
+        return real_head(bucket, object_key, *args, **kwargs)
+
+    monkeypatch.setattr(store, "head_object", head_object)
+    emf.clear()
+
+    response = handler_module.sqs_handler(
+        events.batch(events.record(upload_event), events.record(other_event, "outside")), lambda_context
+    )
+
+    # A success (the message leaves the buffer: neither retried nor dead-lettered), counted and logged; S3 is not
+    # asked about the key in any form (the processor may read only uploads/), and nothing is recorded for it.
+    assert response == {"batchItemFailures": []}
+    assert heads == ["uploads/owner-1/a.txt"]
+    assert [_s(item, "object_key") for item in events.items()] == ["uploads/owner-1/a.txt"]
+    totals = emf.totals()
+    assert (totals["ObjectsSkippedOutsideUploads"], totals["ObjectsRecorded"], totals["RecordsFailed"]) == (1, 1, 0)
+    assert any("outside uploads/" in r.getMessage() for r in caplog.records)
+
+
+def test_a_fully_encoded_upload_key_is_an_upload(handler_module, events, emf, lambda_context) -> None:
+    key = "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/x.txt"
+    event, put = events.upload(key)
+    event["detail"]["object"]["key"] = quote(key, safe="")  # uploads%2Fus-east-1%3A...: decided on the decoded key
+    emf.clear()
+
+    assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
+    assert events.item(key, put["VersionId"]) is not None
+    assert emf.totals()["ObjectsSkippedOutsideUploads"] == 0
+
+
+def test_only_uploads_carry_an_owner_in_the_gsi(handler_module, events, dynamodb, lambda_context) -> None:
+    upload_event, _ = events.upload("uploads/owner-1/a.txt")
+    other_event, other_put = events.upload("uploads/no-name-after-the-id")
 
     response = handler_module.sqs_handler(
         events.batch(events.record(upload_event), events.record(other_event)), lambda_context
     )
 
     assert response == {"batchItemFailures": []}
-    other = events.item("reports/2024/summary.csv", other_put["VersionId"])
+    other = events.item("uploads/no-name-after-the-id", other_put["VersionId"])
     assert other is not None
     assert "owner" not in other and "name" not in other
     by_owner = dynamodb.scan(TableName=events.table, IndexName="by-owner")["Items"]
@@ -85,7 +129,7 @@ def test_object_outside_uploads_has_no_owner_and_is_not_in_the_gsi(
     assert [_s(item, "name") for item in owned] == ["a.txt"]
 
 
-@pytest.mark.parametrize("key", ["uploads//x", "uploads/id/", "uploadsX/id/name"])
+@pytest.mark.parametrize("key", ["uploads//x", "uploads/id/", "uploads/name-without-identity"])
 def test_edge_keys_are_recorded_without_owner(handler_module, events, lambda_context, key) -> None:
     event, put = events.upload(key)
 
@@ -180,20 +224,20 @@ def test_event_for_another_bucket_fails_instead_of_being_skipped_as_deleted(
 
 
 def test_unversioned_event_for_a_deleted_key_is_skipped(handler_module, events, s3, lambda_context) -> None:
-    event, _ = events.upload("reports/gone.csv")
+    event, _ = events.upload("uploads/id/gone.csv")
     del event["detail"]["object"]["version-id"]
-    s3.delete_object(Bucket=events.bucket, Key="reports/gone.csv")  # current version is a delete marker
+    s3.delete_object(Bucket=events.bucket, Key="uploads/id/gone.csv")  # current version is a delete marker
 
     assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
     assert events.items() == []
 
 
 def test_unversioned_object_is_recorded_under_the_null_version(handler_module, events, lambda_context) -> None:
-    event, _ = events.upload("reports/plain.csv")
+    event, _ = events.upload("uploads/id/plain.csv")
     del event["detail"]["object"]["version-id"]
 
     assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
-    assert events.item("reports/plain.csv", "null") is not None
+    assert events.item("uploads/id/plain.csv", "null") is not None
 
 
 def _malformed_bodies(events) -> dict[str, Any]:
@@ -221,7 +265,7 @@ def test_malformed_records_fail_individually_and_the_rest_is_processed(
     handler_module, events, emf, lambda_context, caplog
 ) -> None:
     good_event, good_put = events.upload(UPLOAD_KEY)
-    other_event, other_put = events.upload("reports/ok.csv")
+    other_event, other_put = events.upload("uploads/id/ok.csv")
     bad = _malformed_bodies(events)
     records = [events.record(good_event, "good-1")]
     records += [events.record(body, message_id) for message_id, body in bad.items()]
@@ -234,7 +278,7 @@ def test_malformed_records_fail_individually_and_the_rest_is_processed(
     failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
     assert sorted(failed) == sorted(bad)
     assert events.item(UPLOAD_KEY, good_put["VersionId"]) is not None
-    assert events.item("reports/ok.csv", other_put["VersionId"]) is not None
+    assert events.item("uploads/id/ok.csv", other_put["VersionId"]) is not None
     assert len(events.items()) == 2
     assert (totals["RecordsFailed"], totals["ObjectsRecorded"]) == (len(bad), 2)
     # The failure logs name the message, the field and the rule.
@@ -263,8 +307,8 @@ def test_a_batch_where_every_record_fails_is_still_a_partial_response(handler_mo
     [
         "uploads/id/a b+c ü 日本.txt",
         "uploads/id/100%25 literal percent %2B.txt",
-        "plain+plus and space.txt",
-        "emoji/🚀 launch.txt",
+        "uploads/id/plain+plus and space.txt",
+        "uploads/emoji/🚀 launch.txt",
         "uploads/id/nested/dir/x?y=1&z#frag.txt",
     ],
 )
@@ -291,7 +335,7 @@ ENCODINGS = {"raw": lambda key: key, "quote": quote, "quote_plus": lambda key: q
     [
         "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/report.csv",
         "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/a b+c%d:é 日本.txt",
-        "literal%2Bescape+plus.txt",
+        "uploads/id/literal%2Bescape+plus.txt",
     ],
 )
 def test_the_true_key_is_recorded_whether_or_not_the_event_url_encodes_it(
@@ -311,14 +355,14 @@ def test_the_true_key_is_recorded_whether_or_not_the_event_url_encodes_it(
 def test_the_version_id_decides_between_a_literal_and_a_decoded_key(handler_module, events, lambda_context) -> None:
     # Both `a+b.txt` and `a b.txt` exist; an event saying `a+b.txt` with the version of `a b.txt` can only be the
     # quote_plus encoding of `a b.txt`.
-    _, plus = events.upload("a+b.txt")
-    event, space = events.upload("a b.txt")
-    event["detail"]["object"]["key"] = "a+b.txt"
+    _, plus = events.upload("uploads/id/a+b.txt")
+    event, space = events.upload("uploads/id/a b.txt")
+    event["detail"]["object"]["key"] = "uploads/id/a+b.txt"
 
     assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
 
-    assert [_s(item, "object_key") for item in events.items()] == ["a b.txt"]
-    assert events.item("a+b.txt", plus["VersionId"]) is None
+    assert [_s(item, "object_key") for item in events.items()] == ["uploads/id/a b.txt"]
+    assert events.item("uploads/id/a+b.txt", plus["VersionId"]) is None
 
 
 def test_an_encoded_key_found_neither_way_fails_into_the_dlq_path(
@@ -449,23 +493,46 @@ def test_missing_configuration_fails_the_whole_invocation(
     assert emf.totals()["RecordsFailed"] == 2
 
 
-def test_retention_days_sets_expires_at(handler_module, events, lambda_context, monkeypatch) -> None:
-    event, put = events.upload(UPLOAD_KEY)
-    monkeypatch.setenv("RECORD_RETENTION_DAYS", "30")
-    before = int(datetime.now(UTC).timestamp())
-
-    handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
-
-    expires_at = int(events.item(UPLOAD_KEY, put["VersionId"])["expires_at"]["N"])
-    assert before + 30 * 86_400 <= expires_at <= before + 30 * 86_400 + 60
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "thirty", ""])
-def test_invalid_retention_days_leaves_expires_at_out(
-    handler_module, events, lambda_context, monkeypatch, value
+def test_the_buckets_lifecycle_sets_expires_at_from_s3s_last_modified(
+    handler_module, events, s3, lambda_context, monkeypatch
 ) -> None:
+    from processor.domain import Lifecycle, lifecycle_end
+
     event, put = events.upload(UPLOAD_KEY)
-    monkeypatch.setenv("RECORD_RETENTION_DAYS", value)
+    monkeypatch.setenv("OBJECT_EXPIRATION_DAYS", "30")
+    monkeypatch.setenv("NONCURRENT_VERSION_EXPIRATION_DAYS", "7")
+
+    assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
+
+    created = s3.head_object(Bucket=events.bucket, Key=UPLOAD_KEY, VersionId=put["VersionId"])["LastModified"]
+    expires_at = int(events.item(UPLOAD_KEY, put["VersionId"])["expires_at"]["N"])
+    assert expires_at == int(lifecycle_end(created, Lifecycle(30, 7)).timestamp())
+    # 30 + 7 days, plus one to two days of S3's rounding to midnight UTC
+    assert 38 * 86_400 < expires_at - created.timestamp() <= 39 * 86_400
+
+
+@pytest.mark.parametrize(
+    ("current", "noncurrent"), [("0", "7"), ("-1", "7"), ("thirty", "7"), ("30", ""), ("", "7"), ("1.5", "7")]
+)
+def test_a_wrong_lifecycle_setting_fails_the_invocation(
+    handler_module, events, emf, lambda_context, monkeypatch, current, noncurrent
+) -> None:
+    # Never a record silently without the TTL it should have (it would outlive its object for ever).
+    event, _ = events.upload(UPLOAD_KEY)
+    monkeypatch.setenv("OBJECT_EXPIRATION_DAYS", current)
+    monkeypatch.setenv("NONCURRENT_VERSION_EXPIRATION_DAYS", noncurrent)
+    emf.clear()
+
+    with pytest.raises(handler_module.ConfigurationError, match="EXPIRATION_DAYS"):
+        handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
+    assert events.items() == []
+    assert emf.totals()["RecordsFailed"] == 1
+
+
+def test_without_object_expiry_records_have_no_ttl(handler_module, events, lambda_context, monkeypatch) -> None:
+    event, put = events.upload(UPLOAD_KEY)
+    monkeypatch.setenv("OBJECT_EXPIRATION_DAYS", "")
+    monkeypatch.setenv("NONCURRENT_VERSION_EXPIRATION_DAYS", " ")
 
     handler_module.sqs_handler(events.batch(events.record(event)), lambda_context)
 

@@ -1,8 +1,9 @@
 """Property: whatever an SQS batch holds, sqs_handler never raises and accounts for every record.
 
 Each record is either reported in batchItemFailures, or its object version has its item in the table;
-the only successes without a new item are the documented ones - the object (version) no longer exists
-(ObjectsSkippedMissing) or the item already existed (DuplicatesIgnored) - and the metrics count
+the only successes without a new item are the documented ones - the key lies outside uploads/ in every form it may
+take (ObjectsSkippedOutsideUploads), the object (version) no longer exists (ObjectsSkippedMissing) or the item
+already existed (DuplicatesIgnored) - and the metrics count
 exactly those. The expected outcome of every record is known from how it was generated, not from
 the code under test.
 """
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from processor.domain import key_candidates
 
-FAIL, RECORDED, DUPLICATE, SKIPPED = "fail", "recorded", "duplicate", "skipped"
+FAIL, RECORDED, DUPLICATE, SKIPPED, OUTSIDE = "fail", "recorded", "duplicate", "skipped", "outside"
 UPLOAD_RE = re.compile(r"^uploads/([^/]+)/(.+)$", re.DOTALL)
 
 # Interesting key characters: spaces, '+', '%' sequences that must NOT be decoded, URL-special characters,
@@ -189,8 +190,9 @@ def _materialize(specs: list[tuple], duplicates: list[int], uid: str, events: An
             continue
         # A missing version is "deleted" (skipped) only when the key cannot be a URL encoding of another key;
         # otherwise the processor cannot tell a deleted object from a misread key and fails the record (issue 9).
-        missing = SKIPPED if len(key_candidates(key)) == 1 else FAIL
-        outcome = RECORDED if kind == "existing" else missing
+        uploads = [form for form in key_candidates(key) if form.startswith("uploads/")]
+        missing = SKIPPED if len(uploads) == 1 else FAIL
+        outcome = OUTSIDE if not uploads else RECORDED if kind == "existing" else missing
         record_version = version_id if version_id is not None else "null"
         expected.append(Expected(message_id, json.dumps(event), outcome, key, record_version, len(content)))
     for number, position in enumerate(duplicates):
@@ -244,11 +246,13 @@ def test_every_record_is_failed_or_accounted_for(
 
     # 2. Every success is stored, except the documented skip/duplicate cases - counted exactly.
     totals = emf.totals()
-    counts = {outcome: sum(e.outcome == outcome for e in expected) for outcome in (FAIL, RECORDED, DUPLICATE, SKIPPED)}
+    outcomes = (FAIL, RECORDED, DUPLICATE, SKIPPED, OUTSIDE)
+    counts = {outcome: sum(e.outcome == outcome for e in expected) for outcome in outcomes}
     assert totals["RecordsFailed"] == counts[FAIL]
     assert totals["ObjectsRecorded"] == counts[RECORDED]
     assert totals["DuplicatesIgnored"] == counts[DUPLICATE]
     assert totals["ObjectsSkippedMissing"] == counts[SKIPPED]
+    assert totals["ObjectsSkippedOutsideUploads"] == counts[OUTSIDE]
 
     # Every item under the keys of this batch (the handler can only write keys taken from its events).
     stored = {

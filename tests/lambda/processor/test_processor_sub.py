@@ -51,7 +51,8 @@ def test_keys_outside_uploads_are_not_looked_up(
     monkeypatch.setattr(store, "find_sub", lambda table, identity, **_: asked.append(identity))
     event, put = events.upload("imports/data.csv")
     assert handler_module.sqs_handler(events.batch(events.record(event)), lambda_context) == {"batchItemFailures": []}
-    assert asked == [] and "sub" not in events.item("imports/data.csv", put["VersionId"])
+    # Skipped before any lookup: no sub asked for and no record (the processor records only uploads/).
+    assert asked == [] and events.item("imports/data.csv", put["VersionId"]) is None
 
 
 def test_a_found_sub_is_cached_an_absent_one_asked_again(events: Any, monkeypatch: pytest.MonkeyPatch) -> None:

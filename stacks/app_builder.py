@@ -62,6 +62,14 @@ def synthesizer(qualifiers: Mapping[str, str], level: str) -> cdk.DefaultStackSy
     return cdk.DefaultStackSynthesizer(qualifier=qualifiers[level])
 
 
+def administrator_synthesizer(qualifiers: Mapping[str, str], level: str) -> cdk.CliCredentialsStackSynthesizer:
+    """For the CI stacks: deployed with the administrator's own credentials, not through the bootstrap's roles. The
+    bootstrap's CloudFormation execution role could not create them anyway: its boundary refuses a role without the
+    boundary and any change to `secure-serverless-ci-*` roles and the `SecureServerless-ci` stack (bootstrap/), and
+    CI must never be able to change its own roles. Assets (the template) still go to `level`'s bootstrap bucket."""
+    return cdk.CliCredentialsStackSynthesizer(qualifier=qualifiers[level])
+
+
 def boundary_name(qualifier: str) -> str:
     """The permissions boundary `make bootstrap` creates for a qualifier (tools/bootstrap.py, same name)."""
     return f"secure-serverless-{qualifier}-boundary"
@@ -118,7 +126,8 @@ def add_stacks(
 
 
 def add_ci_stacks(app: cdk.App, settings: CiSettings, targets: Mapping[str, AccountTarget]) -> list[CiStack]:
-    """Deployed once per account and region by an administrator (`cdk deploy <id>`): with a mapping, one per mapped
+    """Deployed once per account and region by an administrator (`cdk deploy <id>`, with the administrator's own
+    credentials: administrator_synthesizer): with a mapping, one per mapped
     account and region (`SecureServerless-ci-<account>-<region>`) holding only that account's trust level; without
     one, `SecureServerless-ci` in the CLI's account with staging, prod and (if ciPreviews=true) preview roles."""
     if not targets:
@@ -128,7 +137,7 @@ def add_ci_stacks(app: cdk.App, settings: CiSettings, targets: Mapping[str, Acco
                 settings,
                 levels=TRUST_LEVELS,
                 env=deployment_environment(),
-                synthesizer=synthesizer(settings.qualifiers, "prod"),
+                synthesizer=administrator_synthesizer(settings.qualifiers, "prod"),
             )
         ]
     held: dict[tuple[str, str], str] = {}
@@ -141,7 +150,7 @@ def add_ci_stacks(app: cdk.App, settings: CiSettings, targets: Mapping[str, Acco
             levels=(level,),
             construct_id=f"{CI_STACK_NAME}-{account}-{region}",
             env=cdk.Environment(account=account, region=region),
-            synthesizer=synthesizer(settings.qualifiers, level),
+            synthesizer=administrator_synthesizer(settings.qualifiers, level),
         )
         for (account, region), level in sorted(held.items())
     ]

@@ -52,15 +52,18 @@ def endpoint() -> str:
     return url
 
 
-def aws_environment() -> dict[str, str]:
-    """What the pinned CLI and boto3 need to talk to the emulator (dummy credentials: nothing leaves the machine)."""
+def aws_environment(account: str | None = None) -> dict[str, str]:
+    """What the pinned CLI and boto3 need to talk to the emulator (dummy credentials: nothing leaves the machine).
+
+    With `account` (12 digits), the credentials of that emulator account: LocalStack reads the account id from an
+    access key id of 12 digits ("test" stands for its default account, ACCOUNT)."""
     return {
         "AWS_ENDPOINT_URL": endpoint(),
-        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_ACCESS_KEY_ID": account or "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
-        "CDK_DEFAULT_ACCOUNT": ACCOUNT,
+        "CDK_DEFAULT_ACCOUNT": account or ACCOUNT,
         "CDK_DEFAULT_REGION": REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
@@ -68,10 +71,10 @@ def aws_environment() -> dict[str, str]:
 
 
 class Aws:
-    """boto3 clients on the emulator, made on first use."""
+    """boto3 clients on the emulator (in its default account, or in `account`), made on first use."""
 
-    def __init__(self) -> None:
-        env = aws_environment()
+    def __init__(self, account: str | None = None) -> None:
+        env = aws_environment(account)
         self._session = boto3.Session(
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],

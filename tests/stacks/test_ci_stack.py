@@ -239,6 +239,24 @@ def test_each_mapped_account_gets_a_ci_stack_with_only_its_trust_levels_roles(
             assert "hnb659fds" not in text
 
 
+@pytest.mark.slow
+def test_ci_stacks_deploy_with_the_administrators_credentials_and_environments_through_their_bootstrap(
+    three_accounts: cdk.cx_api.CloudAssembly,
+) -> None:
+    """The bootstrap's execution role carries the boundary that refuses `secure-serverless-ci-*` roles and the CI
+    stack: a CI stack deployed through it could never be created. So CI stacks assume no role and pass none
+    (the CLI's own, administrator, credentials), and every other stack goes through its own account's bootstrap."""
+    qualifiers = {"222222222222": "hnb659fds", "333333333333": "secslsstg", "444444444444": "secslsprd"}
+    for artifact in three_accounts.stacks:
+        account = artifact.environment.account
+        if artifact.stack_name == CI_STACK_NAME:
+            assert artifact.assume_role_arn is None and artifact.cloud_formation_execution_role_arn is None, artifact.id
+            assert "BootstrapVersion" not in artifact.template.get("Parameters", {}), artifact.id
+        else:
+            role = f"cdk-{qualifiers[account]}-cfn-exec-role-{account}-{REGION}"
+            assert artifact.cloud_formation_execution_role_arn == f"arn:${{AWS::Partition}}:iam::{account}:role/{role}"
+
+
 def test_an_existing_oidc_provider_is_trusted_instead_of_creating_one() -> None:
     _, template = _build(
         CiSettings(

@@ -8,6 +8,7 @@ the pre-signed ResponseURL with the standard library (no cfnresponse module). In
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import urllib.request
@@ -71,9 +72,8 @@ def handler(event: dict[str, Any], context: Any) -> None:
             answer.send("SUCCESS", {})
             return
         names = event["ResourceProperties"]["PrefixListNames"]
-        import boto3
-
-        data = prefix_list_ids(boto3.client("ec2"), names)
+        # The Lambda runtime's boto3, found at run time: the library never imports this module nor depends on boto3.
+        data = prefix_list_ids(importlib.import_module("boto3").client("ec2"), names)
         answer.send("SUCCESS", data)
     except BaseException as error:  # imports, malformed requests, EC2 errors: never leave CloudFormation waiting
         print(f"prefix list lookup failed: {error!r}")

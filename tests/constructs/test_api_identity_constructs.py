@@ -18,11 +18,10 @@ from secure_serverless import (
     LoggedApi,
     Route,
 )
+from tests.support.build import INLINE_CODE as CODE
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import logical_id
-
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 
 def _handler(stack: cdk.Stack) -> lambda_.Function:

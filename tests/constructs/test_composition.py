@@ -15,7 +15,6 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import Construct
 
@@ -32,10 +31,9 @@ from secure_serverless import (
     SecureBucket,
     SecureFunction,
 )
+from tests.support.build import INLINE_CODE as CODE
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 # Resource type -> the property holding its physical name, for every type whose name must be unique in an account
 # and region (or in an account, for IAM).

@@ -7,7 +7,6 @@ import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
@@ -21,12 +20,11 @@ from secure_serverless import (
     SecureFunction,
 )
 from secure_serverless.nag import LAMBDA_DLQ_RULES, acknowledge
-from tests.support.build import StackSet
+from tests.support.build import INLINE_CODE, StackSet
 from tests.support.nag import nag_findings
 from tests.support.template import WILDCARD_ACTIONS, arn_of, has_statement, logical_id, only_policy_grants_exactly
 
 STRING = dynamodb.AttributeType.STRING
-INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 
 def _function(scope: cdk.Stack, key: kms.IKey, **overrides: object) -> SecureFunction:

@@ -30,9 +30,8 @@ from secure_serverless import (
     SecureFunction,
 )
 from stacks.app_builder import cdk_json_context
+from tests.support.build import INLINE_CODE as CODE
 from tests.support.nag import nag_findings
-
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 
 def _function(stack: cdk.Stack) -> iam.IRole:

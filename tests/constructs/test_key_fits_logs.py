@@ -19,15 +19,14 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 
 from secure_serverless import EnvironmentKey, LoggedApi, PrivateNetwork, Route, SecureFunction
 from secure_serverless.defaults import KMS_LOGS_ACTIONS
 from stacks.app_builder import cdk_json_context
+from tests.support.build import INLINE_CODE as CODE
 from tests.support.log_keys import STRAY_GROUP, evaluate_rows, wrong
 from tests.support.resolve import StandIns
 
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 ENV = cdk.Environment(account="111122223333", region="eu-west-1")
 KEYS = ("environment key without prefix", "environment key team-a", "plain kms.Key", "own key of each construct")
 PREFIXES = (None, "team-a", "team-b")

@@ -9,8 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from secure_serverless import LoggedApi, Route
 from secure_serverless.logged_api import MANAGED_RULE_GROUPS
+from tests.support.build import INLINE_CODE as CODE
 
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 OWN_RULES = ["UriPathTooLong", "QueryStringTooLong", "SignatureInQueryString", "RateLimitPerIdentity", "RateLimitPerIp"]
 
 

@@ -27,10 +27,10 @@ import secure_serverless
 from secure_serverless import LoggedApi, PrivateNetwork, Route
 from secure_serverless.logged_api import COMMON_RULE_SET_MAX_QUERY_STRING_BYTES, COMMON_RULE_SET_MAX_URI_PATH_BYTES
 from stacks.secure_serverless_stack import VPC_CIDR
+from tests.support.build import INLINE_CODE as CODE
 from tools.construct_docs import CONSTRUCTS
 
 LIBRARY = Path(secure_serverless.__file__).resolve().parent
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 # This app's own names, as they would leak: project, stack and qualifier names, presets, routes, upload layout, tests.
 APP_SPECIFIC = re.compile(
     r"secure-serverless(?!-constructs)|SecureServerless|secsls|\bpr-\d|\b(?:dev|staging)\b|/objects\b|uploads/"

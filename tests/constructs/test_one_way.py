@@ -22,8 +22,8 @@ from secure_serverless import (
     SecureFunction,
 )
 from secure_serverless.overrides import UnsafeOverrideError
+from tests.support.build import INLINE_CODE as CODE
 
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 PK = dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING)
 
 

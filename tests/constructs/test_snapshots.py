@@ -34,9 +34,9 @@ from secure_serverless import (
     SecureFunction,
 )
 from stacks.app_builder import cdk_json_context
+from tests.support.build import INLINE_CODE as CODE
 
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 
 def _function(stack: cdk.Stack) -> lambda_.Function:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
@@ -22,10 +21,9 @@ from secure_serverless import (
     SecureBucket,
     SecureFunction,
 )
+from tests.support.build import INLINE_CODE as CODE
 from tests.support.build import StackSet
 from tests.support.nag import nag_findings
-
-CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 
 class Built(StackSet):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
 
 from stacks.app_builder import cdk_json_context
+
+# The smallest function code, for constructs that need a function and tests that do not run it.
+INLINE_CODE = lambda_.Code.from_inline("def handler(event, context):\n    return {}\n")
 
 
 class StackSet:

@@ -3,10 +3,8 @@ presets; this test fails when they drift. Print the current text: `python -m tes
 
 from __future__ import annotations
 
-import re
-
 from stacks.config import build_config
-from tests.support.docs import page
+from tests.support.docs import generated_block
 
 BEGIN, END = "<!-- backoff-arithmetic:begin -->", "<!-- backoff-arithmetic:end -->"
 
@@ -62,10 +60,9 @@ def arithmetic() -> str:
 
 
 def test_the_operations_page_shows_the_back_off_arithmetic_of_the_code() -> None:
-    text = page("operations.md")
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.DOTALL)
-    assert match, f"docs/operations.md has no {BEGIN} ... {END} block"
-    assert match.group(1) == arithmetic(), "regenerate with: python -m tests.docs.test_backoff_docs"
+    assert generated_block("operations.md", BEGIN, END) == arithmetic(), (
+        "regenerate with: python -m tests.docs.test_backoff_docs"
+    )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from stacks.config import PRESETS, build_config
-from tests.support.docs import page
+from tests.support.docs import generated_block
 
 BEGIN, END = "<!-- record-lifetime:begin -->", "<!-- record-lifetime:end -->"
 DAY = 86_400
@@ -57,10 +56,9 @@ def lifetime() -> str:
 
 
 def test_the_operations_page_shows_how_long_records_live() -> None:
-    text = page("operations.md")
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.DOTALL)
-    assert match, f"docs/operations.md has no {BEGIN} ... {END} block"
-    assert match.group(1) == lifetime(), "regenerate with: python -m tests.docs.test_record_lifetime_docs"
+    assert generated_block("operations.md", BEGIN, END) == lifetime(), (
+        "regenerate with: python -m tests.docs.test_record_lifetime_docs"
+    )
 
 
 if __name__ == "__main__":

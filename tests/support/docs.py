@@ -21,3 +21,10 @@ def section(text: str, heading: str) -> str:
     following = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE)
     match = following.search(text, start + len(heading))
     return text[start : match.start() if match else len(text)]
+
+
+def generated_block(name: str, begin: str, end: str) -> str:
+    """The lines of docs/<name> between the marker lines `begin` and `end` (fails if the page has no such block)."""
+    match = re.search(re.escape(begin) + r"\n(.*?)\n" + re.escape(end), page(name), re.DOTALL)
+    assert match, f"docs/{name} has no {begin} ... {end} block"
+    return match.group(1)

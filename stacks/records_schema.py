@@ -15,6 +15,21 @@ OWNER_KEY = "owner"
 # key `#sub` (no S3 version id is `#sub`; no `owner`, so they never enter the owner index). lambda/api's domain
 # writes them (IDENTITY_MAPPING_PREFIX there; a test keeps the two equal).
 IDENTITY_MAPPING_PREFIX = "#identity/"
+# Per-user items also share the table, under partition keys no S3 key can take (users' keys start with uploads/);
+# none carries `owner`, so none lists as a record. Erasure and the limits work by the user pool `sub`, so a replaced
+# identity pool neither orphans a user nor resets their limits:
+# - `#sub/<sub>`, sort key = an identity id: every identity id the sub has signed in with (written beside the
+#   `#identity/<identity id>` item, at grant issuance and at the first API call).
+SUB_IDENTITIES_PREFIX = "#sub/"
+# - `#usage/<sub>`: sort key `#held` (attributes `bytes`, `objects`: what the sub holds now) and time-window
+#   counters (`#minute/<YYYY-MM-DDTHH:MM>`, `#day/<YYYY-MM-DD>`, expiring by TTL_ATTRIBUTE).
+USAGE_PREFIX = "#usage/"
+USAGE_HELD_SORT_KEY = "#held"
+# - `#erasure/<sub>`: sort key `#job` (the current erasure job and its status) and `#report/<job id>` (the report,
+#   kept after the data is gone: counts and times, no object names).
+ERASURE_PREFIX = "#erasure/"
+ERASURE_JOB_SORT_KEY = "#job"
+ERASURE_REPORT_SORT_PREFIX = "#report/"
 # TTL (epoch seconds): the end of the object version's lifecycle, set only where the bucket expires objects
 # (lambda/processor's domain.TTL_ATTRIBUTE is the same name: a test compares them).
 TTL_ATTRIBUTE = "expires_at"

@@ -119,6 +119,14 @@ class EnvironmentConfig:
     mfa: MfaMode = "optional"
     self_sign_up: bool = False
     uploads_enabled: bool = True
+    # Per-user upload limits (by user pool sub; docs/api.md): the largest object one upload grant admits (the POST
+    # policy's content-length-range), grants per minute and per day, and the bytes one user may hold in all. An upload
+    # grant is valid for upload_grant_seconds. dev/previews: small; staging/prod: see _PROD.
+    upload_max_object_bytes: int = 10 * 1024 * 1024
+    uploads_per_minute: int = 20
+    uploads_per_day: int = 500
+    upload_max_bytes_held: int = 1024 * 1024 * 1024
+    upload_grant_seconds: int = 120
     # Operations
     private_network: bool = False
     # Principals (ARN patterns, ${AWS::...} allowed) never locked out by the bucket's VPC-endpoint guard.
@@ -170,6 +178,7 @@ class EnvironmentConfig:
             raise ConfigError(
                 "objectExpirationDays", self.object_expiration_days, "None (kept) or an integer from 1 to 36500"
             )
+        _validate_upload_limits(self)
         if not self.waf_enabled:
             raise ConfigError("wafEnabled", self.waf_enabled, WAF_REQUIRED_RULE)
         if not 20 <= self.table_target_utilization_percent <= 90:
@@ -205,6 +214,41 @@ class EnvironmentConfig:
         }
 
 
+# S3 takes at most 5 GiB in one POST (larger objects need a multipart upload, which a POST grant cannot bound).
+MAX_SINGLE_UPLOAD_BYTES = 5 * 1024**3
+MAX_BYTES_HELD = 5 * 1024**4
+
+
+def _validate_upload_limits(config: EnvironmentConfig) -> None:
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for name, value, low, high, rule in (
+        (
+            "uploadMaxObjectBytes",
+            config.upload_max_object_bytes,
+            1,
+            MAX_SINGLE_UPLOAD_BYTES,
+            "an integer from 1 to 5 GiB (S3's largest single POST upload)",
+        ),
+        ("uploadsPerMinute", config.uploads_per_minute, 1, 10_000, "an integer from 1 to 10,000"),
+        ("uploadGrantSeconds", config.upload_grant_seconds, 10, 900, "an integer from 10 to 900 (a short grant)"),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(name, value, rule)
+    if not whole(config.uploads_per_day) or not config.uploads_per_minute <= config.uploads_per_day <= 1_000_000:
+        raise ConfigError("uploadsPerDay", config.uploads_per_day, "an integer from uploadsPerMinute to 1,000,000")
+    if (
+        not whole(config.upload_max_bytes_held)
+        or not config.upload_max_object_bytes <= config.upload_max_bytes_held <= MAX_BYTES_HELD
+    ):
+        raise ConfigError(
+            "uploadMaxBytesHeld",
+            config.upload_max_bytes_held,
+            "an integer from uploadMaxObjectBytes to 5 TiB (one user must be able to hold one largest object)",
+        )
+
+
 _DEV: dict[str, Any] = {}
 _PROD: dict[str, Any] = dict(
     destroyable=False,
@@ -233,6 +277,10 @@ _PROD: dict[str, Any] = dict(
     alarm_period_minutes=1,
     api_p99_latency_threshold_ms=2000,
     buffer_oldest_message_threshold_seconds=300,
+    upload_max_object_bytes=100 * 1024 * 1024,
+    uploads_per_minute=60,
+    uploads_per_day=5_000,
+    upload_max_bytes_held=50 * 1024**3,
 )
 # staging: like prod, but destroyable (no RETAIN, no deletion/termination protection).
 _STAGING: dict[str, Any] = dict(_PROD, destroyable=True, termination_protection=False, log_retention_days=30)

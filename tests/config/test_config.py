@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,26 @@ def test_turning_waf_off_is_refused_because_it_is_the_per_identity_limit(suffix:
 def test_rate_limits_outside_wafs_range_name_the_field(field: str, name: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"invalid {name} {value!r}: must be an integer from 10 to 2,000,000,000"):
         build_config("dev", {field: value})
+
+
+@pytest.mark.parametrize(
+    "field,name,value,rule",
+    [
+        ("upload_max_object_bytes", "uploadMaxObjectBytes", 0, "an integer from 1 to 5 GiB"),
+        ("upload_max_object_bytes", "uploadMaxObjectBytes", 5 * 1024**3 + 1, "an integer from 1 to 5 GiB"),
+        ("uploads_per_minute", "uploadsPerMinute", True, "an integer from 1 to 10,000"),
+        ("uploads_per_day", "uploadsPerDay", 19, "an integer from uploadsPerMinute to 1,000,000"),
+        ("upload_max_bytes_held", "uploadMaxBytesHeld", 1024, "an integer from uploadMaxObjectBytes to 5 TiB"),
+        ("upload_grant_seconds", "uploadGrantSeconds", 3600, "an integer from 10 to 900"),
+    ],
+)
+def test_upload_limits_outside_their_rule_name_the_field(field: str, name: str, value: object, rule: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"invalid {name} {value!r}: must be {rule}")):
+        build_config("dev", {field: value})
+
+
+@pytest.mark.parametrize("suffix", ["dev", "pr-7", "staging", "prod"])
+def test_every_preset_has_consistent_upload_limits(suffix: str) -> None:
+    config = build_config(suffix)
+    assert 0 < config.upload_max_object_bytes <= config.upload_max_bytes_held
+    assert 0 < config.uploads_per_minute <= config.uploads_per_day

@@ -89,12 +89,37 @@ class ApiAuthorization(enum.Enum):
     COGNITO = "cognito"  # a Cognito user-pool authorizer (ID/access token)
 
 
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 @dataclass(frozen=True)
 class Route:
-    """One GET route served by the handler, with the query-string parameters it accepts."""
+    """One route served by the handler: its path, HTTP method and the query-string parameters it accepts.
 
-    path: str  # e.g. "/objects" or "/objects/{key+}"
-    query_parameters: Sequence[str] = ()  # optional query-string parameters
+    Args:
+        path: e.g. ``"/items"`` or ``"/items/{key+}"`` (required).
+        query_parameters: optional query-string parameters. Default: none.
+        method: one of GET, POST, PUT, PATCH, DELETE. Default: ``"GET"``.
+        throttle_rate_limit: steady requests per second for this method alone (stage method throttling), below the
+            stage's. Default: None (the stage's limits).
+        throttle_burst_limit: burst for this method alone. Default: None (the stage's).
+    """
+
+    path: str
+    query_parameters: Sequence[str] = ()
+    method: str = "GET"
+    throttle_rate_limit: float | None = None
+    throttle_burst_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ROUTE_METHODS:
+            raise ValueError(f"Route method {self.method!r}: must be one of {', '.join(ROUTE_METHODS)} (upper case)")
+        for name, value in (
+            ("throttle_rate_limit", self.throttle_rate_limit),
+            ("throttle_burst_limit", self.throttle_burst_limit),
+        ):
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(f"Route {name} {value!r}: must be a positive number or None")
 
 
 class LoggedApi(Construct):
@@ -107,7 +132,8 @@ class LoggedApi(Construct):
         construct_id: the construct id.
         handler: the Lambda proxy integration serving every route: a ``lambda_.IFunction`` or a SecureFunction
             (required).
-        routes: the GET routes with their query-string parameters (required).
+        routes: the routes (``Route``: path, method, query-string parameters, optional per-method throttling)
+            (required).
         name_prefix: environment prefix for the API, log-group and WAF names. Default: None (the stack name is the
             log-group namespace; the API is named after the construct id).
         stage_name: the stage. Default: ``"prod"`` (CDK's default).
@@ -254,6 +280,15 @@ class LoggedApi(Construct):
                 tracing_enabled=True,
                 throttling_rate_limit=throttle_rate_limit,
                 throttling_burst_limit=throttle_burst_limit,
+                method_options={
+                    f"{route.path}/{route.method}": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=route.throttle_rate_limit,
+                        throttling_burst_limit=route.throttle_burst_limit,
+                    )
+                    for route in routes
+                    if route.throttle_rate_limit is not None or route.throttle_burst_limit is not None
+                }
+                or None,
             ),
         )
         self.stage = self.api.deployment_stage
@@ -322,7 +357,7 @@ class LoggedApi(Construct):
             parameters |= {f"method.request.path.{name}": True for name in _path_parameters(route.path)}
             methods.append(
                 resource.add_method(
-                    "GET",
+                    route.method,
                     integration,
                     authorization_type=apigw.AuthorizationType.COGNITO if authorizer else apigw.AuthorizationType.IAM,
                     authorizer=authorizer,
@@ -541,9 +576,10 @@ class LoggedApi(Construct):
 
     # ---------------------------------------------------------------- grants and metrics
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow execute-api:Invoke on exactly this stage's routes (GET)."""
+        """Allow execute-api:Invoke on exactly this stage's routes, each with its own method."""
         arns = [
-            self.api.arn_for_execute_api("GET", _arn_path(m.resource.path), self.stage.stage_name) for m in self.methods
+            self.api.arn_for_execute_api(m.http_method, _arn_path(m.resource.path), self.stage.stage_name)
+            for m in self.methods
         ]
         return iam.Grant.add_to_principal(grantee=grantee, actions=["execute-api:Invoke"], resource_arns=arns)
 

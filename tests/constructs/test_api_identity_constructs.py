@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match
@@ -41,7 +45,11 @@ class Built(StackSet):
             name_prefix="unit-cog",
             stage_name="unit",
             handler=_handler(stack),
-            routes=[Route("/things", query_parameters=("q",))],
+            routes=[
+                Route("/things", query_parameters=("q",)),
+                Route("/things", method="POST", throttle_rate_limit=1, throttle_burst_limit=1),
+                Route("/things/{id}", method="DELETE"),
+            ],
             encryption_key=key,
             authorization=ApiAuthorization.COGNITO,
             user_pool=self.identity.user_pool,
@@ -53,6 +61,11 @@ class Built(StackSet):
         stack = self._stack("Existing")
         existing = cognito.UserPool.from_user_pool_id(stack, "Pool", "us-east-1_abcdefghi")
         self.existing = IdentityPool(stack, "Identity", name_prefix="unit-ex", existing_user_pool=existing)
+
+        # The grantee's wildcard ({id} as /*) is the grantee's own finding: a stack of its own, not nag-checked here.
+        stack = self._stack("Caller")
+        self.caller = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
+        self.cognito_api.grant_invoke(self.caller)
 
         stack = self._stack("Account")
         self.account = ApiGatewayAccountLogging(stack, "Logging")
@@ -81,11 +94,50 @@ def test_stage_overrides_apply(built: Built) -> None:
         "AWS::ApiGateway::Stage",
         {
             "StageName": "unit",
-            "MethodSettings": [
-                Match.object_like({"LoggingLevel": "INFO", "ThrottlingRateLimit": 5, "ThrottlingBurstLimit": 2})
-            ],
+            "MethodSettings": Match.array_with(
+                [Match.object_like({"LoggingLevel": "INFO", "ThrottlingRateLimit": 5, "ThrottlingBurstLimit": 2})]
+            ),
         },
     )
+
+
+def test_each_route_has_its_own_method_and_optional_throttling(built: Built) -> None:
+    template = built.template("Cognito")
+    methods = sorted(m["Properties"]["HttpMethod"] for m in template.find_resources("AWS::ApiGateway::Method").values())
+    assert methods == ["DELETE", "GET", "POST"]
+    settings = template.find_resources("AWS::ApiGateway::Stage")
+    (stage,) = settings.values()
+    per_method = {
+        (s["HttpMethod"], s["ResourcePath"]): s for s in stage["Properties"]["MethodSettings"] if s["HttpMethod"] != "*"
+    }
+    assert set(per_method) == {("POST", "/~1things")}
+    assert per_method["POST", "/~1things"]["ThrottlingRateLimit"] == 1
+    assert per_method["POST", "/~1things"]["ThrottlingBurstLimit"] == 1
+
+
+def test_grant_invoke_names_each_routes_own_method(built: Built) -> None:
+    template = built.template("Caller")
+    (policy,) = template.find_resources("AWS::IAM::Policy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "execute-api:Invoke"
+    tails = sorted(json.dumps(arn)[-40:] for arn in statement["Resource"])
+    assert len(tails) == 3
+    assert any("/GET/things" in t for t in tails)
+    assert any("/POST/things" in t for t in tails)
+    assert any("/DELETE/things/*" in t for t in tails)
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"method": "get"}, "Route method 'get': must be one of GET, POST, PUT, PATCH, DELETE"),
+        ({"throttle_rate_limit": 0}, "Route throttle_rate_limit 0: must be a positive number or None"),
+        ({"throttle_burst_limit": True}, "Route throttle_burst_limit True: must be a positive number or None"),
+    ],
+)
+def test_bad_route_is_refused_naming_the_field(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        Route("/x", **kwargs)
 
 
 def test_mfa_off_and_self_sign_up_overrides(built: Built) -> None:

@@ -30,6 +30,11 @@ USAGE_HELD_SORT_KEY = "#held"
 ERASURE_PREFIX = "#erasure/"
 ERASURE_JOB_SORT_KEY = "#job"
 ERASURE_REPORT_SORT_PREFIX = "#report/"
+# A deleted object version's record is replaced by a tombstone at the same key (lambda/processor's deletions.py): it
+# carries this attribute (epoch seconds of the delete), the delete's sequencer and the TTL below, nothing else (no
+# owner: never listed; the API's reads of one key skip it), and expires after the pipeline's longest redelivery
+# window. It makes a late "Object Created" of that version a no-op.
+TOMBSTONE_ATTRIBUTE = "deleted_at"
 # TTL (epoch seconds): the end of the object version's lifecycle, set only where the bucket expires objects
 # (lambda/processor's domain.TTL_ATTRIBUTE is the same name: a test compares them).
 TTL_ATTRIBUTE = "expires_at"

@@ -75,6 +75,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     SKIPPED_MISSING = "skipped_missing"
     SKIPPED_OUTSIDE_UPLOADS = "skipped_outside_uploads"
+    SKIPPED_DELETED = "skipped_deleted"  # the version has a tombstone (processor/deletions.py): deleted, not recorded
 
 
 class MetadataMismatch(InvalidEvent):

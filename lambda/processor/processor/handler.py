@@ -45,7 +45,7 @@ from shared_runtime import settings as env_settings
 from shared_runtime.budget import Deadline, RecentCost
 from shared_runtime.tracing import make_tracer
 
-from processor import backoff, store
+from processor import backoff, deletion_store, deletions, store
 from processor.domain import (
     InvalidEvent,
     Lifecycle,
@@ -55,8 +55,6 @@ from processor.domain import (
     UnresolvedKey,
     build_item,
     check_metadata,
-    parse_event,
-    parse_json_event,
     parse_lifecycle,
     require_bucket,
     upload_candidates,
@@ -74,6 +72,12 @@ OBJECTS_SKIPPED_OUTSIDE_UPLOADS = "ObjectsSkippedOutsideUploads"
 RECORDS_FAILED = "RecordsFailed"  # malformed events, permanent (4xx) errors, metadata mismatches, unexpected errors
 RECORDS_DEFERRED = "RecordsDeferred"  # throttled, 5xx, timed out or untried: back in the buffer with a back-off
 METADATA_MISMATCHES = "MetadataMismatches"  # the event's size/etag contradicts HeadObject (also a RecordsFailed)
+# Object Deleted events (processor/deletions.py), and Object Created events of versions deleted since (tombstoned).
+RECORDS_DELETED = "RecordsDeleted"
+DELETES_WITHOUT_RECORD = "DeletesWithoutRecord"  # no record of the version (yet): tombstone only
+DUPLICATE_DELETES_IGNORED = "DuplicateDeletesIgnored"
+DELETE_MARKERS_IGNORED = "DeleteMarkersIgnored"
+OBJECTS_SKIPPED_DELETED = "ObjectsSkippedDeleted"
 METRIC_NAMES = (
     OBJECTS_RECORDED,
     DUPLICATES_IGNORED,
@@ -82,6 +86,11 @@ METRIC_NAMES = (
     RECORDS_FAILED,
     RECORDS_DEFERRED,
     METADATA_MISMATCHES,
+    RECORDS_DELETED,
+    DELETES_WITHOUT_RECORD,
+    DUPLICATE_DELETES_IGNORED,
+    DELETE_MARKERS_IGNORED,
+    OBJECTS_SKIPPED_DELETED,
 )
 # Kept free at the end of the invocation besides the closing SQS call: logging, metrics, the response.
 SAFETY_MARGIN_SECONDS = 1.0
@@ -95,6 +104,12 @@ METRIC_FOR_OUTCOME = {
     Outcome.DUPLICATE: DUPLICATES_IGNORED,
     Outcome.SKIPPED_MISSING: OBJECTS_SKIPPED_MISSING,
     Outcome.SKIPPED_OUTSIDE_UPLOADS: OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
+    Outcome.SKIPPED_DELETED: OBJECTS_SKIPPED_DELETED,
+    deletions.DeletionOutcome.RECORD_DELETED: RECORDS_DELETED,
+    deletions.DeletionOutcome.TOMBSTONED: DELETES_WITHOUT_RECORD,
+    deletions.DeletionOutcome.DUPLICATE_DELETE: DUPLICATE_DELETES_IGNORED,
+    deletions.DeletionOutcome.DELETE_MARKER_IGNORED: DELETE_MARKERS_IGNORED,
+    deletions.DeletionOutcome.SKIPPED_OUTSIDE_UPLOADS: OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
 }
 
 logger = Logger(service=SERVICE)
@@ -118,6 +133,7 @@ class Settings:
     expected_bucket_name: str
     expected_bucket_owner: str
     lifecycle: Lifecycle | None  # the bucket's object expiry (records get a TTL), None when objects never expire
+    tombstone_seconds: int = deletions.DEFAULT_TOMBSTONE_SECONDS  # how long a deleted version's tombstone lives
 
 
 def load_settings() -> Settings:
@@ -127,6 +143,7 @@ def load_settings() -> Settings:
         lifecycle = parse_lifecycle(
             os.environ.get("OBJECT_EXPIRATION_DAYS"), os.environ.get("NONCURRENT_VERSION_EXPIRATION_DAYS")
         )
+        tombstone_seconds = deletions.parse_tombstone_seconds(os.environ.get("TOMBSTONE_SECONDS"))
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     return Settings(
@@ -134,6 +151,7 @@ def load_settings() -> Settings:
         expected_bucket_name=values["EXPECTED_BUCKET_NAME"],
         expected_bucket_owner=values["EXPECTED_BUCKET_OWNER"],
         lifecycle=lifecycle,
+        tombstone_seconds=tombstone_seconds,
     )
 
 
@@ -158,6 +176,13 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
             time_left=time_left,
         )
     if found is None:
+        with tracer.provider.in_subsegment(name="## dynamodb.GetItem"):
+            deleted = deletion_store.find_tombstone(
+                settings.table_name, candidates, event.record_version_id, time_left=time_left
+            )
+        if deleted:  # a late "Object Created" of a version deleted since: nothing to record, nothing to retry
+            logger.info("object version deleted (tombstone); skipped", extra={**where, "event_id": event.event_id})
+            return Outcome.SKIPPED_DELETED
         if len(candidates) > 1:
             raise UnresolvedKey(event.bucket, candidates, event.version_id)
         logger.warning("object (version) no longer exists; skipped", extra={**where, "event_id": event.event_id})
@@ -179,13 +204,57 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
         lifecycle=settings.lifecycle,
         sub=sub,
     )
-    with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
-        written = store.put_record_once(settings.table_name, item, time_left=time_left)
+    try:
+        with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
+            written = store.put_record_once(settings.table_name, item, time_left=time_left)
+    except deletions.VersionDeleted as deleted:
+        if not deletions.creation_replaces_tombstone(event.record_version_id, event.sequencer, deleted.sequencer):
+            logger.info("object version deleted (tombstone); skipped", extra={**where, "event_id": event.event_id})
+            return Outcome.SKIPPED_DELETED
+        assert deleted.sequencer is not None  # creation_replaces_tombstone: only a later creation than a sequencer
+        written = deletion_store.replace_tombstone(settings.table_name, item, deleted.sequencer, time_left=time_left)
     if written:
         logger.debug("object recorded", extra=where)
         return Outcome.RECORDED
     logger.info("duplicate delivery ignored", extra={**where, "event_id": event.event_id})
     return Outcome.DUPLICATE
+
+
+@tracer.capture_method(capture_response=False)
+def forget_object(
+    event: deletions.ObjectDeleted, settings: Settings, time_left: store.TimeLeft | None = None
+) -> deletions.DeletionOutcome:
+    """An "Object Deleted" event (rules in processor/deletions.py): a permanently deleted version loses its record
+    (with its usage, tombstoned); a delete marker changes nothing. Raises on anything that should be retried."""
+    deletions.require_bucket(event, settings.expected_bucket_name)
+    where = {"bucket": event.bucket, "object_key": event.key, "version_id": event.record_version_id}
+    candidates = deletions.deleted_candidates(event)
+    if not candidates:
+        logger.info("deleted object outside uploads/; skipped", extra={**where, "event_id": event.event_id})
+        return deletions.DeletionOutcome.SKIPPED_OUTSIDE_UPLOADS
+    if event.deletion_type == deletions.DELETE_MARKER_CREATED:
+        logger.info("delete marker: every version and record stays", extra={**where, "event_id": event.event_id})
+        return deletions.DeletionOutcome.DELETE_MARKER_IGNORED
+    with tracer.provider.in_subsegment(name="## dynamodb.DeleteVersion"):
+        outcome = deletion_store.forget_version(
+            settings.table_name,
+            candidates,
+            event,
+            deleted_at=datetime.now(UTC),
+            lifetime_seconds=settings.tombstone_seconds,
+            time_left=time_left,
+        )
+    logger.info("object version deleted", extra={**where, "event_id": event.event_id, "outcome": outcome.value})
+    return outcome
+
+
+def process_event(
+    event: deletions.PipelineEvent, settings: Settings, time_left: store.TimeLeft | None = None
+) -> Outcome | deletions.DeletionOutcome:
+    """Record an "Object Created" event, or apply an "Object Deleted" one."""
+    if isinstance(event, deletions.ObjectDeleted):
+        return forget_object(event, settings, time_left)
+    return record_object(event, settings, time_left)
 
 
 @logger.inject_lambda_context
@@ -218,14 +287,14 @@ def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def record_handler(record: Mapping[str, Any]) -> str:
         message_id = str(record.get("messageId"))
         try:
-            parsed = parse_json_event(record.get("body"))  # no AWS call: always affordable
+            parsed = deletions.parse_json_pipeline_event(record.get("body"))  # no AWS call: always affordable
             if throttled_by:
                 raise Untried(f"a dependency throttled earlier in this batch ({throttled_by[0]})")
             needed = RECORD_COST.estimate()
             if time_left() < needed:
                 raise Untried(f"{time_left():.1f} s left after the reserve, a record needs about {needed:.1f} s")
             before = time_left()
-            outcome = record_object(parsed, settings, time_left)
+            outcome = process_event(parsed, settings, time_left)
         except Exception as error:
             kind, delays[message_id] = _retry_delay(error, record)
             counts[kind] += 1
@@ -294,8 +363,8 @@ def event_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     counts = dict.fromkeys(METRIC_NAMES, 0)
     try:
         settings = load_settings()
-        parsed = parse_event(event)
-        outcome = record_object(parsed, settings)
+        parsed = deletions.parse_pipeline_event(event)
+        outcome = process_event(parsed, settings)
     except Exception as error:
         counts[RECORDS_FAILED] += 1
         _add_metrics(counts)

@@ -20,6 +20,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from shared_runtime import clients
 from shared_runtime.budget import CallBudget, fitting_budget
 
+from processor.deletions import VersionDeleted, is_tombstone
 from processor.domain import ObjectMetadata
 
 # HeadObject errors that mean "this object (version) no longer exists". HEAD responses carry no
@@ -74,6 +75,11 @@ class OutOfTime(Exception):
     """Not even the smallest call budget fits the time left: the call was not made (the record is deferred)."""
 
 
+class Contended(Exception):
+    """A transaction was cancelled by contention (a concurrent write, throttling) even after re-reading: transient,
+    the record is deferred (`deletion_store`)."""
+
+
 # The identity id -> user pool sub lookup (a GetItem of the mapping item the API records): one short attempt, and
 # cached per execution environment once found (a mapping never changes). Too little time left -> OutOfTime (the
 # record is deferred, never recorded without a sub it could have had).
@@ -118,7 +124,7 @@ def is_transient(error: BaseException) -> bool:
     call: back-pressure, not a defect of the event. Any other error (a 4xx, a bug) is permanent."""
     if isinstance(error, ClientError):
         return error_code(error) in TRANSIENT_CODES or _status(error) >= 500 or _status(error) == 429
-    return isinstance(error, (BotocoreConnectionError, HTTPClientError, OutOfTime))
+    return isinstance(error, (BotocoreConnectionError, HTTPClientError, OutOfTime, Contended))
 
 
 def is_throttling(error: BaseException) -> bool:
@@ -193,15 +199,22 @@ def find_object(
 
 
 def put_record_once(table_name: str, item: Mapping[str, str | int], *, time_left: TimeLeft | None = None) -> bool:
-    """Put `item` unless an item with its key exists: True if written, False if it already existed."""
+    """Put `item` unless an item with its key exists: True if written, False if it already existed. The key held a
+    tombstone (its version was deleted, processor/deletions.py) -> `VersionDeleted` (told by the item the refused
+    put returns)."""
     try:
         client("dynamodb", time_left).put_item(
             TableName=table_name,
             Item=to_attribute_values(item),
             ConditionExpression=PUT_ONCE_CONDITION,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
         if error_code(error) == CONDITION_FAILED_CODE:
+            held = error.response.get("Item") or {}
+            if is_tombstone(held):
+                sequencer = held.get("sequencer", {}).get("S")
+                raise VersionDeleted(str(item["object_key"]), str(item["version_id"]), sequencer) from None
             return False
         raise
     return True

@@ -57,6 +57,11 @@ def test_upload_is_recorded_once_with_all_attributes(handler_module, events, emf
         "RecordsFailed": 0,
         "RecordsDeferred": 0,
         "MetadataMismatches": 0,
+        "RecordsDeleted": 0,
+        "DeletesWithoutRecord": 0,
+        "DuplicateDeletesIgnored": 0,
+        "DeleteMarkersIgnored": 0,
+        "ObjectsSkippedDeleted": 0,
     }
 
 
@@ -243,7 +248,7 @@ def test_unversioned_object_is_recorded_under_the_null_version(handler_module, e
 def _malformed_bodies(events) -> dict[str, Any]:
     valid = events.event(UPLOAD_KEY, version_id="v1")
     wrong_type = json.loads(json.dumps(valid))
-    wrong_type["detail-type"] = "Object Deleted"
+    wrong_type["detail-type"] = "Object Restore Completed"  # neither of the two types the processor takes
     missing_key = json.loads(json.dumps(valid))
     del missing_key["detail"]["object"]["key"]
     empty_key = json.loads(json.dumps(valid))

@@ -88,6 +88,8 @@ def test_put_record_once_sends_the_condition(events) -> None:
                 "TableName": events.table,
                 "Item": {"object_key": {"S": "k"}, "version_id": {"S": "null"}, "size": {"N": "0"}},
                 "ConditionExpression": "attribute_not_exists(object_key)",
+                # what a refused put held: a duplicate's record, or a deleted version's tombstone
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             },
         )
         assert store.put_record_once(events.table, {"object_key": "k", "version_id": "null", "size": 0}) is True

@@ -45,6 +45,7 @@ from secure_serverless import (
     SecureFunction,
 )
 from secure_serverless.defaults import retention_days
+from secure_serverless.event_pipeline import OBJECT_CREATED, OBJECT_DELETED
 from secure_serverless.nag import (
     LAMBDA_DLQ_RULES,
     acknowledge,
@@ -215,7 +216,9 @@ class SecureServerlessStack(Stack):
             bucket=self.data.bucket,
             processor=self.processor.function,
             encryption_key=self.key.key,
+            # The name stays (the buffer's name derives from it): it takes Object Deleted too (_deletions).
             rule_name=f"{config.resource_prefix}-object-created",
+            detail_types=(OBJECT_CREATED, OBJECT_DELETED),
             batch_size=config.processor_batch_size,
             max_concurrency=config.processor_max_concurrency,
             max_receive_count=config.processor_max_receive_count,
@@ -243,6 +246,7 @@ class SecureServerlessStack(Stack):
         self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
 
         self._api_and_identity(config, log_retention)
+        self._deletions()
         if self.network is not None:
             self._restrict_to_the_network(config)
         self._operations(config)
@@ -254,6 +258,47 @@ class SecureServerlessStack(Stack):
             CfnOutput(self, "PipelineBufferUrl", value=self.pipeline.buffer.queue_url, description="Upload events")
         CfnOutput(self, "PipelineDeadLetterQueueUrl", value=self.pipeline.dead_letter_queue.queue_url)
         self._acknowledge_environment_trade_offs(config)
+
+    def _deletions(self) -> None:
+        """A user's DELETE /objects/{key+} (the API deletes the versions) and the records following through the
+        pipeline's Object Deleted events (the processor replaces a record by a tombstone and gives its size back to
+        the uploader's #usage item): exact actions, on exact key ranges."""
+        api, processor = self.api_handler.function, self.processor.function
+        api.add_environment("EXPECTED_BUCKET_OWNER", Aws.ACCOUNT_ID)  # its S3 calls name the bucket's owner
+        acknowledge_grant_wildcards(
+            api,
+            self.data.grant_delete_versions(api, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:DeleteObjectVersion "
+            "on objects under uploads/ in this one bucket: the API deletes versions of the caller's own objects "
+            "only (the handler builds the key from the caller's verified identity id).",
+        )
+        self.data.grant_list_versions(api, prefix=schema.UPLOADS_PREFIX)  # s3:prefix-scoped: the caller's own key
+        # Tombstones sit at the record's key (PutItem: already granted); reading a record before replacing it, and the
+        # uploader's usage counters (read, and given back) only.
+        self.records.grant_get_item(processor, leading_keys=[f"{schema.UPLOADS_PREFIX}*", f"{schema.USAGE_PREFIX}*"])
+        self.records.grant_update_item(processor, leading_keys=[f"{schema.USAGE_PREFIX}*"])
+        # A tombstone outlives every redelivery of the version's events (plus a day): see processor/deletions.py.
+        tombstone = self.pipeline.redelivery_window.to_seconds() + Duration.days(1).to_seconds()
+        processor.add_environment("TOMBSTONE_SECONDS", str(int(tombstone)))
+        if self.network is None:
+            return
+        self.network.allow_through_endpoint(
+            "s3",
+            self.api_handler.role,
+            ["s3:DeleteObjectVersion"],
+            [self.data.arn_for_prefix(schema.UPLOADS_PREFIX)],
+            sid="ApiDeletesOwnVersions",
+        )
+        self.network.allow_through_endpoint(
+            "s3", self.api_handler.role, ["s3:ListBucketVersions"], [self.data.bucket.bucket_arn], sid="ApiListsOwnVersions"
+        )
+        self.network.allow_through_endpoint(
+            "dynamodb",
+            self.processor.role,
+            ["dynamodb:UpdateItem"],  # usage items only: the role's policy limits the leading keys
+            [self.records.table.table_arn],
+            sid="ProcessorGivesBackUsage",
+        )
 
     def _record_lifecycle_environment(self) -> dict[str, str]:
         """The bucket's own lifecycle values (one source: what SecureBucket put in its rules) for the processor, which
@@ -313,6 +358,7 @@ class SecureServerlessStack(Stack):
                 Route("/objects", query_parameters=("limit", "cursor")),
                 Route("/objects/{key+}"),
                 Route("/downloads/{key+}", query_parameters=("version_id",)),
+                Route("/objects/{key+}", query_parameters=("version_id",), method="DELETE"),
             ],
             encryption_key=self.key.key,
             execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
@@ -466,7 +512,7 @@ class SecureServerlessStack(Stack):
         network.allow_through_endpoint(
             "dynamodb",
             processor,
-            ["dynamodb:GetItem"],  # identity mappings only: the role's policy limits the leading keys
+            ["dynamodb:GetItem"],  # mappings, records, usage: the role's policy limits the leading keys
             [table_arn],
             sid="ProcessorReadsIdentityMappings",
         )

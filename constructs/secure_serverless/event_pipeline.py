@@ -1,4 +1,5 @@
-"""EventPipeline: S3 "Object Created" -> EventBridge rule -> (encrypted SQS buffer) -> Lambda, with DLQs and retries.
+"""EventPipeline: S3 events ("Object Created" by default) -> EventBridge rule -> (encrypted SQS buffer) -> Lambda, with
+DLQs and retries.
 
 Never a bucket notification straight to Lambda: that makes the function's resource policy and the bucket depend on
 each other. The rule matches this bucket's events on the default event bus.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
@@ -38,6 +39,22 @@ MAX_BATCHING_WINDOW = Duration.seconds(5)
 MAX_EVENT_AGE = Duration.hours(6)
 ASYNC_MAX_EVENT_AGE = Duration.hours(1)
 DEAD_LETTER_RETENTION = Duration.days(14)
+OBJECT_CREATED = "Object Created"
+OBJECT_DELETED = "Object Deleted"
+DETAIL_TYPES = (OBJECT_CREATED,)
+# The detail-types S3 sends to EventBridge (Amazon S3 User Guide, "EventBridge event message structure").
+S3_DETAIL_TYPES = (
+    OBJECT_CREATED,
+    OBJECT_DELETED,
+    "Object Restore Initiated",
+    "Object Restore Completed",
+    "Object Restore Expired",
+    "Object Tags Added",
+    "Object Tags Deleted",
+    "Object ACL Updated",
+    "Object Storage Class Changed",
+    "Object Access Tier Changed",
+)
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6x the function timeout for SQS event sources
 # The queues hold transient events (a DLQ alarms at once): deleted with the stack unless RemovalPolicies says otherwise.
 TRANSIENT_REMOVAL_POLICY = RemovalPolicy.DESTROY
@@ -70,7 +87,8 @@ class _EncryptedQueueTarget:
 
 
 class EventPipeline(Construct):
-    """Delivers a bucket's Object Created events to a processor so that a failed event always ends in a DLQ.
+    """Delivers a bucket's S3 events (Object Created by default) to a processor so that a failed event always ends in
+    a DLQ.
 
     Minimal use: ``EventPipeline(self, "Pipeline", bucket=bucket, processor=function)`` (the bucket must have
     EventBridge notifications on, as SecureBucket's have).
@@ -78,7 +96,7 @@ class EventPipeline(Construct):
     Args:
         scope: the parent construct.
         construct_id: the construct id.
-        bucket: the bucket whose Object Created events are processed: an ``s3.IBucket`` or a SecureBucket (required).
+        bucket: the bucket whose events are processed: an ``s3.IBucket`` or a SecureBucket (required).
         processor: the function that processes each event: a ``lambda_.IFunction`` or a SecureFunction (required;
             an imported function's timeout is unknown: then set ``buffer_props['visibility_timeout']``).
         encryption_key: a ``kms.IKey`` or an EnvironmentKey; encrypts the buffer and the DLQ; its policy admits
@@ -87,6 +105,10 @@ class EventPipeline(Construct):
             path, at most 64 characters).
         key_prefix: only keys starting with this. Default: ``""`` (all keys).
         key_suffix: only keys ending with this. Default: ``""``.
+        detail_types: the S3 event detail-types the rule takes, among S3's own (``"Object Created"``,
+            ``"Object Deleted"``, ...; each at most once). A processor given ``"Object Deleted"`` must tell the two
+            apart (``detail-type``) and expect them in any order: EventBridge does not order events. Default:
+            ``("Object Created",)``.
         delivery: ``Delivery.QUEUE`` (rule -> encrypted SQS buffer -> function) or ``Delivery.DIRECT`` (rule ->
             function asynchronously). Default: ``Delivery.QUEUE``.
         batch_size: records per invocation (QUEUE). Default: 10.
@@ -116,7 +138,13 @@ class EventPipeline(Construct):
         event_source_mapping: the buffer -> function event source (None with DIRECT delivery).
         delivery: the delivery mode in use.
         key_prefix: the key prefix filter (``""`` for all keys).
+        detail_types: the detail-types the rule takes.
         encryption_key: the key of the buffer and the DLQ.
+        redelivery_window: the longest time an event may still reach the processor after S3 sent it: EventBridge's
+            retries (``max_event_age``), then the buffer and its DLQ (a message keeps its enqueue time in the DLQ:
+            the longer of the two retentions) or, with DIRECT delivery, Lambda's asynchronous retries and the DLQ's
+            retention. An operator's redrive of a dead letter comes on top. A processor that keeps state to order
+            events (tombstones) keeps it at least this long.
     """
 
     rule: events.Rule
@@ -125,7 +153,9 @@ class EventPipeline(Construct):
     event_source_mapping: event_sources.SqsEventSource | None
     delivery: Delivery
     key_prefix: str
+    detail_types: tuple[str, ...]
     encryption_key: kms.IKey
+    redelivery_window: Duration
 
     def __init__(
         self,
@@ -138,6 +168,7 @@ class EventPipeline(Construct):
         rule_name: str | None = None,
         key_prefix: str = "",
         key_suffix: str = "",
+        detail_types: Sequence[str] = DETAIL_TYPES,
         delivery: Delivery = Delivery.QUEUE,
         batch_size: int = 10,
         max_batching_window: Duration = MAX_BATCHING_WINDOW,
@@ -166,7 +197,9 @@ class EventPipeline(Construct):
             max_receive_count=max_receive_count,
             retry_attempts=retry_attempts,
             async_retry_attempts=async_retry_attempts,
+            detail_types=detail_types,
         )
+        self.detail_types = tuple(detail_types)
         self._alarm_label = purpose if purpose is not None else path_name(self)
         self.delivery = delivery
         self.key_prefix = key_prefix
@@ -196,10 +229,10 @@ class EventPipeline(Construct):
             self,
             "ObjectCreated",
             rule_name=rule_name,
-            description=f"Object Created in the bucket{' under ' + key_prefix if key_prefix else ''}",
+            description=f"{', '.join(self.detail_types)} in the bucket{' under ' + key_prefix if key_prefix else ''}",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
-                detail_type=["Object Created"],
+                detail_type=list(self.detail_types),
                 detail={"bucket": {"name": [bucket.bucket_name]}, **_key_filter(key_prefix, key_suffix)},
             ),
         )
@@ -210,6 +243,17 @@ class EventPipeline(Construct):
         self._allow_rule_to_send(self.dead_letter_queue)
 
         if delivery is Delivery.QUEUE:
+            merged_buffer_props = _buffer_props(
+                processor_timeout,
+                buffer_props,
+                dead_letter_retention,
+                max_receive_count,
+                own_dead_letter_queue=existing_dead_letter_queue is None,
+            )
+            retention = merged_buffer_props["retention_period"].to_seconds()
+            self.redelivery_window = Duration.seconds(
+                max_event_age.to_seconds() + max(retention, dead_letter_retention.to_seconds())
+            )
             self.buffer = encrypted_queue(
                 self,
                 "Buffer",
@@ -219,13 +263,7 @@ class EventPipeline(Construct):
                     queue=self.dead_letter_queue, max_receive_count=max_receive_count
                 ),
                 removal_policy=TRANSIENT_REMOVAL_POLICY,
-                **_buffer_props(
-                    processor_timeout,
-                    buffer_props,
-                    dead_letter_retention,
-                    max_receive_count,
-                    own_dead_letter_queue=existing_dead_letter_queue is None,
-                ),
+                **merged_buffer_props,
             )
             self._allow_rule_to_send(self.buffer)
             self.rule.add_target(
@@ -254,6 +292,9 @@ class EventPipeline(Construct):
         else:
             self.buffer = None
             self.event_source_mapping = None
+            self.redelivery_window = Duration.seconds(
+                max_event_age.to_seconds() + async_max_event_age.to_seconds() + dead_letter_retention.to_seconds()
+            )
             # CDK's LambdaFunction target: invoke permission for events.amazonaws.com scoped to this rule's ARN.
             self.rule.add_target(
                 targets.LambdaFunction(
@@ -398,8 +439,16 @@ def _validate(
     max_receive_count: int,
     retry_attempts: int,
     async_retry_attempts: int,
+    detail_types: Sequence[str],
 ) -> None:
     validate_name_prefix("rule_name", rule_name)
+    if isinstance(detail_types, str) or not detail_types:
+        raise ValueError(f"invalid detail_types {detail_types!r}: must be a non-empty sequence of S3 detail-types")
+    unknown = [value for value in detail_types if value not in S3_DETAIL_TYPES]
+    if unknown or len(set(detail_types)) != len(detail_types):
+        raise ValueError(
+            f"invalid detail_types {list(detail_types)!r}: each must be one of {list(S3_DETAIL_TYPES)}, at most once"
+        )
     checks = [
         ("batch_size", batch_size, 1 <= batch_size <= 10_000, "an integer from 1 to 10000"),
         ("max_concurrency", max_concurrency, 2 <= max_concurrency <= 1000, "an integer from 2 to 1000"),

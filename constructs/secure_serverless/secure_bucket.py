@@ -33,6 +33,9 @@ READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # A read that names a version (GetObject/HeadObject with VersionId) is authorized as s3:GetObjectVersion alone.
 READ_VERSION_ACTIONS = ("s3:GetObjectVersion",)
 PUT_OBJECT_ACTIONS = ("s3:PutObject",)
+# A delete that names a version (DeleteObject/DeleteObjects with VersionId) removes it for good: s3:DeleteObjectVersion.
+DELETE_VERSION_ACTIONS = ("s3:DeleteObjectVersion",)
+LIST_VERSIONS_ACTIONS = ("s3:ListBucketVersions",)
 
 
 class BucketNaming(enum.Enum):
@@ -279,6 +282,26 @@ class SecureBucket(Construct):
         kms:GenerateDataKey plus kms:Decrypt, which multipart uploads need: see _deny_unencrypted_uploads)."""
         self._grant_key_through_s3(grantee, ["kms:GenerateDataKey", "kms:Decrypt"], prefix)
         return self._grant(grantee, PUT_OBJECT_ACTIONS, prefix)
+
+    def grant_delete_versions(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow only s3:DeleteObjectVersion on objects under `prefix`: deletes that name an exact version (or delete
+        marker) and remove it for good. A delete without a version id (s3:DeleteObject, which only adds a delete
+        marker) stays denied. No key actions: deleting reads and writes no data."""
+        return self._grant(grantee, DELETE_VERSION_ACTIONS, prefix)
+
+    def grant_list_versions(self, grantee: iam.IGrantable, prefix: str) -> iam.Grant:
+        """Allow s3:ListBucketVersions on this bucket only for listings whose ``prefix`` parameter starts with
+        `prefix` (condition ``StringLike s3:prefix``, false when the listing names no prefix: then denied). `prefix`
+        is required and must not be empty: listing versions reveals every key below it."""
+        if not prefix or "*" in prefix or "?" in prefix:
+            raise ValueError(f"invalid prefix {prefix!r}: must be a non-empty key prefix without '*' or '?'")
+        return iam.Grant.add_to_principal_or_resource(
+            grantee=grantee,
+            actions=list(LIST_VERSIONS_ACTIONS),
+            resource_arns=[self.bucket.bucket_arn],
+            resource=self.bucket,
+            conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
+        )
 
     def _grant_key_through_s3(self, grantee: iam.IGrantable, actions: list[str], prefix: str) -> None:
         """Key actions usable only by S3 in this region, for this bucket: nobody can call KMS directly with them

@@ -504,3 +504,73 @@ def test_put_item_grant_can_be_limited_to_leading_keys() -> None:
         "Null": {"dynamodb:LeadingKeys": "false"},
     }
     assert "Condition" not in plain_put
+
+
+def test_the_rule_takes_the_detail_types_asked_for() -> None:
+    """`detail_types` widens the rule to S3's other event types (here Object Deleted, for a processor that follows
+    deletions); the default stays Object Created alone (test_rule_matches_only_this_bucket_and_prefix)."""
+    stack = cdk.Stack(cdk.App(), "DetailTypes")
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    bucket = SecureBucket(stack, "Bucket", name_prefix="unit-types").bucket
+    pipeline = EventPipeline(
+        stack,
+        "Pipeline",
+        bucket=bucket,
+        processor=_function(stack, key).function,
+        encryption_key=key,
+        rule_name="unit-types",
+        detail_types=("Object Created", "Object Deleted"),
+    )
+    assert pipeline.detail_types == ("Object Created", "Object Deleted")
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "Description": "Object Created, Object Deleted in the bucket",
+            "EventPattern": Match.object_like({"detail-type": ["Object Created", "Object Deleted"]}),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "value", [(), "Object Created", ("Object Created", "Object Created"), ("Object Gone",), ("object deleted",)]
+)
+def test_bad_detail_types_name_the_field(value: object) -> None:
+    stack = cdk.Stack(cdk.App(), "BadTypes")
+    key = kms.Key(stack, "Key")
+    bucket = SecureBucket(stack, "B", name_prefix="bad").bucket
+    with pytest.raises(ValueError, match="detail_types"):
+        EventPipeline(
+            stack, "P", bucket=bucket, processor=_function(stack, key).function, encryption_key=key, detail_types=value
+        )
+
+
+def test_the_redelivery_window_covers_every_retry_and_retention(built: Built) -> None:
+    """QUEUE: EventBridge's retries (max_event_age, 1 h here), then the buffer and its DLQ (14 days: a message keeps
+    its enqueue time in the DLQ). DIRECT: EventBridge's, Lambda's asynchronous retries (1 h), the DLQ's 14 days."""
+    day, hour = 86_400, 3_600
+    assert built.queue.redelivery_window.to_seconds() == hour + 14 * day
+    assert built.direct.redelivery_window.to_seconds() == hour + hour + 14 * day
+
+
+def test_update_item_grant_can_be_limited_to_leading_keys() -> None:
+    stack = cdk.Stack(cdk.App(), "UpdateLeadingKeys")
+    table = ScaledTable(stack, "Items", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING))
+    role = iam.Role(stack, "Counter", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    table.grant_update_item(role, leading_keys=["#usage/*"])
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": has_statement(
+                    Action="dynamodb:UpdateItem",
+                    Resource=arn_of(logical_id(template, "AWS::DynamoDB::Table")),
+                    Condition={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#usage/*"]},
+                        "Null": {"dynamodb:LeadingKeys": "false"},
+                    },
+                )
+            }
+        },
+    )

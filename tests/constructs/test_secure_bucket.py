@@ -635,3 +635,52 @@ def test_version_readers_need_a_prefix() -> None:
     bucket = SecureBucket(stack, "Bucket")
     with pytest.raises(ValueError, match="version_readers_prefix"):
         bucket.require_vpc_endpoint(["vpce-1"], version_readers=["arn:aws:iam::111122223333:role/Signer"])
+
+
+def test_delete_and_list_version_grants_admit_exactly_their_requests() -> None:
+    """grant_delete_versions: s3:DeleteObjectVersion under the prefix only (a plain DeleteObject, which would leave a
+    delete marker, stays denied); grant_list_versions: s3:ListBucketVersions only for listings whose prefix lies
+    under the given one (a listing without a prefix is denied). Decided by the IAM evaluation engine."""
+    stack = cdk.Stack(cdk.App(), "Deleter")
+    bucket = SecureBucket(stack, "Bucket", name_prefix="unit-delete")
+    role = iam.Role(stack, "Deleter", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    bucket.grant_delete_versions(role, prefix="uploads/")
+    bucket.grant_list_versions(role, prefix="uploads/")
+    template = Template.from_stack(stack)
+    resolver = Resolver(template.to_json(), StandIns(account="111122223333", stack_name="Deleter"))
+    (document,) = [p["PolicyDocument"] for p in resolver.of_type("AWS::IAM::Policy").values()]
+    bucket_arn = resolver.get_att(_bucket_id(template, "unit-delete"), "Arn")
+    assert sorted(s["Action"] for s in document["Statement"]) == ["s3:DeleteObjectVersion", "s3:ListBucketVersions"]
+    principal = "arn:aws:sts::111122223333:assumed-role/Deleter/s"
+    rows = [
+        ("s3:DeleteObjectVersion", f"{bucket_arn}/uploads/id/a b.txt", None, "Allowed"),
+        ("s3:DeleteObjectVersion", f"{bucket_arn}/imports/a", None, "ImplicitlyDenied"),
+        ("s3:DeleteObject", f"{bucket_arn}/uploads/id/a", None, "ImplicitlyDenied"),
+        ("s3:ListBucketVersions", bucket_arn, "uploads/id/a b.txt", "Allowed"),
+        ("s3:ListBucketVersions", bucket_arn, "imports/", "ImplicitlyDenied"),
+        ("s3:ListBucketVersions", bucket_arn, None, "ImplicitlyDenied"),
+        ("s3:ListBucket", bucket_arn, "uploads/", "ImplicitlyDenied"),
+    ]
+    requests = [
+        Request(
+            str(n),
+            principal,
+            action,
+            resource,
+            context={"s3:prefix": ctx_str(prefix)} if prefix is not None else {},
+            identity_policies=("deleter",),
+            resource_account="111122223333",
+        )
+        for n, (action, resource, prefix, _) in enumerate(rows)
+    ]
+    decisions = evaluate([Policy("deleter", "identity", document)], requests)
+    assert [d.result for d in decisions] == [expected for *_, expected in rows]
+
+
+@pytest.mark.parametrize("prefix", ["", "uploads/*", "a?"])
+def test_listing_versions_needs_a_literal_prefix(prefix: str) -> None:
+    stack = cdk.Stack(cdk.App(), "NoListPrefix")
+    bucket = SecureBucket(stack, "Bucket")
+    role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    with pytest.raises(ValueError, match="prefix"):
+        bucket.grant_list_versions(role, prefix=prefix)

@@ -121,15 +121,16 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
     key_arn = _json(arn_of(logical_id(template, KEY)))
     bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
 
-    def route(path: str) -> str:
+    def route(path: str, method: str = "GET") -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
-                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/GET{path}"]  # fmt: skip
+                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/{method}{path}"]  # fmt: skip
         return _json({"Fn::Join": ["", parts]})
 
     # The exact permission set is the point: compared whole.
     assert granted(template, role_id) == {
         ("execute-api:Invoke", route("/objects")),
         ("execute-api:Invoke", route("/objects/*")),
+        ("execute-api:Invoke", route("/objects/*", "DELETE")),  # deletes its own objects (the handler decides whose)
         ("execute-api:Invoke", route("/downloads/*")),
         ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
         ("kms:GenerateDataKey", key_arn),
@@ -360,12 +361,12 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
     validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
     method = "AWS::ApiGateway::Method"
-    template.resource_count_is(method, 3)
+    template.resource_count_is(method, 4)
     template.all_resources_properties(
         method,
         {
             "AuthorizationType": "AWS_IAM",
-            "HttpMethod": "GET",
+            "HttpMethod": Match.string_like_regexp("^(GET|DELETE)$"),
             "RequestValidatorId": Match.exact({"Ref": validator_id}),
             "Integration": {"Type": "AWS_PROXY"},
         },
@@ -376,6 +377,15 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
         {"method.request.querystring.version_id": False, "method.request.path.key": True},
     ):
         template.has_resource_properties(method, {"RequestParameters": Match.exact(parameters)})
+    template.has_resource_properties(
+        method,
+        {
+            "HttpMethod": "DELETE",
+            "RequestParameters": Match.exact(
+                {"method.request.querystring.version_id": False, "method.request.path.key": True}
+            ),
+        },
+    )
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -393,8 +403,9 @@ def test_gateway_errors_are_json(stack_templates: dict[str, Template], suffix: s
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Template], suffix: str) -> None:
-    """Queries on the table, identity-mapping items its only write, and the one S3 action its presigned downloads
-    need: reading an exact version under uploads/ (GetObject without a version id, writes and deletes stay denied)."""
+    """Queries on the table, identity-mapping items its only write; in S3, what its presigned downloads need (reading
+    an exact version under uploads/) and what DELETE /objects/{key+} needs (listing versions under uploads/ only,
+    deleting exact versions under uploads/): GetObject or DeleteObject without a version id and writes stay denied."""
     template = stack_templates[suffix]
     table_id = logical_id(template, "AWS::DynamoDB::Table")
     bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
@@ -410,6 +421,7 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
                     "TABLE_NAME": Match.exact({"Ref": table_id}),
                     "OWNER_INDEX_NAME": "by-owner",
                     "BUCKET_NAME": Match.exact({"Ref": bucket_id}),
+                    "EXPECTED_BUCKET_OWNER": {"Ref": "AWS::AccountId"},
                 }
             },
         },
@@ -423,6 +435,8 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("dynamodb:Query", _json(index_arn)),
         ("kms:Decrypt", _json(arn_of(logical_id(template, KEY)))),
         ("s3:GetObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
+        ("s3:DeleteObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
+        ("s3:ListBucketVersions", _json(arn_of(bucket_id))),  # only listings under uploads/: see below
         ("dynamodb:PutItem", _json(table_arn)),  # identity mappings only: see the next assertion
         ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
     }
@@ -443,6 +457,25 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
                             "Effect": "Allow",
                             "Condition": mappings_only,
                             "Resource": table_arn,
+                        }
+                    ]
+                )
+            },
+        },
+    )
+    # Its version listings name a prefix under uploads/ (the handler's: the caller's own key), or are denied.
+    template.has_resource_properties(
+        POLICY,
+        {
+            "Roles": Match.array_with([{"Ref": role.as_string()}]),
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "s3:ListBucketVersions",
+                            "Effect": "Allow",
+                            "Condition": {"StringLike": {"s3:prefix": "uploads/*"}},
+                            "Resource": arn_of(bucket_id),
                         }
                     ]
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Capture, Match, Matcher, Template
@@ -52,7 +53,8 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
         ("s3:GetObjectVersion", objects),
         ("s3:ListBucket", arn("AWS::S3::Bucket")),
         ("dynamodb:PutItem", arn("AWS::DynamoDB::Table")),
-        ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # identity mappings only (leading keys: test below)
+        ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # mappings, records, usage (leading keys: test below)
+        ("dynamodb:UpdateItem", arn("AWS::DynamoDB::Table")),  # usage items only (leading keys: test below)
         ("kms:Decrypt", arn("AWS::KMS::Key")),
         ("kms:GenerateDataKey", arn("AWS::KMS::Key")),
         ("logs:CreateLogStream", arn("AWS::Logs::LogGroup")),
@@ -66,19 +68,55 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     if build_config(suffix).private_network:  # Lambda's VPC networking: EC2 offers no narrower resource
         expected |= {(action, '"*"') for action in VPC_ACCESS_ACTIONS}
     assert role_grants == expected
-    # The uploader's sub is read from the identity mapping items only, never from a record.
-    mappings_only = {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
-        "Null": {"dynamodb:LeadingKeys": "false"},
-    }
-    get_item = {"Action": "dynamodb:GetItem", "Effect": "Allow", "Condition": mappings_only}
+    # The uploader's sub is read from the identity mapping items; a deleted version's record (replaced by its
+    # tombstone) and the uploader's usage (given back) are read; only usage items are updated.
+    def leading(*patterns: str) -> dict[str, Any]:
+        return {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)},
+            "Null": {"dynamodb:LeadingKeys": "false"},
+        }
+
+    for action, condition in (
+        ("dynamodb:GetItem", leading("#identity/*")),
+        ("dynamodb:GetItem", leading("uploads/*", "#usage/*")),
+        ("dynamodb:UpdateItem", leading("#usage/*")),
+    ):
+        template.has_resource_properties(
+            "AWS::IAM::Policy",
+            {
+                "Roles": Match.array_with([{"Ref": role.as_string()}]),
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [Match.object_like({"Action": action, "Effect": "Allow", "Condition": condition})]
+                    )
+                },
+            },
+        )
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role.as_string()} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    unconditioned = [s for s in statements if s["Action"] in ("dynamodb:GetItem", "dynamodb:UpdateItem")]
+    assert all("Condition" in statement for statement in unconditioned), unconditioned
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_the_pipeline_takes_object_deleted_events_too(stack_templates: dict[str, Template], suffix: str) -> None:
+    """Deletions reach the processor through the same rule (and buffer) as creations, and the processor keeps
+    a tombstone longer than any redelivery of them (EventBridge's 6 h + 14 days in the buffer/DLQ + a day)."""
+    template = stack_templates[suffix]
     template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "Roles": Match.array_with([{"Ref": role.as_string()}]),
-            "PolicyDocument": {"Statement": Match.array_with([Match.object_like(get_item)])},
-        },
+        "AWS::Events::Rule",
+        {"EventPattern": Match.object_like({"source": ["aws.s3"], "detail-type": ["Object Created", "Object Deleted"]})},
     )
+    assert len(template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": Match.any_value()}})) == 1
+    environment = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {**PROCESSOR, "Environment": {"Variables": environment}}
+    )
+    assert int(environment.as_object()["TOMBSTONE_SECONDS"]) == 6 * 3600 + 15 * 86400
 
 
 @pytest.mark.parametrize("action", WILDCARD_ACTIONS, ids=["single", "list"])

@@ -5,6 +5,8 @@ Routes:
     GET /objects/{key+}                    one of the caller's objects with its versions, newest first
     GET /downloads/{key+}?version_id=      a presigned S3 GET (at most 5 minutes) of one exact version of one of
                                            the caller's objects (the newest recorded one when none is named)
+    DELETE /objects/{key+}?version_id=     delete one of the caller's objects for good: every version, or the one
+                                           named (deletes.py); 202, the record follows through the pipeline
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
@@ -25,7 +27,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from objects_api import domain, signer, store
+from objects_api import deletes, domain, request, signer, store
 
 logger = Logger()
 tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
@@ -34,8 +36,12 @@ app = APIGatewayRestResolver()
 
 # Private, per-caller data: never cached by the browser or a proxy.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-_ALLOWED_METHODS = "GET"
-_OWN_PATHS = re.compile(r"/(?:objects(?:/.*)?|downloads/.+)", re.DOTALL)
+# The methods each resource answers (a 405 names them in `Allow`); any other path is a 404.
+_ALLOWED_METHODS = (
+    (re.compile(r"/objects"), ("GET",)),
+    (re.compile(r"/objects/.*", re.DOTALL), ("GET", "DELETE")),
+    (re.compile(r"/downloads/.+", re.DOTALL), ("GET",)),
+)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
@@ -52,38 +58,13 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def _caller() -> str:
-    """The caller's identity id, once its user pool `sub` is known and the identity id <-> sub mapping recorded
-    (identity continuity: a replaced identity pool gives a user new identity ids, the sub stays)."""
-    # Read per request, not at import: an empty value refuses every caller rather than failing the import.
-    event = app.current_event.raw_event
-    identity = domain.caller_identity(event, os.environ.get("IDENTITY_POOL_ID", ""))
-    sub = domain.caller_sub(event, os.environ.get("USER_POOL_PROVIDER", ""))
-    seen_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    try:
-        store.record_identity(identity, sub, domain.identity_mapping_key(identity), seen_at)
-    except store.MappingConflict:
-        metrics.add_metric(name="IdentityConflicts", unit=MetricUnit.Count, value=1)
-        logger.error("identity id recorded for another user pool sub", extra={"identity_id": identity})
-        raise domain.IdentityConflict(
-            "requestContext.identity: this identity id is recorded for another user of the user pool"
-        ) from None
-    return identity
+    """The caller's identity id (request.caller: verified, its sub mapping recorded)."""
+    return request.caller(app.current_event.raw_event)
 
 
 def _query_value(name: str) -> str | None:
-    """One query parameter; given twice (`?limit=1&limit=100`) is ambiguous and rejected."""
-    event = app.current_event.raw_event
-    multi = event.get("multiValueQueryStringParameters")
-    values = multi.get(name) if isinstance(multi, dict) else None
-    if isinstance(values, list) and len(values) > 1:
-        raise domain.InvalidParameter(name, f"{name} must be given at most once")
-    single = event.get("queryStringParameters")
-    value = single.get(name) if isinstance(single, dict) else None
-    if value is None and isinstance(values, list) and values:
-        value = values[0]
-    if value is not None and not isinstance(value, str):
-        raise domain.InvalidParameter(name, f"{name} must be a string")
-    return value
+    """One query parameter (request.query_value: at most once)."""
+    return request.query_value(app.current_event.raw_event, name)
 
 
 @app.get("/objects")
@@ -139,15 +120,19 @@ def download_object() -> Response[dict[str, Any]]:
 def _no_route(_: NotFoundError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     event = app.current_event
-    method = (event.http_method or "").upper()
-    if method != "GET" and _OWN_PATHS.fullmatch(event.path or ""):
+    method, path = (event.http_method or "").upper(), event.path or ""
+    allowed = next((methods for pattern, methods in _ALLOWED_METHODS if pattern.fullmatch(path)), ())
+    if allowed and method not in allowed:
         return _error(
             405,
             "method_not_allowed",
-            f"method {method} is not allowed on this resource: only GET",
-            {"Allow": _ALLOWED_METHODS},
+            f"method {method} is not allowed on this resource: only {' and '.join(allowed)}",
+            {"Allow": ", ".join(allowed)},
         )
     return _error(404, "not_found", "route: no resource matches this method and path")
+
+
+app.include_router(deletes.router)  # DELETE /objects/{key+}
 
 
 @app.exception_handler(domain.ApiError)

@@ -35,6 +35,11 @@ _THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "Thrott
 _NAMES = {f"#a{i}": attribute for i, attribute in enumerate(PROJECTED_ATTRIBUTES)}
 _ALIAS = {attribute: alias for alias, attribute in _NAMES.items()}
 _PROJECTION = ", ".join(_NAMES)
+# A deleted version's record is replaced by a tombstone at the same key (lambda/processor's deletions.py; no owner, so
+# never in the owner index): reads of one key's versions leave tombstones out.
+TOMBSTONE_ATTRIBUTE = "deleted_at"  # = stacks.records_schema.TOMBSTONE_ATTRIBUTE (a test keeps them equal)
+_NOT_TOMBSTONE = {"FilterExpression": "attribute_not_exists(#tombstone)"}
+_WITH_TOMBSTONE_NAME = {**_NAMES, "#tombstone": TOMBSTONE_ATTRIBUTE}
 
 tracer = make_tracer("api")
 # identity id -> sub already recorded (or found recorded) by this execution environment: one write per identity and
@@ -124,13 +129,15 @@ def query_owner_records(
 
 @tracer.capture_method(capture_response=False)
 def query_versions(object_key: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
-    """Up to `limit` stored versions of `object_key`; the flag says whether more exist."""
+    """Up to `limit` stored versions of `object_key` (tombstones left out: the Limit counts them, so a page can hold
+    fewer); the flag says whether more exist."""
     key_alias = _ALIAS["object_key"]
     response = _query(
         {
             "TableName": table_name(),
             "KeyConditionExpression": f"{key_alias} = :key",
-            "ExpressionAttributeNames": _NAMES,
+            **_NOT_TOMBSTONE,
+            "ExpressionAttributeNames": _WITH_TOMBSTONE_NAME,
             "ExpressionAttributeValues": {":key": {"S": object_key}},
             "ProjectionExpression": _PROJECTION,
             "Limit": limit,
@@ -156,7 +163,8 @@ def query_all_versions(object_key: str, version_id: str | None = None) -> tuple[
     params: dict[str, Any] = {
         "TableName": table_name(),
         "KeyConditionExpression": condition,
-        "ExpressionAttributeNames": _NAMES,
+        **_NOT_TOMBSTONE,
+        "ExpressionAttributeNames": _WITH_TOMBSTONE_NAME,
         "ExpressionAttributeValues": values,
         "ProjectionExpression": _PROJECTION,
     }

@@ -44,6 +44,7 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "OWNER_INDEX_NAME": OWNER_INDEX,
         "IDENTITY_POOL_ID": IDENTITY_POOL_ID,
         "BUCKET_NAME": BUCKET_NAME,
+        "EXPECTED_BUCKET_OWNER": "123456789012",  # moto's account
         "USER_POOL_PROVIDER": USER_POOL_PROVIDER,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -91,11 +91,22 @@ def test_unknown_route_is_404_json(call: Any, make_event: Any, table: Any, path:
     assert set(response.body) == {"error"} and set(response.body["error"]) == {"code", "message"}
 
 
-@pytest.mark.parametrize(("method", "name"), [("POST", None), ("DELETE", "a.txt"), ("PUT", "a/b.txt")])
-def test_wrong_method_is_405(call: Any, make_event: Any, table: Any, method: str, name: str | None) -> None:
+@pytest.mark.parametrize(
+    ("method", "name", "allow"),
+    [
+        ("POST", None, "GET"),
+        ("DELETE", None, "GET"),  # the list is not deleted: only one object at a time
+        ("POST", "a.txt", "GET, DELETE"),
+        ("PUT", "a/b.txt", "GET, DELETE"),
+        ("PATCH", "a.txt", "GET, DELETE"),
+    ],
+)
+def test_wrong_method_is_405(
+    call: Any, make_event: Any, table: Any, method: str, name: str | None, allow: str
+) -> None:
     response = call(make_event(method=method, name=name))
     assert response.status == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == allow
     assert response.body["error"]["code"] == "method_not_allowed"
     assert method in response.body["error"]["message"]
 

@@ -290,7 +290,11 @@ class SecureServerlessStack(Stack):
             sid="ApiDeletesOwnVersions",
         )
         self.network.allow_through_endpoint(
-            "s3", self.api_handler.role, ["s3:ListBucketVersions"], [self.data.bucket.bucket_arn], sid="ApiListsOwnVersions"
+            "s3",
+            self.api_handler.role,
+            ["s3:ListBucketVersions"],
+            [self.data.bucket.bucket_arn],
+            sid="ApiListsOwnVersions",
         )
         self.network.allow_through_endpoint(
             "dynamodb",

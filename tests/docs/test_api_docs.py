@@ -64,9 +64,11 @@ def _error_codes() -> set[str]:
             found.add(cls.code)
     # The handler's source, not the module: importing it here would create its Metrics before the API tests set the
     # environment they need.
-    sources = Path(domain.__file__ or "").read_text() + (Path(domain.__file__ or "").parent / "handler.py").read_text()
+    package = Path(domain.__file__ or "").parent
+    sources = "".join(path.read_text() for path in sorted(package.glob("*.py")))
     found |= {f"invalid_{field}" for field in re.findall(r'InvalidParameter\(\s*"(\w+)"', sources)}
     found |= set(re.findall(r'_error\(\s*\d+,\s*"(\w+)"', sources))
+    found |= set(re.findall(r'error_body\(\s*"(\w+)"', sources))
     return found
 
 

@@ -123,7 +123,8 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
 
     def route(path: str, method: str = "GET") -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
-                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/{method}{path}"]  # fmt: skip
+                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id},
+                 f"/{method}{path}"]  # fmt: skip
         return _json({"Fn::Join": ["", parts]})
 
     # The exact permission set is the point: compared whole.

@@ -68,6 +68,7 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     if build_config(suffix).private_network:  # Lambda's VPC networking: EC2 offers no narrower resource
         expected |= {(action, '"*"') for action in VPC_ACCESS_ACTIONS}
     assert role_grants == expected
+
     # The uploader's sub is read from the identity mapping items; a deleted version's record (replaced by its
     # tombstone) and the uploader's usage (given back) are read; only usage items are updated.
     def leading(*patterns: str) -> dict[str, Any]:
@@ -109,13 +110,15 @@ def test_the_pipeline_takes_object_deleted_events_too(stack_templates: dict[str,
     template = stack_templates[suffix]
     template.has_resource_properties(
         "AWS::Events::Rule",
-        {"EventPattern": Match.object_like({"source": ["aws.s3"], "detail-type": ["Object Created", "Object Deleted"]})},
+        {
+            "EventPattern": Match.object_like(
+                {"source": ["aws.s3"], "detail-type": ["Object Created", "Object Deleted"]}
+            )
+        },
     )
     assert len(template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": Match.any_value()}})) == 1
     environment = Capture()
-    template.has_resource_properties(
-        "AWS::Lambda::Function", {**PROCESSOR, "Environment": {"Variables": environment}}
-    )
+    template.has_resource_properties("AWS::Lambda::Function", {**PROCESSOR, "Environment": {"Variables": environment}})
     assert int(environment.as_object()["TOMBSTONE_SECONDS"]) == 6 * 3600 + 15 * 86400
 
 

@@ -77,7 +77,9 @@ def read_version(
     return found
 
 
-def find_tombstone(table: str, keys: Sequence[str], version_id: str, *, time_left: store.TimeLeft | None = None) -> bool:
+def find_tombstone(
+    table: str, keys: Sequence[str], version_id: str, *, time_left: store.TimeLeft | None = None
+) -> bool:
     """Whether `version_id` under any of `keys` was deleted (a tombstone holds its key)."""
     return any(is_tombstone(item) for _, item in read_version(table, keys, version_id, time_left=time_left))
 

@@ -40,15 +40,15 @@ from enum import StrEnum
 from typing import Any
 
 from processor.domain import (
+    _BUCKET_RE,
+    _BUCKET_RULE,
+    _MISSING,
     EVENT_SOURCE,
     MAX_DELIVERED_KEY_BYTES,
     MAX_KEY_BYTES,
     MAX_VERSION_ID_BYTES,
     TTL_ATTRIBUTE,
     UNVERSIONED_VERSION_ID,
-    _BUCKET_RE,
-    _BUCKET_RULE,
-    _MISSING,
     InvalidEvent,
     ObjectCreated,
     _equals,
@@ -238,7 +238,9 @@ def build_tombstone(
     }
 
 
-def creation_replaces_tombstone(version_id: str, created_sequencer: str | None, tombstone_sequencer: str | None) -> bool:
+def creation_replaces_tombstone(
+    version_id: str, created_sequencer: str | None, tombstone_sequencer: str | None
+) -> bool:
     """Whether an "Object Created" event replaces a tombstone of its key and version: only for the "null" version,
     and only when the creation is later than the tombstoned delete (a new "null" object of the key)."""
     return version_id == UNVERSIONED_VERSION_ID and is_later(created_sequencer, tombstone_sequencer)

@@ -63,9 +63,7 @@ def test_every_version_of_the_callers_object_is_deleted(
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_version_id_deletes_only_that_version(
-    call: Any, make_event: Any, bucket: Any, table: Any, alice: str
-) -> None:
+def test_version_id_deletes_only_that_version(call: Any, make_event: Any, bucket: Any, table: Any, alice: str) -> None:
     first, second = put(bucket, alice, "doc.txt", b"1"), put(bucket, alice, "doc.txt", b"2")
     response = call(delete_event(make_event, "doc.txt", query={"version_id": first}))
     assert response.status == 202 and response.body["deleted_version_ids"] == [first]
@@ -124,9 +122,7 @@ def test_a_second_delete_answers_404(call: Any, make_event: Any, bucket: Any, ta
     assert call(delete_event(make_event, "doc.txt")).status == 404
 
 
-@pytest.mark.parametrize(
-    ("query", "field"), [({"version_id": "bad id!"}, "version_id")]
-)
+@pytest.mark.parametrize(("query", "field"), [({"version_id": "bad id!"}, "version_id")])
 def test_bad_input_is_a_400_naming_the_field(
     call: Any, make_event: Any, bucket: Any, table: Any, query: dict[str, str], field: str
 ) -> None:
@@ -147,7 +143,8 @@ def test_an_unsigned_caller_is_refused_before_any_s3_call(call: Any, make_event:
 def test_more_versions_than_one_request_takes_say_so(
     call: Any, make_event: Any, bucket: Any, table: Any, alice: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from objects_api import deletion, versions as s3_versions
+    from objects_api import deletion
+    from objects_api import versions as s3_versions
 
     monkeypatch.setattr(deletion, "MAX_DELETE_VERSIONS", 2)
     monkeypatch.setattr(s3_versions, "MAX_DELETE_VERSIONS", 2)
@@ -176,9 +173,7 @@ def test_a_throttled_bucket_is_a_503_with_retry_after(
     assert response.body["error"]["code"] == "service_unavailable"
 
 
-def test_a_refused_version_is_a_500_not_a_202(
-    call: Any, make_event: Any, bucket: Any, table: Any, alice: str
-) -> None:
+def test_a_refused_version_is_a_500_not_a_202(call: Any, make_event: Any, bucket: Any, table: Any, alice: str) -> None:
     from shared_runtime import clients
 
     from objects_api.store import QUERY_BUDGET
@@ -214,7 +209,6 @@ def test_tombstones_are_not_versions_to_get_or_download(
 
 def test_the_tombstone_attribute_matches_the_schema() -> None:
     from objects_api import store
-
     from stacks import records_schema
 
     assert store.TOMBSTONE_ATTRIBUTE == records_schema.TOMBSTONE_ATTRIBUTE

@@ -193,9 +193,7 @@ def test_a_tombstone_keeps_only_its_key_sequencer_and_lifetime() -> None:
     ("held", "size", "expected"),
     [((100, 3), 40, (60, 2)), ((40, 1), 40, (0, 0)), ((10, 1), 40, (0, 0)), ((0, 0), 5, (0, 0)), ((7, 2), 0, (7, 1))],
 )
-def test_the_usage_decrement_never_goes_below_zero(
-    held: tuple[int, int], size: int, expected: tuple[int, int]
-) -> None:
+def test_the_usage_decrement_never_goes_below_zero(held: tuple[int, int], size: int, expected: tuple[int, int]) -> None:
     assert decremented(*held, size) == expected
 
 
@@ -205,7 +203,9 @@ def test_record_size_and_sub_read_only_what_a_recording_counted() -> None:
     assert deletions.record_sub({"sub": "s"}) == "s" and deletions.record_sub({"sub": ""}) is None
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(None, deletions.DEFAULT_TOMBSTONE_SECONDS), (" ", None), ("3600", 3600)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, deletions.DEFAULT_TOMBSTONE_SECONDS), (" ", None), ("3600", 3600)]
+)
 def test_tombstone_seconds(raw: str | None, expected: int | None) -> None:
     assert parse_tombstone_seconds(raw) == (expected or deletions.DEFAULT_TOMBSTONE_SECONDS)
 

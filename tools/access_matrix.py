@@ -519,7 +519,11 @@ def build_rows(env: Environment) -> list[Row]:
         ("A.api.list", "GET /objects", "GET/objects"),
         ("A.api.get", "GET /objects/{key}", "GET/objects/some-key"),
         ("A.api.post", "POST /objects (no such route)", "POST/objects"),
-        ("A.api.delete", "DELETE /objects/{key} (no such route)", "DELETE/objects/some-key"),
+        (
+            "A.api.delete",
+            "DELETE /objects/{key} (the handler deletes only keys under the caller's own prefix)",
+            "DELETE/objects/some-key",
+        ),
         ("A.api.download", "GET /downloads/{key} (a presigned GET of its own object)", "GET/downloads/photo.jpg"),
         (
             "A.api.download.other",
@@ -723,11 +727,40 @@ def build_rows(env: Environment) -> list[Row]:
     )
     for rid, what, leading in (
         ("P.ddb.get.identity-mapping", "GetItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
-        ("P.ddb.get.record", "GetItem of a record", own),
+        ("P.ddb.get.record", "GetItem of a record (read before its tombstone replaces it, on a delete)", own),
     ):
         b.own(
             proc,
             "dynamodb:GetItem",
+            table,
+            ("processor",),
+            rid,
+            "processor",
+            what,
+            endpoint=ddb,
+            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
+    # Deletions: the uploader's usage is read and given back; nothing else of the per-user items is touched.
+    b.own(
+        proc,
+        "dynamodb:UpdateItem",
+        table,
+        ("processor",),
+        "P.ddb.update",
+        "processor",
+        "UpdateItem on its table, no partition key in the request context",
+        endpoint=ddb,
+    )
+    sub_a = "a11ce000-0000-4000-8000-000000000001"
+    for rid, action, what, leading in (
+        ("P.ddb.get.usage", "dynamodb:GetItem", "GetItem of a user's usage counters", f"#usage/{sub_a}"),
+        ("P.ddb.get.erasure", "dynamodb:GetItem", "GetItem of a user's erasure job", f"#erasure/{sub_a}"),
+        ("P.ddb.update.usage", "dynamodb:UpdateItem", "UpdateItem of a user's usage counters", f"#usage/{sub_a}"),
+        ("P.ddb.update.record", "dynamodb:UpdateItem", "UpdateItem of a record", own),
+    ):
+        b.own(
+            proc,
+            action,
             table,
             ("processor",),
             rid,
@@ -804,6 +837,32 @@ def build_rows(env: Environment) -> list[Row]:
         )
     b.own(api_fn, "dynamodb:Scan", table, ("api",), "F.ddb.scan", "API function", "Scan the table", endpoint=ddb)
     b.s3("F.get", "API function", "GetObject", api_fn, "s3:GetObject", own, ("api",), vpce=pvpce)
+    # DELETE /objects/{key}: exact versions under uploads/, listed with a prefix under uploads/ (the caller's key).
+    for rid, what, action, key, prefix in (
+        ("F.delete-version.uploads", "DeleteObject with a version id under uploads/", "s3:DeleteObjectVersion", own, None),
+        (
+            "F.delete-version.outside-uploads",
+            "DeleteObject with a version id outside uploads/",
+            "s3:DeleteObjectVersion",
+            "imports/data.csv",
+            None,
+        ),
+        ("F.delete", "DeleteObject without a version id (a delete marker)", "s3:DeleteObject", own, None),
+        ("F.list-versions.uploads", "ListObjectVersions of its caller's key", "s3:ListBucketVersions", None, own),
+        ("F.list-versions.all", "ListObjectVersions without a prefix", "s3:ListBucketVersions", None, ""),
+        ("F.list", "ListObjects (no versions) of a key under uploads/", "s3:ListBucket", None, own),
+    ):
+        b.s3(
+            rid,
+            "API function",
+            what,
+            api_fn,
+            action,
+            key,
+            ("api",),
+            vpce=pvpce,
+            extra={"s3:prefix": ctx_str(prefix)} if prefix is not None else None,
+        )
     # A presigned download URL is the API function's role reading one exact version, from a user's device: never
     # through the VPC endpoint, in every mode.
     b.s3(

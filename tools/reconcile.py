@@ -47,6 +47,9 @@ except ModuleNotFoundError:  # run as a script: tools/ is on sys.path
 # The API's identity mapping items in the records table (= stacks.records_schema.IDENTITY_MAPPING_PREFIX; a test
 # keeps them equal): no records, never reported.
 IDENTITY_MAPPING_PREFIX, IDENTITY_MAPPING_SORT_KEY = "#identity/", "#sub"
+# A deleted version's record is replaced by a tombstone at the same key (= stacks.records_schema.TOMBSTONE_ATTRIBUTE;
+# a test keeps them equal): no record, never reported as orphaned.
+TOMBSTONE_ATTRIBUTE = "deleted_at"
 UNVERSIONED = "null"  # S3's version id of objects written while versioning was off; also the record's sort key
 _EVENT_NAMESPACE = uuid.UUID("0f3a8f52-6d0e-4a53-9d8e-2a4f2d1c5b71")
 THROTTLING_CODES = frozenset(
@@ -113,13 +116,14 @@ def object_versions(s3: Any, bucket: str, prefix: str, since: datetime | None) -
 
 
 def records_of_keys(dynamodb: Any, table: str, keys: Iterator[str] | list[str]) -> Iterator[tuple[str, str, str]]:
-    """(object_key, version_id, event_time) of the records of `keys`: one Query per key, no Scan."""
+    """(object_key, version_id, event_time) of the records of `keys` (tombstones left out): one Query per key."""
     paginator = dynamodb.get_paginator("query")
     for key in keys:
         pages = paginator.paginate(
             TableName=table,
             ProjectionExpression="object_key, version_id, event_time",
             KeyConditionExpression="object_key = :key",
+            FilterExpression=f"attribute_not_exists({TOMBSTONE_ATTRIBUTE})",
             ExpressionAttributeValues={":key": {"S": key}},
             ConsistentRead=True,
         )
@@ -130,12 +134,13 @@ def records_of_keys(dynamodb: Any, table: str, keys: Iterator[str] | list[str]) 
 
 def records(dynamodb: Any, table: str, prefix: str) -> Iterator[tuple[str, str, str]]:
     """(object_key, version_id, event_time) of every record under `prefix` (a Scan: run it off-peak). The API's
-    identity mapping items (`#identity/<identity id>`, `#sub`) share the table and are no records: left out."""
+    identity mapping items (`#identity/<identity id>`, `#sub`) share the table and are no records: left out, as are
+    the tombstones of deleted versions."""
     paginator = dynamodb.get_paginator("scan")
     pages = paginator.paginate(
         TableName=table,
         ProjectionExpression="object_key, version_id, event_time",
-        FilterExpression="begins_with(object_key, :prefix)",
+        FilterExpression=f"begins_with(object_key, :prefix) AND attribute_not_exists({TOMBSTONE_ATTRIBUTE})",
         ExpressionAttributeValues={":prefix": {"S": prefix}},
         ConsistentRead=True,
     )

@@ -197,3 +197,27 @@ def test_identity_mapping_items_are_not_records() -> None:
         for key, version in (("#identity/us-east-1:a", "#sub"), ("uploads/us-east-1:a/x", "v1")):
             dynamodb.put_item(TableName="records", Item={"object_key": {"S": key}, "version_id": {"S": version}})
         assert [(k, v) for k, v, _ in reconcile.records(dynamodb, "records", "")] == [("uploads/us-east-1:a/x", "v1")]
+
+
+def test_tombstones_of_deleted_versions_are_not_records() -> None:
+    """A deleted version's record is replaced by a tombstone at the same key: neither the Scan nor the per-key Query
+    reports it (it would read as an orphaned record otherwise)."""
+    from moto import mock_aws
+
+    from stacks import records_schema
+    from tools import reconcile
+
+    assert reconcile.TOMBSTONE_ATTRIBUTE == records_schema.TOMBSTONE_ATTRIBUTE
+    with mock_aws():
+        import boto3
+
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(**records_schema.create_table_request("records"))
+        key = "uploads/us-east-1:a/x"
+        dynamodb.put_item(TableName="records", Item={"object_key": {"S": key}, "version_id": {"S": "v1"}})
+        dynamodb.put_item(
+            TableName="records",
+            Item={"object_key": {"S": key}, "version_id": {"S": "gone"}, "deleted_at": {"N": "1"}},
+        )
+        assert [(k, v) for k, v, _ in reconcile.records(dynamodb, "records", "uploads/")] == [(key, "v1")]
+        assert [(k, v) for k, v, _ in reconcile.records_of_keys(dynamodb, "records", [key])] == [(key, "v1")]

@@ -839,7 +839,13 @@ def build_rows(env: Environment) -> list[Row]:
     b.s3("F.get", "API function", "GetObject", api_fn, "s3:GetObject", own, ("api",), vpce=pvpce)
     # DELETE /objects/{key}: exact versions under uploads/, listed with a prefix under uploads/ (the caller's key).
     for rid, what, action, key, prefix in (
-        ("F.delete-version.uploads", "DeleteObject with a version id under uploads/", "s3:DeleteObjectVersion", own, None),
+        (
+            "F.delete-version.uploads",
+            "DeleteObject with a version id under uploads/",
+            "s3:DeleteObjectVersion",
+            own,
+            None,
+        ),
         (
             "F.delete-version.outside-uploads",
             "DeleteObject with a version id outside uploads/",

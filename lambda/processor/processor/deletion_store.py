@@ -100,7 +100,7 @@ def put_tombstone(
         )
     except ClientError as error:
         if store.error_code(error) == store.CONDITION_FAILED_CODE:
-            return False, _plain(error.response.get("Item") or {})
+            return False, _plain(store.refused_item(error))
         raise
     return True, None
 

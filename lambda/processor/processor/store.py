@@ -211,13 +211,19 @@ def put_record_once(table_name: str, item: Mapping[str, str | int], *, time_left
         )
     except ClientError as error:
         if error_code(error) == CONDITION_FAILED_CODE:
-            held = error.response.get("Item") or {}
+            held = refused_item(error)
             if is_tombstone(held):
                 sequencer = held.get("sequencer", {}).get("S")
                 raise VersionDeleted(str(item["object_key"]), str(item["version_id"]), sequencer) from None
             return False
         raise
     return True
+
+
+def refused_item(error: ClientError) -> dict[str, Any]:
+    """The item a write refused by its condition returned (ReturnValuesOnConditionCheckFailure=ALL_OLD), or {}."""
+    item = error.response.get("Item")
+    return dict(item) if isinstance(item, Mapping) else {}
 
 
 def find_sub(table_name: str, identity_id: str, *, time_left: TimeLeft | None = None) -> str | None:

@@ -397,8 +397,10 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
     stack_templates: dict[str, Template], suffix: str
 ) -> None:
     """Each endpoint with resource-level permissions lists exactly the functions' own calls: their role as the
-    principal, the exact actions, this environment's bucket/table/queue ARNs (no PutObject, DeleteItem, UpdateItem,
-    Batch*, SendMessage or DeleteMessage; no other bucket, table or queue of the account; no other caller)."""
+    principal, the exact actions, this environment's bucket/table/queue ARNs (no PutObject, DeleteObject, DeleteItem,
+    Batch*, SendMessage or DeleteMessage; no other bucket, table or queue of the account; no other caller). The API's
+    version deletes and listings and the processor's UpdateItem serve DELETE /objects/{key} (their roles' policies
+    narrow them to uploads/ and to usage items)."""
     template = stack_templates[suffix]
     processor = arn_of(_role_of(template, "Processor"))
     api = arn_of(_role_of(template, "ApiHandler"))
@@ -412,11 +414,14 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
 
     expected = {
         ".s3": [
+            allow("ApiDeletesOwnVersions", api, ["s3:DeleteObjectVersion"], {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
+            allow("ApiListsOwnVersions", api, ["s3:ListBucketVersions"], bucket),
             allow("ProcessorReadsObjectMetadata", processor, ["s3:GetObject", "s3:GetObjectVersion"],
                   {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
             allow("ProcessorTellsDeletedObjects", processor, ["s3:ListBucket"], bucket),
         ],
         ".dynamodb": [
+            allow("ProcessorGivesBackUsage", processor, ["dynamodb:UpdateItem"], table),
             allow("ProcessorWritesRecords", processor, ["dynamodb:PutItem"], table),
             allow("ProcessorReadsIdentityMappings", processor, ["dynamodb:GetItem"], table),
             allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),

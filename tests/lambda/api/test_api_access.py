@@ -101,9 +101,7 @@ def test_unknown_route_is_404_json(call: Any, make_event: Any, table: Any, path:
         ("PATCH", "a.txt", "GET, DELETE"),
     ],
 )
-def test_wrong_method_is_405(
-    call: Any, make_event: Any, table: Any, method: str, name: str | None, allow: str
-) -> None:
+def test_wrong_method_is_405(call: Any, make_event: Any, table: Any, method: str, name: str | None, allow: str) -> None:
     response = call(make_event(method=method, name=name))
     assert response.status == 405
     assert response.headers["allow"] == allow

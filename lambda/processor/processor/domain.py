@@ -75,6 +75,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     SKIPPED_MISSING = "skipped_missing"
     SKIPPED_OUTSIDE_UPLOADS = "skipped_outside_uploads"
+    REFUSED = "refused"  # over a per-user limit at record time: the version deleted, nothing recorded (usage.py)
 
 
 class MetadataMismatch(InvalidEvent):

@@ -57,6 +57,7 @@ def test_upload_is_recorded_once_with_all_attributes(handler_module, events, emf
         "RecordsFailed": 0,
         "RecordsDeferred": 0,
         "MetadataMismatches": 0,
+        "UploadsRefused": 0,
     }
 
 

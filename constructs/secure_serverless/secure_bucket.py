@@ -33,6 +33,8 @@ READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # A read that names a version (GetObject/HeadObject with VersionId) is authorized as s3:GetObjectVersion alone.
 READ_VERSION_ACTIONS = ("s3:GetObjectVersion",)
 PUT_OBJECT_ACTIONS = ("s3:PutObject",)
+# Deleting one exact version (DeleteObject with a VersionId) is authorized as s3:DeleteObjectVersion alone.
+DELETE_VERSION_ACTIONS = ("s3:DeleteObjectVersion",)
 
 
 class BucketNaming(enum.Enum):
@@ -280,6 +282,12 @@ class SecureBucket(Construct):
         self._grant_key_through_s3(grantee, ["kms:GenerateDataKey", "kms:Decrypt"], prefix)
         return self._grant(grantee, PUT_OBJECT_ACTIONS, prefix)
 
+    def grant_delete_versions(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow only s3:DeleteObjectVersion on objects under `prefix`: deleting one exact object version for good
+        (DeleteObject with a VersionId), such as a consumer refusing an upload it will not keep. A delete without a
+        version id (s3:DeleteObject, which adds a delete marker) stays denied; no key permission is needed."""
+        return self._grant(grantee, DELETE_VERSION_ACTIONS, prefix)
+
     def _grant_key_through_s3(self, grantee: iam.IGrantable, actions: list[str], prefix: str) -> None:
         """Key actions usable only by S3 in this region, for this bucket: nobody can call KMS directly with them
         (which would spend the account's shared KMS request quota). With S3 Bucket Keys the encryption context
@@ -394,6 +402,8 @@ class SecureBucket(Construct):
         *,
         version_readers: Sequence[str] = (),
         version_readers_prefix: str = "",
+        uploaders: Sequence[str] = (),
+        uploaders_prefix: str = "",
     ) -> None:
         """Deny object data access, and listing, that does not come through one of `endpoint_ids`, except for the
         exact principals `exempt_arns` (ARNs or ARN patterns) and, when named, the AWS services `exempt_services`
@@ -403,6 +413,12 @@ class SecureBucket(Construct):
         s3:GetObjectVersion, on objects under `version_readers_prefix` (required with them, non-empty) and nothing
         else: the requests of presigned download URLs such a role signs for users' devices, which never pass
         through the VPC. Their other data actions, and version reads outside the prefix, stay guarded.
+
+        `uploaders` (role ARNs) are admitted from outside the endpoints for exactly one action, s3:PutObject, on
+        objects under `uploaders_prefix` (required with them, non-empty) and nothing else: the requests of presigned
+        POST (or PUT) upload grants such a role signs for users' devices. Their other data actions, and uploads
+        outside the prefix, stay guarded; the bucket's encryption Denies apply to those uploads as to any other.
+        Default for both: nobody (every data action of every principal not exempt is guarded).
 
         No AWS service is exempt by default: ``aws:ViaAWSService`` is true for every service acting for a caller,
         so exempting it would let anyone with read and decrypt rights read objects from anywhere through any such
@@ -421,10 +437,16 @@ class SecureBucket(Construct):
             outside["ForAllValues:StringNotEquals"] = {"aws:CalledVia": list(exempt_services)}
         if version_readers and not version_readers_prefix:
             raise ValueError("invalid version_readers_prefix '': must name the prefix version_readers may read under")
+        if uploaders and not uploaders_prefix:
+            raise ValueError("invalid uploaders_prefix '': must name the prefix uploaders may upload under")
         if exempt_arns:
             outside["ArnNotLike"] = {"aws:PrincipalArn": list(exempt_arns)}
         objects = self.bucket.arn_for_objects("*")
-        guarded = [a for a in VPCE_GUARDED_ACTIONS if not (version_readers and a in READ_VERSION_ACTIONS)]
+        guarded = [
+            a
+            for a in VPCE_GUARDED_ACTIONS
+            if not (version_readers and a in READ_VERSION_ACTIONS) and not (uploaders and a in PUT_OBJECT_ACTIONS)
+        ]
         statements: list[tuple[str, Sequence[str], dict[str, Any], Mapping[str, Any]]] = [
             ("DenyDataAccessOutsideVpcEndpoints", guarded, {"resources": [objects]}, outside),
             (
@@ -441,6 +463,15 @@ class SecureBucket(Construct):
             statements[1:1] = [
                 ("DenyVersionReadsOutsideVpcEndpoints", READ_VERSION_ACTIONS, prefix, readers),
                 ("DenyVersionReadsOutsideVpcEndpointsElsewhere", READ_VERSION_ACTIONS, not_prefix, outside),
+            ]
+        if uploaders:
+            # Mirrors the version readers: one exact action, under the prefix, for exactly these roles.
+            admitted: dict[str, Any] = {**outside, "ArnNotLike": {"aws:PrincipalArn": [*exempt_arns, *uploaders]}}
+            under: dict[str, Any] = {"resources": [self.arn_for_prefix(uploaders_prefix)]}
+            not_under: dict[str, Any] = {"not_resources": [self.arn_for_prefix(uploaders_prefix)]}
+            statements[-1:-1] = [
+                ("DenyUploadsOutsideVpcEndpoints", PUT_OBJECT_ACTIONS, under, admitted),
+                ("DenyUploadsOutsideVpcEndpointsElsewhere", PUT_OBJECT_ACTIONS, not_under, outside),
             ]
         for sid, actions, where, conditions in statements:
             self.bucket.add_to_resource_policy(

@@ -515,7 +515,9 @@ def test_update_item_grant_is_exact_and_can_be_limited_to_leading_keys() -> None
     table.grant_update_item(counter, leading_keys=["#usage/*"])
     template = Template.from_stack(stack)
     statements = [
-        s for p in template.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     (update,) = [s for s in statements if s["Action"] == "dynamodb:UpdateItem"]
     assert update["Resource"] == {"Fn::GetAtt": [stack.get_logical_id(table.table.node.default_child), "Arn"]}

@@ -667,7 +667,14 @@ UPLOADER_ROWS = [
     # principal holds every guarded data action on the whole bucket (the guard decides). SIGNER is both a version
     # reader and an uploader (the API role signing presigned downloads and upload grants).
     (SIGNER, "s3:PutObject", "uploads/a", False, "Allowed", ["all#Write"]),
-    (SIGNER, "s3:PutObject", "imports/a", False, "ExplicitlyDenied", ["bucket#DenyUploadsOutsideVpcEndpointsElsewhere"]),
+    (
+        SIGNER,
+        "s3:PutObject",
+        "imports/a",
+        False,
+        "ExplicitlyDenied",
+        ["bucket#DenyUploadsOutsideVpcEndpointsElsewhere"],
+    ),
     (SIGNER, "s3:PutObject", "imports/a", True, "Allowed", ["all#Write"]),
     (SIGNER, "s3:GetObjectVersion", "uploads/a", False, "Allowed", ["all#Read"]),
     (SIGNER, "s3:GetObject", "uploads/a", False, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
@@ -700,7 +707,12 @@ def test_uploaders_pass_the_endpoint_guard_for_uploads_under_their_prefix_only(b
         if p["Bucket"] == resolver.ref(bucket_id)
     ]
     everything = [
-        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"{bucket_arn}/*"},
+        {
+            "Sid": "Read",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{bucket_arn}/*",
+        },
         {
             "Sid": "Write",
             "Effect": "Allow",

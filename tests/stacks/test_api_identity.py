@@ -119,7 +119,8 @@ def test_authenticated_role_may_only_invoke_the_apis_routes(stack_templates: dic
 
     def route(method: str, path: str) -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
-                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/{method}{path}"]  # fmt: skip
+                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id},
+                 f"/{method}{path}"]  # fmt: skip
         return _json({"Fn::Join": ["", parts]})
 
     # The exact permission set is the point: compared whole.
@@ -172,7 +173,9 @@ def test_the_grant_signer_uses_the_key_for_uploads_only_through_s3_for_this_buck
             "kms:ViaService": Match.exact({"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]})
         },
         "StringLike": {
-            "kms:EncryptionContext:aws:s3:arn": Match.exact([bucket_arn, {"Fn::Join": ["", [bucket_arn, "/uploads/*"]]}])
+            "kms:EncryptionContext:aws:s3:arn": Match.exact(
+                [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/uploads/*"]]}]
+            )
         },
     }
     statement = has_statement(

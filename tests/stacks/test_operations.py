@@ -211,7 +211,9 @@ def test_top_uploaders_are_named_by_a_contributor_insights_rule_with_an_alarm(
     template = stack_templates[suffix]
     config = build_config(suffix)
     rule_name = f"secure-serverless-{suffix}-top-uploaders"
-    processor_logs = logical_id(template, "AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("/processor$")})
+    processor_logs = logical_id(
+        template, "AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("/processor$")}
+    )
     body = Capture()
     template.resource_count_is("AWS::CloudWatch::InsightRule", 1)
     template.has_resource_properties(
@@ -301,10 +303,15 @@ def test_every_signal_has_an_alarm_wired_to_the_topic(stack_templates: dict[str,
     # Every metric of every alarm (a metric-math alarm's inputs included) has the configured period.
     for alarm_id, alarm in template.find_resources(ALARM).items():
         properties = alarm["Properties"]
-        periods = [properties["Period"]] if "Period" in properties else [
-            query["MetricStat"]["Period"] if "MetricStat" in query else query["Period"]
-            for query in properties["Metrics"] if "MetricStat" in query or "Period" in query
-        ]  # fmt: skip (an expression without metric inputs, such as INSIGHT_RULE_METRIC, carries its own period)
+        periods = (
+            [properties["Period"]]
+            if "Period" in properties
+            else [
+                query["MetricStat"]["Period"] if "MetricStat" in query else query["Period"]
+                for query in properties["Metrics"]
+                if "MetricStat" in query or "Period" in query
+            ]
+        )  # fmt: skip (an expression without metric inputs, such as INSIGHT_RULE_METRIC, carries its own period)
         assert periods and set(periods) == {config.alarm_period_minutes * 60}, alarm_id
 
 

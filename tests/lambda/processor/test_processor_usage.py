@@ -25,8 +25,12 @@ def test_limits_come_from_both_variables_or_neither() -> None:
     assert usage.parse_limits(None, None) is None
     assert usage.parse_limits(" ", "") is None
     assert usage.parse_limits("1000", "20") == usage.Limits(max_bytes_held=1000, uploads_per_day=20)
-    for held, per_day, named in (("1000", None, "UPLOADS_PER_DAY"), ("0", "5", "UPLOAD_MAX_BYTES_HELD"),
-                                 ("1e3", "5", "UPLOAD_MAX_BYTES_HELD"), ("10", "-1", "UPLOADS_PER_DAY")):
+    for held, per_day, named in (
+        ("1000", None, "UPLOADS_PER_DAY"),
+        ("0", "5", "UPLOAD_MAX_BYTES_HELD"),
+        ("1e3", "5", "UPLOAD_MAX_BYTES_HELD"),
+        ("10", "-1", "UPLOADS_PER_DAY"),
+    ):
         with pytest.raises(ValueError, match=named):
             usage.parse_limits(held, per_day)
 
@@ -54,7 +58,9 @@ def test_the_transaction_puts_the_record_once_and_counts_under_conditions() -> N
     assert day["Update"]["Key"]["version_id"] == {"S": "#recorded-day/2026-12-03"}
     assert day["Update"]["ExpressionAttributeValues"][":limit"] == {"N": "3"}
     # The day's counter expires two days after the day ends (2026-12-06T00:00Z).
-    assert day["Update"]["ExpressionAttributeValues"][":expires"] == {"N": str(int(datetime(2026, 12, 6, tzinfo=UTC).timestamp()))}
+    assert day["Update"]["ExpressionAttributeValues"][":expires"] == {
+        "N": str(int(datetime(2026, 12, 6, tzinfo=UTC).timestamp()))
+    }
     # A version larger than the whole allowance can never pass, not even as the sub's first.
     _, too_big, _ = usage.transaction("t", record, sub=SUB, size=101, day="2026-12-03", limits=limits)
     assert too_big["Update"]["ConditionExpression"] == "#bytes <= :room"
@@ -281,7 +287,9 @@ def test_a_failed_delete_is_retried_and_refuses_exactly_once(
     key = f"uploads/{IDENTITY}/too big.bin"
     event, put = events.upload(key, body=b"b" * 101)  # larger than the whole allowance, even as the first
     real_delete = usage.delete_version
-    failures = [ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "DeleteObject")]
+    failures = [
+        ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "DeleteObject")
+    ]
 
     def flaky(*args: Any, **kwargs: Any) -> bool:
         if failures:

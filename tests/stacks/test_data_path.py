@@ -50,9 +50,11 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     expected = {
         ("s3:GetObject", objects),
         ("s3:GetObjectVersion", objects),
+        ("s3:DeleteObjectVersion", objects),  # the exact version of an upload it refuses (usage.py)
         ("s3:ListBucket", arn("AWS::S3::Bucket")),
         ("dynamodb:PutItem", arn("AWS::DynamoDB::Table")),
         ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # identity mappings only (leading keys: test below)
+        ("dynamodb:UpdateItem", arn("AWS::DynamoDB::Table")),  # usage counters only (leading keys: test below)
         ("kms:Decrypt", arn("AWS::KMS::Key")),
         ("kms:GenerateDataKey", arn("AWS::KMS::Key")),
         ("logs:CreateLogStream", arn("AWS::Logs::LogGroup")),
@@ -72,6 +74,19 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
         "Null": {"dynamodb:LeadingKeys": "false"},
     }
     get_item = {"Action": "dynamodb:GetItem", "Effect": "Allow", "Condition": mappings_only}
+    # Its counting updates only the usage items (#usage/<sub>), in the same transaction as the record's put.
+    usage_only = {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#usage/*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+    update_item = {"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Condition": usage_only}
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": Match.array_with([{"Ref": role.as_string()}]),
+            "PolicyDocument": {"Statement": Match.array_with([Match.object_like(update_item)])},
+        },
+    )
     template.has_resource_properties(
         "AWS::IAM::Policy",
         {

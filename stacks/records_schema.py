@@ -25,6 +25,10 @@ SUB_IDENTITIES_PREFIX = "#sub/"
 #   counters (`#minute/<YYYY-MM-DDTHH:MM>`, `#day/<YYYY-MM-DD>`, expiring by TTL_ATTRIBUTE).
 USAGE_PREFIX = "#usage/"
 USAGE_HELD_SORT_KEY = "#held"
+# The processor's own count of the uploads it recorded per day (sort key `#recorded-day/<YYYY-MM-DD>`, attribute
+# `uploads`, expiring by TTL_ATTRIBUTE), apart from the API's issuance windows: a grant replayed until it expires is
+# counted here (lambda/processor's usage.py names the same keys; a test keeps them equal).
+USAGE_RECORDED_DAY_SORT_PREFIX = "#recorded-day/"
 # - `#erasure/<sub>`: sort key `#job` (the current erasure job and its status) and `#report/<job id>` (the report,
 #   kept after the data is gone: counts and times, no object names).
 ERASURE_PREFIX = "#erasure/"

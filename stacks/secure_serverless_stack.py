@@ -74,6 +74,11 @@ API_MAX_QUERY_STRING_BYTES = 12288
 VPC_CIDR = "10.64.0.0/16"
 # The processor's Powertools metric for records it fails in a partial batch response (lambda/processor handler).
 PROCESSOR_RECORDS_FAILED_METRIC = "RecordsFailed"
+# The processor's structured log line for each upload it counts or refuses (lambda/processor usage.py: the same
+# strings, a test keeps them equal): the top-uploaders Contributor Insights rule counts them by the `upload_sub` field.
+TOP_UPLOADERS_RULE = "top-uploaders"
+UPLOAD_LOG_SUB_FIELD = "upload_sub"
+UPLOAD_LOG_MESSAGES = ("upload counted", "upload refused")
 # The account's Lambda concurrency in use (AWS/Usage: "Service Quotas integration and usage metrics" in the Lambda
 # developer guide); SERVICE_QUOTA() of it is the applied quota.
 LAMBDA_CONCURRENCY_USAGE = cloudwatch.Metric(
@@ -204,6 +209,7 @@ class SecureServerlessStack(Stack):
                 "EXPECTED_BUCKET_NAME": self.data.bucket.bucket_name,
                 "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
                 **self._record_lifecycle_environment(),
+                **self._upload_limits_environment(config),
             },
             memory_size=config.processor_memory_mb,
             timeout=Duration.seconds(config.processor_timeout_seconds),
@@ -244,6 +250,7 @@ class SecureServerlessStack(Stack):
         self.records.grant_put_item(self.processor.function)
         # The uploader's user pool sub: the identity mapping item the API records (only those items).
         self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
+        self._count_uploads_at_record_time()
 
         self._api_and_identity(config, log_retention)
         self._deletions()
@@ -275,8 +282,8 @@ class SecureServerlessStack(Stack):
         self.data.grant_list_versions(api, prefix=schema.UPLOADS_PREFIX)  # s3:prefix-scoped: the caller's own key
         # Tombstones sit at the record's key (PutItem: already granted); reading a record before replacing it, and the
         # uploader's usage counters (read, and given back) only.
+        # (UpdateItem on the usage items: granted with the counting, _count_uploads_at_record_time.)
         self.records.grant_get_item(processor, leading_keys=[f"{schema.UPLOADS_PREFIX}*", f"{schema.USAGE_PREFIX}*"])
-        self.records.grant_update_item(processor, leading_keys=[f"{schema.USAGE_PREFIX}*"])
         # A tombstone outlives every redelivery of the version's events (plus a day): see processor/deletions.py.
         tombstone = self.pipeline.redelivery_window.to_seconds() + Duration.days(1).to_seconds()
         processor.add_environment("TOMBSTONE_SECONDS", str(int(tombstone)))
@@ -296,12 +303,27 @@ class SecureServerlessStack(Stack):
             [self.data.bucket.bucket_arn],
             sid="ApiListsOwnVersions",
         )
-        self.network.allow_through_endpoint(
-            "dynamodb",
-            self.processor.role,
-            ["dynamodb:UpdateItem"],  # usage items only: the role's policy limits the leading keys
-            [self.records.table.table_arn],
-            sid="ProcessorGivesBackUsage",
+        # (The processor's UpdateItem on usage items through the endpoint: ProcessorCountsUsage.)
+
+    @staticmethod
+    def _upload_limits_environment(config: EnvironmentConfig) -> dict[str, str]:
+        """The per-user limits the processor enforces when it records an upload (lambda/processor usage.py)."""
+        return {
+            "UPLOAD_MAX_BYTES_HELD": str(config.upload_max_bytes_held),
+            "UPLOADS_PER_DAY": str(config.uploads_per_day),
+        }
+
+    def _count_uploads_at_record_time(self) -> None:
+        """The processor counts each recorded upload into its uploader's `#usage/<sub>` items in the same transaction
+        as the record (UpdateItem on those items only), and refuses one over a limit by deleting that exact version
+        (s3:DeleteObjectVersion under uploads/ only: never a delete marker, never another prefix)."""
+        self.records.grant_update_item(self.processor.function, leading_keys=[f"{schema.USAGE_PREFIX}*"])
+        acknowledge_grant_wildcards(
+            self.processor.function,
+            self.data.grant_delete_versions(self.processor.function, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:DeleteObjectVersion "
+            "on objects under uploads/ in this one bucket: the processor deletes the exact version of an upload it "
+            "refuses (over the uploader's bytes-held or per-day limit).",
         )
 
     def _record_lifecycle_environment(self) -> dict[str, str]:
@@ -362,7 +384,10 @@ class SecureServerlessStack(Stack):
                 Route("/objects", query_parameters=("limit", "cursor")),
                 Route("/objects/{key+}"),
                 Route("/downloads/{key+}", query_parameters=("version_id",)),
+                Route("/uploads", method="POST"),
                 Route("/objects/{key+}", query_parameters=("version_id",), method="DELETE"),
+                Route("/erasure", method="POST"),
+                Route("/erasure", method="GET"),
             ],
             encryption_key=self.key.key,
             execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
@@ -392,8 +417,8 @@ class SecureServerlessStack(Stack):
         acknowledge_grant_wildcards(
             self.identities.authenticated_role,
             self.api.grant_invoke(self.identities.authenticated_role),
-            "execute-api:Invoke on the GET routes of this API's stage; a greedy path parameter ({key+}) can only "
-            "be expressed as a trailing wildcard.",
+            "execute-api:Invoke on the routes of this API's stage, each with its own method; a greedy path "
+            "parameter ({key+}) can only be expressed as a trailing wildcard.",
         )
         # The handler refuses identities of any other pool (another environment's, another account's) and guests.
         self.api_handler.function.add_environment("IDENTITY_POOL_ID", self.identities.identity_pool.identity_pool_id)
@@ -404,17 +429,26 @@ class SecureServerlessStack(Stack):
             Fn.join("", ["cognito-idp.", Aws.REGION, ".", Aws.URL_SUFFIX, "/", self.identities.user_pool.user_pool_id]),
         )
         self.records.grant_put_item(self.api_handler.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
+        # Users upload only through grants the API signs (POST /uploads): the authenticated role holds nothing but
+        # execute-api:Invoke above, and the API function's role holds s3:PutObject under uploads/ to sign them.
         if config.uploads_enabled:
-            acknowledge_grant_wildcards(
-                self.identities.authenticated_role,
-                self.identities.grant_own_uploads(self.data, prefix=schema.UPLOADS_PREFIX),
-                "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on "
-                "objects under the caller's own uploads/<identity id>/ prefix in this one bucket.",
-            )
+            self._sign_upload_grants()
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Objects API base URL (SigV4)")
         CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
         CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)
         CfnOutput(self, "IdentityPoolId", value=self.identities.identity_pool.identity_pool_id)
+
+    def _sign_upload_grants(self) -> None:
+        """The API function's role may put objects under uploads/ (with the key through S3 only): the requests of
+        the presigned POST grants it signs for each caller's own uploads/<identity id>/<key> (the policy it signs
+        binds the exact key, size range, content type and encryption headers)."""
+        acknowledge_grant_wildcards(
+            self.api_handler.function,
+            self.data.grant_put_objects(self.api_handler.function, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on objects "
+            "under uploads/ in this one bucket: the upload grants the API signs, each bound by its POST policy to "
+            "the caller's own uploads/<identity id>/ key.",
+        )
 
     def _function(
         self, construct_id: str, *, folder: str, handler: str, environment: dict[str, str], **props: Any
@@ -493,8 +527,8 @@ class SecureServerlessStack(Stack):
         }
 
     def _restrict_to_the_network(self, config: EnvironmentConfig) -> None:
-        """Functions get VPC access; object data access must come through the S3 endpoint, except for uploaders,
-        administrators and CloudFormation."""
+        """Functions get VPC access; object data access must come through the S3 endpoint, except for
+        administrators and the requests of the grants the API signs for users' devices (exact actions)."""
         assert self.network is not None
         for function in (self.processor, self.api_handler):
             self.network.grant_vpc_access(function.role)
@@ -512,6 +546,20 @@ class SecureServerlessStack(Stack):
         )
         network.allow_through_endpoint(
             "dynamodb", processor, ["dynamodb:PutItem"], [table_arn], sid="ProcessorWritesRecords"
+        )
+        network.allow_through_endpoint(
+            "s3",
+            processor,
+            ["s3:DeleteObjectVersion"],  # the exact version of an upload it refuses (over a per-user limit)
+            [self.data.arn_for_prefix(schema.UPLOADS_PREFIX)],
+            sid="ProcessorRefusesUploads",
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            processor,
+            ["dynamodb:UpdateItem"],  # usage counters only (#usage/...): the role's policy limits the leading keys
+            [table_arn],
+            sid="ProcessorCountsUsage",
         )
         network.allow_through_endpoint(
             "dynamodb",
@@ -543,13 +591,17 @@ class SecureServerlessStack(Stack):
                 sid="ProcessorDelaysFailedRecords",
             )
         admins = [Fn.sub(pattern) for pattern in config.admin_principal_arn_patterns]
-        # Users' devices use the presigned download URLs the API function signs: from outside the VPC, as that role,
-        # for s3:GetObjectVersion under uploads/ only (SecureBucket.require_vpc_endpoint's version_readers).
+        # Users' devices use the presigned URLs the API function signs, from outside the VPC, as that role: downloads
+        # (s3:GetObjectVersion) and upload grants (s3:PutObject), under uploads/ only (SecureBucket.
+        # require_vpc_endpoint's version_readers and uploaders). The authenticated role has no S3 right at all.
+        signer = [self.api_handler.role.role_arn]
         self.data.require_vpc_endpoint(
             [self.network.s3_endpoint.vpc_endpoint_id],
-            exempt_arns=[self.identities.authenticated_role.role_arn, *admins],
-            version_readers=[self.api_handler.role.role_arn],
+            exempt_arns=admins,
+            version_readers=signer,
             version_readers_prefix=schema.UPLOADS_PREFIX,
+            uploaders=signer if config.uploads_enabled else (),
+            uploaders_prefix=schema.UPLOADS_PREFIX,
         )
 
     def _operations(self, config: EnvironmentConfig) -> None:
@@ -591,6 +643,7 @@ class SecureServerlessStack(Stack):
             self.alerting.add_alarms(source.recommended_alarms(thresholds))
         self.alerting.add_alarms(self._quota_alarms(config, thresholds))
         self.alerting.add_alarms([self._records_failed_alarm(config, thresholds)])
+        self.alerting.add_alarms([self._top_uploader_alarm(config, thresholds)])
         self.alerting.add_status_widget()
         CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn, description="Alarm notifications")
 
@@ -610,6 +663,49 @@ class SecureServerlessStack(Stack):
             evaluation_periods=thresholds.evaluation_periods,
             description="The processor reported records as failed (partial batch response): they are retried and "
             "then dead-lettered; Lambda's Errors alarm does not see them.",
+        )
+
+    def _top_uploader_alarm(self, config: EnvironmentConfig, thresholds: AlarmThresholds) -> AlarmSpec:
+        """The user who recorded (or was refused) the most uploads in one alarm period, by user pool sub: a
+        Contributor Insights rule over the processor's structured log lines (processor/usage.py logs one per upload
+        it counts or refuses) names the top contributors; the alarm watches the largest one's count."""
+        rule_name = f"{config.resource_prefix}-{TOP_UPLOADERS_RULE}"
+        self.top_uploaders = cloudwatch.CfnInsightRule(
+            Construct(self, "TopUploaders"),  # a component of its own (the architecture picture names it)
+            "Rule",
+            rule_name=rule_name,
+            rule_state="ENABLED",
+            rule_body=self.to_json_string(
+                {
+                    "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
+                    "LogGroupNames": [self.processor.log_group.log_group_name],
+                    "LogFormat": "JSON",
+                    "Contribution": {
+                        "Keys": [f"$.{UPLOAD_LOG_SUB_FIELD}"],
+                        "Filters": [{"Match": "$.message", "In": list(UPLOAD_LOG_MESSAGES)}],
+                    },
+                    "AggregateOn": "Count",
+                }
+            ),
+        )
+        # Grants are limited per minute at issuance, but a grant can be replayed until it expires and each replay is
+        # recorded (or refused) here: more than a full per-minute allowance over the whole period is replaying or a
+        # script at the ceiling.
+        threshold = config.uploads_per_minute * config.alarm_period_minutes
+        metric = cloudwatch.MathExpression(
+            expression=f"INSIGHT_RULE_METRIC('{rule_name}', 'MaxContributorValue')",
+            using_metrics={},
+            label="Uploads recorded or refused for the top uploader (by user pool sub)",
+            period=thresholds.period,
+        )
+        return AlarmSpec(
+            name="top-uploader",
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            description=f"One user (by user pool sub) had {threshold} or more uploads recorded or refused in "
+            f"{config.alarm_period_minutes} minute(s) (uploads_per_minute x the alarm period): see the "
+            f"Contributor Insights rule {rule_name} for who (docs/operations.md, 'Top uploaders').",
         )
 
     def _quota_alarms(self, config: EnvironmentConfig, thresholds: AlarmThresholds) -> list[AlarmSpec]:

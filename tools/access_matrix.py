@@ -430,6 +430,7 @@ def build_rows(env: Environment) -> list[Row]:
     ) -> None:
         b.s3(rid, a, what, b.auth, action, key, auth, extra={**cog_a, **(extra or {})}, tls=tls)
 
+    # Users upload only through grants the API signs: the authenticated role may PutObject nowhere (issue 20).
     a_s3("A.put.own", "PutObject own prefix, no encryption header", "s3:PutObject", own)
     a_s3(
         "A.put.own.kms",
@@ -515,15 +516,19 @@ def build_rows(env: Environment) -> list[Row]:
         )
 
     api = env.arn["api"]
+    routes = (
+        ("list", "GET /objects", "GET/objects"),
+        ("get", "GET /objects/{key}", "GET/objects/some-key"),
+        ("upload-grant", "POST /uploads (an upload grant)", "POST/uploads"),
+        ("delete", "DELETE /objects/{key}", "DELETE/objects/some-key"),
+        ("erasure.request", "POST /erasure", "POST/erasure"),
+        ("erasure.status", "GET /erasure", "GET/erasure"),
+    )
     for rid, what, route in (
-        ("A.api.list", "GET /objects", "GET/objects"),
-        ("A.api.get", "GET /objects/{key}", "GET/objects/some-key"),
+        *((f"A.api.{name}", what, route) for name, what, route in routes),
         ("A.api.post", "POST /objects (no such route)", "POST/objects"),
-        (
-            "A.api.delete",
-            "DELETE /objects/{key} (the handler deletes only keys under the caller's own prefix)",
-            "DELETE/objects/some-key",
-        ),
+        ("A.api.put", "PUT /objects/{key} (no such route)", "PUT/objects/some-key"),
+        ("A.api.erasure.delete", "DELETE /erasure (no such route)", "DELETE/erasure"),
         ("A.api.download", "GET /downloads/{key} (a presigned GET of its own object)", "GET/downloads/photo.jpg"),
         (
             "A.api.download.other",
@@ -614,15 +619,16 @@ def build_rows(env: Environment) -> list[Row]:
             ("unauthenticated",),
             extra={"cognito-identity.amazonaws.com:sub": ctx_str(ID_A)},
         )
-        b.own(
-            unauth,
-            "execute-api:Invoke",
-            f"{api}/GET/objects",
-            ("unauthenticated",),
-            "U.api.list",
-            "unauthenticated identity",
-            "GET /objects",
-        )
+        for name, what, route in routes:
+            b.own(
+                unauth,
+                "execute-api:Invoke",
+                f"{api}/{route}",
+                ("unauthenticated",),
+                f"U.api.{name}",
+                "unauthenticated identity",
+                what,
+            )
 
     # ---- another account's principal (with every right in its own account)
     foreign = f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/Admin/attacker"
@@ -677,6 +683,12 @@ def build_rows(env: Environment) -> list[Row]:
     )
     b.s3("P.put", "processor", "PutObject", proc, "s3:PutObject", own, ("processor",), vpce=pvpce)
     b.s3("P.delete", "processor", "DeleteObject", proc, "s3:DeleteObject", own, ("processor",), vpce=pvpce)
+    # An upload over its sub's limits is refused: the processor deletes that exact version, under uploads/ only.
+    for rid, what, key in (
+        ("P.delete-version.uploads", "DeleteObject with a version id (a refused upload) under uploads/", own),
+        ("P.delete-version.outside-uploads", "DeleteObject with a version id outside uploads/", "imports/data.csv"),
+    ):
+        b.s3(rid, "processor", what, proc, "s3:DeleteObjectVersion", key, ("processor",), vpce=pvpce)
     b.s3(
         "P.list",
         "processor",
@@ -755,8 +767,19 @@ def build_rows(env: Environment) -> list[Row]:
     for rid, action, what, leading in (
         ("P.ddb.get.usage", "dynamodb:GetItem", "GetItem of a user's usage counters", f"#usage/{sub_a}"),
         ("P.ddb.get.erasure", "dynamodb:GetItem", "GetItem of a user's erasure job", f"#erasure/{sub_a}"),
-        ("P.ddb.update.usage", "dynamodb:UpdateItem", "UpdateItem of a user's usage counters", f"#usage/{sub_a}"),
+        (
+            "P.ddb.update.usage",
+            "dynamodb:UpdateItem",
+            "UpdateItem of a user's usage counters (in the record's transaction, and given back on a delete)",
+            f"#usage/{sub_a}",
+        ),
         ("P.ddb.update.record", "dynamodb:UpdateItem", "UpdateItem of a record", own),
+        (
+            "P.ddb.update.identity-mapping",
+            "dynamodb:UpdateItem",
+            "UpdateItem of an identity mapping",
+            f"#identity/{ID_A}",
+        ),
     ):
         b.own(
             proc,
@@ -889,6 +912,56 @@ def build_rows(env: Environment) -> list[Row]:
         "imports/data.csv",
         ("api",),
     )
+    # An upload grant (presigned POST) is the API function's role putting one object, from a user's device: never
+    # through the VPC endpoint, in every mode; under uploads/ only, with the bucket's encryption rules.
+    grant = "API function (an upload grant it signed, used from a device)"
+    kms_headers = {sse: ctx_str("aws:kms"), f"{sse}-aws-kms-key-id": ctx_str(env.arn["key"])}
+    for rid, what, key, headers in (
+        ("F.put.uploads", "PutObject under uploads/, SSE-KMS with this key", own, kms_headers),
+        ("F.put.uploads.no-header", "PutObject under uploads/, no encryption header", own, {}),
+        ("F.put.uploads.sse-s3", "PutObject under uploads/, SSE-S3 header", own, {sse: ctx_str("AES256")}),
+        (
+            "F.put.uploads.other-key",
+            "PutObject under uploads/, SSE-KMS with another key",
+            own,
+            {sse: ctx_str("aws:kms"), f"{sse}-aws-kms-key-id": ctx_str(f"arn:aws:kms:{REGION}:{env.account}:key/x")},
+        ),
+        (
+            "F.put.uploads.aws-managed",
+            "PutObject under uploads/, aws:kms without a key id (aws/s3)",
+            own,
+            {sse: ctx_str("aws:kms")},
+        ),
+        (
+            "F.put.uploads.sse-c",
+            "PutObject under uploads/, SSE-C headers",
+            own,
+            {f"{sse}-customer-algorithm": ctx_str("AES256")},
+        ),
+        ("F.put.uploads.tls1.1", "PutObject under uploads/ over TLS 1.1", own, {"s3:TlsVersion": ctx_num(1.1)}),
+        ("F.put.outside-uploads", "PutObject outside uploads/", "imports/data.csv", kms_headers),
+        ("F.put.root", "PutObject at the bucket's top level", "photo.jpg", kms_headers),
+    ):
+        b.s3(rid, grant, what, api_fn, "s3:PutObject", key, ("api",), extra=headers)
+    b.s3(
+        "F.put.uploads.no-tls",
+        grant,
+        "PutObject under uploads/ over plain HTTP",
+        api_fn,
+        "s3:PutObject",
+        own,
+        ("api",),
+        tls=False,
+    )
+    b.kms(
+        "F.kms.generateDataKey.s3",
+        grant,
+        "kms:GenerateDataKey through S3 for an object under uploads/",
+        api_fn,
+        "kms:GenerateDataKey",
+        ("api",),
+        {**via_s3, "kms:EncryptionContext:aws:s3:arn": ctx_str(f"{env.arn['bucket']}/{own}")},
+    )
     b.kms(
         "F.kms.decrypt.s3",
         "API function (a presigned URL it signed, used from a device)",
@@ -956,6 +1029,26 @@ def build_rows(env: Environment) -> list[Row]:
         admin,
         "s3:DeleteObject",
         own,
+        ("admin",),
+        extra=admin_ctx,
+    )
+    b.s3(
+        "ADMIN.put.outside-uploads",
+        "SSO administrator",
+        "PutObject outside uploads/ (from outside any VPC)",
+        admin,
+        "s3:PutObject",
+        "imports/data.csv",
+        ("admin",),
+        extra=admin_ctx,
+    )
+    b.s3(
+        "ADMIN.list",
+        "SSO administrator",
+        "ListBucket (from outside any VPC)",
+        admin,
+        "s3:ListBucket",
+        None,
         ("admin",),
         extra=admin_ctx,
     )
@@ -1375,6 +1468,53 @@ def build_rows(env: Environment) -> list[Row]:
                 ("admin",),
                 extra=admin_ctx,
             )
+        b.s3(
+            "ROLE.put.uploads",
+            "another role of the account (admin rights)",
+            "PutObject under uploads/ from outside the VPC (only the grant signer passes)",
+            deployer,
+            "s3:PutObject",
+            own,
+            ("admin",),
+        )
+        b.s3(
+            "ROLE.put.outside-uploads",
+            "another role of the account (admin rights)",
+            "PutObject outside uploads/ from outside the VPC",
+            deployer,
+            "s3:PutObject",
+            "imports/data.csv",
+            ("admin",),
+        )
+        b.s3(
+            "ROLE.put.outside-uploads.vpce",
+            "another role of the account (admin rights)",
+            "PutObject outside uploads/ through the VPC endpoint",
+            deployer,
+            "s3:PutObject",
+            "imports/data.csv",
+            ("admin",),
+            vpce=True,
+        )
+        b.s3(
+            "F.put.uploads.vpce",
+            "API function",
+            "PutObject under uploads/ through the VPC endpoint (it never uploads itself)",
+            api_fn,
+            "s3:PutObject",
+            own,
+            ("api",),
+            vpce=True,
+        )
+        b.s3(
+            "P.delete-version.outside-vpce",
+            "processor",
+            "DeleteObject with a version id from outside the VPC endpoint",
+            proc,
+            "s3:DeleteObjectVersion",
+            own,
+            ("processor",),
+        )
         b.s3(
             "ROLE.get-version",
             "another role of the account (admin rights)",

@@ -202,9 +202,13 @@ class IdentityPool(Construct):
 
     # ---------------------------------------------------------------- grants for authenticated identities
     def grant_own_uploads(self, bucket: SecureBucket | s3.IBucket, *, prefix: str) -> iam.Grant:
-        """Let each authenticated identity put objects only under `<prefix><its identity id>/`, e.g. with
-        ``prefix="private/"`` (exactly s3:PutObject;
-        with a SecureBucket under SSE-KMS, also its key through S3 only)."""
+        """Let each authenticated identity put objects directly only under `<prefix><its identity id>/`, e.g. with
+        ``prefix="private/"`` (exactly s3:PutObject; with a SecureBucket under SSE-KMS, also its key through S3
+        only). A direct upload WITHOUT LIMITS: IAM cannot bound object size, count, rate or bytes held, so one
+        identity can upload without end at the bucket owner's cost (requests, storage, every downstream consumer).
+        Prefer upload grants your API issues within per-user limits (a presigned POST with content-length-range,
+        signed by a role holding ``SecureBucket.grant_put_objects``), as this project's stack does; use this only
+        where every identity is trusted not to flood the bucket."""
         own_prefix = f"{prefix}{IDENTITY_ID}/"
         if isinstance(bucket, SecureBucket):
             return bucket.grant_put_objects(self.authenticated_role, prefix=own_prefix)

@@ -210,7 +210,8 @@ class ScaledTable(Construct):
         )
 
     def grant_update_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
-        """Allow dynamodb:UpdateItem on the table (and kms:Decrypt/GenerateDataKey on its key); with `leading_keys`
+        """Allow dynamodb:UpdateItem on the table (and kms:Decrypt/GenerateDataKey on its key), e.g. counters updated
+        with a condition, alone or inside TransactWriteItems (authorized per item action); with `leading_keys`
         (partition-key patterns), only on items whose partition key matches one of them. Default: every item."""
         self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
         return iam.Grant.add_to_principal(

@@ -417,6 +417,8 @@ class SecureBucket(Construct):
         *,
         version_readers: Sequence[str] = (),
         version_readers_prefix: str = "",
+        uploaders: Sequence[str] = (),
+        uploaders_prefix: str = "",
     ) -> None:
         """Deny object data access, and listing, that does not come through one of `endpoint_ids`, except for the
         exact principals `exempt_arns` (ARNs or ARN patterns) and, when named, the AWS services `exempt_services`
@@ -426,6 +428,12 @@ class SecureBucket(Construct):
         s3:GetObjectVersion, on objects under `version_readers_prefix` (required with them, non-empty) and nothing
         else: the requests of presigned download URLs such a role signs for users' devices, which never pass
         through the VPC. Their other data actions, and version reads outside the prefix, stay guarded.
+
+        `uploaders` (role ARNs) are admitted from outside the endpoints for exactly one action, s3:PutObject, on
+        objects under `uploaders_prefix` (required with them, non-empty) and nothing else: the requests of presigned
+        POST (or PUT) upload grants such a role signs for users' devices. Their other data actions, and uploads
+        outside the prefix, stay guarded; the bucket's encryption Denies apply to those uploads as to any other.
+        Default for both: nobody (every data action of every principal not exempt is guarded).
 
         No AWS service is exempt by default: ``aws:ViaAWSService`` is true for every service acting for a caller,
         so exempting it would let anyone with read and decrypt rights read objects from anywhere through any such
@@ -444,10 +452,16 @@ class SecureBucket(Construct):
             outside["ForAllValues:StringNotEquals"] = {"aws:CalledVia": list(exempt_services)}
         if version_readers and not version_readers_prefix:
             raise ValueError("invalid version_readers_prefix '': must name the prefix version_readers may read under")
+        if uploaders and not uploaders_prefix:
+            raise ValueError("invalid uploaders_prefix '': must name the prefix uploaders may upload under")
         if exempt_arns:
             outside["ArnNotLike"] = {"aws:PrincipalArn": list(exempt_arns)}
         objects = self.bucket.arn_for_objects("*")
-        guarded = [a for a in VPCE_GUARDED_ACTIONS if not (version_readers and a in READ_VERSION_ACTIONS)]
+        guarded = [
+            a
+            for a in VPCE_GUARDED_ACTIONS
+            if not (version_readers and a in READ_VERSION_ACTIONS) and not (uploaders and a in PUT_OBJECT_ACTIONS)
+        ]
         statements: list[tuple[str, Sequence[str], dict[str, Any], Mapping[str, Any]]] = [
             ("DenyDataAccessOutsideVpcEndpoints", guarded, {"resources": [objects]}, outside),
             (
@@ -464,6 +478,15 @@ class SecureBucket(Construct):
             statements[1:1] = [
                 ("DenyVersionReadsOutsideVpcEndpoints", READ_VERSION_ACTIONS, prefix, readers),
                 ("DenyVersionReadsOutsideVpcEndpointsElsewhere", READ_VERSION_ACTIONS, not_prefix, outside),
+            ]
+        if uploaders:
+            # Mirrors the version readers: one exact action, under the prefix, for exactly these roles.
+            admitted: dict[str, Any] = {**outside, "ArnNotLike": {"aws:PrincipalArn": [*exempt_arns, *uploaders]}}
+            under: dict[str, Any] = {"resources": [self.arn_for_prefix(uploaders_prefix)]}
+            not_under: dict[str, Any] = {"not_resources": [self.arn_for_prefix(uploaders_prefix)]}
+            statements[-1:-1] = [
+                ("DenyUploadsOutsideVpcEndpoints", PUT_OBJECT_ACTIONS, under, admitted),
+                ("DenyUploadsOutsideVpcEndpointsElsewhere", PUT_OBJECT_ACTIONS, not_under, outside),
             ]
         for sid, actions, where, conditions in statements:
             self.bucket.add_to_resource_policy(

@@ -574,3 +574,26 @@ def test_update_item_grant_can_be_limited_to_leading_keys() -> None:
             }
         },
     )
+
+
+def test_update_item_grant_is_exact_and_can_be_limited_to_leading_keys() -> None:
+    """UpdateItem (counters, alone or inside TransactWriteItems) on the table only, with the key through DynamoDB's
+    use; `leading_keys` limits it like PutItem's."""
+    stack = cdk.Stack(cdk.App(), "UpdateItem")
+    table = ScaledTable(stack, "Items", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING))
+    counter = iam.Role(stack, "Counter", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    table.grant_update_item(counter, leading_keys=["#usage/*"])
+    template = Template.from_stack(stack)
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (update,) = [s for s in statements if s["Action"] == "dynamodb:UpdateItem"]
+    assert update["Resource"] == {"Fn::GetAtt": [stack.get_logical_id(table.table.node.default_child), "Arn"]}
+    assert update["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#usage/*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+    actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert actions == ["dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey"]

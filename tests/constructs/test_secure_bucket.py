@@ -84,6 +84,22 @@ class Built(StackSet):
             version_readers_prefix="uploads/",
         )
 
+        stack = self._stack("VpceUploaders")
+        self.vpce_uploaders = SecureBucket(stack, "Bucket", name_prefix="unit-vpce-up")
+        self.vpce_uploaders.require_vpc_endpoint(
+            ["vpce-0123456789abcdef0"],
+            exempt_arns=["arn:aws:iam::111122223333:role/Admin"],
+            version_readers=["arn:aws:iam::111122223333:role/Signer"],
+            version_readers_prefix="uploads/",
+            uploaders=["arn:aws:iam::111122223333:role/Signer"],
+            uploaders_prefix="uploads/",
+        )
+
+        stack = self._stack("DeleteVersions")
+        self.delete_versions = SecureBucket(stack, "Bucket", name_prefix="unit-del-ver")
+        refuser = iam.Role(stack, "Refuser", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.delete_versions.grant_delete_versions(refuser, prefix="uploads/")
+
         stack = self._stack("ExistingLogs")
         logs = s3.Bucket.from_bucket_name(stack, "Logs", "central-access-logs")
         self.existing_logs = SecureBucket(
@@ -684,3 +700,103 @@ def test_listing_versions_needs_a_literal_prefix(prefix: str) -> None:
     role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     with pytest.raises(ValueError, match="prefix"):
         bucket.grant_list_versions(role, prefix=prefix)
+
+
+def test_version_delete_grant_is_exactly_delete_object_version_under_the_prefix(built: Built) -> None:
+    template = built.template("DeleteVersions")
+    bucket_id = _bucket_id(template, "unit-del-ver")
+    only_policy_grants_exactly(
+        template,
+        [{"Action": "s3:DeleteObjectVersion", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")}],
+    )
+
+
+UPLOADER_ROWS = [
+    # (principal, action, key, through the endpoint, expected, deciding): from outside the VPC unless marked; every
+    # principal holds every guarded data action on the whole bucket (the guard decides). SIGNER is both a version
+    # reader and an uploader (the API role signing presigned downloads and upload grants).
+    (SIGNER, "s3:PutObject", "uploads/a", False, "Allowed", ["all#Write"]),
+    (
+        SIGNER,
+        "s3:PutObject",
+        "imports/a",
+        False,
+        "ExplicitlyDenied",
+        ["bucket#DenyUploadsOutsideVpcEndpointsElsewhere"],
+    ),
+    (SIGNER, "s3:PutObject", "imports/a", True, "Allowed", ["all#Write"]),
+    (SIGNER, "s3:GetObjectVersion", "uploads/a", False, "Allowed", ["all#Read"]),
+    (SIGNER, "s3:GetObject", "uploads/a", False, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+    (SIGNER, "s3:DeleteObject", "uploads/a", False, "ExplicitlyDenied", ["bucket#DenyDataAccessOutsideVpcEndpoints"]),
+    (
+        SIGNER,
+        "s3:DeleteObjectVersion",
+        "uploads/a",
+        False,
+        "ExplicitlyDenied",
+        ["bucket#DenyDataAccessOutsideVpcEndpoints"],
+    ),
+    (OTHER, "s3:PutObject", "uploads/a", False, "ExplicitlyDenied", ["bucket#DenyUploadsOutsideVpcEndpoints"]),
+    (OTHER, "s3:PutObject", "uploads/a", True, "Allowed", ["all#Write"]),
+    (OTHER, "s3:PutObject", "imports/a", False, "ExplicitlyDenied", ["bucket#DenyUploadsOutsideVpcEndpointsElsewhere"]),
+    (ADMIN, "s3:PutObject", "imports/a", False, "Allowed", ["all#Write"]),
+    (ADMIN, "s3:PutObject", "uploads/a", False, "Allowed", ["all#Write"]),
+]
+
+
+def test_uploaders_pass_the_endpoint_guard_for_uploads_under_their_prefix_only(built: Built) -> None:
+    """An upload-grant signer is admitted from outside the VPC for exactly s3:PutObject under its prefix (beside its
+    version reads); its uploads elsewhere and its other data actions stay guarded, and nobody else gains anything."""
+    resolver = Resolver(built.templates["VpceUploaders"], StandIns(account="111122223333", stack_name="VpceUploaders"))
+    bucket_id = _bucket_id(built.template("VpceUploaders"), "unit-vpce-up")
+    bucket_arn = resolver.get_att(bucket_id, "Arn")
+    (document,) = [
+        p["PolicyDocument"]
+        for p in resolver.of_type("AWS::S3::BucketPolicy").values()
+        if p["Bucket"] == resolver.ref(bucket_id)
+    ]
+    everything = [
+        {
+            "Sid": "Read",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{bucket_arn}/*",
+        },
+        {
+            "Sid": "Write",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            "Resource": f"{bucket_arn}/*",
+        },
+    ]
+    policies = [
+        Policy("u-bucket", "resource", document),
+        Policy("u-all", "identity", {"Version": "2012-10-17", "Statement": everything}),
+    ]
+    requests = [
+        Request(
+            str(i),
+            principal,
+            action,
+            f"{bucket_arn}/{key}",
+            context={
+                "aws:SecureTransport": ctx_bool(True),
+                "aws:PrincipalAccount": ctx_str("111122223333"),
+                "aws:PrincipalArn": ctx_str(_principal_arn(principal)),
+                **({"aws:SourceVpce": ctx_str(ENDPOINT)} if vpce else {}),
+            },
+            identity_policies=("u-all",),
+            resource_policy="u-bucket",
+            resource_account="111122223333",
+        )
+        for i, (principal, action, key, vpce, _, _) in enumerate(UPLOADER_ROWS)
+    ]
+    got = [(d.result, [label.split("-", 1)[1] for label in d.labels]) for d in evaluate(policies, requests)]
+    assert got == [(expected, deciding) for *_, expected, deciding in UPLOADER_ROWS]
+
+
+def test_uploaders_need_a_prefix() -> None:
+    stack = cdk.Stack(cdk.App(), "NoUploadPrefix")
+    bucket = SecureBucket(stack, "Bucket")
+    with pytest.raises(ValueError, match="uploaders_prefix"):
+        bucket.require_vpc_endpoint(["vpce-1"], uploaders=["arn:aws:iam::111122223333:role/Signer"])

@@ -95,7 +95,10 @@ class Environment:
     # --- S3 and the table -----------------------------------------------------------------------------------
 
     def upload(self, key: str, body: bytes = b"hello") -> dict[str, Any]:
-        """PutObject with the encryption headers the bucket policy demands (SSE-KMS with the environment key)."""
+        """PutObject with the encryption headers the bucket policy demands (SSE-KMS with the environment key), with the
+        checks' own (administrator) credentials: signed-in users hold no s3:PutObject; in AWS a user's bytes arrive
+        through an upload grant (a presigned POST) the API function's role signs, which puts the same object under
+        the same uploads/<identity id>/ key (the emulator enforces no policy, so the chain means the same)."""
         return self.aws.s3.put_object(
             Bucket=self.bucket,
             Key=key,

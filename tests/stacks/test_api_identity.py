@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from aws_cdk.assertions import Capture, Match, Matcher, Template
+from aws_cdk.assertions import Capture, Match, Template
 
 from stacks.config import build_config
 from tests.support.synth import Synthesized
@@ -20,8 +20,6 @@ STAGE, LOG_GROUP = "AWS::ApiGateway::Stage", "AWS::Logs::LogGroup"
 API_HANDLER = {"Handler": "objects_api.handler.lambda_handler"}
 DATA_BUCKET = {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
 ACCESS_LOGS = {"LogGroupName": Match.string_like_regexp("/api-access$")}
-OWN_PREFIX = "/uploads/${cognito-identity.amazonaws.com:sub}/*"
-KMS_ACTION = Match.string_like_regexp("^kms:")
 
 
 def _attached_role(template: Template, kind: str) -> str:
@@ -111,17 +109,15 @@ def test_identity_pool_has_no_unauthenticated_access(stack_templates: dict[str, 
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only(
-    stack_templates: dict[str, Template], suffix: str
-) -> None:
+def test_authenticated_role_may_only_invoke_the_apis_routes(stack_templates: dict[str, Template], suffix: str) -> None:
+    """Users upload through grants the API signs (POST /uploads): the authenticated role holds no S3 and no KMS
+    right at all (no s3:PutObject anywhere: an unbounded direct upload is impossible), only each route's method."""
     template = stack_templates[suffix]
     role_id = _attached_role(template, "authenticated")
     api_id = logical_id(template, "AWS::ApiGateway::RestApi")
     stage_id = logical_id(template, STAGE)
-    key_arn = _json(arn_of(logical_id(template, KEY)))
-    bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
 
-    def route(path: str, method: str = "GET") -> str:
+    def route(method: str, path: str) -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
                  {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id},
                  f"/{method}{path}"]  # fmt: skip
@@ -129,43 +125,72 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
 
     # The exact permission set is the point: compared whole.
     assert granted(template, role_id) == {
-        ("execute-api:Invoke", route("/objects")),
-        ("execute-api:Invoke", route("/objects/*")),
-        ("execute-api:Invoke", route("/objects/*", "DELETE")),  # deletes its own objects (the handler decides whose)
-        ("execute-api:Invoke", route("/downloads/*")),
-        ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
-        ("kms:GenerateDataKey", key_arn),
-        ("kms:Decrypt", key_arn),  # multipart uploads
+        ("execute-api:Invoke", route("GET", "/objects")),
+        ("execute-api:Invoke", route("GET", "/objects/*")),
+        ("execute-api:Invoke", route("GET", "/downloads/*")),
+        ("execute-api:Invoke", route("POST", "/uploads")),
+        ("execute-api:Invoke", route("DELETE", "/objects/*")),
+        ("execute-api:Invoke", route("POST", "/erasure")),
+        ("execute-api:Invoke", route("GET", "/erasure")),
+    }
+    statements = [
+        statement
+        for policy in template.find_resources(POLICY).values()
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == {"execute-api:Invoke"}
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_the_api_function_signs_upload_grants_under_uploads_only(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    """The upload grants are the API function's role putting one object: s3:PutObject under uploads/ (and the key
+    through S3 only, for that bucket), beside its exact-version reads for presigned downloads and the exact-version
+    deletes (with version listings, s3:prefix-scoped: test_api_handler_is_read_only_on_the_table) of DELETE."""
+    template = stack_templates[suffix]
+    bucket_arn = arn_of(logical_id(template, "AWS::S3::Bucket", DATA_BUCKET))
+    function_id = logical_id(template, FUNCTION, API_HANDLER)
+    role = template.to_json()["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    uploads = _json({"Fn::Join": ["", [bucket_arn, "/uploads/*"]]})
+    s3_rights = {(action, resource) for action, resource in granted(template, role) if action.startswith("s3:")}
+    assert s3_rights == {
+        ("s3:PutObject", uploads),
+        ("s3:GetObjectVersion", uploads),
+        ("s3:DeleteObjectVersion", uploads),
+        ("s3:ListBucketVersions", _json(bucket_arn)),
     }
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-def test_signed_in_users_can_use_the_key_only_through_s3_uploads_to_this_bucket(
+def test_the_grant_signer_uses_the_key_for_uploads_only_through_s3_for_this_bucket(
     stack_templates: dict[str, Template], suffix: str
 ) -> None:
-    # Without these conditions any user could call KMS directly and burn the account's shared request quota.
+    # The encryption of a grant-signed upload is the API function's role asking KMS through S3, for this bucket's
+    # uploads/ only (kms:GenerateDataKey; kms:Decrypt for multipart). Signed-in users hold no KMS right at all.
     template = stack_templates[suffix]
-    role_id = _attached_role(template, "authenticated")
+    function_id = logical_id(template, FUNCTION, API_HANDLER)
+    role_id = template.to_json()["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
     bucket_arn = arn_of(logical_id(template, "AWS::S3::Bucket", DATA_BUCKET))
     only_via_s3_uploads = {
         "StringEquals": {
             "kms:ViaService": Match.exact({"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]})
         },
-        "StringLike": {  # S3 Bucket Keys: the bucket ARN; without: the object's, under the user's own prefix
-            "kms:EncryptionContext:aws:s3:arn": Match.exact([bucket_arn, {"Fn::Join": ["", [bucket_arn, OWN_PREFIX]]}])
+        "StringLike": {
+            "kms:EncryptionContext:aws:s3:arn": Match.exact(
+                [bucket_arn, {"Fn::Join": ["", [bucket_arn, "/uploads/*"]]}]
+            )
         },
     }
-
-    def policies_with(action: Matcher, condition: object) -> dict:
-        statement = has_statement(Action=action, Condition=condition)
-        on_role = {"Roles": Match.array_with([{"Ref": role_id}]), "PolicyDocument": {"Statement": statement}}
-        return template.find_resources(POLICY, {"Properties": on_role})
-
-    kms_actions = (KMS_ACTION, Match.array_with([KMS_ACTION]))  # an Action is a string or a list
-    assert any(policies_with(action, only_via_s3_uploads) for action in kms_actions)
-    for action in kms_actions:  # and no KMS statement goes without the condition
-        assert not policies_with(action, Match.absent())
-        assert not policies_with(action, Match.not_(Match.object_like(only_via_s3_uploads)))
+    statement = has_statement(
+        Action=Match.exact(["kms:Decrypt", "kms:GenerateDataKey"]), Condition=Match.exact(only_via_s3_uploads)
+    )
+    on_role = {"Roles": Match.array_with([{"Ref": role_id}]), "PolicyDocument": {"Statement": statement}}
+    assert template.find_resources(POLICY, {"Properties": on_role})
+    authenticated = _attached_role(template, "authenticated")
+    assert not [action for action, _ in granted(template, authenticated) if action.startswith("kms:")]
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -362,16 +387,18 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
     validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
     method = "AWS::ApiGateway::Method"
-    template.resource_count_is(method, 4)
+    template.resource_count_is(method, 7)
     template.all_resources_properties(
         method,
         {
             "AuthorizationType": "AWS_IAM",
-            "HttpMethod": Match.string_like_regexp("^(GET|DELETE)$"),
+            "HttpMethod": Match.string_like_regexp("^(GET|POST|DELETE)$"),
             "RequestValidatorId": Match.exact({"Ref": validator_id}),
             "Integration": {"Type": "AWS_PROXY"},
         },
     )
+    methods = sorted(m["Properties"]["HttpMethod"] for m in template.find_resources(method).values())
+    assert methods == ["DELETE", "GET", "GET", "GET", "GET", "POST", "POST"]
     for parameters in (
         {"method.request.querystring.limit": False, "method.request.querystring.cursor": False},
         {"method.request.path.key": True},
@@ -404,9 +431,10 @@ def test_gateway_errors_are_json(stack_templates: dict[str, Template], suffix: s
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Template], suffix: str) -> None:
-    """Queries on the table, identity-mapping items its only write; in S3, what its presigned downloads need (reading
-    an exact version under uploads/) and what DELETE /objects/{key+} needs (listing versions under uploads/ only,
-    deleting exact versions under uploads/): GetObject or DeleteObject without a version id and writes stay denied."""
+    """Queries on the table, identity-mapping items its only write; in S3, what it signs for users' devices (reading
+    an exact version under uploads/ for presigned downloads, putting an object under uploads/ for upload grants) and
+    what DELETE /objects/{key+} needs (listing versions under uploads/ only, deleting exact versions under uploads/):
+    GetObject or DeleteObject without a version id stay denied."""
     template = stack_templates[suffix]
     table_id = logical_id(template, "AWS::DynamoDB::Table")
     bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
@@ -438,6 +466,7 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("s3:GetObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
         ("s3:DeleteObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
         ("s3:ListBucketVersions", _json(arn_of(bucket_id))),  # only listings under uploads/: see below
+        ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
         ("dynamodb:PutItem", _json(table_arn)),  # identity mappings only: see the next assertion
         ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
     }

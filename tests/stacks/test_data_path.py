@@ -51,6 +51,7 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
     expected = {
         ("s3:GetObject", objects),
         ("s3:GetObjectVersion", objects),
+        ("s3:DeleteObjectVersion", objects),  # the exact version of an upload it refuses (usage.py)
         ("s3:ListBucket", arn("AWS::S3::Bucket")),
         ("dynamodb:PutItem", arn("AWS::DynamoDB::Table")),
         ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # mappings, records, usage (leading keys: test below)

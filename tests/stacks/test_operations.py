@@ -201,6 +201,60 @@ def test_quota_alarms_follow_the_config(stack_templates: dict[str, Template], su
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
+def test_top_uploaders_are_named_by_a_contributor_insights_rule_with_an_alarm(
+    stack_templates: dict[str, Template], suffix: str
+) -> None:
+    """The rule counts the processor's `upload counted`/`upload refused` log lines by the uploader's sub in its own
+    log group; the alarm watches the top contributor against uploads_per_minute x the alarm period."""
+    from processor import handler
+
+    template = stack_templates[suffix]
+    config = build_config(suffix)
+    rule_name = f"secure-serverless-{suffix}-top-uploaders"
+    processor_logs = logical_id(
+        template, "AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("/processor$")}
+    )
+    body = Capture()
+    template.resource_count_is("AWS::CloudWatch::InsightRule", 1)
+    template.has_resource_properties(
+        "AWS::CloudWatch::InsightRule", {"RuleName": rule_name, "RuleState": "ENABLED", "RuleBody": body}
+    )
+    # The body is JSON around the log group's Ref: put a stand-in name in its place and read it.
+    parts = body.as_object()["Fn::Join"][1]
+    assert parts[1] == {"Ref": processor_logs}
+    rule = json.loads(parts[0] + "/stand-in" + parts[2])
+    assert rule == {
+        "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
+        "LogGroupNames": ["/stand-in"],
+        "LogFormat": "JSON",
+        "Contribution": {
+            "Keys": [f"$.{handler.UPLOAD_LOG_SUB_FIELD}"],
+            "Filters": [{"Match": "$.message", "In": [handler.UPLOAD_COUNTED, handler.UPLOAD_REFUSED]}],
+        },
+        "AggregateOn": "Count",
+    }
+    template.has_resource_properties(
+        ALARM,
+        {
+            "AlarmName": f"secure-serverless-{suffix}-top-uploader",
+            "Metrics": [
+                Match.object_like(
+                    {
+                        "Expression": f"INSIGHT_RULE_METRIC('{rule_name}', 'MaxContributorValue')",
+                        "Period": config.alarm_period_minutes * 60,
+                        "ReturnData": True,
+                    }
+                )
+            ],
+            "Threshold": config.uploads_per_minute * config.alarm_period_minutes,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": [_ref(template, TOPIC)],
+            "OKActions": [_ref(template, TOPIC)],
+        },
+    )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_api_function_answers_before_api_gateway_gives_up(stack_templates: dict[str, Template], suffix: str) -> None:
     from objects_api import store
 
@@ -224,7 +278,7 @@ EXPECTED_ALARMS = (
     "pipeline-oldest-event-age", "pipeline-failed-deliveries",
     "alerts-undeliverable",
     "account-concurrency-near-quota", "processor-concurrency-at-limit",
-    "processor-records-failed",
+    "processor-records-failed", "top-uploader",
 )  # fmt: skip
 
 
@@ -249,9 +303,15 @@ def test_every_signal_has_an_alarm_wired_to_the_topic(stack_templates: dict[str,
     # Every metric of every alarm (a metric-math alarm's inputs included) has the configured period.
     for alarm_id, alarm in template.find_resources(ALARM).items():
         properties = alarm["Properties"]
-        periods = [properties["Period"]] if "Period" in properties else [
-            query["MetricStat"]["Period"] for query in properties["Metrics"] if "MetricStat" in query
-        ]  # fmt: skip
+        periods = (
+            [properties["Period"]]
+            if "Period" in properties
+            else [
+                query["MetricStat"]["Period"] if "MetricStat" in query else query["Period"]
+                for query in properties["Metrics"]
+                if "MetricStat" in query or "Period" in query
+            ]
+        )  # fmt: skip (an expression without metric inputs, such as INSIGHT_RULE_METRIC, carries its own period)
         assert periods and set(periods) == {config.alarm_period_minutes * 60}, alarm_id
 
 
@@ -419,10 +479,12 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
             allow("ProcessorReadsObjectMetadata", processor, ["s3:GetObject", "s3:GetObjectVersion"],
                   {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
             allow("ProcessorTellsDeletedObjects", processor, ["s3:ListBucket"], bucket),
+            allow("ProcessorRefusesUploads", processor, ["s3:DeleteObjectVersion"],
+                  {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
         ],
         ".dynamodb": [
-            allow("ProcessorGivesBackUsage", processor, ["dynamodb:UpdateItem"], table),
             allow("ProcessorWritesRecords", processor, ["dynamodb:PutItem"], table),
+            allow("ProcessorCountsUsage", processor, ["dynamodb:UpdateItem"], table),
             allow("ProcessorReadsIdentityMappings", processor, ["dynamodb:GetItem"], table),
             allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),
             allow("ApiRecordsIdentityMappings", api, ["dynamodb:PutItem"], table),
@@ -514,7 +576,7 @@ def test_functions_run_in_the_isolated_subnets(stack_templates: dict[str, Templa
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)
-def test_bucket_requires_the_s3_endpoint_without_locking_out_uploaders_admins_or_cloudformation(
+def test_bucket_requires_the_s3_endpoint_without_locking_out_admins_or_the_grants_users_devices_use(
     stack_templates: dict[str, Template], suffix: str
 ) -> None:
     template = stack_templates[suffix]
@@ -527,6 +589,9 @@ def test_bucket_requires_the_s3_endpoint_without_locking_out_uploaders_admins_or
     template.has_resource_properties(
         "AWS::Cognito::IdentityPoolRoleAttachment", {"Roles": {"authenticated": authenticated}}
     )
+    api_role = template.to_json()["Resources"][
+        logical_id(template, "AWS::Lambda::Function", {"Handler": "objects_api.handler.lambda_handler"})
+    ]["Properties"]["Role"]
     exempt = Capture()
     guard = {
         "Sid": "DenyDataAccessOutsideVpcEndpoints",
@@ -542,10 +607,45 @@ def test_bucket_requires_the_s3_endpoint_without_locking_out_uploaders_admins_or
             {"Bucket": {"Ref": bucket_id}, "PolicyDocument": {"Statement": has_statement(**guard, Action=action)}},
         )
     exempt_arns = exempt.as_array()
-    assert json.dumps(authenticated.as_object()) in json.dumps(exempt_arns)
+    # Signed-in users hold no S3 right: nothing of theirs is exempt (their uploads are the API role's grants).
+    assert json.dumps(authenticated.as_object()) not in json.dumps(exempt_arns)
+    assert json.dumps(api_role) not in json.dumps(exempt_arns)
     assert "cfn-exec-role" not in json.dumps(exempt_arns)  # CloudFormation never reads or writes objects
     sso = [arn for arn in exempt_arns if "AWSReservedSSO" in json.dumps(arn)]
     assert len(sso) == 2 and all(json.dumps(arn).endswith("AdministratorAccess_" + "?" * 16 + '"}') for arn in sso)
+    # The API role passes from outside the VPC for exactly s3:PutObject under uploads/ (its upload grants) ...
+    uploads = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/uploads/*"]]}
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": bucket_id},
+            "PolicyDocument": {
+                "Statement": has_statement(
+                    Sid="DenyUploadsOutsideVpcEndpoints",
+                    Effect="Deny",
+                    Action="s3:PutObject",
+                    Resource=Match.exact(uploads),
+                    Condition={"ArnNotLike": {"aws:PrincipalArn": Match.exact([*exempt_arns, api_role])}},
+                )
+            },
+        },
+    )
+    # ... and for nothing elsewhere: every principal's PutObject outside uploads/ is guarded.
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": bucket_id},
+            "PolicyDocument": {
+                "Statement": has_statement(
+                    Sid="DenyUploadsOutsideVpcEndpointsElsewhere",
+                    Effect="Deny",
+                    Action="s3:PutObject",
+                    NotResource=Match.exact(uploads),
+                    Condition=Match.exact(guard["Condition"] | {"ArnNotLike": {"aws:PrincipalArn": exempt_arns}}),
+                )
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize("suffix", PUBLIC)

@@ -196,7 +196,7 @@ def _replace_record(
         if reasons[1:2] == [CONDITION_FAILED]:
             return "usage"
         # TransactionConflict, throttling: busy, not a defect of the event (deferred with a back-off).
-        raise store.Contended(f"record delete: transaction cancelled ({', '.join(reasons) or 'no reason'})") from error
+        raise store.Contention(f"record delete: transaction cancelled ({', '.join(reasons) or 'no reason'})") from error
     return None
 
 
@@ -214,7 +214,7 @@ def forget_version(
     A live record the delete applies to (`deletions.delete_applies`) is replaced by the tombstone in one transaction
     with the usage given back (see `_replace_record`); no record: a tombstone under each candidate (where there is
     nothing or an earlier tombstone). A write refused because the item changed since read is read again; still
-    contended after MAX_ATTEMPTS: `store.Contended` (transient, the event is retried later).
+    contended after MAX_ATTEMPTS: `store.Contention` (transient, the event is retried later).
     """
     version_id = event.record_version_id
     clamp = False
@@ -240,7 +240,7 @@ def forget_version(
         if appeared:  # a record was written between our read and our tombstone: remove it
             continue
         return DeletionOutcome.TOMBSTONED if written else DeletionOutcome.DUPLICATE_DELETE
-    raise store.Contended(f"record delete of version {version_id!r}: still contended after {MAX_ATTEMPTS} attempts")
+    raise store.Contention(f"record delete of version {version_id!r}: still contended after {MAX_ATTEMPTS} attempts")
 
 
 def replace_tombstone(

@@ -76,6 +76,7 @@ class Outcome(StrEnum):
     SKIPPED_MISSING = "skipped_missing"
     SKIPPED_OUTSIDE_UPLOADS = "skipped_outside_uploads"
     SKIPPED_DELETED = "skipped_deleted"  # the version has a tombstone (processor/deletions.py): deleted, not recorded
+    REFUSED = "refused"  # over a per-user limit at record time: the version deleted, nothing recorded (usage.py)
 
 
 class MetadataMismatch(InvalidEvent):

@@ -39,18 +39,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from shared_runtime import settings as env_settings
 from shared_runtime.budget import Deadline, RecentCost
 from shared_runtime.tracing import make_tracer
 
-from processor import backoff, deletion_store, deletions, store
+from processor import backoff, deletion_store, deletions, store, usage
 from processor.domain import (
     InvalidEvent,
     Lifecycle,
     MetadataMismatch,
     ObjectCreated,
+    ObjectMetadata,
     Outcome,
     UnresolvedKey,
     build_item,
@@ -78,6 +79,9 @@ DELETES_WITHOUT_RECORD = "DeletesWithoutRecord"  # no record of the version (yet
 DUPLICATE_DELETES_IGNORED = "DuplicateDeletesIgnored"
 DELETE_MARKERS_IGNORED = "DeleteMarkersIgnored"
 OBJECTS_SKIPPED_DELETED = "ObjectsSkippedDeleted"
+# Uploads over a per-user limit at record time (usage.py): deleted, not recorded. Also one data point per refusal
+# with the dimension `limit` (upload_max_bytes_held / uploads_per_day).
+UPLOADS_REFUSED = "UploadsRefused"
 METRIC_NAMES = (
     OBJECTS_RECORDED,
     DUPLICATES_IGNORED,
@@ -91,6 +95,7 @@ METRIC_NAMES = (
     DUPLICATE_DELETES_IGNORED,
     DELETE_MARKERS_IGNORED,
     OBJECTS_SKIPPED_DELETED,
+    UPLOADS_REFUSED,
 )
 # Kept free at the end of the invocation besides the closing SQS call: logging, metrics, the response.
 SAFETY_MARGIN_SECONDS = 1.0
@@ -110,7 +115,13 @@ METRIC_FOR_OUTCOME = {
     deletions.DeletionOutcome.DUPLICATE_DELETE: DUPLICATE_DELETES_IGNORED,
     deletions.DeletionOutcome.DELETE_MARKER_IGNORED: DELETE_MARKERS_IGNORED,
     deletions.DeletionOutcome.SKIPPED_OUTSIDE_UPLOADS: OBJECTS_SKIPPED_OUTSIDE_UPLOADS,
+    Outcome.REFUSED: UPLOADS_REFUSED,
 }
+# The structured log lines of counted and refused uploads, by the uploader's sub: the stack's top-uploaders
+# Contributor Insights rule matches these very strings (stacks/secure_serverless_stack.py; a test keeps them equal).
+UPLOAD_LOG_SUB_FIELD = "upload_sub"
+UPLOAD_COUNTED = "upload counted"
+UPLOAD_REFUSED = "upload refused"
 
 logger = Logger(service=SERVICE)
 tracer = make_tracer(SERVICE)
@@ -134,6 +145,7 @@ class Settings:
     expected_bucket_owner: str
     lifecycle: Lifecycle | None  # the bucket's object expiry (records get a TTL), None when objects never expire
     tombstone_seconds: int = deletions.DEFAULT_TOMBSTONE_SECONDS  # how long a deleted version's tombstone lives
+    limits: usage.Limits | None = None  # per-user limits counted at record time (usage.py); None: nothing counted
 
 
 def load_settings() -> Settings:
@@ -144,6 +156,7 @@ def load_settings() -> Settings:
             os.environ.get("OBJECT_EXPIRATION_DAYS"), os.environ.get("NONCURRENT_VERSION_EXPIRATION_DAYS")
         )
         tombstone_seconds = deletions.parse_tombstone_seconds(os.environ.get("TOMBSTONE_SECONDS"))
+        limits = usage.parse_limits(os.environ.get("UPLOAD_MAX_BYTES_HELD"), os.environ.get("UPLOADS_PER_DAY"))
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     return Settings(
@@ -152,6 +165,7 @@ def load_settings() -> Settings:
         expected_bucket_owner=values["EXPECTED_BUCKET_OWNER"],
         lifecycle=lifecycle,
         tombstone_seconds=tombstone_seconds,
+        limits=limits,
     )
 
 
@@ -205,6 +219,8 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
         sub=sub,
     )
     try:
+        if sub is not None and settings.limits is not None:
+            return _record_and_count(event, item, metadata, sub, settings, time_left, where)
         with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
             written = store.put_record_once(settings.table_name, item, time_left=time_left)
     except deletions.VersionDeleted as deleted:
@@ -218,6 +234,54 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
         return Outcome.RECORDED
     logger.info("duplicate delivery ignored", extra={**where, "event_id": event.event_id})
     return Outcome.DUPLICATE
+
+
+def _record_and_count(
+    event: ObjectCreated,
+    item: Mapping[str, str | int],
+    metadata: ObjectMetadata,
+    sub: str,
+    settings: Settings,
+    time_left: store.TimeLeft | None,
+    where: Mapping[str, Any],
+) -> Outcome:
+    """An upload of a known sub: the record and its usage in one transaction (usage.py); over a limit, the version
+    is deleted and nothing is recorded (refused: counted and logged by sub)."""
+    assert settings.limits is not None
+    size = int(item["size"])
+    day = usage.day_of(metadata.last_modified or datetime.now(UTC))
+    try:
+        with tracer.provider.in_subsegment(name="## dynamodb.TransactWriteItems"):
+            counted = usage.record_and_count(
+                settings.table_name, item, sub=sub, size=size, day=day, limits=settings.limits, time_left=time_left
+            )
+    except usage.Refused as refused:
+        with tracer.provider.in_subsegment(name="## s3.DeleteObjectVersion"):
+            usage.delete_version(
+                event.bucket,
+                event.key,
+                event.record_version_id,
+                expected_bucket_owner=settings.expected_bucket_owner,
+                time_left=time_left,
+            )
+        logger.warning(
+            UPLOAD_REFUSED,
+            extra={**where, UPLOAD_LOG_SUB_FIELD: sub, "limit": refused.limit.value, "bytes": size, "day": day},
+        )
+        with single_metric(
+            name=UPLOADS_REFUSED,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=METRICS_NAMESPACE,
+            default_dimensions={"service": SERVICE},
+        ) as metric:
+            metric.add_dimension(name="limit", value=refused.limit.value)
+        return Outcome.REFUSED
+    if counted is usage.Counted.DUPLICATE:
+        logger.info("duplicate delivery ignored", extra={**where, "event_id": event.event_id})
+        return Outcome.DUPLICATE
+    logger.info(UPLOAD_COUNTED, extra={UPLOAD_LOG_SUB_FIELD: sub, "version_id": event.record_version_id, "bytes": size})
+    return Outcome.RECORDED
 
 
 @tracer.capture_method(capture_response=False)

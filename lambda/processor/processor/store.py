@@ -75,9 +75,9 @@ class OutOfTime(Exception):
     """Not even the smallest call budget fits the time left: the call was not made (the record is deferred)."""
 
 
-class Contended(Exception):
-    """A transaction was cancelled by contention (a concurrent write, throttling) even after re-reading: transient,
-    the record is deferred (`deletion_store`)."""
+class Contention(Exception):
+    """A transaction (processor/usage.py, processor/deletion_store.py) was cancelled for a reason other than a failed
+    condition: a concurrent transaction on the same items, or throttling. Nothing was written; transient (the record is deferred)."""
 
 
 # The identity id -> user pool sub lookup (a GetItem of the mapping item the API records): one short attempt, and
@@ -91,8 +91,10 @@ _known_subs: dict[str, str] = {}
 
 
 def record_worst_case_seconds(key_candidates: int) -> float:
-    """One HeadObject per key candidate (at most 2: as delivered, URL-decoded) and one PutItem, each at its worst
-    with the full budget, and the sub lookup (what a record costs when nothing shortens its calls)."""
+    """One HeadObject per key candidate (at most 2: as delivered, URL-decoded) and one PutItem (or the usage
+    transaction, processor/usage.py), each at its worst with the full budget, and the sub lookup (what a record costs
+    when nothing shortens its calls). A refused upload's DeleteObjectVersion is made only with the time then left
+    (`time_left`), or deferred."""
     return (key_candidates + 1) * DATA_BUDGET.worst_case_seconds + SUB_LOOKUP_BUDGET.worst_case_seconds
 
 
@@ -124,7 +126,7 @@ def is_transient(error: BaseException) -> bool:
     call: back-pressure, not a defect of the event. Any other error (a 4xx, a bug) is permanent."""
     if isinstance(error, ClientError):
         return error_code(error) in TRANSIENT_CODES or _status(error) >= 500 or _status(error) == 429
-    return isinstance(error, (BotocoreConnectionError, HTTPClientError, OutOfTime, Contended))
+    return isinstance(error, (BotocoreConnectionError, HTTPClientError, OutOfTime, Contention))
 
 
 def is_throttling(error: BaseException) -> bool:

@@ -65,6 +65,8 @@ def processor_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name in (
         "OBJECT_EXPIRATION_DAYS",
         "NONCURRENT_VERSION_EXPIRATION_DAYS",
+        "UPLOAD_MAX_BYTES_HELD",
+        "UPLOADS_PER_DAY",
         "LAMBDA_TASK_ROOT",
         "AWS_PROFILE",
         "AWS_ENDPOINT_URL",

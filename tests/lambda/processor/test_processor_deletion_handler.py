@@ -208,7 +208,7 @@ def test_a_contended_delete_is_deferred_not_failed(
     from processor import deletion_store, store
 
     def contended(*args: Any, **kwargs: Any) -> Any:
-        raise store.Contended("TransactionConflict")
+        raise store.Contention("TransactionConflict")
 
     monkeypatch.setattr(deletion_store, "forget_version", contended)
     emf.clear()

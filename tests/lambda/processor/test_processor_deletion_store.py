@@ -200,7 +200,7 @@ def test_contention_is_transient(table: Any) -> None:
             service_error_code="TransactionCanceledException",
             response_meta={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
         )
-        with pytest.raises(store.Contended) as raised:
+        with pytest.raises(store.Contention) as raised:
             forget()
     assert store.is_transient(raised.value)
 

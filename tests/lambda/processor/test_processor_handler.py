@@ -62,6 +62,7 @@ def test_upload_is_recorded_once_with_all_attributes(handler_module, events, emf
         "DuplicateDeletesIgnored": 0,
         "DeleteMarkersIgnored": 0,
         "ObjectsSkippedDeleted": 0,
+        "UploadsRefused": 0,
     }
 
 

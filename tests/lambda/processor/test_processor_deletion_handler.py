@@ -124,6 +124,39 @@ def test_a_delete_processed_between_head_object_and_the_put_leaves_no_record(
     assert "owner" not in (events.item(KEY, put["VersionId"]) or {})
 
 
+def test_the_race_is_decided_by_the_tombstone_when_the_upload_is_counted_too(
+    handler_module: Any,
+    events: Any,
+    emf: Any,
+    lambda_context: Any,
+    counted: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same race with per-user limits on: the record's put is then one transaction with the usage counters, and the
+    tombstone cancelling it is still told from a duplicate (skipped as deleted, nothing counted)."""
+    from processor import store
+
+    monkeypatch.setenv("UPLOAD_MAX_BYTES_HELD", "1000000")
+    monkeypatch.setenv("UPLOADS_PER_DAY", "100")
+    created, put = events.upload(KEY)
+    real_head = store.head_object
+
+    def head_then_delete(*args: Any, **kwargs: Any) -> Any:
+        metadata = real_head(*args, **kwargs)
+        events._s3.delete_object(Bucket=events.bucket, Key=KEY, VersionId=put["VersionId"])
+        monkeypatch.setattr(store, "head_object", real_head)
+        assert handle(handler_module, events, lambda_context, deleted_event(events, KEY, put["VersionId"])) == []
+        return metadata
+
+    monkeypatch.setattr(store, "head_object", head_then_delete)
+    emf.clear()
+    assert handle(handler_module, events, lambda_context, created) == []
+    assert emf.totals()["ObjectsSkippedDeleted"] == 1
+    assert emf.totals().get("DuplicatesIgnored", 0) == 0
+    assert "owner" not in (events.item(KEY, put["VersionId"]) or {})
+    assert usage(events) == (100, 3)  # the cancelled transaction counted nothing
+
+
 def test_a_duplicate_delete_changes_nothing(
     handler_module: Any, events: Any, emf: Any, lambda_context: Any, counted: None
 ) -> None:

@@ -5,6 +5,7 @@ Routes:
     GET /objects/{key+}                    one of the caller's objects with its versions, newest first
     GET /downloads/{key+}?version_id=      a presigned S3 GET (at most 5 minutes) of one exact version of one of
                                            the caller's objects (the newest recorded one when none is named)
+    POST /erasure, GET /erasure            erase everything of the caller's user; its status and report (erasure)
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
@@ -25,17 +26,19 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from objects_api import domain, signer, store
+from objects_api import domain, erasure, signer, store
 
 logger = Logger()
 tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
 metrics = Metrics()
 app = APIGatewayRestResolver()
+app.include_router(erasure.router)
 
 # Private, per-caller data: never cached by the browser or a proxy.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _ALLOWED_METHODS = "GET"
 _OWN_PATHS = re.compile(r"/(?:objects(?:/.*)?|downloads/.+)", re.DOTALL)
+_ERASURE_METHODS = "GET, POST"  # /erasure (erasure.router)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
@@ -140,6 +143,13 @@ def _no_route(_: NotFoundError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     event = app.current_event
     method = (event.http_method or "").upper()
+    if event.path == "/erasure" and method not in ("GET", "POST"):
+        return _error(
+            405,
+            "method_not_allowed",
+            f"method {method} is not allowed on this resource: only GET and POST",
+            {"Allow": _ERASURE_METHODS},
+        )
     if method != "GET" and _OWN_PATHS.fullmatch(event.path or ""):
         return _error(
             405,

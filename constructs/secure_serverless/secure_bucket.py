@@ -274,6 +274,22 @@ class SecureBucket(Construct):
             grantee=grantee, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn], resource=self.bucket
         )
 
+    def grant_list_versions(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow s3:ListBucketVersions on this bucket, only for listings under `prefix` (an ``s3:prefix``
+        condition; a listing without a prefix, or outside it, stays denied). Default prefix: the whole bucket."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:ListBucketVersions"],
+            resource_arns=[self.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
+        )
+
+    def grant_delete_versions(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow only s3:DeleteObjectVersion on objects under `prefix`: deletes that name an exact version or delete
+        marker (permanent, as an erasure needs). A delete without a version id (s3:DeleteObject, which only adds a
+        delete marker) stays denied."""
+        return self._grant(grantee, ("s3:DeleteObjectVersion",), prefix)
+
     def grant_put_objects(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
         """Allow s3:PutObject on objects under `prefix`, single-part or multipart (and, under SSE-KMS,
         kms:GenerateDataKey plus kms:Decrypt, which multipart uploads need: see _deny_unencrypted_uploads)."""

@@ -121,9 +121,10 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
     key_arn = _json(arn_of(logical_id(template, KEY)))
     bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
 
-    def route(path: str) -> str:
+    def route(path: str, method: str = "GET") -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
-                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/GET{path}"]  # fmt: skip
+                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id},
+                 f"/{method}{path}"]  # fmt: skip
         return _json({"Fn::Join": ["", parts]})
 
     # The exact permission set is the point: compared whole.
@@ -131,6 +132,8 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
         ("execute-api:Invoke", route("/objects")),
         ("execute-api:Invoke", route("/objects/*")),
         ("execute-api:Invoke", route("/downloads/*")),
+        ("execute-api:Invoke", route("/erasure")),
+        ("execute-api:Invoke", route("/erasure", "POST")),
         ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
         ("kms:GenerateDataKey", key_arn),
         ("kms:Decrypt", key_arn),  # multipart uploads
@@ -360,12 +363,12 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
     validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
     method = "AWS::ApiGateway::Method"
-    template.resource_count_is(method, 3)
+    template.resource_count_is(method, 5)  # 3 GET routes, GET and POST /erasure
     template.all_resources_properties(
         method,
         {
             "AuthorizationType": "AWS_IAM",
-            "HttpMethod": "GET",
+            "HttpMethod": Match.string_like_regexp("^(GET|POST)$"),
             "RequestValidatorId": Match.exact({"Ref": validator_id}),
             "Integration": {"Type": "AWS_PROXY"},
         },
@@ -425,6 +428,17 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("s3:GetObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
         ("dynamodb:PutItem", _json(table_arn)),  # identity mappings only: see the next assertion
         ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
+        # POST/GET /erasure: the caller's job (#erasure/* only, tests/stacks/test_erasure.py) and its start.
+        ("dynamodb:GetItem", _json(table_arn)),
+        ("dynamodb:UpdateItem", _json(table_arn)),
+        (
+            "sqs:SendMessage",
+            _json(
+                arn_of(
+                    logical_id(template, "AWS::SQS::Queue", {"QueueName": Match.string_like_regexp("erasure-jobs$")})
+                )
+            ),
+        ),
     }
     # Its one write: items whose partition key is an identity mapping's, and only with the key present.
     mappings_only = {

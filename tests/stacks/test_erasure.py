@@ -191,3 +191,12 @@ def test_private_mode_runs_the_worker_in_the_vpc(stack_templates: dict[str, Temp
             "AWS::EC2::VPCEndpoint",
             {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Sid": sid})])}},
         )
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_point_in_time_recovery_keeps_the_default_window(stack_templates: dict[str, Template], suffix: str) -> None:
+    """docs/operations.md says backups keep erased items 35 days: DynamoDB's default, so no RecoveryPeriodInDays."""
+    template = stack_templates[suffix]
+    table = template.find_resources("AWS::DynamoDB::Table")
+    (props,) = [resource["Properties"] for resource in table.values()]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

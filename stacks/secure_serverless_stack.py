@@ -263,8 +263,8 @@ class SecureServerlessStack(Stack):
         self._api_and_identity(config, log_retention)
         if self.network is not None:
             self._restrict_to_the_network(config)
-        self._operations(config)
         self._erasure(config)
+        self._operations(config)
 
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")
         CfnOutput(self, "KeyArn", value=self.key.key.key_arn, description="Environment KMS key")
@@ -366,25 +366,25 @@ class SecureServerlessStack(Stack):
                 f"{config.preset} preset: private network mode is off (interface endpoints cost money every "
                 "hour); staging and prod run this function in isolated subnets behind VPC endpoints.",
             )
-        thresholds = AlarmThresholds(period=Duration.minutes(config.alarm_period_minutes))
-        self.alerting.add_alarms(
-            [
-                *self.erasure.recommended_alarms(thresholds),
-                AlarmSpec(
-                    name="erasure-dead-letters",
-                    metric=self.erasure_dead_letters.metric_approximate_number_of_messages_visible(
-                        period=thresholds.period, statistic="Maximum"
-                    ),
-                    threshold=thresholds.dead_letters,
-                    evaluation_periods=1,
-                    description="An erasure job failed 5 times and is in the erasure dead-letter queue: a user's "
-                    "erasure is not finishing (runbook: docs/operations.md, Erasure).",
-                ),
-            ]
-        )
         CfnOutput(self, "ErasureQueueUrl", value=queue.queue_url, description="Erasure jobs (tools/erase_user.py)")
         CfnOutput(self, "ErasureDeadLetterQueueUrl", value=self.erasure_dead_letters.queue_url)
         CfnOutput(self, "ErasureFunctionName", value=worker.function_name)
+
+    def _erasure_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """The worker's own alarms, and a job in the erasure DLQ (alarmed like every other DLQ)."""
+        return [
+            *self.erasure.recommended_alarms(thresholds),
+            AlarmSpec(
+                name="erasure-dead-letters",
+                metric=self.erasure_dead_letters.metric_approximate_number_of_messages_visible(
+                    period=thresholds.period, statistic="Maximum"
+                ),
+                threshold=thresholds.dead_letters,
+                evaluation_periods=1,
+                description="An erasure job failed 5 times and is in the erasure dead-letter queue: a user's "
+                "erasure is not finishing (runbook: docs/operations.md, Erasure).",
+            ),
+        ]
 
     def _erasure_through_the_network(self) -> None:
         """Private mode: the worker in the VPC, and the endpoints carrying exactly what it (and the API's job
@@ -713,6 +713,7 @@ class SecureServerlessStack(Stack):
             self.alerting.add_alarms(source.recommended_alarms(thresholds))
         self.alerting.add_alarms(self._quota_alarms(config, thresholds))
         self.alerting.add_alarms([self._records_failed_alarm(config, thresholds)])
+        self.alerting.add_alarms(self._erasure_alarms(thresholds))
         self.alerting.add_status_widget()
         CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn, description="Alarm notifications")
 

@@ -59,5 +59,19 @@ def test_the_runbook_covers_each_step_and_the_readme_links_it() -> None:
     assert len(readme.splitlines()) <= 150
 
 
+def test_the_runbook_figures_are_the_codes() -> None:
+    """The receives before the erasure DLQ, the worker's timeout and the stale-pending re-send, as the runbook
+    states them."""
+    import importlib
+
+    from stacks.secure_serverless_stack import ERASURE_MAX_RECEIVE_COUNT, ERASURE_TIMEOUT
+
+    stale = importlib.import_module("objects_api.erasure").STALE_PENDING
+    runbook = section(page("operations.md"), "## Erasure")
+    assert f"after {ERASURE_MAX_RECEIVE_COUNT} receives" in runbook
+    assert f"one invocation ({ERASURE_TIMEOUT.to_minutes():g} minutes)" in runbook
+    assert f"after {stale.total_seconds() / 60:g} minutes" in runbook
+
+
 if __name__ == "__main__":
     print(traces())

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import (
+    ArnFormat,
     AssetHashType,
     Aws,
     CfnOutput,
@@ -24,8 +25,11 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from secure_serverless import (
@@ -53,6 +57,7 @@ from secure_serverless.nag import (
     acknowledge_guard,
     compliance_rules,
 )
+from secure_serverless.queues import dead_letter_queue, encrypted_queue
 from stacks import records_schema as schema
 from stacks.config import (
     EMAIL_PATTERN,
@@ -88,6 +93,19 @@ LAMBDA_CONCURRENCY_USAGE = cloudwatch.Metric(
     statistic="Maximum",
 )
 CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "requirements.txt"]
+# The erasure worker: one job message at a time; a step's worst case fits many times in this timeout, and a job
+# larger than one invocation continues in the next (lambda/erasure).
+ERASURE_TIMEOUT = Duration.minutes(5)
+ERASURE_MAX_RECEIVE_COUNT = 5  # a job message failing this often goes to the erasure DLQ (alarmed)
+ERASURE_MAX_CONCURRENCY = 2  # jobs erased at once (SQS event sources allow no fewer): bounds the table's load
+# The user's per-user items the worker reads, erases or writes (stacks/records_schema.py).
+_ERASED_KEYS = (
+    f"{schema.UPLOADS_PREFIX}*",
+    f"{schema.SUB_IDENTITIES_PREFIX}*",
+    f"{schema.USAGE_PREFIX}*",
+    f"{schema.IDENTITY_MAPPING_PREFIX}*",
+)
+_ERASURE_KEYS = (f"{schema.ERASURE_PREFIX}*",)
 # What the constructs retain by default (data, keys, logs, identities); the Powertools layer stays retained everywhere.
 STATEFUL_TYPES = (
     "AWS::KMS::Key",
@@ -256,6 +274,7 @@ class SecureServerlessStack(Stack):
         self._deletions()
         if self.network is not None:
             self._restrict_to_the_network(config)
+        self._erasure(config)
         self._operations(config)
 
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")
@@ -325,6 +344,157 @@ class SecureServerlessStack(Stack):
             "on objects under uploads/ in this one bucket: the processor deletes the exact version of an upload it "
             "refuses (over the uploader's bytes-held or per-day limit).",
         )
+
+    def _erasure(self, config: EnvironmentConfig) -> None:
+        """A user's erasure: the job queue (and its DLQ), the worker, its exact rights, the API's right to start
+        a job, and the alarms (docs/operations.md, "Erasure")."""
+        queue_name = f"{config.resource_prefix}-erasure-jobs"
+        self.erasure_dead_letters = dead_letter_queue(
+            self,
+            "ErasureDeadLetterQueue",
+            self.key.key,
+            "the erasure job queue",
+            redrive_source_arns=[
+                self.format_arn(service="sqs", resource=queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME)
+            ],
+        )
+        self.erasure_queue = encrypted_queue(
+            self,
+            "ErasureJobs",
+            self.key.key,
+            queue_name=queue_name,
+            visibility_timeout=Duration.seconds(6 * ERASURE_TIMEOUT.to_seconds()),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.erasure_dead_letters, max_receive_count=ERASURE_MAX_RECEIVE_COUNT
+            ),
+        )
+        self.erasure = self._function(
+            "Erasure",
+            folder="erasure",
+            handler="erasure_worker.handler.sqs_handler",
+            description=f"Erases everything of one {config.suffix} user pool user and keeps a report",
+            environment={
+                "TABLE_NAME": self.records.table.table_name,
+                "OWNER_INDEX_NAME": schema.OWNER_INDEX,
+                "BUCKET_NAME": self.data.bucket.bucket_name,
+                "EXPECTED_BUCKET_OWNER": Aws.ACCOUNT_ID,
+                "QUEUE_URL": self.erasure_queue.queue_url,
+            },
+            timeout=ERASURE_TIMEOUT,
+        )
+        worker, api, queue = self.erasure.function, self.api_handler.function, self.erasure_queue
+        source = event_sources.SqsEventSource(
+            queue, batch_size=1, max_concurrency=ERASURE_MAX_CONCURRENCY, report_batch_item_failures=True
+        )
+        worker.add_event_source(source)
+        for child in worker.node.children:
+            if isinstance(child, lambda_.EventSourceMapping):
+                acknowledge(
+                    child,
+                    "Serverless-LambdaEventSourceMappingDestination",
+                    "Lambda supports on-failure destinations only for stream and Kafka sources; for this SQS source "
+                    "the erasure queue's redrive policy moves a job that failed 5 times to its DLQ (alarmed).",
+                )
+        acknowledge(
+            worker,
+            LAMBDA_DLQ_RULES,
+            "The erasure worker is invoked synchronously by its SQS event source mapping; a failed job returns to "
+            "the erasure queue and moves to its redrive dead-letter queue; an async-invocation DLQ would stay unused.",
+        )
+        # Exact rights: list versions under uploads/ only, delete exact versions (never s3:DeleteObject), and the
+        # user's items by leading key; the owner index is queried by identity id (its own partition key).
+        self.data.grant_list_versions(worker, prefix=schema.UPLOADS_PREFIX)
+        acknowledge_grant_wildcards(
+            worker,
+            self.data.grant_delete_versions(worker, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:DeleteObjectVersion "
+            "on objects under uploads/ in this one bucket (the worker deletes only the erased user's prefixes).",
+        )
+        records = self.records
+        records.grant_query(
+            worker, schema.OWNER_INDEX, leading_keys=[f"{schema.SUB_IDENTITIES_PREFIX}*", f"{schema.USAGE_PREFIX}*"]
+        )
+        records.grant_batch_write_item(worker, leading_keys=_ERASED_KEYS)
+        records.grant_get_item(worker, leading_keys=[*_ERASURE_KEYS, f"{schema.IDENTITY_MAPPING_PREFIX}*"])
+        records.grant_put_item(worker, leading_keys=_ERASURE_KEYS)
+        records.grant_update_item(worker, leading_keys=_ERASURE_KEYS)
+        # The worker continues a long job on its own queue; the API starts jobs there: SendMessage only.
+        for sender in (worker, api):
+            iam.Grant.add_to_principal(grantee=sender, actions=["sqs:SendMessage"], resource_arns=[queue.queue_arn])
+            self.key.key.grant(sender, "kms:GenerateDataKey", "kms:Decrypt")
+        # The API reads and writes only the caller's job and report (#erasure/<sub>).
+        records.grant_get_item(api, leading_keys=_ERASURE_KEYS)
+        records.grant_put_item(api, leading_keys=_ERASURE_KEYS)
+        records.grant_update_item(api, leading_keys=_ERASURE_KEYS)
+        api.add_environment("ERASURE_QUEUE_URL", queue.queue_url)
+        if self.network is not None:
+            self._erasure_through_the_network()
+        else:
+            acknowledge_guard(
+                worker,
+                "lambda_inside_vpc_check",
+                "CT.LAMBDA.PR.3",
+                f"{config.preset} preset: private network mode is off (interface endpoints cost money every "
+                "hour); staging and prod run this function in isolated subnets behind VPC endpoints.",
+            )
+        CfnOutput(self, "ErasureQueueUrl", value=queue.queue_url, description="Erasure jobs (tools/erase_user.py)")
+        CfnOutput(self, "ErasureDeadLetterQueueUrl", value=self.erasure_dead_letters.queue_url)
+        CfnOutput(self, "ErasureFunctionName", value=worker.function_name)
+
+    def _erasure_alarms(self, thresholds: AlarmThresholds) -> list[AlarmSpec]:
+        """The worker's own alarms, and a job in the erasure DLQ (alarmed like every other DLQ)."""
+        return [
+            *self.erasure.recommended_alarms(thresholds),
+            AlarmSpec(
+                name="erasure-dead-letters",
+                metric=self.erasure_dead_letters.metric_approximate_number_of_messages_visible(
+                    period=thresholds.period, statistic="Maximum"
+                ),
+                threshold=thresholds.dead_letters,
+                evaluation_periods=1,
+                description="An erasure job failed 5 times and is in the erasure dead-letter queue: a user's "
+                "erasure is not finishing (runbook: docs/operations.md, Erasure).",
+            ),
+        ]
+
+    def _erasure_through_the_network(self) -> None:
+        """Private mode: the worker in the VPC, and the endpoints carrying exactly what it (and the API's job
+        start) do through them."""
+        assert self.network is not None
+        network, role, table_arn = self.network, self.erasure.role, self.records.table.table_arn
+        network.grant_vpc_access(role)
+        network.allow_through_endpoint(
+            "s3", role, ["s3:ListBucketVersions"], [self.data.bucket.bucket_arn], sid="ErasureListsVersions"
+        )
+        network.allow_through_endpoint(
+            "s3",
+            role,
+            ["s3:DeleteObjectVersion"],
+            [self.data.arn_for_prefix(schema.UPLOADS_PREFIX)],
+            sid="ErasureDeletesVersions",
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            role,
+            [
+                "dynamodb:Query",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+            [table_arn, f"{table_arn}/index/{schema.OWNER_INDEX}"],  # the role's policy limits the leading keys
+            sid="ErasureErasesItems",
+        )
+        network.allow_through_endpoint(
+            "dynamodb",
+            self.api_handler.role,
+            ["dynamodb:GetItem", "dynamodb:UpdateItem"],  # erasure jobs only: the role's policy limits the keys
+            [table_arn],
+            sid="ApiReadsErasureJobs",
+        )
+        for sid, grantee in (("ErasureContinuesJobs", role), ("ApiStartsErasureJobs", self.api_handler.role)):
+            network.allow_through_endpoint("sqs", grantee, ["sqs:SendMessage"], [self.erasure_queue.queue_arn], sid=sid)
 
     def _record_lifecycle_environment(self) -> dict[str, str]:
         """The bucket's own lifecycle values (one source: what SecureBucket put in its rules) for the processor, which
@@ -644,6 +814,7 @@ class SecureServerlessStack(Stack):
         self.alerting.add_alarms(self._quota_alarms(config, thresholds))
         self.alerting.add_alarms([self._records_failed_alarm(config, thresholds)])
         self.alerting.add_alarms([self._top_uploader_alarm(config, thresholds)])
+        self.alerting.add_alarms(self._erasure_alarms(thresholds))
         self.alerting.add_status_widget()
         CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn, description="Alarm notifications")
 

@@ -145,6 +145,12 @@ def load_environment(
     _, subscription = _one(r.of_type("AWS::SNS::Subscription"), "SNS subscription")
     env.arn["alerts-dlq"] = subscription["RedrivePolicy"]["deadLetterTargetArn"]
     queue_names = {env.arn["buffer"]: "buffer", env.arn["dlq"]: "dlq", env.arn["alerts-dlq"]: "alerts-dlq"}
+    # The erasure job queue (named `<prefix>-erasure-jobs`) and its redrive DLQ: their TLS-only policies load too.
+    for queue_id, queue in r.of_type("AWS::SQS::Queue").items():
+        if str(queue.get("QueueName", "")).endswith("-erasure-jobs"):
+            env.arn["erasure-jobs"] = r.get_att(queue_id, "Arn")
+            env.arn["erasure-dlq"] = queue["RedrivePolicy"]["deadLetterTargetArn"]
+            queue_names |= {env.arn["erasure-jobs"]: "erasure-jobs", env.arn["erasure-dlq"]: "erasure-dlq"}
     for props in r.of_type("AWS::SQS::QueuePolicy").values():
         arns = {s["Resource"] for s in props["PolicyDocument"]["Statement"]}
         name = queue_names[_one({a: None for a in arns}, "queue of a queue policy")[0]]

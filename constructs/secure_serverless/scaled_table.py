@@ -221,14 +221,44 @@ class ScaledTable(Construct):
             conditions=_leading_keys_conditions(leading_keys),
         )
 
-    def grant_query(self, grantee: iam.IGrantable, *index_names: str) -> iam.Grant:
-        """Allow dynamodb:Query on the table and on the named indexes (and kms:Decrypt on its key)."""
+    def grant_query(self, grantee: iam.IGrantable, *index_names: str, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:Query on the table and on the named indexes (and kms:Decrypt on its key); with
+        `leading_keys` (partition-key patterns), queries of the table only for those partition keys (the indexes
+        stay granted as a whole, in a statement of their own: their partition key is another attribute).
+        Default: every partition key."""
         unknown = [name for name in index_names if name not in self.index_names]
         if unknown:
             raise ValueError(f"invalid index_names {unknown!r}: must be among {self.index_names}")
         self.encryption_key.grant(grantee, "kms:Decrypt")
-        arns = [self.table.table_arn, *(f"{self.table.table_arn}/index/{name}" for name in index_names)]
-        return iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"], resource_arns=arns)
+        indexes = [f"{self.table.table_arn}/index/{name}" for name in index_names]
+        if not leading_keys:
+            return iam.Grant.add_to_principal(
+                grantee=grantee, actions=["dynamodb:Query"], resource_arns=[self.table.table_arn, *indexes]
+            )
+        grant = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:Query"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
+        if indexes:
+            grant = grant.combine(
+                iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"], resource_arns=indexes)
+            )
+        return grant
+
+    def grant_batch_write_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:BatchWriteItem on the table (and kms:Decrypt/GenerateDataKey on its key); with
+        `leading_keys`, only for items whose partition key matches one of them (checked per item). IAM cannot
+        tell a batch's deletes from its puts: grant it to code that only deletes, or narrow the keys. Default:
+        every item."""
+        self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:BatchWriteItem"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
 
     # ---------------------------------------------------------------- metrics
     def metric_throttled_requests(self, operation: str, period: Duration = defaults.METRIC_PERIOD) -> cloudwatch.Metric:

@@ -68,7 +68,16 @@ class Environment:
             return {lid: r for lid, r in template["Resources"].items() if r["Type"] == kind}
 
         functions = {r["Properties"]["Handler"]: physical[lid] for lid, r in of_type("AWS::Lambda::Function").items()}
-        [(mapping_id, mapping)] = of_type("AWS::Lambda::EventSourceMapping").items()
+        processor_id = next(
+            lid
+            for lid, r in of_type("AWS::Lambda::Function").items()
+            if r["Properties"]["Handler"] == "processor.handler.sqs_handler"
+        )
+        [(mapping_id, mapping)] = [  # the pipeline's (the erasure worker has its own)
+            (lid, r)
+            for lid, r in of_type("AWS::Lambda::EventSourceMapping").items()
+            if r["Properties"]["FunctionName"] == {"Ref": processor_id}
+        ]
         buffer_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
         redrive = template["Resources"][buffer_id]["Properties"]["RedrivePolicy"]
         dead_letter_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]

@@ -469,6 +469,17 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
         ("dynamodb:PutItem", _json(table_arn)),  # identity mappings only: see the next assertion
         ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
+        # POST/GET /erasure: the caller's job (#erasure/* only, tests/stacks/test_erasure.py) and its start.
+        ("dynamodb:GetItem", _json(table_arn)),
+        ("dynamodb:UpdateItem", _json(table_arn)),
+        (
+            "sqs:SendMessage",
+            _json(
+                arn_of(
+                    logical_id(template, "AWS::SQS::Queue", {"QueueName": Match.string_like_regexp("erasure-jobs$")})
+                )
+            ),
+        ),
     }
     # Its one write: items whose partition key is an identity mapping's, and only with the key present.
     mappings_only = {

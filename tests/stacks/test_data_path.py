@@ -21,6 +21,8 @@ SUFFIXES = ("dev", "staging", "prod", "pr-7")
 
 
 PROCESSOR = {"Handler": Match.string_like_regexp("processor")}
+# The pipeline's buffer (the erasure job queue has a redrive policy too: tests/stacks/test_erasure.py).
+BUFFER = {"RedrivePolicy": Match.any_value(), "QueueName": Match.string_like_regexp("-object-created-buffer$")}
 NOT_ACCESS_LOGS = {"BucketNamePrefix": Match.not_(Match.string_like_regexp("-logs$"))}
 
 
@@ -33,7 +35,7 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
             ("AWS::KMS::Key", None),
             ("AWS::DynamoDB::Table", None),
             ("AWS::S3::Bucket", NOT_ACCESS_LOGS),
-            ("AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()}),
+            ("AWS::SQS::Queue", BUFFER),
             ("AWS::Logs::LogGroup", {"LogGroupName": Match.string_like_regexp("/processor$")}),
         )
     }
@@ -200,14 +202,18 @@ def test_pipeline_per_environment(stack_templates: dict[str, Template], suffix: 
     config = build_config(suffix)
     template.resource_count_is("AWS::Events::Rule", 1)
     template.has_resource_properties("AWS::Events::Rule", {"Name": f"secure-serverless-{suffix}-object-created"})
-    logical_id(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})  # exactly one buffer
+    logical_id(template, "AWS::SQS::Queue", BUFFER)  # exactly one buffer
     visibility = Capture()
     template.has_resource_properties(
         "AWS::SQS::Queue",
-        {"RedrivePolicy": {"maxReceiveCount": config.processor_max_receive_count}, "VisibilityTimeout": visibility},
+        {
+            **BUFFER,
+            "RedrivePolicy": {"maxReceiveCount": config.processor_max_receive_count},
+            "VisibilityTimeout": visibility,
+        },
     )
     assert visibility.as_number() >= 6 * config.processor_timeout_seconds
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)  # the pipeline's and the erasure worker's
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {

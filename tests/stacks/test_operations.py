@@ -279,6 +279,7 @@ EXPECTED_ALARMS = (
     "alerts-undeliverable",
     "account-concurrency-near-quota", "processor-concurrency-at-limit",
     "processor-records-failed", "top-uploader",
+    "erasure-errors", "erasure-throttles", "erasure-duration-near-timeout", "erasure-dead-letters",
 )  # fmt: skip
 
 
@@ -457,16 +458,20 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
     stack_templates: dict[str, Template], suffix: str
 ) -> None:
     """Each endpoint with resource-level permissions lists exactly the functions' own calls: their role as the
-    principal, the exact actions, this environment's bucket/table/queue ARNs (no PutObject, DeleteObject, DeleteItem,
-    Batch*, SendMessage or DeleteMessage; no other bucket, table or queue of the account; no other caller). The API's
-    version deletes and listings and the processor's UpdateItem serve DELETE /objects/{key} (their roles' policies
-    narrow them to uploads/ and to usage items)."""
+    principal, the exact actions, this environment's bucket/table/queue ARNs (no PutObject, DeleteObject, DeleteItem or
+    DeleteMessage; no other bucket, table or queue of the account; no other caller). The API's version deletes and
+    listings and the processor's UpdateItem serve DELETE /objects/{key} and the per-user limits (their roles'
+    policies narrow them to uploads/ and to usage items); UpdateItem, BatchWriteItem, DeleteObjectVersion and
+    SendMessage serve the erasure job."""
     template = stack_templates[suffix]
     processor = arn_of(_role_of(template, "Processor"))
     api = arn_of(_role_of(template, "ApiHandler"))
     bucket = arn_of(logical_id(template, "AWS::S3::Bucket", {"BucketNamePrefix": f"secsls-{suffix}"}))
     table = arn_of(logical_id(template, "AWS::DynamoDB::Table"))
     buffer = arn_of(logical_id(template, "AWS::SQS::Queue", {"QueueName": Match.string_like_regexp("buffer$")}))
+    eraser = arn_of(_role_of(template, "Erasure"))
+    jobs = arn_of(logical_id(template, "AWS::SQS::Queue", {"QueueName": Match.string_like_regexp("erasure-jobs$")}))
+    index = {"Fn::Join": ["", [table, "/index/by-owner"]]}
 
     def allow(sid: str, principal: dict, actions: list[str], resource: object) -> dict:
         action: object = actions if len(actions) > 1 else actions[0]
@@ -481,6 +486,9 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
             allow("ProcessorTellsDeletedObjects", processor, ["s3:ListBucket"], bucket),
             allow("ProcessorRefusesUploads", processor, ["s3:DeleteObjectVersion"],
                   {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
+            allow("ErasureListsVersions", eraser, ["s3:ListBucketVersions"], bucket),
+            allow("ErasureDeletesVersions", eraser, ["s3:DeleteObjectVersion"],
+                  {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
         ],
         ".dynamodb": [
             allow("ProcessorWritesRecords", processor, ["dynamodb:PutItem"], table),
@@ -488,8 +496,15 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
             allow("ProcessorReadsIdentityMappings", processor, ["dynamodb:GetItem"], table),
             allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),
             allow("ApiRecordsIdentityMappings", api, ["dynamodb:PutItem"], table),
+            allow("ErasureErasesItems", eraser, ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+                  "dynamodb:Query", "dynamodb:UpdateItem"], [table, index]),
+            allow("ApiReadsErasureJobs", api, ["dynamodb:GetItem", "dynamodb:UpdateItem"], table),
         ],
-        ".sqs": [allow("ProcessorDelaysFailedRecords", processor, ["sqs:ChangeMessageVisibility"], buffer)],
+        ".sqs": [
+            allow("ProcessorDelaysFailedRecords", processor, ["sqs:ChangeMessageVisibility"], buffer),
+            allow("ErasureContinuesJobs", eraser, ["sqs:SendMessage"], jobs),
+            allow("ApiStartsErasureJobs", api, ["sqs:SendMessage"], jobs),
+        ],
     }  # fmt: skip
     for service, statements in expected.items():
         template.has_resource_properties(
@@ -566,13 +581,13 @@ def test_functions_run_in_the_isolated_subnets(stack_templates: dict[str, Templa
     subnets = [{"Ref": sid} for sid in sorted(template.find_resources("AWS::EC2::Subnet"))]
     functions_group = {"Fn::GetAtt": [logical_id(template, SECURITY_GROUP, FUNCTIONS_GROUP), "GroupId"]}
     in_vpc = {"VpcConfig": {"SubnetIds": Match.exact(subnets), "SecurityGroupIds": Match.exact([functions_group])}}
-    assert _count(template, "AWS::Lambda::Function", in_vpc) == 2  # the processor and the API handler
+    assert _count(template, "AWS::Lambda::Function", in_vpc) == 3  # the processor, the API handler, the erasure worker
     # The only other function: the deploy-time prefix-list lookup (it calls the EC2 API, which has no endpoint).
     (outside,) = [
         rid for rid in template.find_resources("AWS::Lambda::Function", {"Properties": {"VpcConfig": Match.absent()}})
     ]
     assert outside.startswith("NetworkPrefixListLookup")
-    template.resource_count_is("AWS::Lambda::Function", 3)
+    template.resource_count_is("AWS::Lambda::Function", 4)
 
 
 @pytest.mark.parametrize("suffix", PRIVATE)

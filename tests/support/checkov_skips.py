@@ -74,6 +74,28 @@ CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
         "and prod run both functions in isolated subnets.",
     ),
     CheckovSkip(
+        "CKV_AWS_116",
+        "ErasureFunction",
+        ALL_PRESETS,
+        "The erasure worker is invoked by an SQS event source mapping: a failed job message returns to the erasure "
+        "queue and from there to its dead-letter queue (maxReceiveCount 5, alarmed); a function DLQ applies only "
+        "to asynchronous invokes.",
+    ),
+    CheckovSkip(
+        "CKV_AWS_115",
+        "ErasureFunction",
+        ALL_PRESETS,
+        "The erasure worker's concurrency is bounded by its event source mapping's maximum concurrency (2): erasure "
+        "jobs are rare and may wait; reserving concurrency would only take it from the other functions.",
+    ),
+    CheckovSkip(
+        "CKV_AWS_117",
+        "ErasureFunction",
+        frozenset({"dev"}),
+        "Private network mode (VPC, endpoints) is off in dev: interface endpoints cost money every hour; staging "
+        "and prod run the erasure worker in isolated subnets.",
+    ),
+    CheckovSkip(
         "CKV_AWS_115",
         "NetworkPrefixListLookupFunction",
         frozenset({"staging", "prod"}),

@@ -7,6 +7,7 @@ Routes:
                                            the caller's objects (the newest recorded one when none is named)
     DELETE /objects/{key+}?version_id=     delete one of the caller's objects for good: every version, or the one
                                            named (deletes.py); 202, the record follows through the pipeline
+    POST /erasure, GET /erasure            erase everything of the caller's user; its status and report (erasure)
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
@@ -27,12 +28,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from objects_api import deletes, domain, request, signer, store
+from objects_api import deletes, domain, erasure, request, signer, store
 
 logger = Logger()
 tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
 metrics = Metrics()
 app = APIGatewayRestResolver()
+app.include_router(erasure.router)
 
 # Private, per-caller data: never cached by the browser or a proxy.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -41,6 +43,7 @@ _ALLOWED_METHODS = (
     (re.compile(r"/objects"), ("GET",)),
     (re.compile(r"/objects/.*", re.DOTALL), ("GET", "DELETE")),
     (re.compile(r"/downloads/.+", re.DOTALL), ("GET",)),
+    (re.compile(r"/erasure"), ("GET", "POST")),  # erasure.router
 )
 
 

@@ -77,7 +77,8 @@ class OutOfTime(Exception):
 
 class Contention(Exception):
     """A transaction (processor/usage.py, processor/deletion_store.py) was cancelled for a reason other than a failed
-    condition: a concurrent transaction on the same items, or throttling. Nothing was written; transient (the record is deferred)."""
+    condition: a concurrent transaction on the same items, or throttling. Nothing was written; transient (the record
+    is deferred)."""
 
 
 # The identity id -> user pool sub lookup (a GetItem of the mapping item the API records): one short attempt, and

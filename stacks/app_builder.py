@@ -27,7 +27,7 @@ from stacks.delivery import (
     target_for,
     trust_level,
 )
-from stacks.guard_rules import guard_validator
+from stacks.guard_plugin import guard_validator
 from stacks.secure_serverless_stack import SecureServerlessStack
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -166,7 +166,8 @@ def add_nag_packs(app: cdk.App) -> None:
 def add_guard_rules(app: cdk.App) -> None:
     """cfn-guard with AWS Control Tower's proactive-control rules, a second policy-validation plugin: any failing
     rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason).
-    Only the rule folders of the services in the templates (stacks/guard_rules.py): the others only answer SKIP."""
+    Only the rule files of the resource types in the templates (stacks/guard_rules.py), run per template and service
+    in parallel (stacks/guard_plugin.py): the same findings as the upstream plugin in a fraction of the time."""
     cdk.Validations.of(app).add_plugins(guard_validator())
     acknowledge_opt_in_packs(app, compliance=False, guard=True)
 

@@ -4,25 +4,34 @@ The empty app (bench/_empty_app.py) carries the same validation plugins (CDK's C
 cdk-nag packs, cfn-guard with the same Control Tower rule folders), so the ratio is what this app's own constructs
 cost. Each measurement is one `cdk synth` process (the pinned CLI from node_modules, into a fresh output folder),
 timed with Python's clock around the subprocess; the three apps take turns in every round so a busy machine slows
-them alike. Prints the medians in seconds and the ratios (targets: dev <= 1.5x, dev+staging+prod <= 1.8x).
-Run: `make bench`, or `python bench/synth.py` with node_modules/.bin and .venv/bin first on PATH.
+them alike. Prints the medians in seconds and the ratios (targets: dev <= 1.5x, dev+staging+prod <= 1.8x), with the
+load averages before and after (the machine is shared: read the figures with them).
+Run: `make bench`, or `python bench/synth.py` with node_modules/.bin and .venv/bin first on PATH;
+`python bench/synth.py --update-docs` also rewrites the generated block of docs/benchmarks.md with what it measured
+(tests/bench/test_synth_docs.py checks that the block is what `render` makes of the figures recorded in it).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 TARGETS = {"dev": 1.5, "dev,staging,prod": 1.8}
 EMPTY_APP = f"{Path(sys.executable).name} bench/_empty_app.py"
+DOCS = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- synth-figures:begin -->", "<!-- synth-figures:end -->"
 
 
 def _cdk() -> str:
@@ -62,15 +71,85 @@ def measure(runs: int = RUNS) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def main() -> None:
-    figures = measure()
-    empty = figures["empty"]
-    print(f"cdk synth, whole processes, median of {RUNS}, side by side with an empty app carrying the same plugins")
-    print(f"  {'empty app':<18} {empty:6.2f} s")
+@dataclass(frozen=True)
+class Figures:
+    """One run of the benchmark: medians in seconds per app ('empty' and each TARGETS key), when, and the machine's
+    load averages (1, 5, 15 min) before and after."""
+
+    runs: int
+    seconds: dict[str, float]
+    when: str
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+
+def load_averages() -> tuple[float, float, float]:
+    one, five, fifteen = os.getloadavg()
+    return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
+def run(runs: int = RUNS) -> Figures:
+    before = load_averages()
+    seconds = {name: round(value, 2) for name, value in measure(runs).items()}
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return Figures(runs=runs, seconds=seconds, when=when, load_before=before, load_after=load_averages())
+
+
+def lines(figures: Figures) -> list[str]:
+    """What the benchmark prints: the medians, and each ratio against the empty app with its target."""
+    empty = figures.seconds["empty"]
+    out = [f"  {'empty app':<18} {empty:6.2f} s"]
     for env, target in TARGETS.items():
-        ratio = figures[env] / empty
+        ratio = figures.seconds[env] / empty
         verdict = "ok" if ratio <= target else "OVER TARGET"
-        print(f"  {env:<18} {figures[env]:6.2f} s   ratio {ratio:.2f}x (target <= {target}x, {verdict})")
+        out.append(f"  {env:<18} {figures.seconds[env]:6.2f} s   ratio {ratio:.2f}x (target <= {target}x, {verdict})")
+    return out
+
+
+def render(figures: Figures) -> str:
+    """The generated block of docs/benchmarks.md: the figures as recorded (a JSON comment) and as printed."""
+    load = f"load average {figures.load_before[0]:.2f} before, {figures.load_after[0]:.2f} after (1 min)"
+    return "\n".join(
+        [
+            f"<!-- {json.dumps(asdict(figures), sort_keys=True)} -->",
+            f"`python bench/synth.py` ({figures.when}, median of {figures.runs} whole `cdk synth` processes each, "
+            f"side by side with the empty app; {load}):",
+            "",
+            "```text",
+            *lines(figures),
+            "```",
+        ]
+    )
+
+
+def recorded(text: str) -> Figures:
+    """The figures recorded in a generated block."""
+    match = re.search(r"<!-- (\{.*?\}) -->", text)
+    assert match, "no recorded figures in the block"
+    data = json.loads(match.group(1))
+    return Figures(
+        runs=data["runs"],
+        seconds=data["seconds"],
+        when=data["when"],
+        load_before=tuple(data["load_before"]),
+        load_after=tuple(data["load_after"]),
+    )
+
+
+def update_docs(figures: Figures, page: Path = DOCS) -> None:
+    text = page.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    page.write_text(f"{text[:start]}\n{render(figures)}\n{text[end:]}")
+
+
+def main() -> None:
+    figures = run()
+    print(f"cdk synth, whole processes, median of {figures.runs}, beside an empty app carrying the same plugins")
+    print("\n".join(lines(figures)))
+    print(f"  load average (1, 5, 15 min): before {figures.load_before}, after {figures.load_after}")
+    if "--update-docs" in sys.argv[1:]:
+        update_docs(figures)
+        print(f"  written to {DOCS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ deliberately failing ones). It carries the upstream plugin's name, so acknowledg
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -22,7 +23,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
@@ -360,10 +361,14 @@ def plan(templates: Sequence[str], rules: Sequence[RuleFile], types_of: Callable
     return runs
 
 
+def template_types_of(template: dict[str, Any]) -> set[str]:
+    """The resource types of a template."""
+    return {str(r.get("Type")) for r in template.get("Resources", {}).values() if isinstance(r, dict)}
+
+
 def template_types(template: str) -> set[str]:
-    """The resource types of a synthesized template."""
-    resources = json.loads(Path(template).read_text()).get("Resources", {})
-    return {str(r.get("Type")) for r in resources.values() if isinstance(r, dict)}
+    """The resource types of a synthesized template file."""
+    return template_types_of(json.loads(Path(template).read_text()))
 
 
 def reduced(template: dict[str, Any], keep: frozenset[str]) -> dict[str, Any]:
@@ -394,6 +399,13 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+@dataclass
+class _Started:
+    digest: str  # of the template as checked
+    futures: list[tuple[GuardRun, Future[str]]]
+    scratch: Path  # the reduced copies
+
+
 @jsii.implements(cdk.IPolicyValidationPlugin)
 class ControlTowerGuard:
     """The Control Tower rule files `rules` (paths), checked by cfn-guard per template and in parallel; the same
@@ -407,6 +419,8 @@ class ControlTowerGuard:
                 RuleFile(rule, frozenset(checked_types(text)), named_types(text), Path(rule).parent.name)
             )
         self._workers = workers or default_workers()
+        self._pool: ThreadPoolExecutor | None = None
+        self._started: dict[str, _Started] = {}
 
     @property
     def name(self) -> str:
@@ -420,23 +434,46 @@ class ControlTowerGuard:
     def rule_ids(self) -> list[str] | None:
         return None  # as the upstream plugin for rule files outside its own folder
 
+    def start(self, template: str) -> None:
+        """Begin checking one template in the background: called by the stack synthesizers below as soon as they
+        have written it, so cfn-guard runs on the other cores while CDK synthesizes the other stacks and runs the
+        other validation plugins."""
+        text = Path(template).read_text()
+        runs = plan([template], self._rules, lambda _: template_types_of(json.loads(text)))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="cfn-guard")
+        binary, scratch = guard_binary(), Path(tempfile.mkdtemp(prefix="cfn-guard-"))
+        futures: list[tuple[GuardRun, Future[str]]] = []
+        for i, run in enumerate(runs):
+            data = template
+            if run.keep is not None:
+                data = str(scratch / f"{i}.json")
+                Path(data).write_text(json.dumps(reduced(json.loads(text), run.keep)))
+            futures.append((run, self._pool.submit(run_guard, binary, run.rules, data)))
+        self._started[os.path.realpath(template)] = _Started(
+            hashlib.sha256(text.encode()).hexdigest(), futures, scratch
+        )
+
     def check(self, template_paths: Sequence[str]) -> tuple[bool, list[dict[str, Any]]]:
         """(whether every rule passed, every violation) over `template_paths`, as the upstream plugin's parsing makes
-        them (plain dicts, in template order)."""
-        runs = plan(template_paths, self._rules, template_types)
-        binary = guard_binary()
-        with tempfile.TemporaryDirectory(prefix="cfn-guard-") as scratch:
-            data: dict[GuardRun, str] = {}
-            templates = {t: json.loads(Path(t).read_text()) for t in template_paths}
-            for i, run in enumerate(runs):
-                if run.keep is None:
-                    data[run] = run.template
-                else:
-                    data[run] = str(Path(scratch) / f"{i}.json")
-                    Path(data[run]).write_text(json.dumps(reduced(templates[run.template], run.keep)))
-            with ThreadPoolExecutor(max_workers=self._workers) as pool:
-                outputs = list(pool.map(lambda run: run_guard(binary, run.rules, data[run]), runs))
-        results = [violations_of_output(output, run.template) for run, output in zip(runs, outputs, strict=True)]
+        them (plain dicts, in template order). A template started early is used only if it has not changed since."""
+        try:
+            for template in template_paths:
+                started = self._started.get(os.path.realpath(template))
+                if started is None or started.digest != hashlib.sha256(Path(template).read_bytes()).hexdigest():
+                    self.start(template)
+            results = [
+                violations_of_output(future.result(), template)
+                for template in template_paths
+                for _, future in self._started[os.path.realpath(template)].futures
+            ]
+        finally:
+            for started in self._started.values():
+                shutil.rmtree(started.scratch, ignore_errors=True)
+            self._started.clear()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         return all(ok for ok, _ in results), [v for _, found in results for v in found]
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
@@ -466,3 +503,49 @@ class ControlTowerGuard:
 def guard_validator(resource_types: Iterable[str] = RESOURCE_TYPES) -> ControlTowerGuard:
     """The cfn-guard plugin with the Control Tower rules of `resource_types` only (stacks/guard_rules.py)."""
     return ControlTowerGuard(rule_files(resource_types))
+
+
+# --- Starting early: the synthesizers of the app's stacks hand each template to the app's guard once written.
+
+_GUARDS: dict[str, ControlTowerGuard] = {}  # App node address -> the guard registered on it
+
+
+def register(app: cdk.App, guard: ControlTowerGuard) -> None:
+    """Register `guard` on `app` as a validation plugin, and let the early synthesizers of its stacks start it."""
+    cdk.Validations.of(app).add_plugins(guard)
+    _GUARDS[app.node.addr] = guard
+
+
+def _start_early(stack: cdk.Stack, outdir: str) -> None:
+    stage = cdk.Stage.of(stack)
+    guard = _GUARDS.get(stage.node.addr) if stage is not None else None
+    if guard is not None:
+        guard.start(str(Path(outdir) / stack.template_file))
+
+
+class EarlyGuardSynthesizer(cdk.DefaultStackSynthesizer):
+    """DefaultStackSynthesizer that starts the app's cfn-guard on the template as soon as it is written."""
+
+    def bind(self, stack: cdk.Stack) -> None:
+        # Overridden with synthesize: with synthesize alone, jsii left the JavaScript object unbound (checked on
+        # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
+        super().bind(stack)
+        self._early_guard_stack = stack
+
+    def synthesize(self, session: cdk.ISynthesisSession) -> None:
+        super().synthesize(session)
+        _start_early(self._early_guard_stack, session.outdir)
+
+
+class EarlyGuardCliCredentialsSynthesizer(cdk.CliCredentialsStackSynthesizer):
+    """CliCredentialsStackSynthesizer that starts the app's cfn-guard on the template as soon as it is written."""
+
+    def bind(self, stack: cdk.Stack) -> None:
+        # Overridden with synthesize: with synthesize alone, jsii left the JavaScript object unbound (checked on
+        # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
+        super().bind(stack)
+        self._early_guard_stack = stack
+
+    def synthesize(self, session: cdk.ISynthesisSession) -> None:
+        super().synthesize(session)
+        _start_early(self._early_guard_stack, session.outdir)

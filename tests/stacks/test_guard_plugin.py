@@ -21,7 +21,15 @@ from aws_cdk import aws_s3 as s3
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
 from stacks.app_builder import add_guard_rules, cdk_json_context
-from stacks.guard_plugin import PLUGIN_NAME, ControlTowerGuard, named_types, plan, reduced, template_types
+from stacks.guard_plugin import (
+    PLUGIN_NAME,
+    ControlTowerGuard,
+    EarlyGuardSynthesizer,
+    named_types,
+    plan,
+    reduced,
+    template_types,
+)
 from stacks.guard_rules import rule_files
 from tests.support.synth import Synthesized
 
@@ -155,3 +163,40 @@ def test_an_unencrypted_bucket_fails_the_synth(tmp_path: Path) -> None:
     (guard,) = [p for p in report["pluginReports"] if p["pluginName"] == PLUGIN_NAME]
     flagged = {(v["ruleName"], c["constructPath"]) for v in guard["violations"] for c in v["violatingConstructs"]}
     assert ("s3_bucket_default_encryption_kms_check", "Canary/Unencrypted") in flagged
+
+
+def test_templates_are_checked_from_the_moment_they_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's stack synthesizers start cfn-guard on each template once written, before the validation plugins
+    run; the plugin then only collects (a template is checked once) and still reports its findings."""
+    events: list[tuple[str, str]] = []
+    original_start, original_check = ControlTowerGuard.start, ControlTowerGuard.check
+
+    def start(self: ControlTowerGuard, template: str) -> None:
+        events.append(("start", Path(template).name))
+        original_start(self, template)
+
+    def check(self: ControlTowerGuard, paths: Any) -> Any:
+        events.append(("check", ",".join(Path(p).name for p in paths)))
+        return original_check(self, paths)
+
+    monkeypatch.setattr(ControlTowerGuard, "start", start)
+    monkeypatch.setattr(ControlTowerGuard, "check", check)
+    app = cdk.App(outdir=str(tmp_path), context=cdk_json_context(), builtin_cloud_formation_validation=False)
+    s3.CfnBucket(cdk.Stack(app, "Early", synthesizer=EarlyGuardSynthesizer()), "Unencrypted")
+    add_guard_rules(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    assert events == [("start", "Early.template.json"), ("check", "Early.template.json")]
+
+
+def test_a_template_changed_after_it_was_started_is_checked_again(tmp_path: Path) -> None:
+    template = tmp_path / "Changed.template.json"
+    template.write_text(json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}}))
+    guard = ControlTowerGuard(rule_files())
+    guard.start(str(template))  # nothing any rule checks: no finding
+    template.write_text(json.dumps(NON_COMPLIANT))
+    success, violations = guard.check([str(template)])
+    assert not success
+    assert {"s3_bucket_default_encryption_kms_check", "sqs_dlq_check"} <= {v["ruleName"] for v in violations}

@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,34 +42,44 @@ def _cdk() -> str:
     return str(cdk)
 
 
-def synth_seconds(env: str | None) -> float:
-    """Wall time of one `cdk synth` process: the app for `env`, or the empty app when `env` is None."""
+def synth_seconds(env: str | None) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, of the whole process tree: CLI, app, jsii kernel, cfn-guard) of one
+    `cdk synth` process: the app for `env`, or the empty app when `env` is None. CPU time depends less on what else
+    the shared machine runs; the targets are on wall time."""
     path = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     process_env = {**os.environ, "PATH": path, "CDK_DISABLE_CLI_TELEMETRY": "true", "AWS_EC2_METADATA_DISABLED": "true"}
     outdir = tempfile.mkdtemp(prefix="bench-synth-")
     command = [_cdk(), "synth", "--quiet", "--no-notices", "-o", outdir]
     command += ["--app", EMPTY_APP] if env is None else ["-c", f"env={env}"]
     try:
-        start = time.perf_counter()
+        cpu, start = _children_cpu(), time.perf_counter()
         result = subprocess.run(command, cwd=ROOT, env=process_env, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
     if result.returncode != 0:
         raise SystemExit(f"cdk synth ({env or 'empty app'}) failed:\n{result.stdout}{result.stderr}")
-    return elapsed
+    return elapsed, cpu
 
 
-def measure(runs: int = RUNS) -> dict[str, float]:
-    """Median seconds per app ('empty' and each TARGETS key) over `runs` rounds, after one warm-up round."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(runs: int = RUNS) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and CPU seconds per app ('empty' and each TARGETS key) over `runs` rounds, after one warm-up
+    round."""
     apps: list[str | None] = [None, *TARGETS]
     for app in apps:
         synth_seconds(app)  # warm the jsii cache, the unpacked rules and the file system
-    samples: dict[str, list[float]] = {app or "empty": [] for app in apps}
+    samples: dict[str, list[tuple[float, float]]] = {app or "empty": [] for app in apps}
     for _ in range(runs):
         for app in apps:
             samples[app or "empty"].append(synth_seconds(app))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    wall = {name: statistics.median(w for w, _ in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(c for _, c in values) for name, values in samples.items()}
+    return wall, cpu
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ class Figures:
     when: str
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # medians of CPU time (recorded since 2026-12-03)
 
 
 def load_averages() -> tuple[float, float, float]:
@@ -90,9 +102,11 @@ def load_averages() -> tuple[float, float, float]:
 
 def run(runs: int = RUNS) -> Figures:
     before = load_averages()
-    seconds = {name: round(value, 2) for name, value in measure(runs).items()}
+    wall, cpu = measure(runs)
+    seconds = {name: round(value, 2) for name, value in wall.items()}
+    cpu_seconds = {name: round(value, 2) for name, value in cpu.items()}
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return Figures(runs=runs, seconds=seconds, when=when, load_before=before, load_after=load_averages())
+    return Figures(runs, seconds, when, before, load_averages(), cpu_seconds)
 
 
 def lines(figures: Figures) -> list[str]:
@@ -103,7 +117,20 @@ def lines(figures: Figures) -> list[str]:
         ratio = figures.seconds[env] / empty
         verdict = "ok" if ratio <= target else "OVER TARGET"
         out.append(f"  {env:<18} {figures.seconds[env]:6.2f} s   ratio {ratio:.2f}x (target <= {target}x, {verdict})")
+    if figures.cpu_seconds:
+        cpu = figures.cpu_seconds
+        out.append(
+            f"  cpu time (user + system): empty app {cpu['empty']:.2f} s; "
+            + "; ".join(f"{env} {cpu[env]:.2f} s, ratio {cpu[env] / cpu['empty']:.2f}x" for env in TARGETS)
+        )
     return out
+
+
+def _recordable(figures: Figures) -> dict[str, object]:
+    data = asdict(figures)
+    if not data["cpu_seconds"]:
+        del data["cpu_seconds"]  # figures recorded before CPU time was
+    return data
 
 
 def render(figures: Figures) -> str:
@@ -111,7 +138,7 @@ def render(figures: Figures) -> str:
     load = f"load average {figures.load_before[0]:.2f} before, {figures.load_after[0]:.2f} after (1 min)"
     return "\n".join(
         [
-            f"<!-- {json.dumps(asdict(figures), sort_keys=True)} -->",
+            f"<!-- {json.dumps(_recordable(figures), sort_keys=True)} -->",
             f"`python bench/synth.py` ({figures.when}, median of {figures.runs} whole `cdk synth` processes each, "
             f"side by side with the empty app; {load}):",
             "",
@@ -133,6 +160,7 @@ def recorded(text: str) -> Figures:
         when=data["when"],
         load_before=tuple(data["load_before"]),
         load_after=tuple(data["load_after"]),
+        cpu_seconds=data.get("cpu_seconds", {}),
     )
 
 

@@ -168,7 +168,7 @@ def add_guard_rules(app: cdk.App) -> None:
     """cfn-guard with AWS Control Tower's proactive-control rules, a second policy-validation plugin: any failing
     rule fails the synth unless acknowledged on its resource (`cdk-validator-cfnguard::<rule>`, with a reason).
     Only the rule files of the resource types in the templates (stacks/guard_rules.py), run per template and service
-    in parallel (stacks/guard_plugin.py): the same findings as the upstream plugin in a fraction of the time."""
+    as each template is written (stacks/guard_plugin.py): the upstream plugin's findings in a fraction of its time."""
     register(app, guard_validator())
     acknowledge_opt_in_packs(app, compliance=False, guard=True)
 

@@ -1,14 +1,15 @@
-"""cfn-guard with the Control Tower rules as a validation plugin that runs per template, in parallel.
+"""cfn-guard with the Control Tower rules as a validation plugin: per template and service, on reduced copies, early.
 
 The upstream plugin (`CfnGuardValidator`, cdk-validator-cfnguard) passes every template and every rule file to one
-`cfn-guard validate` process, and cfn-guard's cost is per rule and template (~18 ms each here, most of a synth's
-validation time): a rule runs on every template, also those without its resource type, and one process uses one core.
-`ControlTowerGuard` runs the same binary, shipped in the same package, over each template with only the rule files of
-the resource types that template contains (a rule of an absent type only answers SKIP), split into parts run side by
-side on the machine's cores, and turns cfn-guard's output into the same violations as the upstream plugin (a Python
-port of its result parsing; tests/stacks/test_guard_plugin.py compares both over the app's templates and over
-deliberately failing ones). It carries the upstream plugin's name, so acknowledgments stay
-`cdk-validator-cfnguard::<rule>`.
+`cfn-guard validate` process, at the end of the synth, on one core; cfn-guard's cost is per rule file and template and
+follows the size of the template it reads. `ControlTowerGuard` runs the same binary, shipped in the same package, over
+each template with only the rule files of the resource types that template contains (a rule of an absent type only
+answers SKIP), one process per service folder, each over a copy of the template whose resources of types its rules do
+not name are reduced to their Type (`reduced`, `named_types`). The runs start as soon as a stack's synthesizer has
+written its template (`EarlyGuardSynthesizer`), on the cores CDK's own single-threaded work leaves free, and the plugin
+collects them at validation. It turns cfn-guard's output into the same violations as the upstream plugin (a Python port
+of its result parsing; tests/stacks/test_guard_plugin.py compares both over the app's templates and over deliberately
+failing ones) and carries the upstream plugin's name, so acknowledgments stay `cdk-validator-cfnguard::<rule>`.
 """
 
 from __future__ import annotations
@@ -303,7 +304,7 @@ def violations_of_output(output: str, template_path: str) -> tuple[bool, list[di
     return success, found
 
 
-# --- Running cfn-guard per template and service, in parallel.
+# --- Running cfn-guard per template and service.
 
 _TYPE = re.compile(r"AWS::[A-Za-z0-9]+::[A-Za-z0-9]+")
 _RESOURCES = re.compile(r"\bResources\b")
@@ -395,8 +396,10 @@ def run_guard(binary: Path, rules: Sequence[str], data: str) -> str:
 
 
 def default_workers() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """cfn-guard processes at a time: one core fewer than this process may use (at least one). The runs start while
+    CDK, single-threaded, still synthesizes and validates; all cores for cfn-guard would only compete with it."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 @dataclass
@@ -408,7 +411,7 @@ class _Started:
 
 @jsii.implements(cdk.IPolicyValidationPlugin)
 class ControlTowerGuard:
-    """The Control Tower rule files `rules` (paths), checked by cfn-guard per template and in parallel; the same
+    """The Control Tower rule files `rules` (paths), checked by cfn-guard per template and service; the same
     findings, names and acknowledgment ids as `CfnGuardValidator(control_tower_rules_enabled=False, rules=rules)`."""
 
     def __init__(self, rules: Iterable[str], workers: int | None = None) -> None:

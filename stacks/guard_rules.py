@@ -3,7 +3,7 @@
 `CfnGuardValidator(control_tower_rules_enabled=True)` passes all 237 rule files of every service to `cfn-guard` at
 every synth, and cfn-guard pays for every rule on every template (~50 ms per rule and template here), although a
 rule of a type the templates lack only answers SKIP. `RESOURCE_TYPES` names the types of this app's templates that
-Control Tower rules check; the plugin (stacks/guard_plugin.py: per template, per service folder, in parallel) gets
+Control Tower rules check; the plugin (stacks/guard_plugin.py: per template and service folder, started early) gets
 the rule files that check them (from the folders of their services, read from each rule's CloudFormation-hook entry
 point, `is_cfn_hook(%INPUT_DOCUMENT, %<TYPE>)`). A test (tests/stacks/test_guard_rules.py) fails when a synthesized
 template gains a type some rule checks that is not listed, so the list cannot silently fall behind the templates.

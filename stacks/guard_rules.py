@@ -3,10 +3,10 @@
 `CfnGuardValidator(control_tower_rules_enabled=True)` passes all 237 rule files of every service to `cfn-guard` at
 every synth, and cfn-guard pays for every rule on every template (~50 ms per rule and template here), although a
 rule of a type the templates lack only answers SKIP. `RESOURCE_TYPES` names the types of this app's templates that
-Control Tower rules check; the plugin gets the rule files that check them (from the folders of their services, read
-from each rule's CloudFormation-hook entry point, `is_cfn_hook(%INPUT_DOCUMENT, %<TYPE>)`), with
-`control_tower_rules_enabled=False`. A test (tests/stacks/test_guard_rules.py) fails when a synthesized template
-gains a type some rule checks that is not listed, so the list cannot silently fall behind the templates.
+Control Tower rules check; the plugin (stacks/guard_plugin.py: per template and service folder, started early) gets
+the rule files that check them (from the folders of their services, read from each rule's CloudFormation-hook entry
+point, `is_cfn_hook(%INPUT_DOCUMENT, %<TYPE>)`). A test (tests/stacks/test_guard_rules.py) fails when a synthesized
+template gains a type some rule checks that is not listed, so the list cannot silently fall behind the templates.
 
 The rule files ship inside the plugin's jsii package (a tarball jsii unpacks at a place of its own); they are
 unpacked once per package version into a cache folder of this project and reused by every later synth.
@@ -23,8 +23,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
-
-from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
 # The resource types of the app's templates (every environment, the account and CI stacks) that a Control Tower rule
 # checks; kept right by a test.
@@ -114,8 +112,3 @@ def rule_files(resource_types: Iterable[str] = RESOURCE_TYPES) -> list[str]:
     if unknown:
         raise ValueError(f"no Control Tower rule checks {unknown!r}: list only types some rule checks")
     return sorted({str(rule) for resource_type in resource_types for rule in by_type[resource_type]})
-
-
-def guard_validator(resource_types: Iterable[str] = RESOURCE_TYPES) -> CfnGuardValidator:
-    """The cfn-guard plugin with the Control Tower rules of `resource_types` only."""
-    return CfnGuardValidator(control_tower_rules_enabled=False, rules=rule_files(resource_types))

@@ -1,7 +1,8 @@
 """A consumer CDK app, run from outside the repository against the installed secure_serverless wheel.
 
-    python consumer_app.py OUTDIR clean      # zero-config constructs + all constructs composed with plain L2
-                                             # resources passed as existing_*: must pass AwsSolutions and Serverless
+    python consumer_app.py OUTDIR clean      # zero-config constructs, all constructs composed with plain L2
+                                             # resources passed as existing_*, and two zero-config instances of
+                                             # every construct in one stack: must pass AwsSolutions and Serverless
     python consumer_app.py OUTDIR wildcard   # one stack per exposed role, each given a wildcard statement: the
                                              # AwsSolutions pack must flag every one (nothing is hidden)
 
@@ -23,6 +24,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from constructs import Construct
 
 import secure_serverless
 from secure_serverless import (
@@ -120,6 +122,26 @@ def composed(stack: cdk.Stack) -> None:
     PrivateNetwork(stack, "Network", encryption_key=key)
 
 
+def twins(stack: cdk.Stack) -> None:
+    """Two zero-config instances of every construct in one stack, without a prefix: TeamA and TeamB use the same
+    construct ids (those of ZeroConfig too), so only the construct path tells their physical names apart.
+    ApiGatewayAccountLogging is the one exception: it sets the account's single API Gateway logging role."""
+    for team in ("TeamA", "TeamB"):
+        scope = Construct(stack, team)
+        EnvironmentKey(scope, "Key")
+        bucket = SecureBucket(scope, "Uploads")
+        table = ScaledTable(scope, "Items", partition_key=PK)
+        IdentityPool(scope, "Identity")
+        worker = SecureFunction(scope, "Worker", code=CODE, handler="index.handler")
+        handler = SecureFunction(scope, "Handler", code=CODE, handler="index.handler")
+        pipeline = EventPipeline(scope, "Pipeline", bucket=bucket.bucket, processor=worker.function)
+        api = LoggedApi(scope, "Api", handler=handler.function, routes=[Route("/items")])
+        PrivateNetwork(scope, "Network")
+        alerting = Alerting(scope, "Alerting")
+        for source in (worker, handler, pipeline, api, table, alerting):
+            alerting.add_alarms(source.recommended_alarms(AlarmThresholds()))
+
+
 def wildcard_stacks() -> list[str]:
     """One stack per role a construct exposes; the consumer adds `s3:GetObject` on `*` to it."""
     builders = {
@@ -136,8 +158,9 @@ def wildcard_stacks() -> list[str]:
 if MODE == "clean":
     zero_config(cdk.Stack(app, "ZeroConfig"))
     composed(cdk.Stack(app, "Composed"))
+    twins(cdk.Stack(app, "Twins"))
     cdk.RemovalPolicies.of(app).destroy()  # a disposable consumer app
-    stacks = ["ZeroConfig", "Composed"]
+    stacks = ["ZeroConfig", "Composed", "Twins"]
 else:
     stacks = wildcard_stacks()
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))

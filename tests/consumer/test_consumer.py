@@ -95,24 +95,30 @@ def _run_consumer(venv: Path, tmp_path: Path, mode: str) -> tuple[dict[str, Any]
 def test_consumer_app_zero_config_and_composed_passes_awssolutions_and_serverless(
     consumer_venv: Path, tmp_path: Path
 ) -> None:
-    """SecureBucket, EnvironmentKey, ScaledTable(partition_key=...) and IdentityPool with no other argument, and
-    every construct composed with plain L2 resources passed as existing_*: nag-clean under both packs."""
+    """SecureBucket, EnvironmentKey, ScaledTable(partition_key=...) and IdentityPool with no other argument, every
+    construct composed with plain L2 resources passed as existing_*, and two zero-config instances of every construct
+    in one stack (Twins): nag-clean under both packs."""
     facts, violations = _run_consumer(consumer_venv, tmp_path, "clean")
     assert violations == []
     assert facts["synthesized"] is True
     zero = set(facts["types"]["ZeroConfig"])
     assert {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::Cognito::UserPool"} <= zero
     assert {"AWS::Events::Rule", "AWS::ApiGateway::RestApi", "AWS::EC2::VPC"} <= set(facts["types"]["Composed"])
+    every_construct = {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::Cognito::IdentityPool",
+                       "AWS::Lambda::Function", "AWS::Events::Rule", "AWS::ApiGateway::RestApi", "AWS::EC2::VPC",
+                       "AWS::SNS::Topic", "AWS::CloudWatch::Alarm", "AWS::SQS::Queue"}  # fmt: skip
+    assert every_construct <= set(facts["types"]["Twins"])  # two zero-config instances of each, in one stack
     # Every log group the consumer or a construct encrypted with a key of the app: the IAM engine lets the logs
     # service use the key for that group's encryption context, and not for another group's (tests/support/log_keys).
     templates = {
         name: (json.loads((tmp_path / "clean" / f"{name}.template.json").read_text()), StandIns(stack_name=name))
-        for name in ("ZeroConfig", "Composed")
+        for name in ("ZeroConfig", "Composed", "Twins")
     }
     # CloudFormation refuses a cycle inside a template; synthesis does not see one (found by deploying this app).
     assert {name: check_graph(template) for name, (template, _) in templates.items()} == {
         "ZeroConfig": [],
         "Composed": [],
+        "Twins": [],
     }
     decided = evaluate_rows(templates)
     groups = {row.group for row, _ in decided if row.stack == "Composed"}

@@ -1,5 +1,6 @@
-"""The composed consumer app (tests/consumer/consumer_app.py, `clean`: every construct zero-config, and every construct
-composed with the consumer's own key, buckets, log groups, queue, user pool and topic) deploys into the emulator.
+"""The consumer app (tests/consumer/consumer_app.py, `clean`: constructs zero-config, every construct composed with the
+consumer's own key, buckets, log groups, queue, user pool and topic, and two zero-config instances of every construct
+in one stack, Twins) deploys into the emulator, all three stacks together.
 
 Synthesized once with the app's interpreter (nag packs on, as in `make consumer-check`), deployed from that cloud
 assembly with the pinned `cdk` into the preview bootstrap (the default qualifier) that the session's `deployment`
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,7 +26,17 @@ import pytest
 from tests.e2e.check_deployed import OK_STATES, emulated_only, stack_resources
 from tests.e2e.conftest import ROOT, Aws, Deployment, aws_environment, cdk, report
 
-CONSUMER_STACKS = ("ZeroConfig", "Composed")
+CONSUMER_STACKS = ("ZeroConfig", "Composed", "Twins")
+TWINS = ("TeamA", "TeamB")  # the two instances of every construct in the Twins stack (same construct ids)
+# Types whose physical id is not the resource's name: where to read the name instead.
+NAME_BY_API = {"AWS::ApiGateway::RestApi"}
+# Types whose names are unique only within their parent (a stage name or gateway response type within its REST API, a
+# method within its resource): twins may share them.
+WITHIN_PARENT = {"AWS::ApiGateway::Stage", "AWS::ApiGateway::GatewayResponse", "AWS::ApiGateway::Method"}
+# Types whose names are unique in an account and region (or account): checked across all the consumer's stacks.
+UNIQUE_NAMES = {"AWS::S3::Bucket", "AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Events::Rule",
+                "AWS::CloudWatch::Alarm", "AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::IAM::Role",
+                "AWS::ApiGateway::RestApi"}  # fmt: skip
 
 
 def _physical(aws: Aws, stack: str) -> dict[str, dict[str, Any]]:
@@ -119,3 +131,105 @@ def test_the_composed_consumer_reads_back(aws: Aws, consumer: Path) -> None:
         Bucket=bucket, Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]}
     )
     report(f"consumer Composed: object round trip under the team key, handler invoked, table {table['TableStatus']}")
+
+
+def _paths(assembly: Path, stack: str) -> dict[str, str]:
+    """Logical id -> construct path (below the stack) of every resource of `stack`, from the assembly's metadata file
+    (the templates carry no `aws:cdk:path`: the consumer app runs without the CLI, which turns that on)."""
+    metadata = json.loads((assembly / f"{stack}.metadata.json").read_text())
+    return {
+        entry["data"]: path.split("/", 2)[2]
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry.get("type") == "aws:cdk:logicalId" and path.count("/") >= 2
+    }
+
+
+def _name(aws: Aws, resource: dict[str, Any]) -> str:
+    """The deployed resource's name as AWS would make it unique: its physical id, or for a REST API (whose physical
+    id is a generated id) the name the API was given."""
+    if resource["ResourceType"] in NAME_BY_API:
+        return str(aws.apigateway.get_rest_api(restApiId=resource["PhysicalResourceId"])["name"])
+    return str(resource["PhysicalResourceId"])
+
+
+def twin_pairs(
+    paths: dict[str, str], resources: dict[str, dict[str, Any]]
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Construct path below the team -> (TeamA's deployed resource, TeamB's), from the template's paths (logical id
+    -> path below the stack) and the deployed resources (logical id -> summary)."""
+    by_path: dict[str, dict[str, dict[str, Any]]] = {team: {} for team in TWINS}
+    for logical, path in paths.items():
+        team, _, below = path.partition("/")
+        if team in by_path and logical in resources:
+            # Some ids name another construct's path and a hash of it (Alarm-Twins-TeamA-Api-8DDA6172-5xx,
+            # SqsEventSource:TwinsTeamAPipelineBuffer9DDD892E): the twin's has the other team's name and hash.
+            key = _HASH.sub("", below.replace(team, "<team>"))
+            assert key not in by_path[team], f"two resources of {team} pair as {key}"
+            by_path[team][key] = resources[logical]
+    assert by_path["TeamA"] and set(by_path["TeamA"]) == set(by_path["TeamB"]), "the two instances differ"
+    return {below: (first, by_path["TeamB"][below]) for below, first in sorted(by_path["TeamA"].items())}
+
+
+_HASH = re.compile(r"-?[0-9A-F]{8}(?![0-9A-Za-z])")
+
+
+def _named_in_the_account(kind: str) -> bool:
+    """Whether a type's physical id names something in the account: not a name scoped to a parent (WITHIN_PARENT),
+    nor a custom resource's (whatever its provider returns: the prefix-list lookup answers a constant)."""
+    return kind not in WITHIN_PARENT and not kind.startswith("Custom::")
+
+
+def repeated(named: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    """(type, name) -> where, for every name of a type that more than one of `named` (type, name, where) carries."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for kind, name, where in named:
+        seen.setdefault((kind, name), []).append(where)
+    return {key: places for key, places in seen.items() if len(places) > 1}
+
+
+def test_every_pair_of_twins_has_distinct_physical_names(aws: Aws, consumer: Path) -> None:
+    """Two zero-config instances of every construct in one stack, without a prefix, deployed: every resource the
+    emulator really creates (a type it only pretends to create has the id "unknown") has a physical name distinct
+    from its twin's (bucket, table, log group, queue, topic, rule, alarm, function, role, key, REST API name...); and
+    no name of a type whose names are unique per account repeats across the three deployed consumer stacks."""
+    resources = {r["LogicalResourceId"]: r for r in stack_resources(aws, "Twins")}
+    pairs = {
+        below: (first, second)
+        for below, (first, second) in twin_pairs(_paths(consumer, "Twins"), resources).items()
+        if not emulated_only(first) and not emulated_only(second) and _named_in_the_account(first["ResourceType"])
+    }
+    named = [(first["ResourceType"], _name(aws, r), f"Twins/{below}") for below, (first, second) in pairs.items()
+             for r in (first, second)]  # fmt: skip
+    assert {kind for kind, _, _ in named} >= {
+        "AWS::S3::Bucket", "AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Events::Rule",
+        "AWS::CloudWatch::Alarm", "AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::IAM::Role",
+        "AWS::ApiGateway::RestApi", "AWS::EC2::VPC",
+    }  # fmt: skip
+    assert repeated(named) == {}
+    everywhere = [
+        (r["ResourceType"], _name(aws, r), f"{stack}/{r['LogicalResourceId']}")
+        for stack in CONSUMER_STACKS
+        for r in stack_resources(aws, stack)
+        if r["ResourceType"] in UNIQUE_NAMES and not emulated_only(r)
+    ]
+    assert repeated(everywhere) == {}
+    report(f"consumer Twins: {len(pairs)} resource pairs, every twin's physical name distinct; {len(everywhere)} names "
+           f"across the {len(CONSUMER_STACKS)} stacks, none repeated")  # fmt: skip
+
+
+def test_the_twin_checks_see_a_repeated_name_and_a_missing_twin() -> None:
+    paths = {"A1": "TeamA/Worker/LogGroup/Resource", "B1": "TeamB/Worker/LogGroup/Resource", "C1": "Other/Resource",
+             "A2": "TeamA/Alerting/Alarm-Twins-TeamA-Api-8DDA6172-5xx/Resource",
+             "B2": "TeamB/Alerting/Alarm-Twins-TeamB-Api-7729D86F-5xx/Resource"}  # fmt: skip
+    group = {"ResourceType": "AWS::Logs::LogGroup", "PhysicalResourceId": "/Twins/Worker"}
+    alarm = {"ResourceType": "AWS::CloudWatch::Alarm", "PhysicalResourceId": "a"}
+    pairs = twin_pairs(
+        paths, {"A1": group, "B1": group, "C1": group, "A2": alarm, "B2": {**alarm, "PhysicalResourceId": "b"}}
+    )
+    assert list(pairs) == ["Alerting/Alarm-Twins-<team>-Api-5xx/Resource", "Worker/LogGroup/Resource"]
+    del pairs["Alerting/Alarm-Twins-<team>-Api-5xx/Resource"]
+    named = [(r["ResourceType"], r["PhysicalResourceId"], f"Twins/{b}") for b, rs in pairs.items() for r in rs]
+    assert repeated(named) == {("AWS::Logs::LogGroup", "/Twins/Worker"): ["Twins/Worker/LogGroup/Resource"] * 2}
+    with pytest.raises(AssertionError, match="the two instances differ"):
+        twin_pairs(paths, {"A1": group, "A2": alarm})

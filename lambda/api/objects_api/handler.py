@@ -5,12 +5,14 @@ Routes:
     GET /objects/{key+}                    one of the caller's objects with its versions, newest first
     GET /downloads/{key+}?version_id=      a presigned S3 GET (at most 5 minutes) of one exact version of one of
                                            the caller's objects (the newest recorded one when none is named)
+    POST /uploads                          an upload grant (presigned POST) within the caller's limits (uploads.py)
 
 The caller is the Cognito identity API Gateway verified (requestContext.identity.cognitoIdentityId), never a
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
 (IDENTITY_POOL_ID), signed in as a user of this environment's user pool (USER_POOL_PROVIDER, the user's `sub` read
 from requestContext.identity.cognitoAuthenticationProvider). The identity id <-> sub mapping is recorded once per
-identity (store.record_identity). Every response is JSON; errors are {"error": {"code", "message"}}.
+identity (store.record_identity). Every response is JSON; errors are {"error": {"code", "message"}} (plus "limit"
+for a limit's 413/429).
 """
 
 from __future__ import annotations
@@ -25,17 +27,21 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from objects_api import domain, signer, store
+from objects_api import caller, domain, signer, store, uploads
 
 logger = Logger()
 tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
 metrics = Metrics()
 app = APIGatewayRestResolver()
+app.include_router(uploads.router)
 
 # Private, per-caller data: never cached by the browser or a proxy.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-_ALLOWED_METHODS = "GET"
-_OWN_PATHS = re.compile(r"/(?:objects(?:/.*)?|downloads/.+)", re.DOTALL)
+# Each resource's allowed methods, for the 405 answer to any other method.
+_OWN_PATHS = (
+    (re.compile(r"/(?:objects(?:/.*)?|downloads/.+)", re.DOTALL), "GET"),
+    (re.compile(r"/uploads"), "POST"),
+)
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
@@ -52,22 +58,8 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def _caller() -> str:
-    """The caller's identity id, once its user pool `sub` is known and the identity id <-> sub mapping recorded
-    (identity continuity: a replaced identity pool gives a user new identity ids, the sub stays)."""
-    # Read per request, not at import: an empty value refuses every caller rather than failing the import.
-    event = app.current_event.raw_event
-    identity = domain.caller_identity(event, os.environ.get("IDENTITY_POOL_ID", ""))
-    sub = domain.caller_sub(event, os.environ.get("USER_POOL_PROVIDER", ""))
-    seen_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    try:
-        store.record_identity(identity, sub, domain.identity_mapping_key(identity), seen_at)
-    except store.MappingConflict:
-        metrics.add_metric(name="IdentityConflicts", unit=MetricUnit.Count, value=1)
-        logger.error("identity id recorded for another user pool sub", extra={"identity_id": identity})
-        raise domain.IdentityConflict(
-            "requestContext.identity: this identity id is recorded for another user of the user pool"
-        ) from None
-    return identity
+    """The caller's identity id, once its user pool `sub` is known and the identity id <-> sub mapping recorded."""
+    return caller.signed_in(app.current_event.raw_event)[0]
 
 
 def _query_value(name: str) -> str | None:
@@ -140,13 +132,14 @@ def _no_route(_: NotFoundError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     event = app.current_event
     method = (event.http_method or "").upper()
-    if method != "GET" and _OWN_PATHS.fullmatch(event.path or ""):
-        return _error(
-            405,
-            "method_not_allowed",
-            f"method {method} is not allowed on this resource: only GET",
-            {"Allow": _ALLOWED_METHODS},
-        )
+    for paths, allowed in _OWN_PATHS:
+        if method != allowed and paths.fullmatch(event.path or ""):
+            return _error(
+                405,
+                "method_not_allowed",
+                f"method {method} is not allowed on this resource: only {allowed}",
+                {"Allow": allowed},
+            )
     return _error(404, "not_found", "route: no resource matches this method and path")
 
 
@@ -154,7 +147,7 @@ def _no_route(_: NotFoundError) -> Response[dict[str, Any]]:
 def _api_error(error: domain.ApiError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     logger.info("request rejected", extra={"status": error.status, "error_code": error.code})
-    return _error(error.status, error.code, error.message)
+    return _json(error.status, error.body(), error.headers())
 
 
 @app.exception_handler(store.InvalidStartKey)

@@ -93,6 +93,29 @@ STATEFUL_TYPES = (
 )
 
 
+def upload_limits_environment(config: EnvironmentConfig) -> dict[str, str]:
+    """The per-user upload limits as the API function reads them (objects_api.upload_rules.LIMIT_SETTINGS)."""
+    return {
+        name.upper(): str(getattr(config, name))
+        for name in (
+            "upload_max_object_bytes",
+            "uploads_per_minute",
+            "uploads_per_day",
+            "upload_max_bytes_held",
+            "upload_grant_seconds",
+        )
+    }
+
+
+def upload_route_throttle(config: EnvironmentConfig) -> dict[str, int]:
+    """Method throttling of POST /uploads: half the stage's rate and burst (at least 1), so a flood of grant requests
+    from all users together leaves the other half to reads and downloads (docs/api.md)."""
+    return {
+        "throttle_rate_limit": max(1, config.api_throttle_rate_limit // 2),
+        "throttle_burst_limit": max(1, config.api_throttle_burst_limit // 2),
+    }
+
+
 class SecureServerlessStack(Stack):
     """One environment: key, bucket, records table, upload pipeline and processor, API and identities, alarms,
     and (where configured) the private network. Wiring: resources come from the constructs, apart from the
@@ -243,6 +266,7 @@ class SecureServerlessStack(Stack):
         self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
 
         self._api_and_identity(config, log_retention)
+        self._upload_grants(config)
         if self.network is not None:
             self._restrict_to_the_network(config)
         self._operations(config)
@@ -313,6 +337,7 @@ class SecureServerlessStack(Stack):
                 Route("/objects", query_parameters=("limit", "cursor")),
                 Route("/objects/{key+}"),
                 Route("/downloads/{key+}", query_parameters=("version_id",)),
+                Route("/uploads", method="POST", **upload_route_throttle(config)),
             ],
             encryption_key=self.key.key,
             execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],
@@ -353,7 +378,10 @@ class SecureServerlessStack(Stack):
             "USER_POOL_PROVIDER",
             Fn.join("", ["cognito-idp.", Aws.REGION, ".", Aws.URL_SUFFIX, "/", self.identities.user_pool.user_pool_id]),
         )
-        self.records.grant_put_item(self.api_handler.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
+        self.records.grant_put_item(
+            self.api_handler.function,
+            leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*", f"{schema.SUB_IDENTITIES_PREFIX}*"],
+        )
         if config.uploads_enabled:
             acknowledge_grant_wildcards(
                 self.identities.authenticated_role,
@@ -365,6 +393,34 @@ class SecureServerlessStack(Stack):
         CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
         CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)
         CfnOutput(self, "IdentityPoolId", value=self.identities.identity_pool.identity_pool_id)
+
+    def _upload_grants(self, config: EnvironmentConfig) -> None:
+        """POST /uploads (its Route is in _api_and_identity): the API function signs presigned POSTs for
+        uploads/<caller>/<name> and counts them per user pool sub. Its role gets exactly what signing needs
+        (s3:PutObject under uploads/, the key only to encrypt through S3 for this bucket) and the counters (UpdateItem
+        and BatchGetItem only on `#usage/*` items); the limits come from this environment's config."""
+        function = self.api_handler.function
+        for name, value in upload_limits_environment(config).items():
+            function.add_environment(name, value)
+        function.add_environment("UPLOAD_KMS_KEY_ARN", self.key.key.key_arn)
+        acknowledge_grant_wildcards(
+            function,
+            self.data.grant_signed_uploads(function, prefix=schema.UPLOADS_PREFIX),
+            "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on objects "
+            "under uploads/ in this one bucket: the presigned POSTs the API signs, each bound by its policy to one "
+            "exact key under the caller's own prefix, a size range, the content type and the bucket's encryption.",
+        )
+        usage = [f"{schema.USAGE_PREFIX}*"]
+        self.records.grant_update_item(function, leading_keys=usage)
+        self.records.grant_batch_get_item(function, leading_keys=usage)
+        if self.network is not None:
+            self.network.allow_through_endpoint(
+                "dynamodb",
+                self.api_handler.role,
+                ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],  # usage items only: the role's policy limits keys
+                [self.records.table.table_arn],
+                sid="ApiCountsUploadGrants",
+            )
 
     def _function(
         self, construct_id: str, *, folder: str, handler: str, environment: dict[str, str], **props: Any

@@ -121,9 +121,10 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
     key_arn = _json(arn_of(logical_id(template, KEY)))
     bucket_id = logical_id(template, "AWS::S3::Bucket", DATA_BUCKET)
 
-    def route(path: str) -> str:
+    def route(path: str, method: str = "GET") -> str:
         parts = ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":",
-                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id}, f"/GET{path}"]  # fmt: skip
+                 {"Ref": "AWS::AccountId"}, ":", {"Ref": api_id}, "/", {"Ref": stage_id},
+                 f"/{method}{path}"]  # fmt: skip
         return _json({"Fn::Join": ["", parts]})
 
     # The exact permission set is the point: compared whole.
@@ -131,6 +132,7 @@ def test_authenticated_role_may_invoke_the_api_and_upload_to_its_own_prefix_only
         ("execute-api:Invoke", route("/objects")),
         ("execute-api:Invoke", route("/objects/*")),
         ("execute-api:Invoke", route("/downloads/*")),
+        ("execute-api:Invoke", route("/uploads", "POST")),
         ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), OWN_PREFIX]]})),
         ("kms:GenerateDataKey", key_arn),
         ("kms:Decrypt", key_arn),  # multipart uploads
@@ -248,7 +250,7 @@ def test_stage_logging_tracing_throttling(stack_templates: dict[str, Template], 
                 "DestinationArn": {"Fn::Join": ["", Match.array_with([":log-group:", {"Ref": access_id}])]},
                 "Format": log_format,
             },
-            "MethodSettings": [  # exactly one: every method
+            "MethodSettings": [  # every method, then POST /uploads with its own throttling (half the stage's)
                 {
                     "HttpMethod": "*",
                     "ResourcePath": "/*",
@@ -257,7 +259,16 @@ def test_stage_logging_tracing_throttling(stack_templates: dict[str, Template], 
                     "MetricsEnabled": True,
                     "ThrottlingRateLimit": config.api_throttle_rate_limit,
                     "ThrottlingBurstLimit": config.api_throttle_burst_limit,
-                }
+                },
+                {
+                    "HttpMethod": "POST",
+                    "ResourcePath": "/~1uploads",
+                    "LoggingLevel": config.api_execution_log_level,
+                    "DataTraceEnabled": False,
+                    "MetricsEnabled": True,
+                    "ThrottlingRateLimit": config.api_throttle_rate_limit // 2,
+                    "ThrottlingBurstLimit": config.api_throttle_burst_limit // 2,
+                },
             ],
             "CacheClusterEnabled": Match.absent(),
         },
@@ -360,16 +371,18 @@ def test_every_method_is_iam_authorised_and_validated(stack_templates: dict[str,
     template.resource_count_is("AWS::ApiGateway::RequestValidator", 1)
     validator_id = logical_id(template, "AWS::ApiGateway::RequestValidator", {"ValidateRequestParameters": True})
     method = "AWS::ApiGateway::Method"
-    template.resource_count_is(method, 3)
+    template.resource_count_is(method, 4)
     template.all_resources_properties(
         method,
         {
             "AuthorizationType": "AWS_IAM",
-            "HttpMethod": "GET",
+            "HttpMethod": Match.any_value(),
             "RequestValidatorId": Match.exact({"Ref": validator_id}),
             "Integration": {"Type": "AWS_PROXY"},
         },
     )
+    verbs = sorted(m["Properties"]["HttpMethod"] for m in template.find_resources(method).values())
+    assert verbs == ["GET", "GET", "GET", "POST"]  # POST /uploads (tests/stacks/test_upload_grants.py)
     for parameters in (
         {"method.request.querystring.limit": False, "method.request.querystring.cursor": False},
         {"method.request.path.key": True},
@@ -425,10 +438,15 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("s3:GetObjectVersion", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
         ("dynamodb:PutItem", _json(table_arn)),  # identity mappings only: see the next assertion
         ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
+        # Upload grants (tests/stacks/test_upload_grants.py checks their conditions): signing presigned POSTs under
+        # uploads/, and the per-user counters (usage items only).
+        ("s3:PutObject", _json({"Fn::Join": ["", [arn_of(bucket_id), "/uploads/*"]]})),
+        ("dynamodb:UpdateItem", _json(table_arn)),
+        ("dynamodb:BatchGetItem", _json(table_arn)),
     }
-    # Its one write: items whose partition key is an identity mapping's, and only with the key present.
+    # Its mapping writes: items whose partition key is an identity mapping's (both directions), only with the key.
     mappings_only = {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*", "#sub/*"]},
         "Null": {"dynamodb:LeadingKeys": "false"},
     }
     template.has_resource_properties(

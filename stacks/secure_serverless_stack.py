@@ -266,9 +266,9 @@ class SecureServerlessStack(Stack):
         self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
 
         self._api_and_identity(config, log_retention)
-        self._upload_grants(config)
         if self.network is not None:
             self._restrict_to_the_network(config)
+        self._upload_grants(config)
         self._operations(config)
 
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")

@@ -111,7 +111,7 @@ def test_no_test_invoke_permission_on_the_handler(stack_templates: dict[str, Tem
     api_permissions = stack_templates[suffix].find_resources(
         "AWS::Lambda::Permission", {"Properties": {"Principal": "apigateway.amazonaws.com"}}
     )
-    assert len(api_permissions) == 3  # one per route, on the deployed stage only
+    assert len(api_permissions) == 4  # one per route (GET x3, POST /uploads), on the deployed stage only
     assert "test-invoke-stage" not in json.dumps(api_permissions)
 
 

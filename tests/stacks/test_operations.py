@@ -421,6 +421,7 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
             allow("ProcessorReadsIdentityMappings", processor, ["dynamodb:GetItem"], table),
             allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),
             allow("ApiRecordsIdentityMappings", api, ["dynamodb:PutItem"], table),
+            allow("ApiCountsUploadGrants", api, ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], table),
         ],
         ".sqs": [allow("ProcessorDelaysFailedRecords", processor, ["sqs:ChangeMessageVisibility"], buffer)],
     }  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from objects_api import store
 from objects_api import upload_rules as rules
 from objects_api.domain import InvalidParameter
 from stacks import records_schema
@@ -30,6 +31,7 @@ def test_keys_are_the_records_schemas() -> None:
     assert rules.USAGE_PREFIX == records_schema.USAGE_PREFIX
     assert rules.USAGE_HELD_SORT_KEY == records_schema.USAGE_HELD_SORT_KEY
     assert rules.TTL_ATTRIBUTE == records_schema.TTL_ATTRIBUTE
+    assert store.SUB_IDENTITIES_PREFIX == records_schema.SUB_IDENTITIES_PREFIX
 
 
 def test_limits_come_from_the_environment_or_the_function_fails() -> None:

@@ -113,6 +113,21 @@ def test_grant_issuance_records_the_identity_and_the_subs_identity_item(
     assert call(make_event(identity=alice)).body["items"] == []  # neither lists as a record
 
 
+def test_an_identity_of_another_sub_gets_no_grant_and_no_mapping_item(
+    call: Any, make_event: Any, table: Any, alice: str
+) -> None:
+    from objects_api import store
+
+    assert call(grant_event(make_event, ask())).status == 201
+    store._KNOWN_IDENTITIES.clear()  # another execution environment
+    other = "0ddba110-0000-4000-8000-000000000009"
+    response = call(grant_event(make_event, ask(), sub=other))
+    assert response.status == 403 and response.body["error"]["code"] == "forbidden"
+    # The transaction wrote neither item: no reverse mapping for the other sub, no counter for it.
+    assert table.get_item(Key={"object_key": f"#sub/{other}", "version_id": alice}).get("Item") is None
+    assert table.get_item(Key={"object_key": f"#usage/{other}", "version_id": "#day/" + _today()}).get("Item") is None
+
+
 def test_over_the_object_size_is_413_naming_the_limit_and_counts_nothing(
     call: Any, make_event: Any, table: Any
 ) -> None:

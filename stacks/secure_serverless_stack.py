@@ -268,7 +268,8 @@ class SecureServerlessStack(Stack):
         self._api_and_identity(config, log_retention)
         if self.network is not None:
             self._restrict_to_the_network(config)
-        self._upload_grants(config)
+        if config.uploads_enabled:
+            self._upload_grants(config)
         self._operations(config)
 
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")
@@ -337,7 +338,11 @@ class SecureServerlessStack(Stack):
                 Route("/objects", query_parameters=("limit", "cursor")),
                 Route("/objects/{key+}"),
                 Route("/downloads/{key+}", query_parameters=("version_id",)),
-                Route("/uploads", method="POST", **upload_route_throttle(config)),
+                *(
+                    [Route("/uploads", method="POST", **upload_route_throttle(config))]
+                    if config.uploads_enabled
+                    else []
+                ),
             ],
             encryption_key=self.key.key,
             execution_log_level=apigw.MethodLoggingLevel[config.api_execution_log_level],

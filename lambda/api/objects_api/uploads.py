@@ -52,6 +52,7 @@ def issue_grant(identity: str, sub: str, raw_body: object, now: datetime) -> dic
         raise upload_rules.first_full(full.sort_keys, window_pair, now) from None
     counts_after = {window.sort_key: counts.get(window.sort_key, 0) + 1 for window in window_pair}
     key = domain.object_key_for(identity, request.name)
+    signed_at = datetime.now(UTC)  # the policy's expiration counts from the signing, not from the request's start
     post = signer.presign_upload(
         bucket,
         key,
@@ -59,7 +60,7 @@ def issue_grant(identity: str, sub: str, raw_body: object, now: datetime) -> dic
         upload_rules.grant_conditions(request, kms_key_arn),
         limits.upload_grant_seconds,
     )
-    expires_at = now + timedelta(seconds=limits.upload_grant_seconds)
+    expires_at = signed_at + timedelta(seconds=limits.upload_grant_seconds)
     return upload_rules.grant_view(identity, request, post, expires_at, limits, counts_after, held, window_pair)
 
 

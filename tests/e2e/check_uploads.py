@@ -33,6 +33,8 @@ def _invoke(env: Environment, event: dict[str, Any]) -> Answer:
     payload = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, payload
     headers = {k.lower(): v for k, v in (payload.get("headers") or {}).items()}
+    for name, values in (payload.get("multiValueHeaders") or {}).items():  # Powertools answers REST in these
+        headers[name.lower()] = ", ".join(values)
     return Answer(payload["statusCode"], headers, json.loads(payload["body"]))
 
 

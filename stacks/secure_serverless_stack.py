@@ -117,6 +117,29 @@ STATEFUL_TYPES = (
 )
 
 
+def upload_limits_environment(config: EnvironmentConfig) -> dict[str, str]:
+    """The per-user upload limits as the API function reads them (objects_api.upload_rules.LIMIT_SETTINGS)."""
+    return {
+        name.upper(): str(getattr(config, name))
+        for name in (
+            "upload_max_object_bytes",
+            "uploads_per_minute",
+            "uploads_per_day",
+            "upload_max_bytes_held",
+            "upload_grant_seconds",
+        )
+    }
+
+
+def upload_route_throttle(config: EnvironmentConfig) -> dict[str, int]:
+    """Method throttling of POST /uploads: half the stage's rate and burst (at least 1), so a flood of grant requests
+    from all users together leaves the other half to reads and downloads (docs/api.md)."""
+    return {
+        "throttle_rate_limit": max(1, config.api_throttle_rate_limit // 2),
+        "throttle_burst_limit": max(1, config.api_throttle_burst_limit // 2),
+    }
+
+
 class SecureServerlessStack(Stack):
     """One environment: key, bucket, records table, upload pipeline and processor, API and identities, alarms,
     and (where configured) the private network. Wiring: resources come from the constructs, apart from the
@@ -275,6 +298,8 @@ class SecureServerlessStack(Stack):
         if self.network is not None:
             self._restrict_to_the_network(config)
         self._erasure(config)
+        if config.uploads_enabled:
+            self._upload_grants(config)
         self._operations(config)
 
         CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name, description="Data bucket")
@@ -554,7 +579,11 @@ class SecureServerlessStack(Stack):
                 Route("/objects", query_parameters=("limit", "cursor")),
                 Route("/objects/{key+}"),
                 Route("/downloads/{key+}", query_parameters=("version_id",)),
-                Route("/uploads", method="POST"),
+                *(
+                    [Route("/uploads", method="POST", **upload_route_throttle(config))]
+                    if config.uploads_enabled
+                    else []
+                ),
                 Route("/objects/{key+}", query_parameters=("version_id",), method="DELETE"),
                 Route("/erasure", method="POST"),
                 Route("/erasure", method="GET"),
@@ -598,27 +627,45 @@ class SecureServerlessStack(Stack):
             "USER_POOL_PROVIDER",
             Fn.join("", ["cognito-idp.", Aws.REGION, ".", Aws.URL_SUFFIX, "/", self.identities.user_pool.user_pool_id]),
         )
-        self.records.grant_put_item(self.api_handler.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
+        self.records.grant_put_item(
+            self.api_handler.function,
+            leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*", f"{schema.SUB_IDENTITIES_PREFIX}*"],
+        )
         # Users upload only through grants the API signs (POST /uploads): the authenticated role holds nothing but
-        # execute-api:Invoke above, and the API function's role holds s3:PutObject under uploads/ to sign them.
-        if config.uploads_enabled:
-            self._sign_upload_grants()
+        # execute-api:Invoke above, and the API function's role holds s3:PutObject under uploads/ to sign them
+        # (_upload_grants).
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Objects API base URL (SigV4)")
         CfnOutput(self, "UserPoolId", value=self.identities.user_pool.user_pool_id, description="User pool")
         CfnOutput(self, "UserPoolClientId", value=self.identities.user_pool_client.user_pool_client_id)
         CfnOutput(self, "IdentityPoolId", value=self.identities.identity_pool.identity_pool_id)
 
-    def _sign_upload_grants(self) -> None:
-        """The API function's role may put objects under uploads/ (with the key through S3 only): the requests of
-        the presigned POST grants it signs for each caller's own uploads/<identity id>/<key> (the policy it signs
-        binds the exact key, size range, content type and encryption headers)."""
+    def _upload_grants(self, config: EnvironmentConfig) -> None:
+        """POST /uploads (its Route is in _api_and_identity): the API function signs presigned POSTs for
+        uploads/<caller>/<name> and counts them per user pool sub. Its role gets exactly what signing needs
+        (s3:PutObject under uploads/, the key only to encrypt through S3 for this bucket) and the counters (UpdateItem
+        and BatchGetItem only on `#usage/*` items); the limits come from this environment's config."""
+        function = self.api_handler.function
+        for name, value in upload_limits_environment(config).items():
+            function.add_environment(name, value)
+        function.add_environment("UPLOAD_KMS_KEY_ARN", self.key.key.key_arn)
         acknowledge_grant_wildcards(
-            self.api_handler.function,
-            self.data.grant_put_objects(self.api_handler.function, prefix=schema.UPLOADS_PREFIX),
+            function,
+            self.data.grant_signed_uploads(function, prefix=schema.UPLOADS_PREFIX),
             "Object-level S3 permissions need an object ARN pattern; this one is limited to s3:PutObject on objects "
-            "under uploads/ in this one bucket: the upload grants the API signs, each bound by its POST policy to "
-            "the caller's own uploads/<identity id>/ key.",
+            "under uploads/ in this one bucket: the presigned POSTs the API signs, each bound by its policy to one "
+            "exact key under the caller's own prefix, a size range, the content type and the bucket's encryption.",
         )
+        usage = [f"{schema.USAGE_PREFIX}*"]
+        self.records.grant_update_item(function, leading_keys=usage)
+        self.records.grant_batch_get_item(function, leading_keys=usage)
+        if self.network is not None:
+            self.network.allow_through_endpoint(
+                "dynamodb",
+                self.api_handler.role,
+                ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],  # usage items only: the role's policy limits keys
+                [self.records.table.table_arn],
+                sid="ApiCountsUploadGrants",
+            )
 
     def _function(
         self, construct_id: str, *, folder: str, handler: str, environment: dict[str, str], **props: Any

@@ -864,6 +864,40 @@ def build_rows(env: Environment) -> list[Row]:
             endpoint=ddb,
             extra={"dynamodb:LeadingKeys": ctx_list([leading])},
         )
+    sub_a = "aaaaaaaa-0000-4000-8000-00000000000a"  # identity A's user pool sub
+    b.own(
+        api_fn,
+        "dynamodb:UpdateItem",
+        table,
+        ("api",),
+        "F.ddb.update",
+        "API function",
+        "UpdateItem on the table, no partition key in the request context",
+        endpoint=ddb,
+    )
+    for rid, action, what, leading in (
+        (
+            "F.ddb.put.sub-identities",
+            "dynamodb:PutItem",
+            "PutItem of user A's sub -> identity ids item",
+            f"#sub/{sub_a}",
+        ),
+        ("F.ddb.update.usage", "dynamodb:UpdateItem", "UpdateItem of user A's upload grant counter", f"#usage/{sub_a}"),
+        ("F.ddb.update.record", "dynamodb:UpdateItem", "UpdateItem of a record (an object key)", own),
+        ("F.ddb.batch-get.usage", "dynamodb:BatchGetItem", "BatchGetItem of user A's usage items", f"#usage/{sub_a}"),
+        ("F.ddb.batch-get.record", "dynamodb:BatchGetItem", "BatchGetItem of a record (an object key)", own),
+    ):
+        b.own(
+            api_fn,
+            action,
+            table,
+            ("api",),
+            rid,
+            "API function",
+            what,
+            endpoint=ddb,
+            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
     b.own(api_fn, "dynamodb:Scan", table, ("api",), "F.ddb.scan", "API function", "Scan the table", endpoint=ddb)
     b.s3("F.get", "API function", "GetObject", api_fn, "s3:GetObject", own, ("api",), vpce=pvpce)
     # DELETE /objects/{key}: exact versions under uploads/, listed with a prefix under uploads/ (the caller's key).

@@ -281,9 +281,14 @@ class LoggedApi(Construct):
                 throttling_rate_limit=throttle_rate_limit,
                 throttling_burst_limit=throttle_burst_limit,
                 method_options={
+                    # A method's own settings replace the stage's for that method, not merge with them: repeat the
+                    # logging, data-trace and metrics settings, or the method would log and measure nothing.
                     f"{route.path}/{route.method}": apigw.MethodDeploymentOptions(
                         throttling_rate_limit=route.throttle_rate_limit,
                         throttling_burst_limit=route.throttle_burst_limit,
+                        logging_level=execution_log_level,
+                        data_trace_enabled=False,
+                        metrics_enabled=True,
                     )
                     for route in routes
                     if route.throttle_rate_limit is not None or route.throttle_burst_limit is not None

@@ -221,6 +221,17 @@ class ScaledTable(Construct):
             conditions=_leading_keys_conditions(leading_keys),
         )
 
+    def grant_batch_get_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:BatchGetItem on the table (and kms:Decrypt on its key); with `leading_keys` (partition-key
+        patterns), only of items whose partition key matches one of them. Default: every item."""
+        self.encryption_key.grant(grantee, "kms:Decrypt")
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:BatchGetItem"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
+
     def grant_query(self, grantee: iam.IGrantable, *index_names: str, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:Query on the table and on the named indexes (and kms:Decrypt on its key); with
         `leading_keys` (partition-key patterns), queries of the table only for those partition keys (the indexes

@@ -303,6 +303,14 @@ class SecureBucket(Construct):
             conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
         )
 
+    def grant_signed_uploads(self, grantee: iam.IGrantable, prefix: str = "") -> iam.Grant:
+        """Allow what signing single-part uploads (presigned POSTs or PUTs) for others needs: s3:PutObject on objects
+        under `prefix` and, under SSE-KMS, kms:GenerateDataKey through S3 for this bucket only (no kms:Decrypt: a
+        single-part upload never decrypts; multipart uploads, which do, are not what a grant signs). The uploads are
+        authorized as `grantee`; the conditions of what it signs bound them."""
+        self._grant_key_through_s3(grantee, ["kms:GenerateDataKey"], prefix)
+        return self._grant(grantee, PUT_OBJECT_ACTIONS, prefix)
+
     def _grant_key_through_s3(self, grantee: iam.IGrantable, actions: list[str], prefix: str) -> None:
         """Key actions usable only by S3 in this region, for this bucket: nobody can call KMS directly with them
         (which would spend the account's shared KMS request quota). With S3 Bucket Keys the encryption context

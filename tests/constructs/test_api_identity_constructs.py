@@ -111,8 +111,17 @@ def test_each_route_has_its_own_method_and_optional_throttling(built: Built) -> 
         (s["HttpMethod"], s["ResourcePath"]): s for s in stage["Properties"]["MethodSettings"] if s["HttpMethod"] != "*"
     }
     assert set(per_method) == {("POST", "/~1things")}
-    assert per_method["POST", "/~1things"]["ThrottlingRateLimit"] == 1
-    assert per_method["POST", "/~1things"]["ThrottlingBurstLimit"] == 1
+    (every_method,) = [s for s in stage["Properties"]["MethodSettings"] if s["HttpMethod"] == "*"]
+    # A method's own settings replace the stage's for it: logging, data trace and metrics are repeated, not lost.
+    assert per_method["POST", "/~1things"] == {
+        "HttpMethod": "POST",
+        "ResourcePath": "/~1things",
+        "ThrottlingRateLimit": 1,
+        "ThrottlingBurstLimit": 1,
+        "LoggingLevel": every_method["LoggingLevel"],
+        "DataTraceEnabled": False,
+        "MetricsEnabled": True,
+    }
 
 
 def test_grant_invoke_names_each_routes_own_method(built: Built) -> None:

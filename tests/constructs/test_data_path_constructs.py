@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
@@ -475,15 +477,25 @@ def test_pipeline_stacks_pass_nag_packs(built: Built, name: str) -> None:
         assert result.success, nag_findings(result)
 
 
-def test_put_item_grant_can_be_limited_to_leading_keys() -> None:
-    """`leading_keys` limits PutItem to matching partition keys and requires the key (ForAllValues alone would pass a
-    request without it); without it the grant is unconditioned."""
+@pytest.mark.parametrize(
+    ("grant", "action", "key_actions"),
+    [
+        ("grant_put_item", "dynamodb:PutItem", ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ("grant_update_item", "dynamodb:UpdateItem", ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ("grant_batch_get_item", "dynamodb:BatchGetItem", "kms:Decrypt"),
+        ("grant_get_item", "dynamodb:GetItem", "kms:Decrypt"),
+    ],
+)
+def test_item_grants_are_exact_and_can_be_limited_to_leading_keys(grant: str, action: str, key_actions: object) -> None:
+    """`leading_keys` limits the one action to matching partition keys and requires the key (ForAllValues alone would
+    pass a request without it); without it the grant is unconditioned. Each grant is its one action on the table and
+    the key actions it needs, nothing else."""
     stack = cdk.Stack(cdk.App(), "LeadingKeys")
     table = ScaledTable(stack, "Items", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING))
     limited = iam.Role(stack, "Limited", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     plain = iam.Role(stack, "Plain", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-    table.grant_put_item(limited, leading_keys=["#identity/*"])
-    table.grant_put_item(plain)
+    getattr(table, grant)(limited, leading_keys=["#identity/*", "#sub/*"])
+    getattr(table, grant)(plain)
     template = Template.from_stack(stack)
     role_ids = {
         name: stack.get_logical_id(role.node.default_child) for name, role in (("Limited", limited), ("Plain", plain))
@@ -493,17 +505,20 @@ def test_put_item_grant_can_be_limited_to_leading_keys() -> None:
             s
             for p in template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}).values()
             for s in p["Properties"]["PolicyDocument"]["Statement"]
-            if s["Action"] == "dynamodb:PutItem"
         ]
         for name, role_id in role_ids.items()
     }
-    (limited_put,) = statements["Limited"]
-    (plain_put,) = statements["Plain"]
-    assert limited_put["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
+    for name in ("Limited", "Plain"):
+        assert sorted(json.dumps(s["Action"]) for s in statements[name]) == sorted(
+            [json.dumps(action), json.dumps(key_actions)]
+        ), statements[name]
+    (limited_item,) = [s for s in statements["Limited"] if s["Action"] == action]
+    (plain_item,) = [s for s in statements["Plain"] if s["Action"] == action]
+    assert limited_item["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*", "#sub/*"]},
         "Null": {"dynamodb:LeadingKeys": "false"},
     }
-    assert "Condition" not in plain_put
+    assert "Condition" not in plain_item
 
 
 def test_the_rule_takes_the_detail_types_asked_for() -> None:

@@ -47,6 +47,12 @@ class Built(StackSet):
         self.writer = iam.Role(stack, "Writer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.kms.grant_put_objects(self.writer, prefix="uploads/")
 
+        stack = self._stack("UploadSigner")
+        self.upload_key = EnvironmentKey(stack, "Key", name_prefix="unit-up")
+        self.upload_bucket = SecureBucket(stack, "Bucket", name_prefix="unit-up", encryption_key=self.upload_key.key)
+        self.upload_signer = iam.Role(stack, "Signer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.upload_bucket.grant_signed_uploads(self.upload_signer, prefix="uploads/")
+
         stack = self._stack("Global")
         self.global_named = SecureBucket(
             stack,
@@ -199,6 +205,33 @@ def test_put_grant_uses_the_key_only_through_s3_for_this_bucket(built: Built) ->
                 },
                 "Effect": "Allow",
                 "Resource": arn_of(key_id),
+            },
+            {"Action": "s3:PutObject", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")},
+        ],
+    )
+
+
+def test_signed_upload_grant_is_put_object_under_the_prefix_and_the_key_only_to_encrypt_through_s3(
+    built: Built,
+) -> None:
+    """What signing presigned POSTs needs, nothing more: no kms:Decrypt (single-part uploads never decrypt)."""
+    template = built.template("UploadSigner")
+    bucket_id = _bucket_id(template, "unit-up")
+    only_policy_grants_exactly(
+        template,
+        [
+            {
+                "Action": "kms:GenerateDataKey",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+                    },
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [arn_of(bucket_id), _objects(bucket_id, "uploads/")]
+                    },
+                },
+                "Effect": "Allow",
+                "Resource": arn_of(logical_id(template, "AWS::KMS::Key")),
             },
             {"Action": "s3:PutObject", "Effect": "Allow", "Resource": _objects(bucket_id, "uploads/")},
         ],

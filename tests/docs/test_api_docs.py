@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from objects_api import domain
+from objects_api import domain, upload_rules
 from tests.support.docs import page
 
 API = page("api.md")
@@ -65,8 +65,13 @@ def _error_codes() -> set[str]:
     # The handler's source, not the module: importing it here would create its Metrics before the API tests set the
     # environment they need.
     package = Path(domain.__file__ or "").parent
+    assert Path(upload_rules.__file__ or "").parent == package  # its errors (413/429) are among the subclasses above
     sources = "".join(path.read_text() for path in sorted(package.glob("*.py")))
     found |= {f"invalid_{field}" for field in re.findall(r'InvalidParameter\(\s*"(\w+)"', sources)}
+    # validate_name reports its `field` argument: "key" (the path parameter) unless a caller names another.
+    found |= {"invalid_key"} | {
+        f"invalid_{field}" for field in re.findall(r'validate_name\((?:[^()]|\([^()]*\))*field="(\w+)"', sources)
+    }
     found |= set(re.findall(r'_error\(\s*\d+,\s*"(\w+)"', sources))
     found |= set(re.findall(r'error_body\(\s*"(\w+)"', sources))
     return found
@@ -76,6 +81,7 @@ def test_every_error_code_is_documented() -> None:
     errors = API.split("## Errors", 1)[1]
     codes = _error_codes()
     assert {"not_found", "forbidden", "version_id_required", "invalid_version_id", "method_not_allowed"} <= codes
+    assert {"limit_exceeded", "rate_limited", "invalid_body", "invalid_name", "invalid_size"} <= codes
     for code in codes:
         assert f"`{code}`" in errors, code
 

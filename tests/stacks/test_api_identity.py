@@ -275,7 +275,7 @@ def test_stage_logging_tracing_throttling(stack_templates: dict[str, Template], 
                 "DestinationArn": {"Fn::Join": ["", Match.array_with([":log-group:", {"Ref": access_id}])]},
                 "Format": log_format,
             },
-            "MethodSettings": [  # exactly one: every method
+            "MethodSettings": [  # every method, then POST /uploads with its own throttling (half the stage's)
                 {
                     "HttpMethod": "*",
                     "ResourcePath": "/*",
@@ -284,7 +284,16 @@ def test_stage_logging_tracing_throttling(stack_templates: dict[str, Template], 
                     "MetricsEnabled": True,
                     "ThrottlingRateLimit": config.api_throttle_rate_limit,
                     "ThrottlingBurstLimit": config.api_throttle_burst_limit,
-                }
+                },
+                {
+                    "HttpMethod": "POST",
+                    "ResourcePath": "/~1uploads",
+                    "LoggingLevel": config.api_execution_log_level,
+                    "DataTraceEnabled": False,
+                    "MetricsEnabled": True,
+                    "ThrottlingRateLimit": config.api_throttle_rate_limit // 2,
+                    "ThrottlingBurstLimit": config.api_throttle_burst_limit // 2,
+                },
             ],
             "CacheClusterEnabled": Match.absent(),
         },
@@ -471,7 +480,8 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
         ("kms:GenerateDataKey", _json(arn_of(logical_id(template, KEY)))),
         # POST/GET /erasure: the caller's job (#erasure/* only, tests/stacks/test_erasure.py) and its start.
         ("dynamodb:GetItem", _json(table_arn)),
-        ("dynamodb:UpdateItem", _json(table_arn)),
+        ("dynamodb:UpdateItem", _json(table_arn)),  # also the upload grants' counters (#usage/* only)
+        ("dynamodb:BatchGetItem", _json(table_arn)),  # the upload grants' counters (#usage/* only)
         (
             "sqs:SendMessage",
             _json(
@@ -481,9 +491,9 @@ def test_api_handler_is_read_only_on_the_table(stack_templates: dict[str, Templa
             ),
         ),
     }
-    # Its one write: items whose partition key is an identity mapping's, and only with the key present.
+    # Its mapping writes: items whose partition key is an identity mapping's (both directions), only with the key.
     mappings_only = {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*"]},
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#identity/*", "#sub/*"]},
         "Null": {"dynamodb:LeadingKeys": "false"},
     }
     template.has_resource_properties(

@@ -164,10 +164,11 @@ def test_api_reaches_only_the_callers_job(stack_templates: dict[str, Template], 
         for action in actions:
             if action in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"):
                 conditions.setdefault(action, []).append(statement["Condition"])
+    # (Beside the job: the identity mappings the API records, and the upload grants' counters.)
     assert conditions == {
         "dynamodb:GetItem": [leading("#erasure/*")],
-        "dynamodb:UpdateItem": [leading("#erasure/*")],
-        "dynamodb:PutItem": [leading("#identity/*"), leading("#erasure/*")],
+        "dynamodb:UpdateItem": [leading("#erasure/*"), leading("#usage/*")],
+        "dynamodb:PutItem": [leading("#identity/*", "#sub/*"), leading("#erasure/*")],
     }
 
 

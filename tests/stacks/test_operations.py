@@ -499,6 +499,7 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
             allow("ErasureErasesItems", eraser, ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem",
                   "dynamodb:Query", "dynamodb:UpdateItem"], [table, index]),
             allow("ApiReadsErasureJobs", api, ["dynamodb:GetItem", "dynamodb:UpdateItem"], table),
+            allow("ApiCountsUploadGrants", api, ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], table),
         ],
         ".sqs": [
             allow("ProcessorDelaysFailedRecords", processor, ["sqs:ChangeMessageVisibility"], buffer),

@@ -63,6 +63,10 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message)
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. Retry-After); none by default."""
+        return {}
+
 
 class InvalidParameter(ApiError):
     """400: one input field broke its rule; the code is `invalid_<field>`."""
@@ -187,22 +191,23 @@ def parse_limit(raw: str | None) -> int:
     return value
 
 
-def validate_name(raw: object) -> str:
-    """The object name from the greedy path parameter, relative to the caller's `uploads/<identity>/` prefix."""
+def validate_name(raw: object, field: str = "key") -> str:
+    """The object name relative to the caller's `uploads/<identity>/` prefix: from the greedy path parameter (`key`)
+    or a request body (`field`, named in the error)."""
     if not isinstance(raw, str) or not raw:
-        raise InvalidParameter("key", "key must not be empty")
+        raise InvalidParameter(field, f"{field} must not be empty")
     try:
         size = len(raw.encode("utf-8"))
     except UnicodeEncodeError:  # lone surrogates: not text API Gateway could have sent
-        raise InvalidParameter("key", "key must be valid UTF-8 text") from None
+        raise InvalidParameter(field, f"{field} must be valid UTF-8 text") from None
     if size > MAX_NAME_BYTES:
-        raise InvalidParameter("key", f"key must be at most {MAX_NAME_BYTES} UTF-8 bytes")
+        raise InvalidParameter(field, f"{field} must be at most {MAX_NAME_BYTES} UTF-8 bytes")
     if raw.startswith("/"):
-        raise InvalidParameter("key", "key must not start with '/'")
+        raise InvalidParameter(field, f"{field} must not start with '/'")
     if ".." in raw.split("/"):
-        raise InvalidParameter("key", "key must not contain a '..' path segment")
+        raise InvalidParameter(field, f"{field} must not contain a '..' path segment")
     if any(unicodedata.category(char) == "Cc" for char in raw):
-        raise InvalidParameter("key", "key must not contain control characters")
+        raise InvalidParameter(field, f"{field} must not contain control characters")
     return raw
 
 

@@ -5,6 +5,7 @@ Routes:
     GET /objects/{key+}                    one of the caller's objects with its versions, newest first
     GET /downloads/{key+}?version_id=      a presigned S3 GET (at most 5 minutes) of one exact version of one of
                                            the caller's objects (the newest recorded one when none is named)
+    POST /uploads                          an upload grant (presigned POST) within the caller's limits (uploads.py)
     DELETE /objects/{key+}?version_id=     delete one of the caller's objects for good: every version, or the one
                                            named (deletes.py); 202, the record follows through the pipeline
     POST /erasure, GET /erasure            erase everything of the caller's user; its status and report (erasure)
@@ -13,7 +14,8 @@ The caller is the Cognito identity API Gateway verified (requestContext.identity
 header, query parameter or body, and it must be an authenticated identity of this environment's pool
 (IDENTITY_POOL_ID), signed in as a user of this environment's user pool (USER_POOL_PROVIDER, the user's `sub` read
 from requestContext.identity.cognitoAuthenticationProvider). The identity id <-> sub mapping is recorded once per
-identity (store.record_identity). Every response is JSON; errors are {"error": {"code", "message"}}.
+identity (store.record_identity). Every response is JSON; errors are {"error": {"code", "message"}} (plus "limit"
+for a limit's 413/429).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from objects_api import deletes, domain, erasure, request, signer, store
+from objects_api import deletes, domain, erasure, request, signer, store, uploads
 
 logger = Logger()
 tracer = store.tracer  # shared_runtime.make_tracer: X-Ray on at the function level, no library patched
 metrics = Metrics()
 app = APIGatewayRestResolver()
 app.include_router(erasure.router)
+app.include_router(uploads.router)
 
 # Private, per-caller data: never cached by the browser or a proxy.
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -44,6 +47,7 @@ _ALLOWED_METHODS = (
     (re.compile(r"/objects/.*", re.DOTALL), ("GET", "DELETE")),
     (re.compile(r"/downloads/.+", re.DOTALL), ("GET",)),
     (re.compile(r"/erasure"), ("GET", "POST")),  # erasure.router
+    (re.compile(r"/uploads"), ("POST",)),  # uploads.router
 )
 
 
@@ -142,7 +146,7 @@ app.include_router(deletes.router)  # DELETE /objects/{key+}
 def _api_error(error: domain.ApiError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     logger.info("request rejected", extra={"status": error.status, "error_code": error.code})
-    return _error(error.status, error.code, error.message)
+    return _json(error.status, error.body(), error.headers())
 
 
 @app.exception_handler(store.InvalidStartKey)

@@ -22,8 +22,14 @@ metrics = Metrics()  # Powertools shares the metric set between instances: flush
 
 
 def caller(event: Mapping[str, Any]) -> str:
-    """The caller's identity id, once its user pool `sub` is known and the identity id <-> sub mapping recorded
-    (identity continuity: a replaced identity pool gives a user new identity ids, the sub stays)."""
+    """The caller's identity id (signed_in)."""
+    return signed_in(event)[0]
+
+
+def signed_in(event: Mapping[str, Any]) -> tuple[str, str]:
+    """(identity id, sub) of the caller, once its user pool `sub` is known and the identity id <-> sub mapping
+    recorded (identity continuity: a replaced identity pool gives a user new identity ids, the sub stays; a grant
+    issuance records the mapping like any other call)."""
     # Read per request, not at import: an empty value refuses every caller rather than failing the import.
     identity = domain.caller_identity(event, os.environ.get("IDENTITY_POOL_ID", ""))
     sub = domain.caller_sub(event, os.environ.get("USER_POOL_PROVIDER", ""))
@@ -36,7 +42,7 @@ def caller(event: Mapping[str, Any]) -> str:
         raise domain.IdentityConflict(
             "requestContext.identity: this identity id is recorded for another user of the user pool"
         ) from None
-    return identity
+    return identity, sub
 
 
 def query_value(event: Mapping[str, Any], name: str) -> str | None:

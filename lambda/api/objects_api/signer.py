@@ -50,3 +50,17 @@ def presign_download(bucket: str, key: str, version_id: str, content_disposition
         HttpMethod="GET",
     )
     return url
+
+
+def presign_upload(
+    bucket: str, key: str, fields: dict[str, str], conditions: list[Any], expires_in: int
+) -> dict[str, Any]:
+    """A presigned POST (browser-based upload) of exactly `key` into `bucket`, valid `expires_in` seconds: `fields`
+    are form fields the uploader must send, each also an exact-match condition, and `conditions` the rest of the
+    POST policy. boto3 adds the bucket, the exact key and the signature fields. Returns {"url", "fields"}. The upload
+    is authorized as this function's role doing s3:PutObject (SecureBucket.grant_signed_uploads: under uploads/
+    only); S3 refuses a form that breaks any condition of the signed policy."""
+    post: dict[str, Any] = _client().generate_presigned_post(
+        Bucket=bucket, Key=key, Fields=dict(fields), Conditions=list(conditions), ExpiresIn=expires_in
+    )
+    return post

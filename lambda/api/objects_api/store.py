@@ -1,12 +1,12 @@
-"""The API's DynamoDB calls: two Query shapes, and one conditional PutItem that records a caller's identity id <->
-user pool sub mapping.
+"""The API's DynamoDB calls: Query shapes, and one transaction that records a caller's identity id <-> user pool sub
+mapping (both directions).
 
 IAM: dynamodb:Query on the table (versions of one key) and on its owner index (the caller's records); dynamodb:PutItem
-only on mapping items (leading keys `#identity/*`). No Scan, no other writes. The client comes from
-`shared_runtime.clients` (created on first use, reused by later invocations) with QUERY_BUDGET: one call costs at
-most QUERY_BUDGET.worst_case_seconds, which fits the function's timeout (API_FUNCTION_TIMEOUT_SECONDS, set by the
-stack), itself under API Gateway's 29 s integration timeout. A throttled or timed-out call becomes StoreBusy (503
-with Retry-After), never a 500.
+only on mapping items (leading keys `#identity/*`, `#sub/*`). No Scan (upload grants' counters: upload_store).
+The client comes from `shared_runtime.clients` (created on first use, reused by later invocations) with
+QUERY_BUDGET: one call costs at most QUERY_BUDGET.worst_case_seconds, which fits the function's timeout
+(API_FUNCTION_TIMEOUT_SECONDS, set by the stack), itself under API Gateway's 29 s integration timeout. A throttled or
+timed-out call becomes StoreBusy (503 with Retry-After), never a 500.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ tracer = make_tracer("api")
 _KNOWN_IDENTITIES: dict[str, str] = {}
 MAX_KNOWN_IDENTITIES = 10_000
 _MAPPING_CONDITION = "attribute_not_exists(object_key) OR #sub = :sub"
+# Partition key of the items listing a sub's identity ids (stacks/records_schema.py: SUB_IDENTITIES_PREFIX).
+SUB_IDENTITIES_PREFIX = "#sub/"
 _deserializer = TypeDeserializer()
 
 
@@ -185,10 +187,12 @@ class MappingConflict(Exception):
 
 @tracer.capture_method(capture_response=False)
 def record_identity(identity_id: str, sub: str, key: Mapping[str, str], seen_at: str) -> None:
-    """Record that `identity_id` belongs to the user pool user `sub`, once (a conditional PutItem at `key`, a
-    mapping item of the records table; no owner attribute, so it never lists as a record). Recorded for another sub
-    -> MappingConflict (nothing is overwritten). IAM: dynamodb:PutItem on the table only for leading keys of mapping
-    items (SecureServerlessStack)."""
+    """Record that `identity_id` belongs to the user pool user `sub`, once: in one transaction, a conditional PutItem
+    at `key` (the `#identity/<identity id>` mapping item, identity id -> sub) and a PutItem of the `#sub/<sub>` item
+    whose sort key is the identity id (sub -> its identity ids, what erasure and the limits start from). Neither has
+    an owner attribute, so neither lists as a record. Recorded for another sub -> MappingConflict (nothing is
+    written). A repeat rewrites the same values: idempotent. IAM: dynamodb:PutItem on the table only for leading keys
+    `#identity/*` and `#sub/*` (SecureServerlessStack)."""
     if _KNOWN_IDENTITIES.get(identity_id) == sub:
         return
     item = {
@@ -197,19 +201,33 @@ def record_identity(identity_id: str, sub: str, key: Mapping[str, str], seen_at:
         "sub": {"S": sub},
         "first_seen": {"S": seen_at},
     }
+    reverse = {
+        "object_key": {"S": f"{SUB_IDENTITIES_PREFIX}{sub}"},
+        "version_id": {"S": identity_id},
+        "identity_id": {"S": identity_id},
+        "sub": {"S": sub},
+    }
     try:
-        _client().put_item(
-            TableName=table_name(),
-            Item=item,
-            ConditionExpression=_MAPPING_CONDITION,
-            ExpressionAttributeNames={"#sub": "sub"},
-            ExpressionAttributeValues={":sub": {"S": sub}},
+        _client().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table_name(),
+                        "Item": item,
+                        "ConditionExpression": _MAPPING_CONDITION,
+                        "ExpressionAttributeNames": {"#sub": "sub"},
+                        "ExpressionAttributeValues": {":sub": {"S": sub}},
+                    }
+                },
+                {"Put": {"TableName": table_name(), "Item": reverse}},
+            ]
         )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code == "ConditionalCheckFailedException":
+        reasons = error.response.get("CancellationReasons") or []
+        if code == "TransactionCanceledException" and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
             raise MappingConflict(identity_id) from error
-        if code in _THROTTLING_CODES:
+        if code in _THROTTLING_CODES or code in ("TransactionCanceledException", "TransactionInProgressException"):
             raise StoreBusy(code, THROTTLED_RETRY_AFTER_SECONDS) from error
         raise
     except (BotocoreConnectionError, ReadTimeoutError) as error:

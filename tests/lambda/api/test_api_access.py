@@ -133,7 +133,7 @@ def test_throttled_table_is_503(call: Any, make_event: Any, table: Any, alice: s
     from objects_api import store
 
     with Stubber(store._client()) as stubber:
-        stubber.add_response("put_item", {})  # the caller's identity mapping
+        stubber.add_response("transact_write_items", {})  # the caller's identity mapping (both items)
         stubber.add_client_error("query", "ProvisionedThroughputExceededException", http_status_code=400)
         response = call(make_event(identity=alice))
     assert response.status == 503
@@ -172,7 +172,7 @@ def test_start_key_refused_by_dynamodb_is_400_cursor(call: Any, make_event: Any,
 
     cursor = domain.encode_cursor({"owner": alice, "object_key": f"uploads/{alice}/a.txt", "version_id": "v"})
     with Stubber(store._client()) as stubber:
-        stubber.add_response("put_item", {})  # the caller's identity mapping
+        stubber.add_response("transact_write_items", {})  # the caller's identity mapping (both items)
         stubber.add_client_error("query", "ValidationException", "The provided starting key is invalid")
         response = call(make_event(identity=alice, query={"cursor": cursor}))
     assert response.status == 400

@@ -60,7 +60,9 @@ def test_the_mapping_is_written_once_per_identity_and_environment(
 
     writes: list[Any] = []
     client = store._client()
-    client.meta.events.register("provide-client-params.dynamodb.PutItem", lambda params, **_: writes.append(params))
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", lambda params, **_: writes.append(params)
+    )
     for _ in range(3):
         assert call(make_event(identity=alice)).status == 200
     assert len(writes) == 1
@@ -104,7 +106,7 @@ def test_a_throttled_mapping_write_is_503(call: Any, make_event: Any, table: Any
     from objects_api import store
 
     with Stubber(store._client()) as stubber:
-        stubber.add_client_error("put_item", "ProvisionedThroughputExceededException", http_status_code=400)
+        stubber.add_client_error("transact_write_items", "ProvisionedThroughputExceededException", http_status_code=400)
         response = call(make_event(identity=alice))
     assert response.status == 503 and response.headers["retry-after"] == "1"
 

@@ -190,13 +190,15 @@ def test_forged_cursor_with_own_owner_but_other_prefix_is_rejected(
 
 
 def test_only_query_is_used(call: Any, make_event: Any, seed: Any, alice: str, dynamodb_calls: list[Any]) -> None:
-    """Reads are Queries; the one write is the caller's identity mapping, once per identity and environment."""
+    """Reads are Queries; the one write is the caller's identity mapping (both directions, one transaction), once per
+    identity and environment."""
     seed("a.txt")
     call(make_event(identity=alice, query={"limit": "1"}))
     call(make_event(identity=alice, name="a.txt"))
     call(make_event(identity=alice, name="missing.txt"))
-    assert [operation for operation, _ in dynamodb_calls] == ["PutItem", "Query", "Query", "Query"]
-    assert dynamodb_calls[0][1]["Item"]["object_key"] == {"S": f"#identity/{alice}"}
+    assert [operation for operation, _ in dynamodb_calls] == ["TransactWriteItems", "Query", "Query", "Query"]
+    puts = [entry["Put"]["Item"]["object_key"] for entry in dynamodb_calls[0][1]["TransactItems"]]
+    assert puts == [{"S": f"#identity/{alice}"}, {"S": "#sub/a11ce000-0000-4000-8000-000000000001"}]
 
 
 def test_list_queries_the_owner_index_for_the_caller_one_record_beyond_the_page(
@@ -206,7 +208,7 @@ def test_list_queries_the_owner_index_for_the_caller_one_record_beyond_the_page(
     # doesn't): asking for one more record than the page is what keeps the last page's cursor null.
     seed("a.txt")
     call(make_event(identity=alice, query={"limit": "7"}))
-    ((operation, params),) = [c for c in dynamodb_calls if c[0] != "PutItem"]
+    ((operation, params),) = [c for c in dynamodb_calls if c[0] != "TransactWriteItems"]
     assert operation == "Query"
     assert params["IndexName"] == "by-owner-test"
     assert params["Limit"] == 8
@@ -220,7 +222,7 @@ def test_get_queries_the_callers_key_bounded(
 ) -> None:
     seed("dir/a b.txt")
     call(make_event(identity=alice, name="dir/a b.txt"))
-    ((operation, params),) = [c for c in dynamodb_calls if c[0] != "PutItem"]
+    ((operation, params),) = [c for c in dynamodb_calls if c[0] != "TransactWriteItems"]
     assert operation == "Query"
     assert "IndexName" not in params
     assert params["Limit"] == 100

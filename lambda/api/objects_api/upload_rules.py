@@ -9,6 +9,7 @@ upload cannot exceed it.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -245,6 +246,12 @@ def grant_conditions(request: UploadRequest, kms_key_arn: str) -> list[Any]:
         ["content-length-range", 1, request.size],
         *({name: value} for name, value in grant_fields(request, kms_key_arn).items()),
     ]
+
+
+def policy_expiration(fields: Mapping[str, str]) -> datetime:
+    """The expiration of a presigned POST's policy (the base64 JSON `policy` field): when S3 stops accepting it."""
+    document = json.loads(base64.b64decode(fields["policy"]))
+    return datetime.fromisoformat(str(document["expiration"]).replace("Z", "+00:00"))
 
 
 def _timestamp(moment: datetime) -> str:

@@ -12,7 +12,7 @@ them from the environment's config).
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -52,7 +52,6 @@ def issue_grant(identity: str, sub: str, raw_body: object, now: datetime) -> dic
         raise upload_rules.first_full(full.sort_keys, window_pair, now) from None
     counts_after = {window.sort_key: counts.get(window.sort_key, 0) + 1 for window in window_pair}
     key = domain.object_key_for(identity, request.name)
-    signed_at = datetime.now(UTC)  # the policy's expiration counts from the signing, not from the request's start
     post = signer.presign_upload(
         bucket,
         key,
@@ -60,7 +59,7 @@ def issue_grant(identity: str, sub: str, raw_body: object, now: datetime) -> dic
         upload_rules.grant_conditions(request, kms_key_arn),
         limits.upload_grant_seconds,
     )
-    expires_at = signed_at + timedelta(seconds=limits.upload_grant_seconds)
+    expires_at = upload_rules.policy_expiration(post["fields"])  # what S3 enforces: read from the signed policy
     return upload_rules.grant_view(identity, request, post, expires_at, limits, counts_after, held, window_pair)
 
 

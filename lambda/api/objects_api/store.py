@@ -12,6 +12,7 @@ timed-out call becomes StoreBusy (503 with Retry-After), never a 500.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,10 +43,13 @@ _NOT_TOMBSTONE = {"FilterExpression": "attribute_not_exists(#tombstone)"}
 _WITH_TOMBSTONE_NAME = {**_NAMES, "#tombstone": TOMBSTONE_ATTRIBUTE}
 
 tracer = make_tracer("api")
-# identity id -> sub already recorded (or found recorded) by this execution environment: one write per identity and
-# environment, not per request. Bounded: cleared when full (a later request writes again, conditionally: harmless).
-_KNOWN_IDENTITIES: dict[str, str] = {}
+# identity id -> (sub, when) already recorded (or found recorded) by this execution environment: one write per identity
+# and environment per KNOWN_IDENTITY_SECONDS, not per request. Bounded in size (cleared when full) and in time: an
+# erasure deletes the mapping items, and a warm environment that still believed them recorded would let the user's
+# next uploads be recorded without their sub (uncounted, and out of reach of an erasure by sub) for its whole life.
+_KNOWN_IDENTITIES: dict[str, tuple[str, float]] = {}
 MAX_KNOWN_IDENTITIES = 10_000
+KNOWN_IDENTITY_SECONDS = 60.0
 _MAPPING_CONDITION = "attribute_not_exists(object_key) OR #sub = :sub"
 # Partition key of the items listing a sub's identity ids (stacks/records_schema.py: SUB_IDENTITIES_PREFIX).
 SUB_IDENTITIES_PREFIX = "#sub/"
@@ -193,7 +197,8 @@ def record_identity(identity_id: str, sub: str, key: Mapping[str, str], seen_at:
     an owner attribute, so neither lists as a record. Recorded for another sub -> MappingConflict (nothing is
     written). A repeat rewrites the same values: idempotent. IAM: dynamodb:PutItem on the table only for leading keys
     `#identity/*` and `#sub/*` (SecureServerlessStack)."""
-    if _KNOWN_IDENTITIES.get(identity_id) == sub:
+    known = _KNOWN_IDENTITIES.get(identity_id)
+    if known is not None and known[0] == sub and time.monotonic() - known[1] < KNOWN_IDENTITY_SECONDS:
         return
     item = {
         **{name: {"S": value} for name, value in key.items()},
@@ -234,4 +239,4 @@ def record_identity(identity_id: str, sub: str, key: Mapping[str, str], seen_at:
         raise StoreBusy(type(error).__name__, TIMED_OUT_RETRY_AFTER_SECONDS) from error
     if len(_KNOWN_IDENTITIES) >= MAX_KNOWN_IDENTITIES:
         _KNOWN_IDENTITIES.clear()
-    _KNOWN_IDENTITIES[identity_id] = sub
+    _KNOWN_IDENTITIES[identity_id] = (sub, time.monotonic())

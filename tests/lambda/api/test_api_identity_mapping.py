@@ -68,6 +68,25 @@ def test_the_mapping_is_written_once_per_identity_and_environment(
     assert len(writes) == 1
 
 
+def test_a_mapping_erased_meanwhile_is_recorded_again_after_the_cache_lifetime(
+    call: Any, make_event: Any, table: Any, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erasure deletes the mapping items; a warm environment writes them again once its memory of them is older
+    than KNOWN_IDENTITY_SECONDS, so the user's next uploads are recorded with their sub again."""
+    from objects_api import store
+
+    now = [1_000.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: now[0])
+    assert call(make_event(identity=alice)).status == 200
+    table.delete_item(Key={"object_key": f"#identity/{alice}", "version_id": "#sub"})  # the erasure worker's delete
+    now[0] += store.KNOWN_IDENTITY_SECONDS - 1
+    assert call(make_event(identity=alice)).status == 200
+    assert mapping(table, alice) is None  # still within the lifetime: not written again
+    now[0] += 2
+    assert call(make_event(identity=alice)).status == 200
+    assert mapping(table, alice)["sub"] == ALICE_SUB  # type: ignore[index]  # written again
+
+
 @pytest.mark.parametrize(
     "provider",
     [

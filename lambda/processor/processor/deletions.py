@@ -40,24 +40,15 @@ from enum import StrEnum
 from typing import Any
 
 from processor.domain import (
-    _BUCKET_RE,
-    _BUCKET_RULE,
-    _MISSING,
-    EVENT_SOURCE,
-    MAX_DELIVERED_KEY_BYTES,
     MAX_KEY_BYTES,
     MAX_VERSION_ID_BYTES,
     TTL_ATTRIBUTE,
     UNVERSIONED_VERSION_ID,
     InvalidEvent,
     ObjectCreated,
-    _equals,
-    _mapping,
     _optional_text,
     _sequencer,
-    _text,
-    _timestamp,
-    key_candidates,
+    parse_envelope,
     parse_event,
     upload_candidates,
 )
@@ -144,20 +135,8 @@ def parse_json_pipeline_event(body: object) -> PipelineEvent:
 def parse_deleted_event(raw: object) -> ObjectDeleted:
     """Validate an EventBridge S3 "Object Deleted" event. The sequencer is required (S3 always sends it): without it
     a tombstone could not be ordered against a later "null" version."""
-    event = _mapping(raw, "event")
-    _equals(event, "source", EVENT_SOURCE, "source")
-    _equals(event, "detail-type", DELETED_DETAIL_TYPE, "detail-type")
-    event_id = _text(event.get("id", _MISSING), "id")
-    event_time = _timestamp(event.get("time", _MISSING), "time")
-    detail = _mapping(event.get("detail", _MISSING), "detail")
-    bucket = _mapping(detail.get("bucket", _MISSING), "detail.bucket")
-    bucket_name = _text(bucket.get("name", _MISSING), "detail.bucket.name")
-    if not _BUCKET_RE.match(bucket_name):
-        raise InvalidEvent("detail.bucket.name", _BUCKET_RULE, bucket_name)
-    obj = _mapping(detail.get("object", _MISSING), "detail.object")
-    key = _text(obj.get("key", _MISSING), "detail.object.key", max_bytes=MAX_DELIVERED_KEY_BYTES)
-    if not key_candidates(key):
-        raise InvalidEvent("detail.object.key", f"a key of at most {MAX_KEY_BYTES} UTF-8 bytes", key)
+    envelope = parse_envelope(raw, DELETED_DETAIL_TYPE, f"a key of at most {MAX_KEY_BYTES} UTF-8 bytes")
+    detail, obj = envelope.detail, envelope.obj
     deletion_type = detail.get("deletion-type")
     if deletion_type not in DELETION_TYPES:
         raise InvalidEvent("detail.deletion-type", f"one of {list(DELETION_TYPES)!r}", deletion_type)
@@ -166,10 +145,10 @@ def parse_deleted_event(raw: object) -> ObjectDeleted:
         raise InvalidEvent("detail.object.sequencer", "S3's hexadecimal sequencer (1 to 64 hex digits)")
     reason = detail.get("reason")
     return ObjectDeleted(
-        event_id=event_id,
-        event_time=event_time,
-        bucket=bucket_name,
-        key=key,
+        event_id=envelope.event_id,
+        event_time=envelope.event_time,
+        bucket=envelope.bucket,
+        key=envelope.key,
         deletion_type=str(deletion_type),
         sequencer=sequencer,
         version_id=_optional_text(obj, "version-id", "detail.object.version-id", MAX_VERSION_ID_BYTES),

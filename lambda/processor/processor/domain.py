@@ -198,11 +198,25 @@ def parse_json_event(body: object) -> ObjectCreated:
     return parse_event(raw)
 
 
-def parse_event(raw: object) -> ObjectCreated:
-    """Validate an EventBridge S3 "Object Created" event (already decoded) into an ObjectCreated."""
+@dataclass(frozen=True)
+class S3Envelope:
+    """What every EventBridge S3 event of the pipeline carries, validated: its id and time, the bucket, the key as
+    delivered, and the `detail` and `detail.object` mappings for the fields of its own detail-type."""
+
+    event_id: str
+    event_time: str
+    bucket: str
+    key: str
+    detail: Mapping[str, Any]
+    obj: Mapping[str, Any]
+
+
+def parse_envelope(raw: object, detail_type: str, key_rule: str = KEY_RULE) -> S3Envelope:
+    """Validate the parts common to "Object Created" and "Object Deleted" events (processor/deletions.py); a bad
+    field raises InvalidEvent naming it (the key's with `key_rule`)."""
     event = _mapping(raw, "event")
     _equals(event, "source", EVENT_SOURCE, "source")
-    _equals(event, "detail-type", DETAIL_TYPE, "detail-type")
+    _equals(event, "detail-type", detail_type, "detail-type")
     event_id = _text(event.get("id", _MISSING), "id")
     event_time = _timestamp(event.get("time", _MISSING), "time")
     detail = _mapping(event.get("detail", _MISSING), "detail")
@@ -213,15 +227,22 @@ def parse_event(raw: object) -> ObjectCreated:
     obj = _mapping(detail.get("object", _MISSING), "detail.object")
     key = _text(obj.get("key", _MISSING), "detail.object.key", max_bytes=MAX_DELIVERED_KEY_BYTES)
     if not key_candidates(key):
-        raise InvalidEvent("detail.object.key", KEY_RULE, key)
+        raise InvalidEvent("detail.object.key", key_rule, key)
+    return S3Envelope(event_id, event_time, bucket_name, key, detail, obj)
+
+
+def parse_event(raw: object) -> ObjectCreated:
+    """Validate an EventBridge S3 "Object Created" event (already decoded) into an ObjectCreated."""
+    envelope = parse_envelope(raw, DETAIL_TYPE)
+    obj = envelope.obj
     size = obj.get("size", _MISSING)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidEvent("detail.object.size", "a non-negative integer", size)
     return ObjectCreated(
-        event_id=event_id,
-        event_time=event_time,
-        bucket=bucket_name,
-        key=key,
+        event_id=envelope.event_id,
+        event_time=envelope.event_time,
+        bucket=envelope.bucket,
+        key=envelope.key,
         size=size,
         version_id=_optional_text(obj, "version-id", "detail.object.version-id", MAX_VERSION_ID_BYTES),
         etag=_optional_text(obj, "etag", "detail.object.etag"),

@@ -102,5 +102,5 @@ echo "e2e: emulator up on 127.0.0.1:$PORT"
 # the mapped layout across three emulator accounts (check_accounts.py) last.
 export E2E_ENDPOINT=http://127.0.0.1:$PORT E2E_WORK=$WORK
 read -r -a CHECKS <<< "${E2E_CHECKS:-tests/e2e/check_deployed.py tests/e2e/check_chain.py tests/e2e/check_uploads.py tests/e2e/check_upload_limits.py tests/e2e/check_user_delete.py tests/e2e/check_operator_tools.py \
-tests/e2e/check_erasure.py tests/e2e/check_custom_resources.py tests/e2e/check_access_matrix.py tests/e2e/check_consumer.py tests/e2e/check_accounts.py}"
+tests/e2e/check_erasure.py tests/e2e/check_user_data_chain.py tests/e2e/check_custom_resources.py tests/e2e/check_access_matrix.py tests/e2e/check_consumer.py tests/e2e/check_accounts.py}"
 python -m pytest -n 0 -o python_files='check_*.py' "${CHECKS[@]}" "${PYTEST_ARGS[@]}"

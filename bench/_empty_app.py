@@ -12,13 +12,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aws_cdk as cdk  # noqa: E402
 
-from stacks.app_builder import add_guard_rules, add_nag_packs  # noqa: E402
+from stacks.app_builder import add_cloudformation_validation, add_guard_rules, add_nag_packs, new_app  # noqa: E402
 from stacks.guard_plugin import EarlyGuardSynthesizer  # noqa: E402
 
-app = cdk.App(tree_metadata=False)  # as app.py
+app = new_app()  # as app.py
 # The app's stack synthesizer (it hands the template to cfn-guard once written); a placeholder, since validation
 # rejects a stack with no resource.
 cdk.CfnWaitConditionHandle(cdk.Stack(app, "Empty", synthesizer=EarlyGuardSynthesizer()), "Placeholder")
+add_cloudformation_validation(app)
 add_nag_packs(app)
 add_guard_rules(app)
 app.synth()

@@ -15,6 +15,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import acknowledge_opt_in_packs
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
+from stacks.cfn_validate_plugin import register_cloudformation_validation
 from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
 from stacks.delivery import (
@@ -157,6 +158,21 @@ def add_ci_stacks(app: cdk.App, settings: CiSettings, targets: Mapping[str, Acco
     ]
 
 
+def new_app(**props: Any) -> cdk.App:
+    """A `cdk.App` for `build_app`: without aws-cdk-lib's built-in CloudFormation validation, which `build_app` adds
+    as its own early, out-of-process plugin instead (stacks/cfn_validate_plugin.py); with the built-in one too, every
+    template would be validated twice. No tree.json: nothing here reads it (deploys use the manifest and templates),
+    and writing the construct tree with each construct's jsii type info is a measurable part of every synth."""
+    return cdk.App(builtin_cloud_formation_validation=False, tree_metadata=False, **props)
+
+
+def add_cloudformation_validation(app: cdk.App) -> None:
+    """CDK's CloudFormation validation (resource schemas, cfn-lint's template rules, aws-cdk-lib's default Rego rules:
+    the built-in plugin's engine and rules), run in a `node` worker beside the synth and started on each template as
+    it is written (stacks/cfn_validate_plugin.py): inside the jsii kernel it was most of this app's synth time."""
+    register_cloudformation_validation(app)
+
+
 def add_nag_packs(app: cdk.App) -> None:
     """cdk-nag 3.x packs as policy-validation plugins: any unacknowledged finding fails the synth."""
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
@@ -173,10 +189,13 @@ def add_guard_rules(app: cdk.App) -> None:
     acknowledge_opt_in_packs(app, compliance=False, guard=True)
 
 
-def build_app(app: cdk.App) -> cdk.App:
-    """Stacks for every `-c env=` suffix and the CI deploy-role stack, all validated first, plus the nag packs
-    and the Control Tower rules (cfn-guard)."""
+def build_app(app: cdk.App, *, cloudformation_validation: bool = True) -> cdk.App:
+    """Stacks for every `-c env=` suffix and the CI deploy-role stack, all validated first, plus CDK's CloudFormation
+    validation (unless `cloudformation_validation` is False: tools that only read templates), the nag packs and the
+    Control Tower rules (cfn-guard)."""
     configs = configs_from_context(app.node.try_get_context)
+    if cloudformation_validation:
+        add_cloudformation_validation(app)  # first: its engine builds in its own process while the stacks are made
     targets = account_targets(app)
     ci_settings = ci_settings_from_context(app.node.try_get_context, separate_preview_account=bool(targets))
     add_stacks(app, configs, targets, ci_settings.qualifiers)
@@ -188,10 +207,6 @@ def build_app(app: cdk.App) -> cdk.App:
 
 def synthesize(suffixes: list[str], outdir: str, validation: bool = True) -> cdk.cx_api.CloudAssembly:
     """Build the real app for `suffixes` (nag packs on) outside the CLI and synthesize it once into `outdir`."""
-    app = cdk.App(
-        outdir=outdir,
-        context=cdk_json_context(env=",".join(suffixes)),
-        builtin_cloud_formation_validation=validation,
-    )
-    build_app(app)
+    app = new_app(outdir=outdir, context=cdk_json_context(env=",".join(suffixes)))
+    build_app(app, cloudformation_validation=validation)
     return app.synth()

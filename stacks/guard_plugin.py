@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -510,20 +511,27 @@ def guard_validator(resource_types: Iterable[str] = RESOURCE_TYPES) -> ControlTo
 
 # --- Starting early: the synthesizers of the app's stacks hand each template to the app's guard once written.
 
-_GUARDS: dict[str, ControlTowerGuard] = {}  # App node address -> the guard registered on it
+# App -> what to start on each template its stacks write (this guard, the CloudFormation validation). Keyed by the
+# app object (jsii hands back the same Python object for it): every root App has the same node address.
+_EARLY: weakref.WeakKeyDictionary[cdk.Stage, list[Callable[[cdk.Stack, str], None]]] = weakref.WeakKeyDictionary()
+
+
+def start_early(app: cdk.App, starter: Callable[[cdk.Stack, str], None]) -> None:
+    """Have the early synthesizers of `app`'s stacks call `starter(stack, template path)` once each has written its
+    template."""
+    _EARLY.setdefault(app, []).append(starter)
 
 
 def register(app: cdk.App, guard: ControlTowerGuard) -> None:
     """Register `guard` on `app` as a validation plugin, and let the early synthesizers of its stacks start it."""
     cdk.Validations.of(app).add_plugins(guard)
-    _GUARDS[app.node.addr] = guard
+    start_early(app, lambda _stack, template: guard.start(template))
 
 
 def _start_early(stack: cdk.Stack, outdir: str) -> None:
     stage = cdk.Stage.of(stack)
-    guard = _GUARDS.get(stage.node.addr) if stage is not None else None
-    if guard is not None:
-        guard.start(str(Path(outdir) / stack.template_file))
+    for starter in _EARLY.get(stage, []) if stage is not None else []:
+        starter(stack, str(Path(outdir) / stack.template_file))
 
 
 class EarlyGuardSynthesizer(cdk.DefaultStackSynthesizer):

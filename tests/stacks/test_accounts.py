@@ -33,7 +33,7 @@ def mapped(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.CloudAssembly
         context=cdk_json_context(env="staging,prod,pr-7", accounts=json.dumps(MAPPING)),
         builtin_cloud_formation_validation=False,
     )
-    return build_app(app).synth()
+    return build_app(app, cloudformation_validation=False).synth()
 
 
 def _artifact(assembly: cdk.cx_api.CloudAssembly, artifact_id: str) -> cdk.cx_api.CloudFormationStackArtifact:

@@ -51,7 +51,7 @@ def test_compliance_packs_are_clean_on_every_environment(tmp_path: Path) -> None
         context=cdk_json_context(env="dev,staging,prod"),
         builtin_cloud_formation_validation=False,  # the session fixture keeps it on; this test is about nag
     )
-    build_app(app)
+    build_app(app, cloudformation_validation=False)
     cdk.Validations.of(app).add_plugins(HIPAASecurityChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app))
     try:
         app.synth()

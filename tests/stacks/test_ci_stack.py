@@ -216,7 +216,7 @@ def three_accounts(tmp_path_factory: pytest.TempPathFactory) -> cdk.cx_api.Cloud
         context=cdk_json_context(env="dev", accounts=json.dumps(mapping)),
         builtin_cloud_formation_validation=False,
     )
-    return build_app(app).synth()
+    return build_app(app, cloudformation_validation=False).synth()
 
 
 @pytest.mark.slow

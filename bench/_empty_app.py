@@ -12,14 +12,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aws_cdk as cdk  # noqa: E402
 
-from stacks.app_builder import add_cloudformation_validation, add_guard_rules, add_nag_packs, new_app  # noqa: E402
+from stacks.app_builder import add_validation_plugins, new_app, start_validation  # noqa: E402
 from stacks.guard_plugin import EarlyGuardSynthesizer  # noqa: E402
 
 app = new_app()  # as app.py
+cloudformation = start_validation(app)  # as build_app: first, then the stack, then the plugins in the same order
 # The app's stack synthesizer (it hands the template to cfn-guard once written); a placeholder, since validation
 # rejects a stack with no resource.
 cdk.CfnWaitConditionHandle(cdk.Stack(app, "Empty", synthesizer=EarlyGuardSynthesizer()), "Placeholder")
-add_cloudformation_validation(app)
-add_nag_packs(app)
-add_guard_rules(app)
+add_validation_plugins(app, cloudformation)
 app.synth()

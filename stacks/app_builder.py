@@ -15,7 +15,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from secure_serverless import acknowledge_opt_in_packs
 from stacks.account_stack import ACCOUNT_STACK_NAME, AccountStack
-from stacks.cfn_validate_plugin import register_cloudformation_validation
+from stacks.cfn_validate_plugin import EarlyCloudFormationValidate, start_cloudformation_validation
 from stacks.ci_stack import CI_STACK_NAME, CiStack
 from stacks.config import EnvironmentConfig, configs_from_context
 from stacks.delivery import (
@@ -166,11 +166,22 @@ def new_app(**props: Any) -> cdk.App:
     return cdk.App(builtin_cloud_formation_validation=False, tree_metadata=False, **props)
 
 
-def add_cloudformation_validation(app: cdk.App) -> None:
+def start_validation(app: cdk.App) -> EarlyCloudFormationValidate:
     """CDK's CloudFormation validation (resource schemas, cfn-lint's template rules, aws-cdk-lib's default Rego rules:
-    the built-in plugin's engine and rules), run in a `node` worker beside the synth and started on each template as
-    it is written (stacks/cfn_validate_plugin.py): inside the jsii kernel it was most of this app's synth time."""
-    register_cloudformation_validation(app)
+    the built-in plugin's engine and rules) in a `node` worker started now, fed each template as it is written
+    (stacks/cfn_validate_plugin.py): inside the jsii kernel it was most of this app's synth time. First thing in a
+    build, so that the engine builds while the stacks are made; `add_validation_plugins` registers it."""
+    return start_cloudformation_validation(app)
+
+
+def add_validation_plugins(app: cdk.App, cloudformation: EarlyCloudFormationValidate | None) -> None:
+    """The app's validation plugins, in the order CDK runs them: the nag packs (inside the jsii kernel, on its one
+    thread, while the CloudFormation worker and cfn-guard finish on the other core), the CloudFormation validation
+    (unless None), cfn-guard with the Control Tower rules."""
+    add_nag_packs(app)
+    if cloudformation is not None:
+        cdk.Validations.of(app).add_plugins(cloudformation)
+    add_guard_rules(app)
 
 
 def add_nag_packs(app: cdk.App) -> None:
@@ -194,14 +205,12 @@ def build_app(app: cdk.App, *, cloudformation_validation: bool = True) -> cdk.Ap
     validation (unless `cloudformation_validation` is False: tools that only read templates), the nag packs and the
     Control Tower rules (cfn-guard)."""
     configs = configs_from_context(app.node.try_get_context)
-    if cloudformation_validation:
-        add_cloudformation_validation(app)  # first: its engine builds in its own process while the stacks are made
+    cloudformation = start_validation(app) if cloudformation_validation else None
     targets = account_targets(app)
     ci_settings = ci_settings_from_context(app.node.try_get_context, separate_preview_account=bool(targets))
     add_stacks(app, configs, targets, ci_settings.qualifiers)
     add_ci_stacks(app, ci_settings, targets)
-    add_nag_packs(app)
-    add_guard_rules(app)
+    add_validation_plugins(app, cloudformation)
     return app
 
 

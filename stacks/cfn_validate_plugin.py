@@ -14,7 +14,7 @@ report, the `@aws-cdk/core:validateAgainstDefaultRules` flag and acknowledgments
 (tests/stacks/test_cfn_validate_plugin.py compares both over the app's templates and over failing ones).
 
 An app using it is made with `builtin_cloud_formation_validation=False` (else the template is validated twice);
-`stacks.app_builder.new_app` does both.
+`stacks.app_builder.new_app` makes such an app, `stacks.app_builder.build_app` adds the plugin.
 """
 
 from __future__ import annotations
@@ -180,10 +180,9 @@ class _Worker:
         return self._process.stdin is None or self._process.stdin.closed
 
     def close(self) -> None:
+        """No more requests: the worker frees its engine and exits on its own (nothing waits for that)."""
         if self._process.stdin is not None and not self._process.stdin.closed:
             self._process.stdin.close()
-        self._process.wait()
-        self._reader.join()
 
 
 @jsii.implements(cdk.IPolicyValidationPlugin)
@@ -281,10 +280,11 @@ def _stack_template(stack: cdk.Stack, template: str) -> StackTemplate:
     return StackTemplate(os.path.abspath(template), stack.node.path, account, region)
 
 
-def register_cloudformation_validation(app: cdk.App) -> EarlyCloudFormationValidate:
-    """Add the CloudFormation validation to `app` (made with `builtin_cloud_formation_validation=False`), started on
-    each template as its stack's early synthesizer writes it."""
+def start_cloudformation_validation(app: cdk.App) -> EarlyCloudFormationValidate:
+    """Start the CloudFormation validation of `app` (made with `builtin_cloud_formation_validation=False`): its worker
+    builds the engine now and validates each template as its stack's early synthesizer writes it. Not yet a
+    validation plugin of `app`: add it with `cdk.Validations.of(app).add_plugins(...)`, after the plugins that run
+    inside the jsii kernel (they run in the order added, so the worker finishes while they run)."""
     plugin = EarlyCloudFormationValidate()
-    cdk.Validations.of(app).add_plugins(plugin)
     start_early(app, lambda stack, template: plugin.start(_stack_template(stack, template)))
     return plugin

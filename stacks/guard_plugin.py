@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -406,7 +407,7 @@ def default_workers() -> int:
 @dataclass
 class _Started:
     digest: str  # of the template as checked
-    futures: list[tuple[GuardRun, Future[str]]]
+    planned: Future[list[tuple[GuardRun, Future[str]]]]  # its runs, once planned
     scratch: Path  # the reduced copies
 
 
@@ -424,6 +425,8 @@ class ControlTowerGuard:
             )
         self._workers = workers or default_workers()
         self._pool: ThreadPoolExecutor | None = None
+        self._planner: ThreadPoolExecutor | None = None
+        self._slots = threading.Semaphore(self._workers)
         self._started: dict[str, _Started] = {}
 
     @property
@@ -441,22 +444,35 @@ class ControlTowerGuard:
     def start(self, template: str) -> None:
         """Begin checking one template in the background: called by the stack synthesizers below as soon as they
         have written it, so cfn-guard runs on the other cores while CDK synthesizes the other stacks and runs the
-        other validation plugins."""
-        text = Path(template).read_text()
-        runs = plan([template], self._rules, lambda _: template_types_of(json.loads(text)))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="cfn-guard")
-        binary, scratch = guard_binary(), Path(tempfile.mkdtemp(prefix="cfn-guard-"))
+        other validation plugins. Only the file is read here: parsing, planning and writing the reduced copies happen
+        on a planner thread (CDK's synth waits for this call)."""
+        if self._pool is None or self._planner is None:
+            # One thread more than the early runs may use: `check` lets it run once CDK waits for this plugin.
+            self._pool = ThreadPoolExecutor(max_workers=self._workers + 1, thread_name_prefix="cfn-guard")
+            self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfn-guard-plan")
+            self._slots = threading.Semaphore(self._workers)
+        data = Path(template).read_bytes()
+        scratch = Path(tempfile.mkdtemp(prefix="cfn-guard-"))
+        planned = self._planner.submit(self._plan_and_submit, template, data, scratch)
+        self._started[os.path.realpath(template)] = _Started(hashlib.sha256(data).hexdigest(), planned, scratch)
+
+    def _plan_and_submit(self, template: str, data: bytes, scratch: Path) -> list[tuple[GuardRun, Future[str]]]:
+        parsed = json.loads(data)
+        runs = plan([template], self._rules, lambda _: template_types_of(parsed))
+        binary = guard_binary()
+        assert self._pool is not None  # made by `start` before this was submitted
         futures: list[tuple[GuardRun, Future[str]]] = []
         for i, run in enumerate(runs):
-            data = template
+            path = template
             if run.keep is not None:
-                data = str(scratch / f"{i}.json")
-                Path(data).write_text(json.dumps(reduced(json.loads(text), run.keep)))
-            futures.append((run, self._pool.submit(run_guard, binary, run.rules, data)))
-        self._started[os.path.realpath(template)] = _Started(
-            hashlib.sha256(text.encode()).hexdigest(), futures, scratch
-        )
+                path = str(scratch / f"{i}.json")
+                Path(path).write_text(json.dumps(reduced(parsed, run.keep)))
+            futures.append((run, self._pool.submit(self._run_in_slot, binary, run.rules, path)))
+        return futures
+
+    def _run_in_slot(self, binary: Path, rules: Sequence[str], data: str) -> str:
+        with self._slots:
+            return run_guard(binary, rules, data)
 
     def check(self, template_paths: Sequence[str]) -> tuple[bool, list[dict[str, Any]]]:
         """(whether every rule passed, every violation) over `template_paths`, as the upstream plugin's parsing makes
@@ -466,18 +482,20 @@ class ControlTowerGuard:
                 started = self._started.get(os.path.realpath(template))
                 if started is None or started.digest != hashlib.sha256(Path(template).read_bytes()).hexdigest():
                     self.start(template)
+            self._slots.release()  # CDK now only waits for this plugin: its core is free for one more run
             results = [
                 violations_of_output(future.result(), template)
                 for template in template_paths
-                for _, future in self._started[os.path.realpath(template)].futures
+                for _, future in self._started[os.path.realpath(template)].planned.result()
             ]
         finally:
             for started in self._started.values():
                 shutil.rmtree(started.scratch, ignore_errors=True)
             self._started.clear()
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+            for pool in (self._planner, self._pool):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = self._planner = None
         return all(ok for ok, _ in results), [v for _, found in results for v in found]
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:

@@ -12,7 +12,7 @@ import aws_cdk as cdk
 import jsii
 import pytest
 
-from stacks.app_builder import add_cloudformation_validation, cdk_json_context, new_app
+from stacks.app_builder import add_validation_plugins, cdk_json_context, new_app, start_validation
 from stacks.cfn_validate_plugin import PLUGIN_NAME, WORKER, EarlyCloudFormationValidate, StackTemplate, engine_dir
 from stacks.guard_plugin import EarlyGuardSynthesizer
 from tests.support.synth import Synthesized
@@ -145,7 +145,7 @@ def _synth_invalid(app: cdk.App) -> dict[str, Any]:
 
 def test_fails_a_synth_once_in_place_of_the_built_in_plugin(tmp_path: Path) -> None:
     app = new_app(outdir=str(tmp_path), context=cdk_json_context())
-    add_cloudformation_validation(app)
+    add_validation_plugins(app, start_validation(app))
     report = _synth_invalid(app)
     ours = [p for p in report["pluginReports"] if p["pluginName"] == PLUGIN_NAME]
     assert len(ours) == 1, [p["pluginName"] for p in report["pluginReports"]]  # the built-in one is not added too

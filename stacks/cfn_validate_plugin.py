@@ -180,9 +180,13 @@ class _Worker:
         return self._process.stdin is None or self._process.stdin.closed
 
     def close(self) -> None:
-        """No more requests: the worker frees its engine and exits on its own (nothing waits for that)."""
+        """No more requests: end the worker now (freeing its engine first took ~0.3 s the synth would wait for; its
+        answers are all read) and reap it, so that its CPU time counts in the synth's (bench/synth.py)."""
         if self._process.stdin is not None and not self._process.stdin.closed:
             self._process.stdin.close()
+        self._process.terminate()
+        self._process.wait()
+        self._reader.join()
 
 
 @jsii.implements(cdk.IPolicyValidationPlugin)

@@ -404,10 +404,13 @@ def default_workers() -> int:
     return max(1, cores - 1)
 
 
+_Checked = tuple[bool, list[dict[str, Any]]]  # (every rule passed, the violations) of one run
+
+
 @dataclass
 class _Started:
     digest: str  # of the template as checked
-    planned: Future[list[tuple[GuardRun, Future[str]]]]  # its runs, once planned
+    planned: Future[list[tuple[GuardRun, Future[_Checked]]]]  # its runs, once planned
     scratch: Path  # the reduced copies
 
 
@@ -456,23 +459,25 @@ class ControlTowerGuard:
         planned = self._planner.submit(self._plan_and_submit, template, data, scratch)
         self._started[os.path.realpath(template)] = _Started(hashlib.sha256(data).hexdigest(), planned, scratch)
 
-    def _plan_and_submit(self, template: str, data: bytes, scratch: Path) -> list[tuple[GuardRun, Future[str]]]:
+    def _plan_and_submit(self, template: str, data: bytes, scratch: Path) -> list[tuple[GuardRun, Future[_Checked]]]:
         parsed = json.loads(data)
         runs = plan([template], self._rules, lambda _: template_types_of(parsed))
         binary = guard_binary()
         assert self._pool is not None  # made by `start` before this was submitted
-        futures: list[tuple[GuardRun, Future[str]]] = []
+        futures: list[tuple[GuardRun, Future[_Checked]]] = []
         for i, run in enumerate(runs):
             path = template
             if run.keep is not None:
                 path = str(scratch / f"{i}.json")
                 Path(path).write_text(json.dumps(reduced(parsed, run.keep)))
-            futures.append((run, self._pool.submit(self._run_in_slot, binary, run.rules, path)))
+            futures.append((run, self._pool.submit(self._run_in_slot, binary, run.rules, path, template)))
         return futures
 
-    def _run_in_slot(self, binary: Path, rules: Sequence[str], data: str) -> str:
+    def _run_in_slot(self, binary: Path, rules: Sequence[str], data: str, template: str) -> _Checked:
+        """One cfn-guard run, its output parsed here too (not on the thread CDK waits on)."""
         with self._slots:
-            return run_guard(binary, rules, data)
+            output = run_guard(binary, rules, data)
+        return violations_of_output(output, template)
 
     def check(self, template_paths: Sequence[str]) -> tuple[bool, list[dict[str, Any]]]:
         """(whether every rule passed, every violation) over `template_paths`, as the upstream plugin's parsing makes
@@ -484,7 +489,7 @@ class ControlTowerGuard:
                     self.start(template)
             self._slots.release()  # CDK now only waits for this plugin: its core is free for one more run
             results = [
-                violations_of_output(future.result(), template)
+                future.result()
                 for template in template_paths
                 for _, future in self._started[os.path.realpath(template)].planned.result()
             ]

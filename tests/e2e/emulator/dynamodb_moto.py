@@ -9,7 +9,9 @@ One call at a time: moto's TransactWriteItems is not safe beside other calls. It
 (to roll back), iterating the table while another request thread changes it ("dictionary changed size during
 iteration": a 500 InternalError, measured at 4 in 100 transactions with 2 concurrent writers, 22 in 100 with 3), and a
 cancelled transaction restores that copy, undoing writes other threads made meanwhile. Real DynamoDB isolates a
-transaction from every other write; serializing the calls gives the same isolation (each call is short).
+transaction from every other write; serializing the calls gives the same isolation. The deep copy also makes a
+transaction cost in proportion to the table (measured here: ~13 ms on an empty table, ~150 ms at 1,000 items, ~370 ms
+at 3,000, against ~6 ms for a PutItem), which is why the e2e upload -> record latency is higher than a PutItem's.
 """
 
 from __future__ import annotations

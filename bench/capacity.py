@@ -12,8 +12,9 @@ Run from the repository root:  .venv/bin/python bench/capacity.py [--burst-prese
     model drains it within the guaranteed survival of a throttled event (no valid event can reach the DLQ).
 (b) Load run: a burst of --burst-factor x the preset's resting write capacity (its minimum WCU), for 60 s, pushed
     through the real `sqs_handler` against moto's S3/DynamoDB/SQS (buffer + DLQ with the preset's maxReceiveCount),
-    with PutItem throttled by a token bucket that follows the capacity model above, on a simulated clock (no
-    sleeping). Prints uploads recorded, valid events in the DLQ (target 0), time to drain, receives used.
+    with the record writes (TransactWriteItems) throttled by a token bucket that follows the capacity model above, on
+    a simulated clock (no sleeping). Prints uploads recorded, valid events in the DLQ (target 0), time to drain,
+    receives used.
 (c) Cost per million uploads at list prices (bench/prices.json, dated), every term printed, Lambda GB-s at the
     measured own-code duration per record plus the assumed AWS call latency.
 """
@@ -154,7 +155,7 @@ def capacity_table(per_record_seconds: float) -> None:
 
 # ------------------------------------------------------------------------------------------ (b) the load run
 class TokenBucket:
-    """PutItem capacity on the simulated clock: WriteCapacity's rate plus the burst credits."""
+    """Record-write capacity on the simulated clock: WriteCapacity's rate plus the burst credits."""
 
     def __init__(self, config: EnvironmentConfig, clock: Any, demand: float) -> None:
         self.capacity, self.clock, self.demand = WriteCapacity(config), clock, demand
@@ -239,7 +240,7 @@ def load_run(preset: str, factor: int, uploads: int | None = None) -> float:
                 body = THROTTLED_BODY
                 return AWSResponse(request.url, 400, {}, _Raw(body))
 
-            store.client("dynamodb").meta.events.register_first("before-send.dynamodb.PutItem", throttle)
+            store.client("dynamodb").meta.events.register_first("before-send.dynamodb.TransactWriteItems", throttle)
             pump = Pump(sqs, buffer, buffer_arn, handler.sqs_handler, clock, batch_size=config.processor_batch_size,
                         timeout_seconds=config.processor_timeout_seconds,
                         poll_seconds=1.0 / config.processor_max_concurrency)  # fmt: skip
@@ -273,10 +274,10 @@ def load_run(preset: str, factor: int, uploads: int | None = None) -> float:
     drained = pump.log[-1][0] if pump.log else 0.0
     print(
         f"burst load run ({preset}: {label} = {uploads:,} uploads, real handler against moto, "
-        f"PutItem throttled by the capacity model{' (on demand: never)' if config.table_on_demand else ''}):"
+        f"record writes throttled by the capacity model{' (on demand: never)' if config.table_on_demand else ''}):"
     )
     print(f"  recorded {recorded:,}/{uploads:,}; valid events in the DLQ: {in_dlq} (target 0); "
-          f"PutItem throttled {bucket.throttled:,} times; drained after {drained / 60:.1f} simulated min "
+          f"record writes throttled {bucket.throttled:,} times; drained after {drained / 60:.1f} simulated min "
           f"(survival {survival_seconds(config) / 60:.0f} min); {pump.invocations:,} invocations, "
           f"{sum(receives):,} records received; {wall:.1f} s wall")  # fmt: skip
     return own_code_seconds_per_record()

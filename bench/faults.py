@@ -13,13 +13,15 @@ What is real and what is simulated:
   signing, the standard retry mode with its retry quota and back-off sleeps, response parsing). Faults and answers
   are injected at botocore's HTTP layer (`before-send`): a throttle is a real 400 body, a hang advances the clock by
   the client's read timeout and raises botocore's ReadTimeoutError, exactly where urllib3 would.
-- Simulated, in simulated seconds (nothing sleeps): S3 (HeadObject), DynamoDB (conditional PutItem, with a
+- Simulated, in simulated seconds (nothing sleeps): S3 (HeadObject), DynamoDB (the record's write: a TransactWriteItems
+  of its conditional put and its tombstone check, no version here being deleted; with a
   provisioned table's capacity as a token bucket where the preset is provisioned), the SQS buffer and its DLQ
   (visibility timeout = 6 x the function timeout, receive counts, redrive after the preset's maxReceiveCount,
   ChangeMessageVisibility), and Lambda's SQS event source: up to the preset's maximum concurrency pollers, each
   filling a batch of up to 10 within the 5 s batching window, the function timeout (an invocation that overruns
   it has its batch return only after the visibility timeout; nothing of it after the deadline takes effect).
-- Per-call latency (healthy): HeadObject 20 ms, PutItem 10 ms, ChangeMessageVisibilityBatch 15 ms (LATENCY).
+- Per-call latency (healthy): HeadObject 20 ms, the record's TransactWriteItems 10 ms, ChangeMessageVisibilityBatch
+  15 ms (LATENCY).
 - CPU: the handler's own CPU time per invocation is measured here (time.process_time, the simulator's own work
   subtracted) and stretched by the function's CPU share (memory / 1,769 MB: Lambda gives one vCPU at 1,769 MB), so
   a 256 MB function takes ~6.9x as long as this machine's core.
@@ -53,7 +55,9 @@ from stacks.config import EnvironmentConfig, build_config  # noqa: E402
 
 BUCKET, TABLE, ACCOUNT, REGION = "bench-faults-uploads", "bench-faults-records", "123456789012", "us-east-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:bench-faults-buffer"
-LATENCY = {"HeadObject": 0.020, "GetItem": 0.005, "PutItem": 0.010, "ChangeMessageVisibilityBatch": 0.015}
+# The record's write: a TransactWriteItems of its conditional put and the check that its version has no tombstone.
+RECORD_WRITE = "TransactWriteItems"
+LATENCY = {"HeadObject": 0.020, "GetItem": 0.005, RECORD_WRITE: 0.010, "ChangeMessageVisibilityBatch": 0.015}
 FULL_VCPU_MB = 1769
 BATCHING_WINDOW_SECONDS = 5.0
 SAMPLE_SECONDS = 30.0
@@ -131,7 +135,7 @@ def scenarios(short: bool = False) -> list[Scenario]:
                 "dev",
                 int(rate * outage45),
                 outage45,
-                (Fault("PutItem", "throttle", 0, outage45),),
+                (Fault(RECORD_WRITE, "throttle", 0, outage45),),
             )  # fmt: skip
         )
         result.append(
@@ -140,15 +144,15 @@ def scenarios(short: bool = False) -> list[Scenario]:
                 "dev",
                 int(rate * outage30),
                 outage30,
-                (Fault("PutItem", "hang", 0, outage30),),
+                (Fault(RECORD_WRITE, "hang", 0, outage30),),
             )  # fmt: skip
         )
     result += [
         Scenario("slow-head-30min", "dev", int(1.0 * outage30), outage30, (Fault("HeadObject", "hang", 0, outage30),)),
         Scenario("encoded-keys-throttle-45min", "dev", int(1.0 * outage45), outage45,
-                 (Fault("PutItem", "throttle", 0, outage45),), keys="encoded"),
+                 (Fault(RECORD_WRITE, "throttle", 0, outage45),), keys="encoded"),
         Scenario("visibility-change-fails", "dev", int(1.0 * outage45), outage45,
-                 (Fault("PutItem", "throttle", 0, outage45),
+                 (Fault(RECORD_WRITE, "throttle", 0, outage45),
                   Fault("ChangeMessageVisibilityBatch", "error", 0, outage45))),
         Scenario("long-encoded-keys", "dev", 300 if not short else 60, 300 if not short else 60, keys="long-encoded"),
     ]  # fmt: skip
@@ -290,7 +294,7 @@ class World:
     pending_visibility: list[tuple[float, str, float]] = field(default_factory=list)
     sim_cpu: float = 0.0  # process time spent in this simulator's own code during the current invocation
     own_cpu_total: float = 0.0  # the handler's own CPU, summed over invocations
-    throttled_writes: int = 0  # PutItem calls the table's capacity refused
+    throttled_writes: int = 0  # record writes the table's capacity refused
 
     def fault(self, operation: str) -> str | None:
         elapsed = self.clock.elapsed
@@ -331,7 +335,7 @@ class World:
                 "last-modified": formatdate(self.clock.start, usegmt=True), "x-amz-version-id": unquote(version),
             }  # fmt: skip
             return AWSResponse(request.url, 200, headers, _Raw(b""))
-        if operation == "PutItem":
+        if operation == RECORD_WRITE:
             throttled = kind == "throttle" or (self.capacity is not None and not self.capacity.take())
             if throttled:
                 self.throttled_writes += 1
@@ -340,11 +344,14 @@ class World:
                     "message": "The level of configured provisioned throughput for the table was exceeded.",
                 }).encode()  # fmt: skip
                 return AWSResponse(request.url, 400, {}, _Raw(body))
-            item = json.loads(request.body)["Item"]
+            item = json.loads(request.body)["TransactItems"][0]["Put"]["Item"]
             key = (item["object_key"]["S"], item["version_id"]["S"])
-            if key in self.records:
-                body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
-                                   "message": "The conditional request failed"}).encode()  # fmt: skip
+            if key in self.records:  # [the put's condition failed, the tombstone check passed]: a duplicate
+                body = json.dumps({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                    "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],
+                }).encode()  # fmt: skip
                 return AWSResponse(request.url, 400, {}, _Raw(body))
             self.records[key] = self.clock.elapsed
             return AWSResponse(request.url, 200, {}, _Raw(b"{}"))
@@ -373,7 +380,7 @@ class Result:
     busy_seconds: float  # sum of invocation durations (simulated)
     cpu_seconds: float  # the handler's own CPU on this machine (before stretching by the CPU share)
     records_handled: int  # records given to invocations (receives)
-    throttled_writes: int  # PutItem calls refused by the table (fault or capacity)
+    throttled_writes: int  # record writes refused by the table (fault or capacity)
     samples: list[tuple[float, int, float, int, int]]  # (minute, backlog, oldest age s, recorded, dlq depth)
 
     def line(self) -> str:

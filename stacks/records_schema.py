@@ -34,10 +34,13 @@ USAGE_RECORDED_DAY_SORT_PREFIX = "#recorded-day/"
 ERASURE_PREFIX = "#erasure/"
 ERASURE_JOB_SORT_KEY = "#job"
 ERASURE_REPORT_SORT_PREFIX = "#report/"
-# A deleted object version's record is replaced by a tombstone at the same key (lambda/processor's deletions.py): it
-# carries this attribute (epoch seconds of the delete), the delete's sequencer and the TTL below, nothing else (no
-# owner: never listed; the API's reads of one key skip it), and expires after the pipeline's longest redelivery
-# window. It makes a late "Object Created" of that version a no-op.
+# A deleted object version's record is deleted and a tombstone written (lambda/processor's deletions.py), under a
+# partition key that names nobody: TOMBSTONE_PREFIX and the SHA-256 (hex) of the object key, sort key = the version id
+# (lambda/processor's deletions.TOMBSTONE_PREFIX; a test keeps the two equal). It carries TOMBSTONE_ATTRIBUTE (epoch
+# seconds of the delete), the delete's sequencer and the TTL below, nothing else (no owner: never listed; no name,
+# sub or size; not the key), and expires after the pipeline's longest redelivery window. Recording a version checks
+# in the same transaction that it has none: a late "Object Created" of a deleted version is a no-op.
+TOMBSTONE_PREFIX = "#deleted/"
 TOMBSTONE_ATTRIBUTE = "deleted_at"
 # TTL (epoch seconds): the end of the object version's lifecycle, set only where the bucket expires objects
 # (lambda/processor's domain.TTL_ATTRIBUTE is the same name: a test compares them).

@@ -288,7 +288,12 @@ class SecureServerlessStack(Stack):
         # Without ListBucket, S3 answers 403 for a deleted object and the processor could not tell it from a real
         # permission error: it would retry it into the DLQ instead of skipping and counting it.
         self.data.grant_list_objects(self.processor.function)
-        self.records.grant_put_item(self.processor.function)
+        # Records (uploads/*) and the tombstones of deleted versions (#deleted/*, a hash of the key); a record's put
+        # is one transaction with the check that its version has no tombstone (ConditionCheckItem on those only).
+        self.records.grant_put_item(
+            self.processor.function, leading_keys=[f"{schema.UPLOADS_PREFIX}*", f"{schema.TOMBSTONE_PREFIX}*"]
+        )
+        self.records.grant_condition_check_item(self.processor.function, leading_keys=[f"{schema.TOMBSTONE_PREFIX}*"])
         # The uploader's user pool sub: the identity mapping item the API records (only those items).
         self.records.grant_get_item(self.processor.function, leading_keys=[f"{schema.IDENTITY_MAPPING_PREFIX}*"])
         self._count_uploads_at_record_time()
@@ -312,8 +317,8 @@ class SecureServerlessStack(Stack):
 
     def _deletions(self) -> None:
         """A user's DELETE /objects/{key+} (the API deletes the versions) and the records following through the
-        pipeline's Object Deleted events (the processor replaces a record by a tombstone and gives its size back to
-        the uploader's #usage item): exact actions, on exact key ranges."""
+        pipeline's Object Deleted events (the processor deletes a record, writes its tombstone under a hash of the key
+        and gives its size back to the uploader's #usage item): exact actions, on exact key ranges."""
         api, processor = self.api_handler.function, self.processor.function
         api.add_environment("EXPECTED_BUCKET_OWNER", Aws.ACCOUNT_ID)  # its S3 calls name the bucket's owner
         acknowledge_grant_wildcards(
@@ -324,10 +329,17 @@ class SecureServerlessStack(Stack):
             "only (the handler builds the key from the caller's verified identity id).",
         )
         self.data.grant_list_versions(api, prefix=schema.UPLOADS_PREFIX)  # s3:prefix-scoped: the caller's own key
-        # Tombstones sit at the record's key (PutItem: already granted); reading a record before replacing it, and the
-        # uploader's usage counters (read, and given back) only.
+        # A record is read, then deleted as its tombstone is written (PutItem on #deleted/*: granted with the
+        # records); tombstones are read, and deleted when a later "null" object replaces one; the uploader's usage
+        # counters are read, and given back. Nothing else.
         # (UpdateItem on the usage items: granted with the counting, _count_uploads_at_record_time.)
-        self.records.grant_get_item(processor, leading_keys=[f"{schema.UPLOADS_PREFIX}*", f"{schema.USAGE_PREFIX}*"])
+        self.records.grant_get_item(
+            processor,
+            leading_keys=[f"{schema.UPLOADS_PREFIX}*", f"{schema.USAGE_PREFIX}*", f"{schema.TOMBSTONE_PREFIX}*"],
+        )
+        self.records.grant_delete_item(
+            processor, leading_keys=[f"{schema.UPLOADS_PREFIX}*", f"{schema.TOMBSTONE_PREFIX}*"]
+        )
         # A tombstone outlives every redelivery of the version's events (plus a day): see processor/deletions.py.
         tombstone = self.pipeline.redelivery_window.to_seconds() + Duration.days(1).to_seconds()
         processor.add_environment("TOMBSTONE_SECONDS", str(int(tombstone)))
@@ -762,7 +774,12 @@ class SecureServerlessStack(Stack):
             "s3", processor, ["s3:ListBucket"], [self.data.bucket.bucket_arn], sid="ProcessorTellsDeletedObjects"
         )
         network.allow_through_endpoint(
-            "dynamodb", processor, ["dynamodb:PutItem"], [table_arn], sid="ProcessorWritesRecords"
+            "dynamodb",
+            processor,
+            # records and tombstones only: the role's policy limits the leading keys
+            ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+            [table_arn],
+            sid="ProcessorWritesRecords",
         )
         network.allow_through_endpoint(
             "s3",

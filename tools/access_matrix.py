@@ -709,8 +709,17 @@ def build_rows(env: Environment) -> list[Row]:
     table = env.arn["table"]
     other_table = table.replace(f"SecureServerless-{env.suffix}-", "SecureServerless-other-")
     ddb = "dynamodb" if pvpce else None
+    record_key = {"dynamodb:LeadingKeys": ctx_list([own])}
     b.own(
-        proc, "dynamodb:PutItem", table, ("processor",), "P.ddb.put", "processor", "PutItem on its table", endpoint=ddb
+        proc,
+        "dynamodb:PutItem",
+        table,
+        ("processor",),
+        "P.ddb.put",
+        "processor",
+        "PutItem of a record on its table",
+        endpoint=ddb,
+        extra=record_key,
     )
     b.own(
         proc,
@@ -719,9 +728,41 @@ def build_rows(env: Environment) -> list[Row]:
         ("processor",),
         "P.ddb.put.other-table",
         "processor",
-        "PutItem on another environment's table",
+        "PutItem of a record on another environment's table",
         endpoint=ddb,
+        extra=record_key,
     )
+    # Deletions: a record is deleted and its tombstone written under a hash of the key (#deleted/...), which a
+    # record's put checks; tombstones are read, and deleted when a later "null" object replaces one. Nothing else.
+    tombstone = "#deleted/" + "0" * 64
+    for rid, action, what, leading in (
+        ("P.ddb.put.no-key", "dynamodb:PutItem", "PutItem on its table, no partition key in the request context", None),
+        ("P.ddb.put.tombstone", "dynamodb:PutItem", "PutItem of a deleted version's tombstone", tombstone),
+        ("P.ddb.put.usage", "dynamodb:PutItem", "PutItem of a user's usage counters", "#usage/x"),
+        ("P.ddb.delete.record", "dynamodb:DeleteItem", "DeleteItem of a record (a deleted version's)", own),
+        ("P.ddb.delete.tombstone", "dynamodb:DeleteItem", "DeleteItem of a tombstone (a later null object)", tombstone),
+        ("P.ddb.delete.usage", "dynamodb:DeleteItem", "DeleteItem of a user's usage counters", "#usage/x"),
+        ("P.ddb.check.tombstone", "dynamodb:ConditionCheckItem", "ConditionCheck of a version's tombstone", tombstone),
+        ("P.ddb.check.record", "dynamodb:ConditionCheckItem", "ConditionCheck of a record", own),
+        (
+            "P.ddb.check.no-key",
+            "dynamodb:ConditionCheckItem",
+            "ConditionCheck on its table, no partition key in the request context",
+            None,
+        ),
+        ("P.ddb.get.tombstone", "dynamodb:GetItem", "GetItem of a tombstone", tombstone),
+    ):
+        b.own(
+            proc,
+            action,
+            table,
+            ("processor",),
+            rid,
+            "processor",
+            what,
+            endpoint=ddb,
+            extra=None if leading is None else {"dynamodb:LeadingKeys": ctx_list([leading])},
+        )
     b.own(
         proc,
         "dynamodb:DeleteItem",
@@ -745,7 +786,7 @@ def build_rows(env: Environment) -> list[Row]:
     )
     for rid, what, leading in (
         ("P.ddb.get.identity-mapping", "GetItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
-        ("P.ddb.get.record", "GetItem of a record (read before its tombstone replaces it, on a delete)", own),
+        ("P.ddb.get.record", "GetItem of a record (read before it is deleted, on a delete)", own),
     ):
         b.own(
             proc,
@@ -1648,7 +1689,8 @@ def build_rows(env: Environment) -> list[Row]:
             ("processor",),
             "P.ddb.put.outside-vpce",
             "processor",
-            "PutItem on its table from outside the VPC",
+            "PutItem of a record on its table from outside the VPC",
+            extra={"dynamodb:LeadingKeys": ctx_list([own])},
         )
         if sqs:
             b.own(

@@ -47,8 +47,9 @@ except ModuleNotFoundError:  # run as a script: tools/ is on sys.path
 # The API's identity mapping items in the records table (= stacks.records_schema.IDENTITY_MAPPING_PREFIX; a test
 # keeps them equal): no records, never reported.
 IDENTITY_MAPPING_PREFIX, IDENTITY_MAPPING_SORT_KEY = "#identity/", "#sub"
-# A deleted version's record is replaced by a tombstone at the same key (= stacks.records_schema.TOMBSTONE_ATTRIBUTE;
-# a test keeps them equal): no record, never reported as orphaned.
+# A deleted version's tombstone carries this attribute (= stacks.records_schema.TOMBSTONE_ATTRIBUTE; a test keeps them
+# equal): no record, never reported as orphaned. Tombstones live under #deleted/<hash of the key>; those an earlier
+# processor wrote at the record's own key stay until their TTL, so both reads still leave them out.
 TOMBSTONE_ATTRIBUTE = "deleted_at"
 UNVERSIONED = "null"  # S3's version id of objects written while versioning was off; also the record's sort key
 _EVENT_NAMESPACE = uuid.UUID("0f3a8f52-6d0e-4a53-9d8e-2a4f2d1c5b71")

@@ -221,6 +221,30 @@ class ScaledTable(Construct):
             conditions=_leading_keys_conditions(leading_keys),
         )
 
+    def grant_delete_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:DeleteItem on the table (and kms:Decrypt/GenerateDataKey on its key), alone or inside
+        TransactWriteItems (authorized per item action); with `leading_keys` (partition-key patterns), only of items
+        whose partition key matches one of them. Default: every item."""
+        self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:DeleteItem"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
+
+    def grant_condition_check_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
+        """Allow dynamodb:ConditionCheckItem on the table (and kms:Decrypt on its key): the ConditionCheck items of
+        TransactWriteItems (e.g. "this item must not exist" beside a put); with `leading_keys` (partition-key
+        patterns), only on items whose partition key matches one of them. Default: every item."""
+        self.encryption_key.grant(grantee, "kms:Decrypt")
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:ConditionCheckItem"],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
+
     def grant_batch_get_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:BatchGetItem on the table (and kms:Decrypt on its key); with `leading_keys` (partition-key
         patterns), only of items whose partition key matches one of them. Default: every item."""

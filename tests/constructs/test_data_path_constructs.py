@@ -484,6 +484,8 @@ def test_pipeline_stacks_pass_nag_packs(built: Built, name: str) -> None:
         ("grant_update_item", "dynamodb:UpdateItem", ["kms:Decrypt", "kms:GenerateDataKey"]),
         ("grant_batch_get_item", "dynamodb:BatchGetItem", "kms:Decrypt"),
         ("grant_get_item", "dynamodb:GetItem", "kms:Decrypt"),
+        ("grant_delete_item", "dynamodb:DeleteItem", ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ("grant_condition_check_item", "dynamodb:ConditionCheckItem", "kms:Decrypt"),
     ],
 )
 def test_item_grants_are_exact_and_can_be_limited_to_leading_keys(grant: str, action: str, key_actions: object) -> None:

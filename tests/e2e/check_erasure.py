@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -147,33 +148,39 @@ def wait_done(e: ErasureEnvironment, owner: str, job_id: str) -> dict[str, Any]:
 
 
 def leftovers(e: ErasureEnvironment, owner: str, sub: str) -> dict[str, list[Any]]:
-    """What is left of the user: versions and delete markers under the prefix, and every table item of theirs
-    (the erasure's own job and reports excepted). The tombstones the pipeline writes for the erased versions (their
-    "Object Deleted" events: no owner, no sub, no size; they expire with the pipeline's redelivery window) are a
-    documented trace, counted apart (`tombstones`), not "left of the user"."""
+    """What is left of the user: versions and delete markers under the prefix, and every table item that names them
+    (the erasure's own job and reports, `#erasure/<sub>`, excepted: kept after the data is gone, by design). An item
+    names the user when any of its values (its key included) contains their identity id (as is or URL-encoded) or
+    their sub: a full scan of the table, so nothing escapes by where it is kept. The tombstones the pipeline writes
+    for the erased versions (their "Object Deleted" events) hold only a hash of the key and the version id: they name
+    nobody, so they are not left of the user (and are not exempted either: one that named the user would count)."""
     s3 = all_versions(e, f"{schema.UPLOADS_PREFIX}{owner}/")
-    marks = (
-        f"{schema.UPLOADS_PREFIX}{owner}/",
-        f"{schema.IDENTITY_MAPPING_PREFIX}{owner}",
-        f"#sub/{sub}",
-        f"#usage/{sub}",
-    )
-    table, tombstones = [], []
+    traces = {owner, quote(owner, safe=""), quote_plus(owner), sub}
+    kept = f"{schema.ERASURE_PREFIX}{sub}"
+    table = []
     for page in e.aws.dynamodb.get_paginator("scan").paginate(TableName=e.env.table, ConsistentRead=True):
         for item in page["Items"]:
             key = item["object_key"]["S"]
-            if key.startswith(marks) or item.get("owner", {}).get("S") == owner or item.get("sub", {}).get("S") == sub:
-                if is_tombstone(item):
-                    tombstones.append((key, item["version_id"]["S"]))
-                else:
-                    table.append((key, item["version_id"]["S"]))
-    report(f"erasure: {len(tombstones)} tombstone(s) of erased versions under {owner}'s prefix (a documented trace)")
+            if key == kept:
+                continue
+            if any(trace in text for text in strings_of(item) for trace in traces):
+                table.append((key, item["version_id"]["S"]))
     return {"s3": s3, "table": table}
 
 
-def is_tombstone(item: dict[str, Any]) -> bool:
-    """A deleted version's tombstone (lambda/processor deletions.py): `deleted_at`, and nothing that names a user."""
-    return "deleted_at" in item and not {"owner", "sub", "size", "etag"} & set(item)
+def strings_of(value: Any) -> Iterator[str]:
+    """Every string in a DynamoDB item or attribute value (names of map keys and values, sets and lists included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bytes):
+        yield value.decode("utf-8", "replace")
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            yield name
+            yield from strings_of(inner)
+    elif isinstance(value, list | tuple | set):
+        for inner in value:
+            yield from strings_of(inner)
 
 
 def all_versions(e: ErasureEnvironment, prefix: str) -> list[tuple[str, str]]:

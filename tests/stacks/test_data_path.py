@@ -55,8 +55,10 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
         ("s3:GetObjectVersion", objects),
         ("s3:DeleteObjectVersion", objects),  # the exact version of an upload it refuses (usage.py)
         ("s3:ListBucket", arn("AWS::S3::Bucket")),
-        ("dynamodb:PutItem", arn("AWS::DynamoDB::Table")),
-        ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # mappings, records, usage (leading keys: test below)
+        ("dynamodb:PutItem", arn("AWS::DynamoDB::Table")),  # records, tombstones (leading keys: test below)
+        ("dynamodb:DeleteItem", arn("AWS::DynamoDB::Table")),  # records, tombstones (leading keys: test below)
+        ("dynamodb:ConditionCheckItem", arn("AWS::DynamoDB::Table")),  # tombstones only (leading keys: test below)
+        ("dynamodb:GetItem", arn("AWS::DynamoDB::Table")),  # mappings, records, usage, tombstones (test below)
         ("dynamodb:UpdateItem", arn("AWS::DynamoDB::Table")),  # usage items only (leading keys: test below)
         ("kms:Decrypt", arn("AWS::KMS::Key")),
         ("kms:GenerateDataKey", arn("AWS::KMS::Key")),
@@ -72,8 +74,9 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
         expected |= {(action, '"*"') for action in VPC_ACCESS_ACTIONS}
     assert role_grants == expected
 
-    # The uploader's sub is read from the identity mapping items; a deleted version's record (replaced by its
-    # tombstone) and the uploader's usage (given back) are read; only usage items are updated.
+    # The uploader's sub is read from the identity mapping items; records and the tombstones of deleted versions
+    # (#deleted/<hash of the key>) are written and deleted, a record's put checks its version's tombstone; a deleted
+    # version's record, its tombstone and the uploader's usage (given back) are read; only usage items are updated.
     def leading(*patterns: str) -> dict[str, Any]:
         return {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)},
@@ -82,8 +85,10 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
 
     for action, condition in (
         ("dynamodb:GetItem", leading("#identity/*")),
-        ("dynamodb:GetItem", leading("uploads/*", "#usage/*")),
+        ("dynamodb:GetItem", leading("uploads/*", "#usage/*", "#deleted/*")),
         ("dynamodb:UpdateItem", leading("#usage/*")),
+        (["dynamodb:DeleteItem", "dynamodb:PutItem"], leading("uploads/*", "#deleted/*")),  # one merged statement
+        ("dynamodb:ConditionCheckItem", leading("#deleted/*")),
     ):
         template.has_resource_properties(
             "AWS::IAM::Policy",
@@ -102,7 +107,13 @@ def test_processor_permissions_are_exactly_what_it_needs(stack_templates: dict[s
         if {"Ref": role.as_string()} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    unconditioned = [s for s in statements if s["Action"] in ("dynamodb:GetItem", "dynamodb:UpdateItem")]
+    item_actions = ("GetItem", "UpdateItem", "PutItem", "DeleteItem", "ConditionCheckItem")
+    unconditioned = [
+        s
+        for s in statements
+        if {f"dynamodb:{action}" for action in item_actions}
+        & set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
     assert all("Condition" in statement for statement in unconditioned), unconditioned
 
 

@@ -491,7 +491,8 @@ def test_endpoint_policies_allow_only_what_the_functions_do_on_this_environments
                   {"Fn::Join": ["", [bucket, "/uploads/*"]]}),
         ],
         ".dynamodb": [
-            allow("ProcessorWritesRecords", processor, ["dynamodb:PutItem"], table),
+            allow("ProcessorWritesRecords", processor, ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",
+                  "dynamodb:PutItem"], table),
             allow("ProcessorCountsUsage", processor, ["dynamodb:UpdateItem"], table),
             allow("ProcessorReadsIdentityMappings", processor, ["dynamodb:GetItem"], table),
             allow("ApiQueriesOwnRecords", api, ["dynamodb:Query"], {"Fn::Join": ["", [table, "/index/by-owner"]]}),

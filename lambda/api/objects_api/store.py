@@ -36,8 +36,10 @@ _THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "Thrott
 _NAMES = {f"#a{i}": attribute for i, attribute in enumerate(PROJECTED_ATTRIBUTES)}
 _ALIAS = {attribute: alias for alias, attribute in _NAMES.items()}
 _PROJECTION = ", ".join(_NAMES)
-# A deleted version's record is replaced by a tombstone at the same key (lambda/processor's deletions.py; no owner, so
-# never in the owner index): reads of one key's versions leave tombstones out.
+# A deleted version's tombstone (lambda/processor's deletions.py) now lives under `#deleted/<hash of the key>`, never
+# under a record's key, so these reads cannot meet one. The filter stays for the tombstones an earlier processor wrote
+# at the record's own key: they live until their TTL (TOMBSTONE_SECONDS, about 15 days after the delete), and a read
+# of one key's versions must leave them out until then. It costs nothing when there is none.
 TOMBSTONE_ATTRIBUTE = "deleted_at"  # = stacks.records_schema.TOMBSTONE_ATTRIBUTE (a test keeps them equal)
 _NOT_TOMBSTONE = {"FilterExpression": "attribute_not_exists(#tombstone)"}
 _WITH_TOMBSTONE_NAME = {**_NAMES, "#tombstone": TOMBSTONE_ATTRIBUTE}

@@ -1,11 +1,12 @@
-"""The processor's DynamoDB calls for deletions (the rules are in `deletions`): read what a version's key holds (record
-or tombstone), replace a record by its tombstone with the uploader's usage given back in one transaction, write and
-find tombstones.
+"""The processor's DynamoDB calls for deletions (the rules are in `deletions`): read a version's record, delete it and
+write its tombstone with the uploader's usage given back in one transaction, write and find tombstones, and replace
+a tombstone by a later "null" object's record.
 
 Every call takes the budget that fits the time left (`store.client`, `OutOfTime` below the smallest). Reads are
 strongly consistent: a delete must see the record a moment-old "Object Created" wrote. IAM (SecureServerlessStack):
-dynamodb:GetItem and dynamodb:PutItem on records (leading keys uploads/*; the tombstone replaces the record), and
-dynamodb:GetItem and dynamodb:UpdateItem on usage items (#usage/*). No DeleteItem: a tombstone takes the record's place.
+dynamodb:GetItem, dynamodb:PutItem and dynamodb:DeleteItem on records (leading keys uploads/*) and on tombstones
+(#deleted/*, where recording a version also needs dynamodb:ConditionCheckItem), and dynamodb:GetItem and
+dynamodb:UpdateItem on usage items (#usage/*).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from processor.deletions import (
     padded_sequencer,
     record_size,
     record_sub,
+    tombstone_key,
     usage_key,
 )
 
@@ -38,8 +40,11 @@ MAX_ATTEMPTS = 4
 CANCELLED_CODE = "TransactionCanceledException"
 CONDITION_FAILED = "ConditionalCheckFailed"
 _NAMES = {"#k": "object_key", "#seq": "sequencer", "#del": TOMBSTONE_ATTRIBUTE}
-# A tombstone is written where there is nothing, or over an earlier delete's tombstone (a later "null" object's).
-NOTHING_OR_EARLIER_TOMBSTONE = "attribute_not_exists(#k) OR (attribute_exists(#del) AND #seq < :seq)"
+# A tombstone is written where there is none, or over an earlier delete's tombstone (of an earlier "null" object).
+NOTHING_OR_EARLIER_TOMBSTONE = "attribute_not_exists(#k) OR #seq < :seq"
+# ... and, in the transaction that deletes the record, also over this very delete's own tombstone (written when it
+# found no record, before a creation that had committed meanwhile showed up on its second read).
+NOTHING_OR_NOT_LATER_TOMBSTONE = "attribute_not_exists(#k) OR #seq <= :seq"
 _LIVE_RECORD = "attribute_exists(#k) AND attribute_not_exists(#del)"
 
 
@@ -58,51 +63,61 @@ def _plain(item: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     return values
 
 
+def _get(table: str, object_key: str, version_id: str, time_left: store.TimeLeft | None) -> dict[str, Any] | None:
+    response = store.client("dynamodb", time_left).get_item(
+        TableName=table,
+        Key=_key(object_key, version_id),
+        ConsistentRead=True,
+        ProjectionExpression="#k, #size, #sub, #seq, #del",
+        ExpressionAttributeNames={**_NAMES, "#size": "size", "#sub": "sub"},
+    )
+    item = response.get("Item")
+    return _plain(item) if item else None
+
+
 def read_version(
     table: str, keys: Sequence[str], version_id: str, *, time_left: store.TimeLeft | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """What each of `keys` holds at `version_id` (a record or a tombstone), as (key, plain attributes)."""
+    """The records of `version_id` under each of `keys` that holds one, as (key, plain attributes)."""
     found = []
     for key in keys:
-        response = store.client("dynamodb", time_left).get_item(
-            TableName=table,
-            Key=_key(key, version_id),
-            ConsistentRead=True,
-            ProjectionExpression="#k, #size, #sub, #seq, #del",
-            ExpressionAttributeNames={**_NAMES, "#size": "size", "#sub": "sub"},
-        )
-        item = response.get("Item")
-        if item:
-            found.append((key, _plain(item)))
+        item = _get(table, key, version_id, time_left)
+        if item is not None and not is_tombstone(item):
+            found.append((key, item))
     return found
+
+
+def read_tombstone(
+    table: str, object_key: str, version_id: str, *, time_left: store.TimeLeft | None = None
+) -> dict[str, Any] | None:
+    """The tombstone of `version_id` of `object_key` (at its hashed key), or None."""
+    item = _get(table, tombstone_key(object_key), version_id, time_left)
+    return item if item is not None and is_tombstone(item) else None
 
 
 def find_tombstone(
     table: str, keys: Sequence[str], version_id: str, *, time_left: store.TimeLeft | None = None
 ) -> bool:
-    """Whether `version_id` under any of `keys` was deleted (a tombstone holds its key)."""
-    return any(is_tombstone(item) for _, item in read_version(table, keys, version_id, time_left=time_left))
+    """Whether `version_id` under any of `keys` was deleted (it has a tombstone)."""
+    return any(read_tombstone(table, key, version_id, time_left=time_left) is not None for key in keys)
 
 
-def put_tombstone(
-    table: str, tombstone: Mapping[str, str | int], *, time_left: store.TimeLeft | None = None
-) -> tuple[bool, dict[str, Any] | None]:
-    """Write `tombstone` where its key holds nothing or an earlier delete's tombstone. Returns (written, what the key
-    held when it was not written: a tombstone of this or a later delete, or a record that appeared meanwhile)."""
+def put_tombstone(table: str, tombstone: Mapping[str, str | int], *, time_left: store.TimeLeft | None = None) -> bool:
+    """Write `tombstone` (an item of `build_tombstone`) where its key holds no tombstone or an earlier delete's.
+    False when a tombstone of this or a later delete is there already."""
     try:
         store.client("dynamodb", time_left).put_item(
             TableName=table,
             Item=store.to_attribute_values(tombstone),
             ConditionExpression=NOTHING_OR_EARLIER_TOMBSTONE,
-            ExpressionAttributeNames=_NAMES,
+            ExpressionAttributeNames={"#k": "object_key", "#seq": "sequencer"},
             ExpressionAttributeValues={":seq": {"S": str(tombstone["sequencer"])}},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
         if store.error_code(error) == store.CONDITION_FAILED_CODE:
-            return False, _plain(store.refused_item(error))
+            return False
         raise
-    return True, None
+    return True
 
 
 def _cancellation_reasons(error: ClientError) -> list[str]:
@@ -157,44 +172,63 @@ def usage_update(table: str, sub: str, size: int, held: tuple[int, int] | None) 
     return update
 
 
-def _replace_record(
+def _delete_record(
     table: str,
+    object_key: str,
+    version_id: str,
     record: Mapping[str, Any],
-    tombstone: Mapping[str, str | int],
+    tombstone: Mapping[str, str | int] | None,
     *,
     clamp: bool,
     time_left: store.TimeLeft | None,
 ) -> str | None:
-    """One transaction: the tombstone replaces the live record as read (same sequencer), and its sub's `#held` gives
-    back its size. Returns None when done, "record" when the record changed or went meanwhile, "usage" when the
-    counters would go below zero (or moved since read, when `clamp`)."""
+    """One transaction, in this order: [Delete the live record as read (same sequencer), Put its `tombstone` (where
+    there is none, or one of an earlier or this same delete; left out when None: a later delete's tombstone is
+    there already), Update its sub's `#held` giving back its size]. Returns None when done, else what refused it:
+    "record" when the record changed or went meanwhile, "tombstone" when a later delete's tombstone is there, "usage"
+    when the counters would go below zero (or moved since read, when `clamp`). Cancellation reasons are read by
+    position, the items' order above."""
     recorded_sequencer = record.get("sequencer")
-    put: dict[str, Any] = {
+    delete: dict[str, Any] = {
         "TableName": table,
-        "Item": store.to_attribute_values(tombstone),
+        "Key": _key(object_key, version_id),
         "ExpressionAttributeNames": _NAMES,
     }
     if isinstance(recorded_sequencer, str):
-        put["ConditionExpression"] = f"{_LIVE_RECORD} AND #seq = :seq"
-        put["ExpressionAttributeValues"] = {":seq": {"S": recorded_sequencer}}
+        delete["ConditionExpression"] = f"{_LIVE_RECORD} AND #seq = :seq"
+        delete["ExpressionAttributeValues"] = {":seq": {"S": recorded_sequencer}}
     else:
-        put["ConditionExpression"] = f"{_LIVE_RECORD} AND attribute_not_exists(#seq)"
-    items: list[dict[str, Any]] = [{"Put": put}]
+        delete["ConditionExpression"] = f"{_LIVE_RECORD} AND attribute_not_exists(#seq)"
+    items: list[dict[str, Any]] = [{"Delete": delete}]
+    labels = ["record"]
+    if tombstone is not None:
+        items.append(
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": store.to_attribute_values(tombstone),
+                    "ConditionExpression": NOTHING_OR_NOT_LATER_TOMBSTONE,
+                    "ExpressionAttributeNames": {"#k": "object_key", "#seq": "sequencer"},
+                    "ExpressionAttributeValues": {":seq": {"S": str(tombstone["sequencer"])}},
+                }
+            }
+        )
+        labels.append("tombstone")
     sub = record_sub(record)
     if sub is not None:
         held = _read_held(table, sub, time_left) if clamp else None
         if not (clamp and held is None):  # no #held item at all: nothing to give back
             items.append({"Update": usage_update(table, sub, record_size(record), held)})
+            labels.append("usage")
     try:
         store.client("dynamodb", time_left).transact_write_items(TransactItems=items)
     except ClientError as error:
         if store.error_code(error) != CANCELLED_CODE:
             raise
         reasons = _cancellation_reasons(error)
-        if reasons[:1] == [CONDITION_FAILED]:
-            return "record"
-        if reasons[1:2] == [CONDITION_FAILED]:
-            return "usage"
+        for label, reason in zip(labels, reasons, strict=False):
+            if reason == CONDITION_FAILED:
+                return label
         # TransactionConflict, throttling: busy, not a defect of the event (deferred with a back-off).
         raise store.Contention(f"record delete: transaction cancelled ({', '.join(reasons) or 'no reason'})") from error
     return None
@@ -211,34 +245,44 @@ def forget_version(
 ) -> DeletionOutcome:
     """Apply a "Permanently Deleted" of `event.record_version_id` under one of `candidates` (keys under uploads/).
 
-    A live record the delete applies to (`deletions.delete_applies`) is replaced by the tombstone in one transaction
-    with the usage given back (see `_replace_record`); no record: a tombstone under each candidate (where there is
-    nothing or an earlier tombstone). A write refused because the item changed since read is read again; still
-    contended after MAX_ATTEMPTS: `store.Contention` (transient, the event is retried later).
+    A live record the delete applies to (`deletions.delete_applies`) is deleted, its tombstone written and the usage
+    given back in one transaction (`_delete_record`). No record: a tombstone for each candidate (where there is none
+    or an earlier one), then the candidates are read again: a record that a creation wrote meanwhile (its
+    transaction committed before our tombstone, so its check did not see it) is removed as above. A write refused
+    because an item changed since read is read again; still contended after MAX_ATTEMPTS: `store.Contention`
+    (transient, the event is retried later).
     """
     version_id = event.record_version_id
     clamp = False
+    later_tombstone = False
     for _ in range(MAX_ATTEMPTS):
-        held_items = read_version(table, candidates, version_id, time_left=time_left)
-        live = [(key, item) for key, item in held_items if not is_tombstone(item)]
+        live = read_version(table, candidates, version_id, time_left=time_left)
         if live:
             key, record = live[0]
             if not delete_applies(record, event):
                 return DeletionOutcome.DUPLICATE_DELETE  # an earlier "null" object's delete: the later one stays
             tombstone = build_tombstone(key, event, deleted_at=deleted_at, lifetime_seconds=lifetime_seconds)
-            refused = _replace_record(table, record, tombstone, clamp=clamp, time_left=time_left)
+            refused = _delete_record(
+                table,
+                key,
+                version_id,
+                record,
+                None if later_tombstone else tombstone,
+                clamp=clamp,
+                time_left=time_left,
+            )
             if refused is None:
                 return DeletionOutcome.RECORD_DELETED
             clamp = clamp or refused == "usage"
+            later_tombstone = later_tombstone or refused == "tombstone"
             continue
-        written, appeared = False, False
+        written = False
         for key in candidates:
             tombstone = build_tombstone(key, event, deleted_at=deleted_at, lifetime_seconds=lifetime_seconds)
-            done, held = put_tombstone(table, tombstone, time_left=time_left)
-            written = written or done
-            appeared = appeared or (held is not None and bool(held) and not is_tombstone(held))
-        if appeared:  # a record was written between our read and our tombstone: remove it
-            continue
+            written = put_tombstone(table, tombstone, time_left=time_left) or written
+        appeared = read_version(table, candidates, version_id, time_left=time_left)
+        if any(delete_applies(record, event) for _, record in appeared):
+            continue  # recorded between our first read and our tombstone: remove it (next attempt)
         return DeletionOutcome.TOMBSTONED if written else DeletionOutcome.DUPLICATE_DELETE
     raise store.Contention(f"record delete of version {version_id!r}: still contended after {MAX_ATTEMPTS} attempts")
 
@@ -247,17 +291,36 @@ def replace_tombstone(
     table: str, item: Mapping[str, str | int], tombstone_sequencer: str, *, time_left: store.TimeLeft | None = None
 ) -> bool:
     """Record `item` (a later "null" object) in place of the tombstone of an earlier delete, the one read (same
-    sequencer). False when the key holds anything else by now."""
+    sequencer): one transaction of [Delete the tombstone as read, Put the record once]. False when either condition
+    fails (the tombstone changed or went, or the record is there already); `store.Contention` when cancelled for
+    another reason."""
+    names = {"#del": TOMBSTONE_ATTRIBUTE, "#seq": "sequencer"}
+    items: list[dict[str, Any]] = [
+        {
+            "Delete": {
+                "TableName": table,
+                "Key": _key(tombstone_key(str(item["object_key"])), str(item["version_id"])),
+                "ConditionExpression": "attribute_exists(#del) AND #seq = :seq",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {":seq": {"S": padded_sequencer(tombstone_sequencer)}},
+            }
+        },
+        {
+            "Put": {
+                "TableName": table,
+                "Item": store.to_attribute_values(item),
+                "ConditionExpression": store.PUT_ONCE_CONDITION,
+            }
+        },
+    ]
     try:
-        store.client("dynamodb", time_left).put_item(
-            TableName=table,
-            Item=store.to_attribute_values(item),
-            ConditionExpression="attribute_exists(#del) AND #seq = :seq",
-            ExpressionAttributeNames={"#del": TOMBSTONE_ATTRIBUTE, "#seq": "sequencer"},
-            ExpressionAttributeValues={":seq": {"S": padded_sequencer(tombstone_sequencer)}},
-        )
+        store.client("dynamodb", time_left).transact_write_items(TransactItems=items)
     except ClientError as error:
-        if store.error_code(error) == store.CONDITION_FAILED_CODE:
+        if store.error_code(error) != CANCELLED_CODE:
+            raise
+        reasons = _cancellation_reasons(error)
+        if CONDITION_FAILED in reasons:
             return False
-        raise
+        cancelled = ", ".join(reasons) or "no reason"
+        raise store.Contention(f"tombstone replace: transaction cancelled ({cancelled})") from error
     return True

@@ -3,11 +3,11 @@
 A record is one object version. What happens to it when S3 says a version went:
 
 - "Permanently Deleted" of version v (DeleteObject/DeleteObjects with a version id, a lifecycle's noncurrent expiry):
-  v's record is replaced by a **tombstone** (same table key; no owner, name, sub or size: it leaves the owner index
-  and every listing), in one DynamoDB transaction that also gives back the record's size to the uploader's
-  `#usage/<sub>`/`#held` counters (when the record carries a sub: what its recording counted). The replacement is
-  conditional on the record as read (a live record, same sequencer), so a redelivered or concurrent delete replaces
-  it and decrements once, never twice; the counters never go below zero (`decremented`).
+  v's record is deleted and a **tombstone** of v is written, in one DynamoDB transaction that also gives back the
+  record's size to the uploader's `#usage/<sub>`/`#held` counters (when the record carries a sub: what its recording
+  counted). The record's delete is conditional on the record as read (a live record, same sequencer), so a
+  redelivered or concurrent delete removes it and decrements once, never twice; the counters never go below zero
+  (`decremented`).
 - "Delete Marker Created": nothing is removed. A delete marker hides the current version but deletes no data: every
   version it hides still exists (noncurrent) and keeps its record, which expires with that version's lifecycle (the
   record's TTL) or goes when S3 deletes the version for good (a "Permanently Deleted" event). Counted, not failed.
@@ -16,22 +16,35 @@ A record is one object version. What happens to it when S3 says a version went:
 Ordering. EventBridge does not order events: an "Object Created" of v may arrive after v's "Permanently Deleted".
 Version ids are never reused in a versioned bucket, so "v was deleted" is final: the tombstone carries the delete's
 sequencer and expires by TTL after the pipeline's longest redelivery window (EventPipeline.redelivery_window, plus a
-day). It sits at the record's own key, so the processor's one conditional put of a record (`attribute_not_exists`)
-refuses a tombstoned version by itself, even when its HeadObject ran before the delete: a late "Object Created"
-records nothing and is counted as skipped (`skipped_deleted`, told from a duplicate by the item the failed put
-returns). The one key whose version id repeats is the unversioned "null": there the sequencer orders them (S3: a
-later event of a key has a greater sequencer, compared after left-padding with zeros); a "null" object created after
-the tombstoned delete replaces the tombstone with its record, and an earlier delete never removes a later record.
-While it lives (at most TOMBSTONE_SECONDS), a tombstone keeps the object's key (its name) and version id: listed
-with the traces in docs/operations.md.
+day).
+
+Tombstones name nobody. A tombstone's table key is `#deleted/<SHA-256 hex of the object key>` (`tombstone_key`) and
+the version id (a random S3 id, or "null"); its only attributes are the delete's sequencer, `deleted_at` and the
+TTL: no owner (never listed), no name, sub, size or etag, and nothing from which the key can be read back. So an
+erasure, whose own deletes write tombstones, leaves nothing of the user in the table.
+
+Since a tombstone is another item than the record, what orders them is the transactions that check one against the
+other:
+- recording a version (store.put_record_once, usage.record_and_count) is one transaction of the record's put-once
+  and a ConditionCheck that v has no tombstone (`attribute_not_exists`, returning the tombstone when there is one):
+  a late "Object Created" of a deleted version records nothing, even when its HeadObject ran before the delete, and
+  is counted as skipped (`skipped_deleted`, told from a duplicate by which item's condition failed);
+- a delete that finds no record writes the tombstone first, then reads the record's key again: a creation whose
+  transaction committed before the tombstone is seen there and removed as above (one that commits after it is
+  refused by its ConditionCheck), so no record outlives its version's delete.
+The one key whose version id repeats is the unversioned "null": there the sequencer orders them (S3: a later event
+of a key has a greater sequencer, compared after left-padding with zeros); a "null" object created after the
+tombstoned delete replaces the tombstone with its record (one transaction: the tombstone as read is deleted, the
+record put once), and an earlier delete never removes a later record.
 
 A delete event's key may be delivered URL-encoded (see domain.key_candidates); since the object is gone it cannot
 be looked up in S3: the record is looked up under each candidate (at most one holds version v), and a delete that
-finds no record writes a tombstone for each candidate.
+finds no record writes a tombstone for each candidate (each under its own hashed key).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +75,9 @@ USAGE_PREFIX = "#usage/"
 USAGE_HELD_SORT_KEY = "#held"
 HELD_BYTES = "bytes"
 HELD_OBJECTS = "objects"
-# What makes an item at a record's key a tombstone (epoch seconds of the delete's processing).
+# = stacks.records_schema.TOMBSTONE_PREFIX: a tombstone's partition key is this and the SHA-256 of the object key.
+TOMBSTONE_PREFIX = "#deleted/"
+# What makes an item a tombstone (epoch seconds of the delete's processing).
 TOMBSTONE_ATTRIBUTE = "deleted_at"
 SEQUENCER_DIGITS = 64  # the widest sequencer accepted (domain._SEQUENCER_RE); stored left-padded to this width
 # Without TOMBSTONE_SECONDS: EventPipeline's defaults (6 h EventBridge retries + 14 days in the buffer and its DLQ)
@@ -203,13 +218,20 @@ def is_tombstone(item: Mapping[str, Any]) -> bool:
     return TOMBSTONE_ATTRIBUTE in item
 
 
+def tombstone_key(object_key: str) -> str:
+    """The partition key of the tombstones of `object_key`'s versions: TOMBSTONE_PREFIX and the SHA-256 (hex) of the
+    key's UTF-8 bytes. It names neither the user nor the object, and cannot be taken for a record's key."""
+    return TOMBSTONE_PREFIX + hashlib.sha256(object_key.encode("utf-8")).hexdigest()
+
+
 def build_tombstone(
     object_key: str, event: ObjectDeleted, *, deleted_at: datetime, lifetime_seconds: int
 ) -> dict[str, str | int]:
-    """The tombstone item at the record's key: the delete's padded sequencer, when it was processed, its TTL.
-    Nothing else of the record (no owner: it leaves the owner index; no name, sub, size or etag)."""
+    """The tombstone item of version `event.record_version_id` of record key `object_key`: at the hashed key
+    (`tombstone_key`), the delete's padded sequencer, when it was processed, its TTL. Nothing of the record (no
+    owner: never listed; no name, sub, size or etag) and not the object key itself."""
     return {
-        "object_key": object_key,
+        "object_key": tombstone_key(object_key),
         "version_id": event.record_version_id,
         "sequencer": padded_sequencer(event.sequencer),
         TOMBSTONE_ATTRIBUTE: int(deleted_at.timestamp()),

@@ -47,6 +47,7 @@ from shared_runtime.tracing import make_tracer
 
 from processor import backoff, deletion_store, deletions, store, usage
 from processor.domain import (
+    UNVERSIONED_VERSION_ID,
     InvalidEvent,
     Lifecycle,
     MetadataMismatch,
@@ -221,14 +222,27 @@ def record_object(event: ObjectCreated, settings: Settings, time_left: store.Tim
     try:
         if sub is not None and settings.limits is not None:
             return _record_and_count(event, item, metadata, sub, settings, time_left, where)
-        with tracer.provider.in_subsegment(name="## dynamodb.PutItem"):
+        with tracer.provider.in_subsegment(name="## dynamodb.TransactWriteItems"):
             written = store.put_record_once(settings.table_name, item, time_left=time_left)
     except deletions.VersionDeleted as deleted:
-        if not deletions.creation_replaces_tombstone(event.record_version_id, event.sequencer, deleted.sequencer):
+        tombstone_sequencer = deleted.sequencer
+        if tombstone_sequencer is None and event.record_version_id == UNVERSIONED_VERSION_ID:
+            # The check did not return the tombstone: read it (a "null" object is ordered by its sequencer).
+            with tracer.provider.in_subsegment(name="## dynamodb.GetItem"):
+                tombstone = deletion_store.read_tombstone(
+                    settings.table_name, event.key, event.record_version_id, time_left=time_left
+                )
+            tombstone_sequencer = None if tombstone is None else tombstone.get("sequencer")
+            if tombstone is None:
+                raise store.Contention("the tombstone that refused the record went meanwhile") from None
+        if not deletions.creation_replaces_tombstone(event.record_version_id, event.sequencer, tombstone_sequencer):
             logger.info("object version deleted (tombstone); skipped", extra={**where, "event_id": event.event_id})
             return Outcome.SKIPPED_DELETED
-        assert deleted.sequencer is not None  # creation_replaces_tombstone: only a later creation than a sequencer
-        written = deletion_store.replace_tombstone(settings.table_name, item, deleted.sequencer, time_left=time_left)
+        assert tombstone_sequencer is not None  # creation_replaces_tombstone: only a later creation than a sequencer
+        with tracer.provider.in_subsegment(name="## dynamodb.TransactWriteItems"):
+            written = deletion_store.replace_tombstone(
+                settings.table_name, item, tombstone_sequencer, time_left=time_left
+            )
     if written:
         logger.debug("object recorded", extra=where)
         return Outcome.RECORDED

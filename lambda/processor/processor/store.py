@@ -1,5 +1,5 @@
-"""The few AWS calls of the processor: HeadObject, the uploader's sub (a GetItem), a conditional PutItem, and
-delaying failed buffer records.
+"""The few AWS calls of the processor: HeadObject, the uploader's sub (a GetItem), the record's put-once (a
+TransactWriteItems with the check that its version has no tombstone), and delaying failed buffer records.
 
 Clients come from `shared_runtime.clients` (created on first use, one cache per execution environment). Their
 timeouts and retry budgets are below. Each data call takes the most generous budget whose worst case fits the time
@@ -20,13 +20,15 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from shared_runtime import clients
 from shared_runtime.budget import CallBudget, fitting_budget
 
-from processor.deletions import VersionDeleted, is_tombstone
+from processor.deletions import VersionDeleted, tombstone_key
 from processor.domain import ObjectMetadata
 
 # HeadObject errors that mean "this object (version) no longer exists". HEAD responses carry no
 # body, so S3 reports a bare "404"; NoSuchKey/NotFound/NoSuchVersion cover other code paths.
 MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 CONDITION_FAILED_CODE = "ConditionalCheckFailedException"
+CANCELLED_CODE = "TransactionCanceledException"
+CONDITION_FAILED_REASON = "ConditionalCheckFailed"
 PUT_ONCE_CONDITION = "attribute_not_exists(object_key)"
 # Errors by which a dependency says "too many requests": the batch stops starting records (they are deferred).
 THROTTLING_CODES = frozenset(
@@ -51,6 +53,8 @@ TRANSIENT_CODES = THROTTLING_CODES | frozenset(
         "RequestTimeout",
         "RequestTimeoutException",
         "TransactionInProgressException",
+        # A single write on an item that a transaction is writing at that moment (a tombstone, a record).
+        "TransactionConflictException",
     }
 )
 
@@ -201,32 +205,60 @@ def find_object(
     return None
 
 
+def tombstone_check(table_name: str, object_key: str, version_id: str) -> dict[str, Any]:
+    """The TransactWriteItems ConditionCheck that version `version_id` of `object_key` has no tombstone (at its
+    hashed key, processor/deletions.py); failing, it returns the tombstone (for its sequencer)."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": to_attribute_values({"object_key": tombstone_key(object_key), "version_id": version_id}),
+            "ConditionExpression": "attribute_not_exists(#k)",
+            "ExpressionAttributeNames": {"#k": "object_key"},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def deleted_version(reason: Mapping[str, Any], item: Mapping[str, str | int]) -> VersionDeleted | None:
+    """The `VersionDeleted` a cancellation reason of `tombstone_check` tells (its condition failed: the tombstone is
+    there), with the tombstone's sequencer when it was returned; None when that check passed."""
+    if str(reason.get("Code")) != CONDITION_FAILED_REASON:
+        return None
+    held = reason.get("Item")
+    sequencer = held.get("sequencer", {}).get("S") if isinstance(held, Mapping) else None
+    return VersionDeleted(str(item["object_key"]), str(item["version_id"]), sequencer)
+
+
 def put_record_once(table_name: str, item: Mapping[str, str | int], *, time_left: TimeLeft | None = None) -> bool:
-    """Put `item` unless an item with its key exists: True if written, False if it already existed. The key held a
-    tombstone (its version was deleted, processor/deletions.py) -> `VersionDeleted` (told by the item the refused
-    put returns)."""
+    """Put `item` unless an item with its key exists: True if written, False if it already existed. One transaction,
+    in this order (its cancellation reasons are read by position): [the record's put-once, `tombstone_check`]; the
+    version has a tombstone (it was deleted, processor/deletions.py) -> `VersionDeleted` (whatever the put says),
+    cancelled otherwise -> `Contention`."""
+    items = [
+        {
+            "Put": {
+                "TableName": table_name,
+                "Item": to_attribute_values(item),
+                "ConditionExpression": PUT_ONCE_CONDITION,
+            }
+        },
+        tombstone_check(table_name, str(item["object_key"]), str(item["version_id"])),
+    ]
     try:
-        client("dynamodb", time_left).put_item(
-            TableName=table_name,
-            Item=to_attribute_values(item),
-            ConditionExpression=PUT_ONCE_CONDITION,
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+        client("dynamodb", time_left).transact_write_items(TransactItems=items)
     except ClientError as error:
-        if error_code(error) == CONDITION_FAILED_CODE:
-            held = refused_item(error)
-            if is_tombstone(held):
-                sequencer = held.get("sequencer", {}).get("S")
-                raise VersionDeleted(str(item["object_key"]), str(item["version_id"]), sequencer) from None
+        if error_code(error) != CANCELLED_CODE:
+            raise
+        reasons = list(error.response.get("CancellationReasons") or [])
+        reasons += [{}] * (2 - len(reasons))
+        deleted = deleted_version(reasons[1], item)
+        if deleted is not None:
+            raise deleted from None
+        if str(reasons[0].get("Code")) == CONDITION_FAILED_REASON:
             return False
-        raise
+        codes = [str(reason.get("Code")) for reason in reasons]
+        raise Contention(f"record put: transaction cancelled ({', '.join(codes)})") from error
     return True
-
-
-def refused_item(error: ClientError) -> dict[str, Any]:
-    """The item a write refused by its condition returned (ReturnValuesOnConditionCheckFailure=ALL_OLD), or {}."""
-    item = error.response.get("Item")
-    return dict(item) if isinstance(item, Mapping) else {}
 
 
 def find_sub(table_name: str, identity_id: str, *, time_left: TimeLeft | None = None) -> str | None:

@@ -3,8 +3,9 @@
 Users upload through grants the API issues (POST /uploads), which it counts at issuance; but a grant can be replayed
 until it expires, each replay a new object version. So the processor counts again, for good, when it records a
 version under `uploads/<identity id>/`: in the SAME DynamoDB transaction (TransactWriteItems) as the record's
-conditional put, it adds the version's size and one object to the uploader's `#usage/<sub>` / `#held` item
-(`bytes`, `objects`) and one upload to `#usage/<sub>` / `#recorded-day/<YYYY-MM-DD>` (`uploads`, expiring by TTL).
+conditional put and the check that the version has no tombstone (store.tombstone_check), it adds the version's size
+and one object to the uploader's `#usage/<sub>` / `#held` item (`bytes`, `objects`) and one upload to `#usage/<sub>`
+/ `#recorded-day/<YYYY-MM-DD>` (`uploads`, expiring by TTL).
 All or nothing:
 
 - a redelivered event finds its record already there: the put's condition fails, the transaction writes nothing, the
@@ -34,8 +35,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from processor.deletions import VersionDeleted, is_tombstone
-from processor.store import Contention, TimeLeft, client, error_code, to_attribute_values
+from processor.store import (
+    Contention,
+    TimeLeft,
+    client,
+    deleted_version,
+    error_code,
+    to_attribute_values,
+    tombstone_check,
+)
 
 # = stacks/records_schema.py (a test keeps them equal): the sub's usage items share the records table.
 USAGE_PREFIX = "#usage/"
@@ -63,6 +71,7 @@ class Counted(StrEnum):
 
     RECORDED = "recorded"  # the record is written and counted
     DUPLICATE = "duplicate"  # the record was already there: nothing written, nothing counted
+    DELETED = "deleted"  # the version has a tombstone: nothing written (record_and_count raises VersionDeleted)
 
 
 @dataclass(frozen=True)
@@ -121,8 +130,9 @@ def transaction(
     day: str,
     limits: Limits,
 ) -> list[dict[str, Any]]:
-    """TransactWriteItems for one version: [the record's conditional put, the bytes-held update, the day's count].
-    The order is fixed: `refusal` reads the cancellation reasons by position."""
+    """TransactWriteItems for one version: [the record's conditional put, the check that the version has no
+    tombstone, the bytes-held update, the day's count]. The order is fixed: `refusal` reads the cancellation reasons
+    by position."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"invalid size {size!r}: must be a non-negative integer")
     room = limits.max_bytes_held - size  # what the sub may hold before this version
@@ -134,10 +144,10 @@ def transaction(
                 "TableName": table_name,
                 "Item": to_attribute_values(record),
                 "ConditionExpression": PUT_ONCE_CONDITION,
-                # A refused put returns the item in its way: a tombstone (a deleted version) is told from a duplicate.
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         },
+        # A deleted version's tombstone (at its hashed key) cancels the transaction: told from a duplicate.
+        tombstone_check(table_name, str(record["object_key"]), str(record["version_id"])),
         {
             "Update": {
                 "TableName": table_name,
@@ -168,16 +178,20 @@ def transaction(
 
 
 def refusal(reasons: Sequence[Mapping[str, Any]]) -> Counted | Limit | None:
-    """Read a cancelled transaction's reasons (in `transaction`'s order): DUPLICATE when the record already exists
-    (whatever the counters say: a recorded version is never refused afterwards), else the first limit whose condition
-    failed, else None (cancelled for another reason: contention, throttling)."""
+    """Read a cancelled transaction's reasons by position, in `transaction`'s order [record put, tombstone check,
+    bytes held, day's count]: DELETED when the version has a tombstone (whatever else failed: a deleted version is
+    never recorded), else DUPLICATE when the record already exists (whatever the counters say: a recorded version is
+    never refused afterwards), else the first limit whose condition failed, else None (cancelled for another reason:
+    contention, throttling)."""
     codes = [str(reason.get("Code") or "None") for reason in reasons]
-    codes += ["None"] * (3 - len(codes))
+    codes += ["None"] * (4 - len(codes))
+    if codes[1] == CONDITION_FAILED_REASON:
+        return Counted.DELETED
     if codes[0] == CONDITION_FAILED_REASON:
         return Counted.DUPLICATE
-    if codes[1] == CONDITION_FAILED_REASON:
-        return Limit.BYTES_HELD
     if codes[2] == CONDITION_FAILED_REASON:
+        return Limit.BYTES_HELD
+    if codes[3] == CONDITION_FAILED_REASON:
         return Limit.UPLOADS_PER_DAY
     return None
 
@@ -195,8 +209,9 @@ def record_and_count(
     limits: Limits,
     time_left: TimeLeft | None = None,
 ) -> Counted:
-    """Write the record and count it in one transaction. Returns RECORDED or DUPLICATE; raises Refused(limit) when a
-    limit would be exceeded (nothing written), Contention when cancelled otherwise, and any other error as is."""
+    """Write the record and count it in one transaction. Returns RECORDED or DUPLICATE; raises VersionDeleted when
+    the version has a tombstone, Refused(limit) when a limit would be exceeded (nothing written), Contention when
+    cancelled otherwise, and any other error as is."""
     items = transaction(table_name, record, sub=sub, size=size, day=day, limits=limits)
     try:
         client("dynamodb", time_left).transact_write_items(TransactItems=items)
@@ -205,12 +220,11 @@ def record_and_count(
             raise
         reasons = error.response.get("CancellationReasons") or []
         decided = refusal(reasons)
+        if decided is Counted.DELETED:
+            deleted = deleted_version(reasons[1], record)
+            assert deleted is not None  # refusal: the tombstone check's condition failed
+            raise deleted from None
         if decided is Counted.DUPLICATE:
-            first: Any = reasons[0] if reasons else {}
-            held: Any = first.get("Item") if isinstance(first, Mapping) else None
-            if isinstance(held, Mapping) and is_tombstone(dict(held)):
-                sequencer = dict(held).get("sequencer", {}).get("S")
-                raise VersionDeleted(str(record["object_key"]), str(record["version_id"]), sequencer) from None
             return Counted.DUPLICATE
         if isinstance(decided, Limit):
             raise Refused(decided) from None

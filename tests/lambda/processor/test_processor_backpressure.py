@@ -79,7 +79,7 @@ def _send_one_call_to(client: Any, operation: str, url: str, matches: str) -> No
     client.meta.events.register(f"before-sign.{client.meta.service_model.endpoint_prefix}.{operation}", redirect)
 
 
-@pytest.mark.parametrize(("service", "operation"), [("s3", "HeadObject"), ("dynamodb", "PutItem")])
+@pytest.mark.parametrize(("service", "operation"), [("s3", "HeadObject"), ("dynamodb", "TransactWriteItems")])
 def test_a_call_that_never_answers_fails_only_its_record_in_time(
     handler_module, events, emf, silent_server, service, operation
 ) -> None:
@@ -185,9 +185,9 @@ def test_no_call_outlives_the_invocation(handler_module, events, emf, silent_ser
 
     uploads = [events.upload(f"uploads/id/tight-{n}.txt") for n in range(3)]
     for budget in store.DATA_BUDGETS:
-        _send_one_call_to(store.clients.client("dynamodb", budget), "PutItem", silent_server, "tight-0.txt")
+        _send_one_call_to(store.clients.client("dynamodb", budget), "TransactWriteItems", silent_server, "tight-0.txt")
     records = [events.record(event, f"m-{n}") for n, (event, _) in enumerate(uploads)]
-    # 4.5 s for records: a full-budget PutItem that hangs would take 7 s and run into the function's timeout.
+    # 4.5 s for records: a full-budget record write that hangs would take 7 s and run into the function's timeout.
     timeout = _reserve() + 4.5
     assert store.DATA_BUDGET.worst_case_seconds > 4.5
     context = RealClockContext(timeout)
@@ -217,7 +217,7 @@ def test_the_budget_fits_the_deployed_timeout_with_room_for_a_hang() -> None:
     )
     for preset in ("dev", "staging", "prod"):
         timeout = build_config(preset).processor_timeout_seconds
-        # A fresh invocation affords any record at its worst (two key candidates: two HeadObjects and a PutItem).
+        # A fresh invocation affords any record at its worst (two key candidates: two HeadObjects and the record write).
         assert timeout >= store.MAX_RECORD_WORST_CASE_SECONDS + reserve, preset
         # After one hung call, a plain record can still start: one hung dependency costs one record, not the batch.
         assert timeout - one_hang >= store.record_worst_case_seconds(1) + reserve, preset
@@ -245,13 +245,14 @@ OUTAGE = 45 * 60
 
 
 def _throttle_every_put(clock: SimClock, until: float) -> Any:
-    """Every PutItem (any call budget's client) answers ProvisionedThroughputExceededException until `until`."""
+    """Every record write (TransactWriteItems, any call budget's client) answers
+    ProvisionedThroughputExceededException until `until`."""
     from processor import store
 
     counters = [
         faults.inject(
             store.clients.client("dynamodb", budget),
-            "PutItem",
+            "TransactWriteItems",
             faults.error(400, "ProvisionedThroughputExceededException", json_protocol=True),
             when=lambda _: clock.elapsed < until,
         )

@@ -3,6 +3,7 @@ records follow deletions, in any order of delivery, and bad delete events fail t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,10 @@ def deleted_event(events: Any, key: str, version_id: str | None, **detail: Any) 
     del obj["size"], obj["etag"]
     event["detail"].update({"reason": "DeleteObject", "deletion-type": "Permanently Deleted", **detail})
     return event
+
+
+def tombstone_key(key: str) -> str:
+    return "#deleted/" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def handle(handler_module: Any, events: Any, lambda_context: Any, *bodies: Any) -> list[str]:
@@ -65,8 +70,9 @@ def test_created_then_deleted_the_record_goes_and_its_size_leaves_the_usage(
 
     assert handle(handler_module, events, lambda_context, deleted_event(events, KEY, put["VersionId"])) == []
 
-    item = events.item(KEY, put["VersionId"])
-    assert item is not None and "deleted_at" in item and "owner" not in item  # a tombstone, out of the owner index
+    assert events.item(KEY, put["VersionId"]) is None  # the record is gone
+    tombstone = events.item(tombstone_key(KEY), put["VersionId"])
+    assert tombstone is not None and "deleted_at" in tombstone and "owner" not in tombstone  # out of the owner index
     assert usage(events) == (60, 2)
     assert emf.totals()["RecordsDeleted"] == 1
     listed = events._dynamodb.query(
@@ -121,7 +127,7 @@ def test_a_delete_processed_between_head_object_and_the_put_leaves_no_record(
     emf.clear()
     assert handle(handler_module, events, lambda_context, created) == []
     assert emf.totals()["ObjectsSkippedDeleted"] == 1
-    assert "owner" not in (events.item(KEY, put["VersionId"]) or {})
+    assert events.item(KEY, put["VersionId"]) is None
 
 
 def test_the_race_is_decided_by_the_tombstone_when_the_upload_is_counted_too(
@@ -153,7 +159,7 @@ def test_the_race_is_decided_by_the_tombstone_when_the_upload_is_counted_too(
     assert handle(handler_module, events, lambda_context, created) == []
     assert emf.totals()["ObjectsSkippedDeleted"] == 1
     assert emf.totals().get("DuplicatesIgnored", 0) == 0
-    assert "owner" not in (events.item(KEY, put["VersionId"]) or {})
+    assert events.item(KEY, put["VersionId"]) is None
     assert usage(events) == (100, 3)  # the cancelled transaction counted nothing
 
 
@@ -164,13 +170,14 @@ def test_a_duplicate_delete_changes_nothing(
     handle(handler_module, events, lambda_context, created)
     delete = deleted_event(events, KEY, put["VersionId"])
     assert handle(handler_module, events, lambda_context, delete) == []
-    tombstone = events.item(KEY, put["VersionId"])
+    tombstone = events.item(tombstone_key(KEY), put["VersionId"])
+    assert tombstone is not None
     emf.clear()
 
     assert handle(handler_module, events, lambda_context, delete, delete) == []
 
     assert emf.totals()["DuplicateDeletesIgnored"] == 2
-    assert events.item(KEY, put["VersionId"]) == tombstone
+    assert events.item(tombstone_key(KEY), put["VersionId"]) == tombstone
     assert usage(events) == (60, 2)
 
 
@@ -266,6 +273,7 @@ def test_a_later_null_object_replaces_the_tombstone_of_an_earlier_one(
 
     assert emf.totals()["ObjectsRecorded"] == 1
     assert events.item(KEY, "null")["owner"]["S"] == OWNER
+    assert events.item(tombstone_key(KEY), "null") is None  # replaced: the tombstone went with the record's put
 
 
 def test_direct_mode_applies_a_delete(handler_module: Any, events: Any, lambda_context: Any) -> None:
@@ -273,3 +281,32 @@ def test_direct_mode_applies_a_delete(handler_module: Any, events: Any, lambda_c
     handler_module.event_handler(created, lambda_context)
     summary = handler_module.event_handler(deleted_event(events, KEY, put["VersionId"]), lambda_context)
     assert summary["outcome"] == "record_deleted" and summary["version_id"] == put["VersionId"]
+
+
+def test_a_null_tombstone_not_returned_by_the_check_is_read_to_order_the_creation(
+    handler_module: Any, events: Any, emf: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the refused check does not return the tombstone (no sequencer), the "null" object's creation reads it
+    (at its hashed key) before deciding: a later object still replaces it."""
+    from processor import deletions, store
+
+    events._s3.put_bucket_versioning(Bucket=events.bucket, VersioningConfiguration={"Status": "Suspended"})
+    put = events._s3.put_object(Bucket=events.bucket, Key=KEY, Body=b"hello")
+    created = events.event(KEY, size=5, etag=put["ETag"].strip('"'))
+    assert handle(handler_module, events, lambda_context, deleted_event(events, KEY, None)) == []
+    created["detail"]["object"]["sequencer"] = "00617F0829932A1F80"
+    real = store.put_record_once
+
+    def without_sequencer(table_name: str, item: Any, **kwargs: Any) -> Any:
+        try:
+            return real(table_name, item, **kwargs)
+        except deletions.VersionDeleted as deleted:
+            raise deletions.VersionDeleted(deleted.object_key, deleted.version_id, None) from None
+
+    monkeypatch.setattr(store, "put_record_once", without_sequencer)
+    emf.clear()
+
+    assert handle(handler_module, events, lambda_context, created) == []
+
+    assert emf.totals()["ObjectsRecorded"] == 1
+    assert events.item(tombstone_key(KEY), "null") is None

@@ -3,6 +3,7 @@ tombstones and the usage decrement. Pure functions, no AWS."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +26,10 @@ from processor.deletions import (
     parse_json_pipeline_event,
     parse_pipeline_event,
     parse_tombstone_seconds,
+    tombstone_key,
 )
 from processor.domain import InvalidEvent, ObjectCreated
+from stacks import records_schema
 
 KEY = "uploads/us-east-1:0f6b2c4e-1111-2222-3333-444455556666/a b+c.txt"
 
@@ -173,17 +176,27 @@ def test_deleted_then_late_created_the_creation_does_not_replace_the_tombstone()
     assert creation_replaces_tombstone("null", "00617F0829932A1F7C", tombstone_sequencer)  # a later null object
 
 
-def test_a_tombstone_keeps_only_its_key_sequencer_and_lifetime() -> None:
+def test_a_tombstone_keeps_only_a_hash_of_its_key_its_version_sequencer_and_lifetime() -> None:
     deleted_at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     tombstone = build_tombstone(KEY, event_of(sequencer="7B"), deleted_at=deleted_at, lifetime_seconds=3600)
     assert tombstone == {
-        "object_key": KEY,
+        "object_key": "#deleted/" + hashlib.sha256(KEY.encode("utf-8")).hexdigest(),
         "version_id": "v1",
         "sequencer": "0" * 62 + "7B",
         "deleted_at": int(deleted_at.timestamp()),
         "expires_at": int(deleted_at.timestamp()) + 3600,
     }
     assert is_tombstone(tombstone) and not is_tombstone({"object_key": KEY, "owner": "x"})
+    # Nothing in it names the user or the object: not the key, not the identity id, not the object's name.
+    owner, name = KEY.split("/")[1], KEY.rsplit("/", 1)[1]
+    assert not any(part in str(value) for value in tombstone.values() for part in (KEY, owner, name))
+
+
+def test_the_tombstone_key_is_a_hash_of_the_utf8_key() -> None:
+    key = "uploads/us-east-1:0f6b2c4e/報告 書+é.txt"
+    assert tombstone_key(key) == "#deleted/" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    assert tombstone_key(key) != tombstone_key(key + " ")  # each key its own
+    assert not tombstone_key(key).startswith(records_schema.UPLOADS_PREFIX)  # never taken for a record
 
 
 # --- usage --------------------------------------------------------------------------------------------------------
@@ -222,3 +235,4 @@ def test_the_keys_match_the_tables_schema() -> None:
     assert deletions.USAGE_PREFIX == records_schema.USAGE_PREFIX
     assert deletions.USAGE_HELD_SORT_KEY == records_schema.USAGE_HELD_SORT_KEY
     assert deletions.TOMBSTONE_ATTRIBUTE == records_schema.TOMBSTONE_ATTRIBUTE
+    assert deletions.TOMBSTONE_PREFIX == records_schema.TOMBSTONE_PREFIX

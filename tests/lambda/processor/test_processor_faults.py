@@ -50,15 +50,15 @@ def _delays(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 TRANSIENT = [
     ("s3", "HeadObject", 500, "InternalError", False),
     ("s3", "HeadObject", 503, "SlowDown", False),
-    ("dynamodb", "PutItem", 500, "InternalServerError", True),
-    ("dynamodb", "PutItem", 400, "ProvisionedThroughputExceededException", True),
-    ("dynamodb", "PutItem", 400, "ThrottlingException", True),
+    ("dynamodb", "TransactWriteItems", 500, "InternalServerError", True),
+    ("dynamodb", "TransactWriteItems", 400, "ProvisionedThroughputExceededException", True),
+    ("dynamodb", "TransactWriteItems", 400, "ThrottlingException", True),
 ]
 PERMANENT = [
     ("s3", "HeadObject", 403, "403", False),
     ("s3", "HeadObject", 400, "400", False),  # e.g. an SSE-C object: HeadObject without its key
-    ("dynamodb", "PutItem", 400, "ValidationException", True),
-    ("dynamodb", "PutItem", 400, "AccessDeniedException", True),
+    ("dynamodb", "TransactWriteItems", 400, "ValidationException", True),
+    ("dynamodb", "TransactWriteItems", 400, "AccessDeniedException", True),
 ]
 
 
@@ -106,7 +106,7 @@ def test_a_permanent_error_of_any_dependency_is_a_failure(
 
 def test_a_read_timeout_is_deferred_like_a_throttle(handler_module, events, emf, lambda_context, monkeypatch) -> None:
     event, _ = events.upload("uploads/id/a.txt")
-    _inject("dynamodb", "PutItem", faults.timeout())
+    _inject("dynamodb", "TransactWriteItems", faults.timeout())
     delays = _delays(monkeypatch)
     emf.clear()
 

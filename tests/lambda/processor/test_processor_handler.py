@@ -415,7 +415,7 @@ def test_a_throttled_put_defers_its_record_and_every_record_after_it(
         if item["object_key"] == "uploads/id/throttled.txt":
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-                "PutItem",
+                "TransactWriteItems",
             )
         return real_put(table_name, item, **kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import pytest
@@ -79,21 +80,51 @@ def test_put_record_once_raises_other_errors(events) -> None:
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_put_record_once_sends_the_condition(events) -> None:
+def test_put_record_once_sends_the_condition_and_the_tombstone_check(events) -> None:
+    """One transaction: the record's put-once, then the check that its version has no tombstone (at the hashed key,
+    returning the tombstone when there is one: a deleted version is told from a duplicate)."""
     with Stubber(store.client("dynamodb")) as stubber:
         stubber.add_response(
-            "put_item",
+            "transact_write_items",
             {},
             expected_params={
-                "TableName": events.table,
-                "Item": {"object_key": {"S": "k"}, "version_id": {"S": "null"}, "size": {"N": "0"}},
-                "ConditionExpression": "attribute_not_exists(object_key)",
-                # what a refused put held: a duplicate's record, or a deleted version's tombstone
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                "TransactItems": [
+                    {
+                        "Put": {
+                            "TableName": events.table,
+                            "Item": {"object_key": {"S": "k"}, "version_id": {"S": "null"}, "size": {"N": "0"}},
+                            "ConditionExpression": "attribute_not_exists(object_key)",
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": events.table,
+                            "Key": {
+                                "object_key": {"S": "#deleted/" + hashlib.sha256(b"k").hexdigest()},
+                                "version_id": {"S": "null"},
+                            },
+                            "ConditionExpression": "attribute_not_exists(#k)",
+                            "ExpressionAttributeNames": {"#k": "object_key"},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                ]
             },
         )
         assert store.put_record_once(events.table, {"object_key": "k", "version_id": "null", "size": 0}) is True
         stubber.assert_no_pending_responses()
+
+
+def test_put_record_once_cancelled_otherwise_is_contention(events) -> None:
+    with Stubber(store.client("dynamodb")) as stubber:
+        stubber.add_client_error(
+            "transact_write_items",
+            service_error_code="TransactionCanceledException",
+            response_meta={"CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+        )
+        with pytest.raises(store.Contention) as raised:
+            store.put_record_once(events.table, {"object_key": "k", "version_id": "v1"})
+    assert store.is_transient(raised.value)
 
 
 def test_to_attribute_values_rejects_unsupported_types() -> None:

@@ -117,5 +117,5 @@ def test_lambda_like_environment_traces_without_patching_modules() -> None:
     assert report["response"] == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     assert report["items"] == 1
     names = set(report["subsegments"])
-    assert {"## sqs_handler", "## s3.HeadObject", "## dynamodb.PutItem"} <= names
+    assert {"## sqs_handler", "## s3.HeadObject", "## dynamodb.TransactWriteItems"} <= names
     assert any(name.endswith("record_object") for name in names)

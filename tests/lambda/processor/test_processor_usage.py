@@ -4,6 +4,7 @@ counted (`UploadsRefused`, by limit) and logged with the sub. Against moto's Dyn
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -50,8 +51,13 @@ def test_the_transaction_puts_the_record_once_and_counts_under_conditions() -> N
 
     limits = usage.Limits(max_bytes_held=100, uploads_per_day=3)
     record = {"object_key": f"uploads/{IDENTITY}/a", "version_id": "v1", "size": 40}
-    put, held, day = usage.transaction("t", record, sub=SUB, size=40, day="2026-12-03", limits=limits)
+    put, check, held, day = usage.transaction("t", record, sub=SUB, size=40, day="2026-12-03", limits=limits)
     assert put["Put"]["ConditionExpression"] == "attribute_not_exists(object_key)"
+    # The version's tombstone (a hash of the key, never the key itself) must not exist: a deleted version.
+    digest = hashlib.sha256(f"uploads/{IDENTITY}/a".encode()).hexdigest()
+    assert check["ConditionCheck"]["Key"] == {"object_key": {"S": f"#deleted/{digest}"}, "version_id": {"S": "v1"}}
+    assert check["ConditionCheck"]["ConditionExpression"] == "attribute_not_exists(#k)"
+    assert check["ConditionCheck"]["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
     assert held["Update"]["Key"] == {"object_key": {"S": f"#usage/{SUB}"}, "version_id": {"S": "#held"}}
     assert held["Update"]["ExpressionAttributeValues"][":room"] == {"N": "60"}
     assert held["Update"]["ConditionExpression"] == "attribute_not_exists(#bytes) OR #bytes <= :room"
@@ -62,19 +68,23 @@ def test_the_transaction_puts_the_record_once_and_counts_under_conditions() -> N
         "N": str(int(datetime(2026, 12, 6, tzinfo=UTC).timestamp()))
     }
     # A version larger than the whole allowance can never pass, not even as the sub's first.
-    _, too_big, _ = usage.transaction("t", record, sub=SUB, size=101, day="2026-12-03", limits=limits)
+    _, _, too_big, _ = usage.transaction("t", record, sub=SUB, size=101, day="2026-12-03", limits=limits)
     assert too_big["Update"]["ConditionExpression"] == "#bytes <= :room"
 
 
 @pytest.mark.parametrize(
     ("codes", "decided"),
     [
-        (["ConditionalCheckFailed", "None", "None"], "duplicate"),
-        (["ConditionalCheckFailed", "ConditionalCheckFailed", "ConditionalCheckFailed"], "duplicate"),
-        (["None", "ConditionalCheckFailed", "None"], "upload_max_bytes_held"),
-        (["None", "ConditionalCheckFailed", "ConditionalCheckFailed"], "upload_max_bytes_held"),
-        (["None", "None", "ConditionalCheckFailed"], "uploads_per_day"),
-        (["None", "TransactionConflict", "None"], None),
+        # [record put, tombstone check, bytes held, day's count]
+        (["ConditionalCheckFailed", "None", "None", "None"], "duplicate"),
+        (["ConditionalCheckFailed", "None", "ConditionalCheckFailed", "ConditionalCheckFailed"], "duplicate"),
+        (["None", "ConditionalCheckFailed", "None", "None"], "deleted"),
+        (["ConditionalCheckFailed", "ConditionalCheckFailed", "None", "None"], "deleted"),  # deleted is final
+        (["None", "ConditionalCheckFailed", "ConditionalCheckFailed", "None"], "deleted"),
+        (["None", "None", "ConditionalCheckFailed", "None"], "upload_max_bytes_held"),
+        (["None", "None", "ConditionalCheckFailed", "ConditionalCheckFailed"], "upload_max_bytes_held"),
+        (["None", "None", "None", "ConditionalCheckFailed"], "uploads_per_day"),
+        (["None", "None", "TransactionConflict", "None"], None),
         ([], None),
     ],
 )

@@ -41,6 +41,28 @@ def xray_traced_fraction(invocations_per_second: float) -> float:
     return (1 + 0.05 * (invocations_per_second - 1)) / invocations_per_second
 
 
+def record_write_units() -> int:
+    """Write request units of recording one upload (items < 1 KB): every item of the processor's own record
+    transaction (`processor.usage.transaction`: the record's put, the check that its version has no tombstone, the
+    bytes-held and the day's counters) costs 2, as a transactional write (a ConditionCheck is billed as one), plus 1
+    for the by-owner index entry the record's put adds (index writes are not transactional)."""
+    # The processor's own package (run as a script, bench/ comes first on sys.path, and bench/processor.py would
+    # shadow it), so that the model follows what the processor writes.
+    bench = Path(__file__).resolve().parent
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != bench]
+    for folder in (ROOT / "lambda" / "shared" / "python", ROOT / "lambda" / "processor"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    if not hasattr(sys.modules.get("processor"), "__path__"):
+        sys.modules.pop("processor", None)  # bench/processor.py, imported as `processor` by a script run
+    from processor import usage
+
+    record: dict[str, str | int] = {"object_key": "uploads/identity/name", "version_id": "v", "owner": "identity"}
+    limits = usage.Limits(max_bytes_held=1, uploads_per_day=1)
+    items = usage.transaction("records", record, sub="sub", size=1, day="2026-01-01", limits=limits)
+    return 2 * len(items) + 1
+
+
 def per_million(
     mode: str, *, batch_size: int = 10, memory_mb: int = 256, data_key_reuse_seconds: int = 3600
 ) -> list[Term]:
@@ -60,6 +82,7 @@ def per_million(
         2 * MONTH_SECONDS / data_key_reuse_seconds + MILLION * ASSUME["s3_bucket_key_kms_requests_per_upload"]
     )
     log_bytes = ASSUME["emf_log_bytes_per_invocation"] + ASSUME["platform_log_bytes_per_invocation"]
+    write_units = record_write_units()
     return [
         Term("EventBridge (S3 events, default bus)", MILLION * PER["eventbridge_aws_service_event"] / MILLION,
              "AWS service event: free (see the line 'if EventBridge charges')", SOURCES["eventbridge"]),
@@ -70,8 +93,9 @@ def per_million(
         Term("Lambda duration (Arm)", gb_seconds * PER["lambda_arm_gb_second"],
              f"{invocation_ms:.0f} ms per invocation ({per_batch:g} x {record_ms:g} ms + "
              f"{ASSUME['invocation_overhead_ms']:g} ms) at {memory_mb} MB", SOURCES["lambda"]),
-        Term("DynamoDB writes (on demand)", 2 * PER["dynamodb_on_demand_write_per_million"],
-             "2 write units per upload (table + by-owner index, item < 1 KB)", SOURCES["dynamodb"]),
+        Term("DynamoDB writes (on demand)", write_units * PER["dynamodb_on_demand_write_per_million"],
+             f"{write_units} write units per upload (the record's transaction of {(write_units - 1) // 2} items at 2 "
+             "each, + 1 for the by-owner index; items < 1 KB)", SOURCES["dynamodb"]),
         Term("S3 HeadObject", MILLION / 1000 * PER["s3_head_per_thousand"], "1 per upload (2 when a key is "
              "delivered encoded and tried as delivered first)", SOURCES["s3"]),
         Term("KMS requests", kms_requests / 10_000 * PER["kms_request_per_ten_thousand"],

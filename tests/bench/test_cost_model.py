@@ -64,8 +64,10 @@ def test_every_term_has_a_source_and_the_trickle_pays_per_invocation() -> None:
     assert by_name["SQS requests"] == pytest.approx((1.2 * 0.4, 3.0 * 0.4))
     assert by_name["Lambda requests"][1] == pytest.approx(10 * by_name["Lambda requests"][0])
     assert by_name["X-Ray traces"][1] == pytest.approx(cost.PER["xray_trace_recorded_per_million"])
-    assert by_name["DynamoDB writes (on demand)"][0] == pytest.approx(
-        2 * cost.PER["dynamodb_on_demand_write_per_million"]
+    # The record's transaction (put, tombstone check, bytes-held and day counters) at 2 units each, the index at 1.
+    assert cost.record_write_units() == 9
+    assert by_name["DynamoDB writes (on demand)"] == pytest.approx(
+        (9 * cost.PER["dynamodb_on_demand_write_per_million"],) * 2
     )
     with pytest.raises(ValueError, match="mode"):
         cost.per_million("burst")

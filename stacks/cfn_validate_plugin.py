@@ -24,8 +24,6 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ import aws_cdk as cdk
 import jsii
 
 from stacks.guard_plugin import start_early
+from stacks.package_cache import unpacked
 
 PLUGIN_NAME = "CloudFormation Validate"  # = aws-cdk-lib's CloudFormationValidatePlugin.PLUGIN_NAME
 WORKER = Path(__file__).resolve().parent / "cfn_validate_worker.js"
@@ -57,35 +56,17 @@ def engine_dir() -> Path:
     and its plugin's source (`plugin.js`), unpacked once per aws-cdk-lib version. Safe when two processes get here at
     once: each unpacks aside, the first rename wins."""
     tarball = aws_cdk_lib_tarball()
-    target = CACHE_DIR / tarball.name.removesuffix(".jsii.tgz")
-    if (target / ".complete").is_file():
-        return target
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="unpacking-", dir=CACHE_DIR))
-    with tarfile.open(tarball) as archive:
-        for member in archive.getmembers():
-            if not member.isfile():
-                continue
-            name = member.name
-            if name.startswith(_ENGINE):
-                out = staging / "cloudformation-validate" / PurePosixPath(name.removeprefix(_ENGINE))
-            elif name.startswith(_RULES) and name.endswith(".rego") and "/" not in name.removeprefix(_RULES):
-                out = staging / "rules" / name.removeprefix(_RULES)
-            elif name == PLUGIN_SOURCE:
-                out = staging / "plugin.js"
-            else:
-                continue
-            source = archive.extractfile(member)
-            assert source is not None  # a regular file always has content
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(source.read())
-    (staging / "rules").mkdir(exist_ok=True)
-    (staging / ".complete").touch()
-    try:
-        staging.rename(target)
-    except OSError:  # another process finished first with the same version
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return unpacked(tarball, CACHE_DIR / tarball.name.removesuffix(".jsii.tgz"), _engine_file)
+
+
+def _engine_file(path: PurePosixPath) -> PurePosixPath | None:
+    """Where a file of aws-cdk-lib's package goes in `engine_dir` (None: not needed)."""
+    name = str(path)
+    if name.startswith(_ENGINE):
+        return PurePosixPath("cloudformation-validate", name.removeprefix(_ENGINE))
+    if name.startswith(_RULES) and name.endswith(".rego") and "/" not in name.removeprefix(_RULES):
+        return PurePosixPath("rules", name.removeprefix(_RULES))
+    return PurePosixPath("plugin.js") if name == PLUGIN_SOURCE else None
 
 
 @dataclass(frozen=True)

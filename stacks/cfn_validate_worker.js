@@ -21,6 +21,7 @@ const IGNORE_RULES = ["W3005", "W1020", "E1018", "W9002", "W9013", "W1103"];
 const EXCLUDED_SERVICES = [{ ruleId: "W3697", service: "AWS::AutoScaling" }];
 
 function defaultRegoRules() {
+  if (!fs.existsSync(rulesDir)) return []; // this aws-cdk-lib ships none
   return fs
     .readdirSync(rulesDir)
     .filter((f) => f.endsWith(".rego"))

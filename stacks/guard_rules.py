@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tarfile
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
+
+from stacks.package_cache import unpacked
 
 # The resource types of the app's templates (every environment, the account and CI stacks) that a Control Tower rule
 # checks; kept right by a test.
@@ -61,27 +60,11 @@ def control_tower_rules_dir() -> Path:
     Safe when two processes get here at once: each unpacks aside, the first rename wins.
     """
     tarball = _tarball()
-    target = CACHE_DIR / tarball.name.removesuffix(".jsii.tgz")
-    if (target / ".complete").is_file():
-        return target
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="unpacking-", dir=CACHE_DIR))
-    with tarfile.open(tarball) as archive:
-        for member in archive.getmembers():
-            path = PurePosixPath(member.name)
-            if not member.isfile() or not path.is_relative_to(_RULES_IN_TARBALL) or ".." in path.parts:
-                continue  # only the rule files, as plain files inside the target (no links, no escapes)
-            destination = staging.joinpath(*path.relative_to(_RULES_IN_TARBALL).parts)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            source = archive.extractfile(member)
-            assert source is not None  # a regular file always has content
-            destination.write_bytes(source.read())
-    (staging / ".complete").write_text(tarball.name)
-    try:
-        staging.rename(target)
-    except OSError:  # another process finished first with the same version
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    def rule_file(path: PurePosixPath) -> PurePosixPath | None:
+        return path.relative_to(_RULES_IN_TARBALL) if path.is_relative_to(_RULES_IN_TARBALL) else None
+
+    return unpacked(tarball, CACHE_DIR / tarball.name.removesuffix(".jsii.tgz"), rule_file)
 
 
 _TYPE_CONSTANT = re.compile(r'^let\s+(\w+)\s*=\s*"(AWS::[A-Za-z0-9]+::[A-Za-z0-9]+)"', re.MULTILINE)

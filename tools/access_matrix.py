@@ -710,6 +710,13 @@ def build_rows(env: Environment) -> list[Row]:
     other_table = table.replace(f"SecureServerless-{env.suffix}-", "SecureServerless-other-")
     ddb = "dynamodb" if pvpce else None
     record_key = {"dynamodb:LeadingKeys": ctx_list([own])}
+
+    def processor_item(rid: str, action: str, what: str, leading: str | None) -> None:
+        """A row of the processor's `action` on its table, for items whose partition key is `leading` (None: no
+        partition key in the request context)."""
+        keys = None if leading is None else {"dynamodb:LeadingKeys": ctx_list([leading])}
+        b.own(proc, action, table, ("processor",), rid, "processor", what, endpoint=ddb, extra=keys)
+
     b.own(
         proc,
         "dynamodb:PutItem",
@@ -752,17 +759,7 @@ def build_rows(env: Environment) -> list[Row]:
         ),
         ("P.ddb.get.tombstone", "dynamodb:GetItem", "GetItem of a tombstone", tombstone),
     ):
-        b.own(
-            proc,
-            action,
-            table,
-            ("processor",),
-            rid,
-            "processor",
-            what,
-            endpoint=ddb,
-            extra=None if leading is None else {"dynamodb:LeadingKeys": ctx_list([leading])},
-        )
+        processor_item(rid, action, what, leading)
     b.own(
         proc,
         "dynamodb:DeleteItem",
@@ -788,17 +785,7 @@ def build_rows(env: Environment) -> list[Row]:
         ("P.ddb.get.identity-mapping", "GetItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
         ("P.ddb.get.record", "GetItem of a record (read before it is deleted, on a delete)", own),
     ):
-        b.own(
-            proc,
-            "dynamodb:GetItem",
-            table,
-            ("processor",),
-            rid,
-            "processor",
-            what,
-            endpoint=ddb,
-            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
-        )
+        processor_item(rid, "dynamodb:GetItem", what, leading)
     # Deletions: the uploader's usage is read and given back; nothing else of the per-user items is touched.
     b.own(
         proc,
@@ -828,17 +815,7 @@ def build_rows(env: Environment) -> list[Row]:
             f"#identity/{ID_A}",
         ),
     ):
-        b.own(
-            proc,
-            action,
-            table,
-            ("processor",),
-            rid,
-            "processor",
-            what,
-            endpoint=ddb,
-            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
-        )
+        processor_item(rid, action, what, leading)
     sqs = "sqs" if "sqs" in env.endpoint_id else None
     b.own(
         proc,

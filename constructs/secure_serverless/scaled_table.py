@@ -186,75 +186,58 @@ class ScaledTable(Construct):
             ).scale_on_utilization(target_utilization_percent=target)
 
     # ---------------------------------------------------------------- grants (exact actions, exact ARNs)
+    def _grant_item_action(
+        self, grantee: iam.IGrantable, action: str, key_actions: Sequence[str], leading_keys: Sequence[str]
+    ) -> iam.Grant:
+        """`action` on the table's items (with `leading_keys`, only on items whose partition key matches one of them)
+        and `key_actions` on its key: the one shape of every single-action item grant below."""
+        self.encryption_key.grant(grantee, *key_actions)
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[action],
+            resource_arns=[self.table.table_arn],
+            conditions=_leading_keys_conditions(leading_keys),
+        )
+
     def grant_put_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:PutItem on the table (and kms:Decrypt/GenerateDataKey on its key); with `leading_keys`
         (partition-key patterns, ``*`` and ``?`` wildcards), only on items whose partition key matches one of them
         (``dynamodb:LeadingKeys``, required present). Default: every item."""
-        self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:PutItem"],
-            resource_arns=[self.table.table_arn],
-            conditions=_leading_keys_conditions(leading_keys),
+        return self._grant_item_action(
+            grantee, "dynamodb:PutItem", ("kms:Decrypt", "kms:GenerateDataKey"), leading_keys
         )
 
     def grant_get_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:GetItem on the table (and kms:Decrypt on its key); with `leading_keys` (partition-key
         patterns), only on items whose partition key matches one of them. Default: every item."""
-        self.encryption_key.grant(grantee, "kms:Decrypt")
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:GetItem"],
-            resource_arns=[self.table.table_arn],
-            conditions=_leading_keys_conditions(leading_keys),
-        )
+        return self._grant_item_action(grantee, "dynamodb:GetItem", ("kms:Decrypt",), leading_keys)
 
     def grant_update_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:UpdateItem on the table (and kms:Decrypt/GenerateDataKey on its key), e.g. counters updated
         with a condition, alone or inside TransactWriteItems (authorized per item action); with `leading_keys`
         (partition-key patterns), only on items whose partition key matches one of them. Default: every item."""
-        self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:UpdateItem"],
-            resource_arns=[self.table.table_arn],
-            conditions=_leading_keys_conditions(leading_keys),
+        return self._grant_item_action(
+            grantee, "dynamodb:UpdateItem", ("kms:Decrypt", "kms:GenerateDataKey"), leading_keys
         )
 
     def grant_delete_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:DeleteItem on the table (and kms:Decrypt/GenerateDataKey on its key), alone or inside
         TransactWriteItems (authorized per item action); with `leading_keys` (partition-key patterns), only of items
         whose partition key matches one of them. Default: every item."""
-        self.encryption_key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:DeleteItem"],
-            resource_arns=[self.table.table_arn],
-            conditions=_leading_keys_conditions(leading_keys),
+        return self._grant_item_action(
+            grantee, "dynamodb:DeleteItem", ("kms:Decrypt", "kms:GenerateDataKey"), leading_keys
         )
 
     def grant_condition_check_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:ConditionCheckItem on the table (and kms:Decrypt on its key): the ConditionCheck items of
         TransactWriteItems (e.g. "this item must not exist" beside a put); with `leading_keys` (partition-key
         patterns), only on items whose partition key matches one of them. Default: every item."""
-        self.encryption_key.grant(grantee, "kms:Decrypt")
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:ConditionCheckItem"],
-            resource_arns=[self.table.table_arn],
-            conditions=_leading_keys_conditions(leading_keys),
-        )
+        return self._grant_item_action(grantee, "dynamodb:ConditionCheckItem", ("kms:Decrypt",), leading_keys)
 
     def grant_batch_get_item(self, grantee: iam.IGrantable, *, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:BatchGetItem on the table (and kms:Decrypt on its key); with `leading_keys` (partition-key
         patterns), only of items whose partition key matches one of them. Default: every item."""
-        self.encryption_key.grant(grantee, "kms:Decrypt")
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["dynamodb:BatchGetItem"],
-            resource_arns=[self.table.table_arn],
-            conditions=_leading_keys_conditions(leading_keys),
-        )
+        return self._grant_item_action(grantee, "dynamodb:BatchGetItem", ("kms:Decrypt",), leading_keys)
 
     def grant_query(self, grantee: iam.IGrantable, *index_names: str, leading_keys: Sequence[str] = ()) -> iam.Grant:
         """Allow dynamodb:Query on the table and on the named indexes (and kms:Decrypt on its key); with

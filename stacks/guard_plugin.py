@@ -4,9 +4,10 @@ The upstream plugin (`CfnGuardValidator`, cdk-validator-cfnguard) passes every t
 `cfn-guard validate` process, at the end of the synth, on one core; cfn-guard's cost is per rule file and template and
 follows the size of the template it reads. `ControlTowerGuard` runs the same binary, shipped in the same package, over
 each template with only the rule files of the resource types that template contains (a rule of an absent type only
-answers SKIP), one process per service folder, each over a copy of the template whose resources of types its rules do
-not name are reduced to their Type (`reduced`, `named_types`). The runs start as soon as a stack's synthesizer has
-written its template (`EarlyGuardSynthesizer`), on the cores CDK's own single-threaded work leaves free, and the plugin
+answers SKIP), per service folder, over a copy of the template whose resources of types its rules do not name are
+reduced to their Type (`reduced`, `named_types`). The runs start as soon as the app's stacks' synthesizers have
+written their templates (`EarlyGuardSynthesizer`; CDK writes them one right after the other), one process per set of
+rule files over every template that needs it, on the cores CDK's own single-threaded work leaves free, and the plugin
 collects them at validation. It turns cfn-guard's output into the same violations as the upstream plugin (a Python port
 of its result parsing; tests/stacks/test_guard_plugin.py compares both over the app's templates and over deliberately
 failing ones) and carries the upstream plugin's name, so acknowledgments stay `cdk-validator-cfnguard::<rule>`.
@@ -387,9 +388,12 @@ def reduced(template: dict[str, Any], keep: frozenset[str]) -> dict[str, Any]:
     }
 
 
-def run_guard(binary: Path, rules: Sequence[str], data: str) -> str:
-    """cfn-guard's structured JSON output for `rules` over the template file `data`, as the upstream plugin calls it."""
-    command = [str(binary), "validate", *(a for rule in rules for a in ("--rules", rule)), "--data", data]
+def run_guard(binary: Path, rules: Sequence[str], data: str | Sequence[str]) -> str:
+    """cfn-guard's structured JSON output for `rules` over the template file(s) `data` (one result per file), as the
+    upstream plugin calls it."""
+    files = [data] if isinstance(data, str) else list(data)
+    command = [str(binary), "validate", *(a for rule in rules for a in ("--rules", rule))]
+    command += [a for file in files for a in ("--data", file)]
     command += ["--output-format", "json", "--show-summary", "none", "--structured"]
     process = subprocess.run(command, capture_output=True, text=True, check=False)
     if process.returncode not in _OK_STATUSES:
@@ -404,14 +408,27 @@ def default_workers() -> int:
     return max(1, cores - 1)
 
 
-_Checked = tuple[bool, list[dict[str, Any]]]  # (every rule passed, the violations) of one run
+_Checked = tuple[bool, list[dict[str, Any]]]  # (every rule passed, the violations) of one run over one template
+_Runs = list[Future[dict[str, _Checked]]]  # a batch's cfn-guard processes, each: template -> what it found there
+
+
+def violations_by_data(output: str, members: Sequence[tuple[str, str]]) -> dict[str, _Checked]:
+    """Split one run's output over several data files (`members`: template, data file) into each template's
+    `violations_of_output` (cfn-guard prints one result per data file, named by its path)."""
+    results = json.loads(output) if output.strip() else []
+    by_name = {r.get("name"): r for r in results if isinstance(r, dict)} if isinstance(results, list) else {}
+    checked: dict[str, _Checked] = {}
+    for template, data in members:
+        if data not in by_name:
+            raise RuntimeError(f"cfn-guard printed no result for {data}")
+        checked[template] = violations_of_output(json.dumps([by_name[data]]), template)
+    return checked
 
 
 @dataclass
 class _Started:
     digest: str  # of the template as checked
-    planned: Future[list[tuple[GuardRun, Future[_Checked]]]]  # its runs, once planned
-    scratch: Path  # the reduced copies
+    planned: Future[_Runs]  # the runs of its batch, once planned
 
 
 @jsii.implements(cdk.IPolicyValidationPlugin)
@@ -431,6 +448,8 @@ class ControlTowerGuard:
         self._planner: ThreadPoolExecutor | None = None
         self._slots = threading.Semaphore(self._workers)
         self._started: dict[str, _Started] = {}
+        self._pending: list[tuple[str, bytes, Future[_Runs]]] = []
+        self._scratch: list[Path] = []  # the reduced copies
 
     @property
     def name(self) -> str:
@@ -444,59 +463,93 @@ class ControlTowerGuard:
     def rule_ids(self) -> list[str] | None:
         return None  # as the upstream plugin for rule files outside its own folder
 
-    def start(self, template: str) -> None:
+    def start(self, template: str, expected: int = 1) -> None:
         """Begin checking one template in the background: called by the stack synthesizers below as soon as they
         have written it, so cfn-guard runs on the other cores while CDK synthesizes the other stacks and runs the
-        other validation plugins. Only the file is read here: parsing, planning and writing the reduced copies happen
-        on a planner thread (CDK's synth waits for this call)."""
+        other validation plugins. Templates are checked in batches of `expected` (the app's early stacks, whose
+        templates CDK writes one right after the other): one cfn-guard process per set of rule files over every
+        template of the batch that needs it, not one per template (each process costs its start and the parsing of
+        its rules). Only the file is read here: parsing, planning and writing the reduced copies happen on a planner
+        thread (CDK's synth waits for this call)."""
         if self._pool is None or self._planner is None:
             # One thread more than the early runs may use: `check` lets it run once CDK waits for this plugin.
             self._pool = ThreadPoolExecutor(max_workers=self._workers + 1, thread_name_prefix="cfn-guard")
             self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfn-guard-plan")
             self._slots = threading.Semaphore(self._workers)
         data = Path(template).read_bytes()
-        scratch = Path(tempfile.mkdtemp(prefix="cfn-guard-"))
-        planned = self._planner.submit(self._plan_and_submit, template, data, scratch)
-        self._started[os.path.realpath(template)] = _Started(hashlib.sha256(data).hexdigest(), planned, scratch)
+        planned: Future[_Runs] = Future()
+        self._started[os.path.realpath(template)] = _Started(hashlib.sha256(data).hexdigest(), planned)
+        self._pending.append((template, data, planned))
+        if len(self._pending) >= expected:
+            self._flush()
 
-    def _plan_and_submit(self, template: str, data: bytes, scratch: Path) -> list[tuple[GuardRun, Future[_Checked]]]:
-        parsed = json.loads(data)
-        runs = plan([template], self._rules, lambda _: template_types_of(parsed))
+    def _flush(self) -> None:
+        """Plan the pending templates as one batch, on the planner thread."""
+        batch, self._pending = self._pending, []
+        if not batch or self._planner is None:
+            return
+        scratch = Path(tempfile.mkdtemp(prefix="cfn-guard-"))
+        self._scratch.append(scratch)
+        planned = self._planner.submit(self._plan_and_submit, [(t, d) for t, d, _ in batch], scratch)
+
+        def hand_over(done: Future[_Runs]) -> None:
+            for _, _, waiting in batch:
+                error = done.exception()
+                if error is not None:
+                    waiting.set_exception(error)
+                else:
+                    waiting.set_result(done.result())
+
+        planned.add_done_callback(hand_over)
+
+    def _plan_and_submit(self, batch: Sequence[tuple[str, bytes]], scratch: Path) -> _Runs:
+        members: dict[tuple[str, ...], list[tuple[str, str]]] = {}  # rule files -> (template, data file) each
+        for t, (template, data) in enumerate(batch):
+            parsed = json.loads(data)
+            types = template_types_of(parsed)
+            for i, run in enumerate(plan([template], self._rules, lambda _, present=types: present)):
+                path = template
+                if run.keep is not None:
+                    path = str(scratch / f"{t}-{i}.json")
+                    Path(path).write_text(json.dumps(reduced(parsed, run.keep)))
+                members.setdefault(run.rules, []).append((template, path))
         binary = guard_binary()
         assert self._pool is not None  # made by `start` before this was submitted
-        futures: list[tuple[GuardRun, Future[_Checked]]] = []
-        for i, run in enumerate(runs):
-            path = template
-            if run.keep is not None:
-                path = str(scratch / f"{i}.json")
-                Path(path).write_text(json.dumps(reduced(parsed, run.keep)))
-            futures.append((run, self._pool.submit(self._run_in_slot, binary, run.rules, path, template)))
-        return futures
+        return [self._pool.submit(self._run_in_slot, binary, rules, group) for rules, group in members.items()]
 
-    def _run_in_slot(self, binary: Path, rules: Sequence[str], data: str, template: str) -> _Checked:
-        """One cfn-guard run, its output parsed here too (not on the thread CDK waits on)."""
+    def _run_in_slot(
+        self, binary: Path, rules: Sequence[str], members: Sequence[tuple[str, str]]
+    ) -> dict[str, _Checked]:
+        """One cfn-guard run over its data files, its output parsed here too (not on the thread CDK waits on)."""
         with self._slots:
-            output = run_guard(binary, rules, data)
-        return violations_of_output(output, template)
+            output = run_guard(binary, rules, [data for _, data in members])
+        return violations_by_data(output, members)
 
     def check(self, template_paths: Sequence[str]) -> tuple[bool, list[dict[str, Any]]]:
         """(whether every rule passed, every violation) over `template_paths`, as the upstream plugin's parsing makes
         them (plain dicts, in template order). A template started early is used only if it has not changed since."""
         try:
+            self._flush()  # a batch that waited for more templates than came
+            missing = []
             for template in template_paths:
                 started = self._started.get(os.path.realpath(template))
                 if started is None or started.digest != hashlib.sha256(Path(template).read_bytes()).hexdigest():
-                    self.start(template)
+                    missing.append(template)
+            for template in missing:  # not started, or changed since: one more batch
+                self.start(template, expected=len(missing))
             self._slots.release()  # CDK now only waits for this plugin: its core is free for one more run
-            results = [
-                future.result()
-                for template in template_paths
-                for _, future in self._started[os.path.realpath(template)].planned.result()
-            ]
+            results = []
+            for template in template_paths:
+                for run in self._started[os.path.realpath(template)].planned.result():
+                    found = run.result().get(template)
+                    if found is not None:
+                        results.append(found)
         finally:
-            for started in self._started.values():
-                shutil.rmtree(started.scratch, ignore_errors=True)
+            for scratch in self._scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+            self._scratch.clear()
             self._started.clear()
+            self._pending.clear()
             for pool in (self._planner, self._pool):
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -548,7 +601,24 @@ def start_early(app: cdk.App, starter: Callable[[cdk.Stack, str], None]) -> None
 def register(app: cdk.App, guard: ControlTowerGuard) -> None:
     """Register `guard` on `app` as a validation plugin, and let the early synthesizers of its stacks start it."""
     cdk.Validations.of(app).add_plugins(guard)
-    start_early(app, lambda _stack, template: guard.start(template))
+    start_early(app, lambda stack, template: guard.start(template, expected=early_stacks(stack)))
+
+
+# Stage -> how many of its stacks write their templates through an early synthesizer (counted as each is bound).
+_EARLY_STACKS: weakref.WeakKeyDictionary[cdk.Stage, int] = weakref.WeakKeyDictionary()
+
+
+def _count_early(stack: cdk.Stack) -> None:
+    stage = cdk.Stage.of(stack)
+    if stage is not None:
+        _EARLY_STACKS[stage] = _EARLY_STACKS.get(stage, 0) + 1
+
+
+def early_stacks(stack: cdk.Stack) -> int:
+    """How many stacks of `stack`'s stage write their templates through an early synthesizer (at least 1): CDK writes
+    them one after the other, so a batch of that many is complete once the last is written."""
+    stage = cdk.Stage.of(stack)
+    return max(1, _EARLY_STACKS.get(stage, 0) if stage is not None else 0)
 
 
 def _start_early(stack: cdk.Stack, outdir: str) -> None:
@@ -565,6 +635,7 @@ class EarlyGuardSynthesizer(cdk.DefaultStackSynthesizer):
         # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
         super().bind(stack)
         self._early_guard_stack = stack
+        _count_early(stack)
 
     def synthesize(self, session: cdk.ISynthesisSession) -> None:
         super().synthesize(session)
@@ -579,6 +650,7 @@ class EarlyGuardCliCredentialsSynthesizer(cdk.CliCredentialsStackSynthesizer):
         # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
         super().bind(stack)
         self._early_guard_stack = stack
+        _count_early(stack)
 
     def synthesize(self, session: cdk.ISynthesisSession) -> None:
         super().synthesize(session)

@@ -20,6 +20,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
+from stacks import guard_plugin
 from stacks.app_builder import add_guard_rules, cdk_json_context
 from stacks.guard_plugin import (
     PLUGIN_NAME,
@@ -169,26 +170,47 @@ def test_templates_are_checked_from_the_moment_they_are_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The app's stack synthesizers start cfn-guard on each template once written, before the validation plugins
-    run; the plugin then only collects (a template is checked once) and still reports its findings."""
+    run, in one batch of the app's early stacks: one cfn-guard process per set of rule files over both templates, not
+    one per template; the plugin then only collects (a template is checked once) and still reports its findings."""
     events: list[tuple[str, str]] = []
-    original_start, original_check = ControlTowerGuard.start, ControlTowerGuard.check
+    runs: list[tuple[int, int]] = []  # (rule files, data files) of each cfn-guard process
+    original_start, original_check, original_run = (
+        ControlTowerGuard.start,
+        ControlTowerGuard.check,
+        guard_plugin.run_guard,
+    )
 
-    def start(self: ControlTowerGuard, template: str) -> None:
+    def start(self: ControlTowerGuard, template: str, expected: int = 1) -> None:
         events.append(("start", Path(template).name))
-        original_start(self, template)
+        original_start(self, template, expected)
 
     def check(self: ControlTowerGuard, paths: Any) -> Any:
         events.append(("check", ",".join(Path(p).name for p in paths)))
         return original_check(self, paths)
 
+    def run_guard(binary: Path, rules: Any, data: Any) -> str:
+        runs.append((len(rules), len(data)))
+        return original_run(binary, rules, data)
+
     monkeypatch.setattr(ControlTowerGuard, "start", start)
     monkeypatch.setattr(ControlTowerGuard, "check", check)
+    monkeypatch.setattr(guard_plugin, "run_guard", run_guard)
     app = cdk.App(outdir=str(tmp_path), context=cdk_json_context(), builtin_cloud_formation_validation=False)
     s3.CfnBucket(cdk.Stack(app, "Early", synthesizer=EarlyGuardSynthesizer()), "Unencrypted")
+    s3.CfnBucket(cdk.Stack(app, "Second", synthesizer=EarlyGuardSynthesizer()), "AlsoUnencrypted")
     add_guard_rules(app)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
-    assert events == [("start", "Early.template.json"), ("check", "Early.template.json")]
+    assert events == [
+        ("start", "Early.template.json"),
+        ("start", "Second.template.json"),
+        ("check", "Early.template.json,Second.template.json"),
+    ]
+    assert runs and all(files == 2 for _, files in runs), runs  # each process over both templates
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    (guard,) = [p for p in report["pluginReports"] if p["pluginName"] == PLUGIN_NAME]
+    flagged = {c["constructPath"] for v in guard["violations"] for c in v["violatingConstructs"]}
+    assert {"Early/Unencrypted", "Second/AlsoUnencrypted"} <= flagged  # findings still told apart per template
 
 
 def test_a_template_changed_after_it_was_started_is_checked_again(tmp_path: Path) -> None:

@@ -38,17 +38,17 @@ def acknowledge(scope: IConstruct, rules: str | Sequence[str], reason: str) -> N
     now = [rule for rule in rule_ids if not rule.startswith(COMPLIANCE_PACKS)]
     if now:
         Validations.of(scope).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule in now))
-    for rule in rule_ids:
-        if rule.startswith(COMPLIANCE_PACKS):
-            _opt_in(scope, _COMPLIANCE, Acknowledgment(id=rule, reason=reason))
+    later = [Acknowledgment(id=rule, reason=reason) for rule in rule_ids if rule.startswith(COMPLIANCE_PACKS)]
+    if later:
+        _opt_in(scope, _COMPLIANCE, later)
 
 
-def _opt_in(scope: IConstruct, kind: str, acknowledgment: Acknowledgment) -> None:
+def _opt_in(scope: IConstruct, kind: str, acknowledgments: Sequence[Acknowledgment]) -> None:
     root = scope.node.root
     if kind in _APPLIED.get(root, set()):  # the app already opted in: take effect at once
-        Validations.of(scope).acknowledge(acknowledgment)
+        Validations.of(scope).acknowledge(*acknowledgments)
         return
-    _OPT_IN.setdefault(root, []).append((scope, kind, acknowledgment))
+    _OPT_IN.setdefault(root, []).extend((scope, kind, acknowledgment) for acknowledgment in acknowledgments)
 
 
 def acknowledge_opt_in_packs(scope: IConstruct, *, compliance: bool = True, guard: bool = True) -> None:
@@ -59,8 +59,11 @@ def acknowledge_opt_in_packs(scope: IConstruct, *, compliance: bool = True, guar
     kinds = {kind for kind, wanted in ((_COMPLIANCE, compliance), (_GUARD, guard)) if wanted}
     _APPLIED.setdefault(root, set()).update(kinds)
     pending = _OPT_IN.get(root, [])
+    by_target: dict[int, tuple[IConstruct, list[Acknowledgment]]] = {}  # one call per construct, not per rule
     for target, _kind, acknowledgment in [entry for entry in pending if entry[1] in kinds]:
-        Validations.of(target).acknowledge(acknowledgment)
+        by_target.setdefault(id(target), (target, []))[1].append(acknowledgment)
+    for target, acknowledgments in by_target.values():
+        Validations.of(target).acknowledge(*acknowledgments)
     _OPT_IN[root] = [entry for entry in pending if entry[1] not in kinds]
 
 
@@ -163,4 +166,4 @@ def acknowledge_guard(scope: IConstruct, rule: str, control: str, reason: str) -
         raise ValueError(f"cfn-guard control {control!r}: must look like CT.S3.PR.9")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(f"cfn-guard rule {rule!r}: reason must be at least {MIN_REASON_LENGTH} characters")
-    _opt_in(scope, _GUARD, Acknowledgment(id=f"{GUARD_PLUGIN}::{rule}", reason=f"[{control}] {reason}"))
+    _opt_in(scope, _GUARD, [Acknowledgment(id=f"{GUARD_PLUGIN}::{rule}", reason=f"[{control}] {reason}")])

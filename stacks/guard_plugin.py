@@ -507,7 +507,7 @@ class ControlTowerGuard:
         for t, (template, data) in enumerate(batch):
             parsed = json.loads(data)
             types = template_types_of(parsed)
-            for i, run in enumerate(plan([template], self._rules, lambda _, present=types: present)):
+            for i, run in enumerate(plan([template], self._rules, {template: types}.__getitem__)):
                 path = template
                 if run.keep is not None:
                     path = str(scratch / f"{t}-{i}.json")
@@ -627,31 +627,27 @@ def _start_early(stack: cdk.Stack, outdir: str) -> None:
         starter(stack, str(Path(outdir) / stack.template_file))
 
 
-class EarlyGuardSynthesizer(cdk.DefaultStackSynthesizer):
+class _StartsChecksEarly:
+    """Mixin for a stack synthesizer: counts its stack among the stage's early stacks when bound, and starts the
+    app's early checks (`start_early`) on the template as soon as it is written."""
+
+    _early_guard_stack: cdk.Stack
+
+    def bind(self, stack: cdk.Stack) -> None:
+        # Overridden with synthesize: with synthesize alone, jsii left the JavaScript object unbound (checked on
+        # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
+        super().bind(stack)  # type: ignore[misc]  # the jsii synthesizer class this is mixed into
+        self._early_guard_stack = stack
+        _count_early(stack)
+
+    def synthesize(self, session: cdk.ISynthesisSession) -> None:
+        super().synthesize(session)  # type: ignore[misc]  # the jsii synthesizer class this is mixed into
+        _start_early(self._early_guard_stack, session.outdir)
+
+
+class EarlyGuardSynthesizer(_StartsChecksEarly, cdk.DefaultStackSynthesizer):
     """DefaultStackSynthesizer that starts the app's cfn-guard on the template as soon as it is written."""
 
-    def bind(self, stack: cdk.Stack) -> None:
-        # Overridden with synthesize: with synthesize alone, jsii left the JavaScript object unbound (checked on
-        # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
-        super().bind(stack)
-        self._early_guard_stack = stack
-        _count_early(stack)
 
-    def synthesize(self, session: cdk.ISynthesisSession) -> None:
-        super().synthesize(session)
-        _start_early(self._early_guard_stack, session.outdir)
-
-
-class EarlyGuardCliCredentialsSynthesizer(cdk.CliCredentialsStackSynthesizer):
+class EarlyGuardCliCredentialsSynthesizer(_StartsChecksEarly, cdk.CliCredentialsStackSynthesizer):
     """CliCredentialsStackSynthesizer that starts the app's cfn-guard on the template as soon as it is written."""
-
-    def bind(self, stack: cdk.Stack) -> None:
-        # Overridden with synthesize: with synthesize alone, jsii left the JavaScript object unbound (checked on
-        # aws-cdk-lib 2.275: "The StackSynthesizer must be bound to a Stack first").
-        super().bind(stack)
-        self._early_guard_stack = stack
-        _count_early(stack)
-
-    def synthesize(self, session: cdk.ISynthesisSession) -> None:
-        super().synthesize(session)
-        _start_early(self._early_guard_stack, session.outdir)

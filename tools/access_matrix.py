@@ -14,6 +14,7 @@ test-only, AGPL-3.0). A statement is named `<policy>#<Sid>`, or `<policy>#<n>` (
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -711,11 +712,13 @@ def build_rows(env: Environment) -> list[Row]:
     ddb = "dynamodb" if pvpce else None
     record_key = {"dynamodb:LeadingKeys": ctx_list([own])}
 
-    def processor_item(rid: str, action: str, what: str, leading: str | None) -> None:
-        """A row of the processor's `action` on its table, for items whose partition key is `leading` (None: no
+    def item_row(principal: str, policy: str, who: str, rid: str, action: str, what: str, leading: str | None) -> None:
+        """A row of a function's `action` on its table, for items whose partition key is `leading` (None: no
         partition key in the request context)."""
         keys = None if leading is None else {"dynamodb:LeadingKeys": ctx_list([leading])}
-        b.own(proc, action, table, ("processor",), rid, "processor", what, endpoint=ddb, extra=keys)
+        b.own(principal, action, table, (policy,), rid, who, what, endpoint=ddb, extra=keys)
+
+    processor_item = functools.partial(item_row, proc, "processor", "processor")
 
     b.own(
         proc,
@@ -847,6 +850,7 @@ def build_rows(env: Environment) -> list[Row]:
         {**via_s3, "kms:EncryptionContext:aws:s3:arn": ctx_str(f"{env.arn['bucket']}/{own}")},
     )
     api_fn = _session(env.role_arn["api"], "api")
+    api_item = functools.partial(item_row, api_fn, "api", "API function")
     b.own(
         api_fn,
         "dynamodb:Query",
@@ -871,17 +875,7 @@ def build_rows(env: Environment) -> list[Row]:
         ("F.ddb.put.identity-mapping", "PutItem of identity A's identity id <-> sub mapping", f"#identity/{ID_A}"),
         ("F.ddb.put.record", "PutItem of a record (an object key as partition key)", own),
     ):
-        b.own(
-            api_fn,
-            "dynamodb:PutItem",
-            table,
-            ("api",),
-            rid,
-            "API function",
-            what,
-            endpoint=ddb,
-            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
-        )
+        api_item(rid, "dynamodb:PutItem", what, leading)
     sub_a = "aaaaaaaa-0000-4000-8000-00000000000a"  # identity A's user pool sub
     b.own(
         api_fn,
@@ -905,17 +899,7 @@ def build_rows(env: Environment) -> list[Row]:
         ("F.ddb.batch-get.usage", "dynamodb:BatchGetItem", "BatchGetItem of user A's usage items", f"#usage/{sub_a}"),
         ("F.ddb.batch-get.record", "dynamodb:BatchGetItem", "BatchGetItem of a record (an object key)", own),
     ):
-        b.own(
-            api_fn,
-            action,
-            table,
-            ("api",),
-            rid,
-            "API function",
-            what,
-            endpoint=ddb,
-            extra={"dynamodb:LeadingKeys": ctx_list([leading])},
-        )
+        api_item(rid, action, what, leading)
     b.own(api_fn, "dynamodb:Scan", table, ("api",), "F.ddb.scan", "API function", "Scan the table", endpoint=ddb)
     b.s3("F.get", "API function", "GetObject", api_fn, "s3:GetObject", own, ("api",), vpce=pvpce)
     # DELETE /objects/{key}: exact versions under uploads/, listed with a prefix under uploads/ (the caller's key).

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
+from moto import mock_aws
 
 from stacks import records_schema as schema
 from tests.support import aws_clients as cached_clients
@@ -185,3 +190,21 @@ def create_world() -> World:
     sqs = cached_clients.client("sqs", REGION)
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     return World(s3=s3, dynamodb=dynamodb, sqs=sqs, queue_url=queue_url)
+
+
+@contextmanager
+def mocked_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The worker's environment (no real AWS endpoint or profile) and a fresh world in a moto mock, with the
+    worker's cached clients reset on the way in and out; QUEUE_URL names the world's queue."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in WORKER_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    from shared_runtime import clients
+
+    with mock_aws():
+        clients.reset_clients()
+        world = create_world()
+        monkeypatch.setenv("QUEUE_URL", world.queue_url)
+        yield world
+    clients.reset_clients()

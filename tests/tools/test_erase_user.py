@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from tests.support import aws_clients as cached_clients
 from tests.support.erasure_world import (
@@ -27,10 +26,9 @@ from tests.support.erasure_world import (
     BUCKET,
     REGION,
     TABLE,
-    WORKER_ENVIRONMENT,
     Context,
     World,
-    create_world,
+    mocked_world,
 )
 from tools import erase_user
 
@@ -40,16 +38,7 @@ ENV = "erasetest"
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in WORKER_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    from shared_runtime import clients
-
-    with mock_aws():
-        clients.reset_clients()
-        world = create_world()
-        monkeypatch.setenv("QUEUE_URL", world.queue_url)
+    with mocked_world(monkeypatch) as world:
         outputs = {"BucketName": BUCKET, "TableName": TABLE, "ErasureQueueUrl": world.queue_url}
         template = {
             "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"marker-{ENV}"}}},
@@ -69,7 +58,6 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         world.map_identity(BOB, BOB_SUB)
         world.put_object(BOB, "bob")
         yield world
-    clients.reset_clients()
 
 
 def _run(*argv: str) -> tuple[int, str]:
